@@ -1,0 +1,128 @@
+//! The `.orca/` directory: one place that knows every path orca writes.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Run state stays out of git; the config file may be committed.
+const STATE_GITIGNORE: &str = "\
+# Written by orca: run state stays out of git; config.toml may be committed.
+*
+!.gitignore
+!config.toml
+";
+
+/// Paths of orca's state inside one repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+/// Why the state directory could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    #[error("cannot create orca's state directory {path}")]
+    CreateDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write {path}")]
+    WriteFile {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl Layout {
+    /// The layout for the repository whose top-level directory is `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Layout { root: root.into() }
+    }
+
+    /// The repository's top-level directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// `.orca/`
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(".orca")
+    }
+
+    /// `.orca/orca.db`, the embedded SQLite store.
+    pub fn database(&self) -> PathBuf {
+        self.state_dir().join("orca.db")
+    }
+
+    /// `.orca/lock`, the session lock.
+    pub fn lock_file(&self) -> PathBuf {
+        self.state_dir().join("lock")
+    }
+
+    /// `.orca/config.toml`
+    pub fn config_file(&self) -> PathBuf {
+        self.state_dir().join("config.toml")
+    }
+
+    /// `.orca/runs/<run>/`: plan, analysis, logs, reports of one run.
+    pub fn run_dir(&self, run: &str) -> PathBuf {
+        self.state_dir().join("runs").join(run)
+    }
+
+    /// `.orca/worktrees/`: one worktree per attempt lives below it.
+    pub fn worktrees_dir(&self) -> PathBuf {
+        self.state_dir().join("worktrees")
+    }
+
+    /// Creates `.orca/` with a `.gitignore` that keeps run state out of git.
+    /// Safe to call any number of times; never rewrites an existing `.gitignore`.
+    pub fn ensure(&self) -> Result<(), LayoutError> {
+        let dir = self.state_dir();
+        fs::create_dir_all(&dir)
+            .map_err(|source| LayoutError::CreateDir { path: dir.clone(), source })?;
+        let ignore = dir.join(".gitignore");
+        if !ignore.exists() {
+            fs::write(&ignore, STATE_GITIGNORE)
+                .map_err(|source| LayoutError::WriteFile { path: ignore, source })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_live_under_dot_orca() {
+        let layout = Layout::new("/repo");
+        assert_eq!(layout.database(), Path::new("/repo/.orca/orca.db"));
+        assert_eq!(layout.lock_file(), Path::new("/repo/.orca/lock"));
+        assert_eq!(layout.config_file(), Path::new("/repo/.orca/config.toml"));
+        assert_eq!(layout.run_dir("r1"), Path::new("/repo/.orca/runs/r1"));
+        assert_eq!(layout.worktrees_dir(), Path::new("/repo/.orca/worktrees"));
+    }
+
+    #[test]
+    fn ensure_creates_gitignore_once_and_keeps_user_edits() {
+        let tmp = tempfile::tempdir().unwrap();
+        let layout = Layout::new(tmp.path());
+        layout.ensure().unwrap();
+        let ignore = layout.state_dir().join(".gitignore");
+        assert_eq!(fs::read_to_string(&ignore).unwrap(), STATE_GITIGNORE);
+        fs::write(&ignore, "custom\n").unwrap();
+        layout.ensure().unwrap();
+        assert_eq!(fs::read_to_string(&ignore).unwrap(), "custom\n");
+    }
+
+    #[test]
+    fn ensure_reports_the_path_it_could_not_create() {
+        let tmp = tempfile::tempdir().unwrap();
+        let file = tmp.path().join("not-a-dir");
+        fs::write(&file, "x").unwrap();
+        let err = Layout::new(&file).ensure().unwrap_err();
+        assert!(err.to_string().contains("not-a-dir/.orca"), "{err}");
+    }
+}
