@@ -1,0 +1,4 @@
+//! orca's engine: the pipeline state machine, the scheduler that keeps
+//! agents busy, the implement stage and the merge queue.
+
+pub mod schedule;
