@@ -2,3 +2,4 @@
 //! agents busy, the implement stage and the merge queue.
 
 pub mod schedule;
+pub mod simulate;
