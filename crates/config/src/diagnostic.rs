@@ -89,7 +89,7 @@ impl fmt::Display for InvalidConfig {
             }
             if let Some(hint) = &diagnostic.hint {
                 let gutter = diagnostic.location.as_ref().map_or(1, |at| at.line.to_string().len());
-                writeln!(f, "{:gutter$}  = hint: {hint}", "")?;
+                writeln!(f, "{:gutter$} = hint: {hint}", "")?;
             }
         }
         Ok(())
