@@ -124,17 +124,29 @@ impl Config {
     /// Parses config text; `path` is only used to name the file in diagnostics.
     pub fn from_toml(text: &str, path: &Path) -> Result<Config, InvalidConfig> {
         let invalid = |diagnostics| InvalidConfig::new(path, text, diagnostics);
-        let document =
-            DeTable::parse(text).map_err(|error| invalid(vec![toml_error(text, &error)]))?;
+        let document = DeTable::parse(text).map_err(|error| {
+            let mut diagnostic = toml_error(text, &error);
+            diagnostic.hint = Some(
+                "this is not valid TOML here: strings need double quotes, and each line is \
+                 `key = value` or a `[table]` header"
+                    .to_owned(),
+            );
+            invalid(vec![diagnostic])
+        })?;
 
         let unknown = unknown_keys(text, document.get_ref());
         if !unknown.is_empty() {
             return Err(invalid(unknown));
         }
-        let raw = RawConfig::deserialize(toml::de::Deserializer::from(document.clone()))
-            .map_err(|error| invalid(vec![toml_error(text, &error)]))?;
-
         let spans = Spans { text, document: document.get_ref() };
+        let raw = RawConfig::deserialize(toml::de::Deserializer::from(document.clone())).map_err(
+            |error| {
+                let mut diagnostic = toml_error(text, &error);
+                diagnostic.hint = error.span().and_then(|span| spans.meaning_at(span.start));
+                invalid(vec![diagnostic])
+            },
+        )?;
+
         let mut diagnostics = Vec::new();
         let config = resolve(raw, &spans, &mut diagnostics);
         validate::check(&config, &spans, &mut diagnostics);
@@ -186,6 +198,26 @@ impl Spans<'_> {
         paths.iter().find_map(|path| self.value(path))
     }
 
+    /// What the key whose value holds byte `offset` means, from the schema.
+    pub(crate) fn meaning_at(&self, offset: usize) -> Option<String> {
+        let (section, key) = self.document.iter().find_map(|(name, value)| {
+            let table = as_table(value)?;
+            if name.get_ref() == "agents" {
+                let key = table
+                    .values()
+                    .filter_map(as_table)
+                    .find_map(|agent| key_holding(agent, offset))?;
+                Some((&schema::AGENT, key))
+            } else {
+                let section =
+                    schema::TOP_LEVEL.iter().find(|known| known.name == name.get_ref())?;
+                Some((section, key_holding(table, offset)?))
+            }
+        })?;
+        let doc = section.keys.iter().find(|known| known.name == key)?.doc;
+        Some(format!("`{key}`: {doc}"))
+    }
+
     fn entry(&self, path: &[&str]) -> Option<(Range<usize>, Range<usize>)> {
         let (last, parents) = path.split_last()?;
         let mut table = self.document;
@@ -195,6 +227,22 @@ impl Spans<'_> {
         let (key, value) = table.get_key_value(*last)?;
         Some((key.span(), value.span()))
     }
+}
+
+fn as_table<'t, 'i>(value: &'t Spanned<DeValue<'i>>) -> Option<&'t DeTable<'i>> {
+    match value.get_ref() {
+        DeValue::Table(table) => Some(table),
+        _ => None,
+    }
+}
+
+/// The key of `table` whose value spans byte `offset`. (A table's own span
+/// covers only its header, so only values are looked at.)
+fn key_holding<'t>(table: &'t DeTable<'_>, offset: usize) -> Option<&'t str> {
+    table
+        .iter()
+        .find(|(_, value)| value.span().contains(&offset))
+        .map(|(key, _)| key.get_ref().as_ref())
 }
 
 /// Keys the schema does not know, with a "did you mean" hint each.

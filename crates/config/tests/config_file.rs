@@ -195,6 +195,7 @@ fn syntax_errors_point_at_the_line() {
 fn wrong_types_and_bad_durations_point_at_the_value() {
     insta::assert_snapshot!(error_of("[run]\nagents = \"four\"\n"));
     insta::assert_snapshot!(error_of("[lease]\nttl = \"1 minute\"\n"));
+    insta::assert_snapshot!(error_of("[agents.claude]\ntimeout = 45\n"));
 }
 
 #[test]
