@@ -98,11 +98,25 @@ impl fmt::Display for DisplayDuration {
 pub(crate) mod serde_human {
     use std::time::Duration;
 
-    use serde::{Deserialize, Deserializer};
+    use serde::Deserializer;
+    use serde::de::{Error, Visitor};
 
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(de: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(de)?;
-        super::parse_duration(&text).map_err(serde::de::Error::custom)
+        de.deserialize_str(HumanDuration)
+    }
+
+    struct HumanDuration;
+
+    impl Visitor<'_> for HumanDuration {
+        type Value = Duration;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a duration in quotes, like \"90s\", \"5m\" or \"1h30m\"")
+        }
+
+        fn visit_str<E: Error>(self, text: &str) -> Result<Duration, E> {
+            super::parse_duration(text).map_err(E::custom)
+        }
     }
 }
 
