@@ -27,6 +27,10 @@ struct Cli {
 enum Command {
     /// Print orca's version and build information.
     Version(commands::version::VersionArgs),
+    /// Write orca's system into this repository for agent sessions: the
+    /// managed block in CLAUDE.md and AGENTS.md, Claude Code subagents and
+    /// slash commands, and .orca/config.toml.
+    Init(commands::init::InitArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,6 +38,7 @@ fn main() -> std::process::ExitCode {
     let out = Output::new(cli.json);
     let result = match cli.command {
         Command::Version(args) => commands::version::run(&args, &out),
+        Command::Init(args) => commands::init::run(&args, &out),
     };
     match result {
         Ok(code) => code.into(),
