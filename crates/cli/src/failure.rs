@@ -68,7 +68,6 @@ impl fmt::Display for Failure {
 }
 
 /// Renders an error and its chain of causes as one message.
-#[expect(dead_code, reason = "used by the store and agent commands landing next")]
 pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut message = error.to_string();
     let mut source = error.source();

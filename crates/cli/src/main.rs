@@ -27,6 +27,8 @@ struct Cli {
 enum Command {
     /// Print orca's version and build information.
     Version(commands::version::VersionArgs),
+    /// Serve scripted model replies on 127.0.0.1 for agent CLIs (tests, demos).
+    ModelServer(commands::model_server::ModelServerArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,6 +36,7 @@ fn main() -> std::process::ExitCode {
     let out = Output::new(cli.json);
     let result = match cli.command {
         Command::Version(args) => commands::version::run(&args, &out),
+        Command::ModelServer(args) => commands::model_server::run(&args, &out),
     };
     match result {
         Ok(code) => code.into(),

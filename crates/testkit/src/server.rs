@@ -469,7 +469,9 @@ fn decide(
         }
         Fault::Overloaded { message } => {
             let message = message.clone().unwrap_or_else(|| "Overloaded".into());
-            let rendered = render::error(Some(api), 529, ErrorKind::Overloaded, &message);
+            // 529 is Anthropic's own status; the others say 503.
+            let status = if api == Api::Anthropic { 529 } else { 503 };
+            let rendered = render::error(Some(api), status, ErrorKind::Overloaded, &message);
             (rendered, "fault overloaded".into())
         }
         Fault::UsageLimit { resets_at, resets_in } => {
