@@ -308,7 +308,13 @@ async fn answer(
 ) -> Result<Response<ResponseBody>, Cut> {
     let unix_ms = u64::try_from(unix_now().as_millis()).unwrap_or(u64::MAX);
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    // A proxy request (CONNECT host:443, or an absolute URI) keeps its whole
+    // target, so a test using the server as a proxy trap sees where it went.
+    let path = if method == Method::CONNECT || request.uri().authority().is_some() {
+        request.uri().to_string()
+    } else {
+        request.uri().path().to_string()
+    };
     let query = request.uri().query().map(str::to_string);
     let headers = request.headers().clone();
     let api = if method == Method::POST { Api::from_path(&path) } else { None };
