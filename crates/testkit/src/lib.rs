@@ -24,6 +24,7 @@ mod matching;
 mod render;
 mod script;
 mod server;
+mod stop_signals;
 
 pub use agent_clis::{MissingAgentCli, claude_bin, codex_bin, test_tools_dir};
 pub use api::Api;
@@ -31,3 +32,4 @@ pub use conversation::Conversation;
 pub use log::LoggedRequest;
 pub use script::{Conditions, Fault, Reply, Rule, Script, ScriptError, ToolCall, Usage};
 pub use server::{ModelServer, ModelServerHandle, ServerOptions, StartError};
+pub use stop_signals::StopSignals;

@@ -179,19 +179,6 @@ impl ModelServerHandle {
         }
     }
 
-    /// Blocks until the process gets SIGINT (Ctrl-C) or SIGTERM.
-    pub fn wait_for_termination_signal(&self) -> std::io::Result<()> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        runtime.block_on(async {
-            let mut terminate =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-            tokio::select! {
-                result = tokio::signal::ctrl_c() => result,
-                _ = terminate.recv() => Ok(()),
-            }
-        })
-    }
-
     /// Stops the server: open connections (stalls included) are cut.
     pub fn shutdown(mut self) {
         self.stop_and_join();
