@@ -5,4 +5,5 @@ mod agent_run;
 mod claude;
 mod client;
 mod codex;
+mod docs;
 mod wire;
