@@ -28,7 +28,6 @@ mod stop_signals;
 
 pub use agent_clis::{MissingAgentCli, claude_bin, codex_bin, test_tools_dir};
 pub use api::Api;
-pub use conversation::Conversation;
 pub use log::LoggedRequest;
 pub use script::{Conditions, Fault, Reply, Rule, Script, ScriptError, ToolCall, Usage};
 pub use server::{ModelServer, ModelServerHandle, ServerOptions, StartError};

@@ -6,4 +6,5 @@ mod claude;
 mod client;
 mod codex;
 mod docs;
+mod parallel;
 mod wire;
