@@ -19,6 +19,7 @@ mod agent_clis;
 mod api;
 mod body;
 mod conversation;
+mod exchange;
 mod log;
 mod matching;
 mod render;

@@ -283,6 +283,20 @@ impl TryFrom<RawRule> for Rule {
         {
             return Err(format!("fault status {status} is not an HTTP error (400..=599)"));
         }
+        let fault_headers = match &reply {
+            Reply::Fault(Fault::Http { headers, .. }) => Some(headers),
+            _ => None,
+        };
+        for (name, value) in raw.headers.iter().chain(fault_headers.into_iter().flatten()) {
+            if hyper::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+                return Err(format!("`{name}` is not a valid HTTP header name"));
+            }
+            if hyper::header::HeaderValue::from_str(value).is_err() {
+                return Err(format!(
+                    "the value of header `{name}` is not a valid HTTP header value"
+                ));
+            }
+        }
         if raw.times == Some(0) {
             return Err("`times = 0` would never answer; remove the rule instead".into());
         }
@@ -668,6 +682,11 @@ text = "done"
             ("[[rule]]\ntext = \"a\"\ntimes = 0\n", "never answer"),
             ("[[rule]]\ntext = \"a\"\nturn = 0\n", "from 1"),
             ("[[rule]]\ntext = \"a\"\nmarker = \"\"\n", "empty"),
+            ("[[rule]]\ntext = \"a\"\nheaders = { \"bad name\" = \"x\" }\n", "header name"),
+            (
+                "[[rule]]\nfault = { kind = \"http\", status = 429, headers = { a = \"x\\ny\" } }\n",
+                "header value",
+            ),
         ] {
             let error = Script::from_toml_str(text).unwrap_err().to_string();
             assert!(error.contains(expected), "{text}: {error}");
