@@ -31,6 +31,8 @@ enum Command {
     /// managed block in CLAUDE.md and AGENTS.md, Claude Code subagents and
     /// slash commands, and .orca/config.toml.
     Init(commands::init::InitArgs),
+    /// Serve scripted model replies on 127.0.0.1 for agent CLIs (tests, demos).
+    ModelServer(commands::model_server::ModelServerArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -39,6 +41,7 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Version(args) => commands::version::run(&args, &out),
         Command::Init(args) => commands::init::run(&args, &out),
+        Command::ModelServer(args) => commands::model_server::run(&args, &out),
     };
     match result {
         Ok(code) => code.into(),

@@ -2,4 +2,5 @@
 //! `run` function returning the exit code or a [`crate::failure::Failure`].
 
 pub(crate) mod init;
+pub(crate) mod model_server;
 pub(crate) mod version;
