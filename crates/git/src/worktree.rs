@@ -1,0 +1,398 @@
+//! Worktrees: one per attempt, created on a new branch, removed however
+//! they were left behind.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::thread;
+use std::time::Duration;
+
+use crate::invocation::{GitError, nul_fields};
+use crate::repo::{RefError, Repo, canonical, validate_branch};
+use crate::sha::Sha;
+
+/// One worktree of the repository, as `git worktree list` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Worktree {
+    pub path: PathBuf,
+    /// `None` while the branch has no commit yet.
+    pub head: Option<Sha>,
+    /// The checked-out branch without `refs/heads/`; `None` when detached.
+    pub branch: Option<String>,
+    /// The repository's main checkout (the first entry git lists).
+    pub is_main: bool,
+    /// Locked with `git worktree lock` (also set while git is creating it).
+    pub locked: bool,
+    /// git considers it prunable (its directory is gone, for instance).
+    pub prunable: bool,
+}
+
+/// How [`Repo::remove_worktree`] found the worktree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorktreeRemoval {
+    Removed,
+    /// Neither git nor the file system knew the path any more.
+    AlreadyGone,
+}
+
+/// What [`Repo::prune_stale`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PruneReport {
+    /// Worktrees (registered or left-over directories) removed.
+    pub removed: Vec<PathBuf>,
+    /// Entries that are not worktrees and were left alone.
+    pub kept: Vec<PathBuf>,
+}
+
+/// Why a worktree operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WorktreeError {
+    #[error("{path} already exists and is not an empty directory")]
+    PathOccupied { path: PathBuf },
+    #[error("{path} is not a worktree of the repository at {repo}")]
+    NotAWorktree { path: PathBuf, repo: PathBuf },
+    #[error("{path} is the repository's main checkout; orca never works in it")]
+    MainCheckout { path: PathBuf },
+    #[error("refusing to prune {dir}: it contains the repository itself")]
+    UnsafePruneDir { dir: PathBuf },
+    #[error("cannot {action} {path}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Ref(#[from] RefError),
+    #[error(transparent)]
+    Git(#[from] GitError),
+}
+
+/// Pauses between attempts to remove a worktree whose files a dying
+/// process may still be writing.
+const REMOVE_RETRY_DELAYS_MS: &[u64] = &[50, 200, 500];
+
+impl Repo {
+    /// Creates branch `new_branch` at `base` and checks it out in a new
+    /// worktree at `path` (parents are created; `path` must not exist or be
+    /// an empty directory). The branch is deleted again if the checkout
+    /// fails, so a failed call leaves nothing behind.
+    pub fn add_worktree(
+        &self,
+        path: &Path,
+        new_branch: &str,
+        base: &str,
+    ) -> Result<Worktree, WorktreeError> {
+        validate_branch(new_branch)?;
+        let base = self.rev_parse(base)?;
+        let path = prepare_worktree_dir(path)?;
+        let _admin = self.lock_worktrees();
+        {
+            let _refs = self.lock_refs();
+            self.update_branch(new_branch, &base, None, "orca: branch for worktree")?;
+        }
+        if let Err(err) = self.checkout_worktree(&path, new_branch) {
+            let _refs = self.lock_refs();
+            if let Err(cleanup) = self.delete_branch_at(new_branch, &base) {
+                tracing::warn!(branch = new_branch, error = %cleanup, "cannot delete branch of failed worktree");
+            }
+            return Err(err);
+        }
+        tracing::debug!(path = %path.display(), branch = new_branch, base = %base, "worktree added");
+        Ok(Worktree {
+            path,
+            head: Some(base),
+            branch: Some(new_branch.to_string()),
+            is_main: false,
+            locked: false,
+            prunable: false,
+        })
+    }
+
+    /// Checks out the existing `branch` in a new worktree at `path`: brings
+    /// back the worktree of an attempt whose directory was removed (the
+    /// branch carries the work).
+    pub fn add_worktree_for_branch(
+        &self,
+        path: &Path,
+        branch: &str,
+    ) -> Result<Worktree, WorktreeError> {
+        validate_branch(branch)?;
+        let head = self
+            .branch_tip(branch)?
+            .ok_or_else(|| RefError::NoSuchBranch { name: branch.to_string() })?;
+        let path = prepare_worktree_dir(path)?;
+        let _admin = self.lock_worktrees();
+        self.checkout_worktree(&path, branch)?;
+        Ok(Worktree {
+            path,
+            head: Some(head),
+            branch: Some(branch.to_string()),
+            is_main: false,
+            locked: false,
+            prunable: false,
+        })
+    }
+
+    fn checkout_worktree(&self, path: &Path, branch: &str) -> Result<(), WorktreeError> {
+        self.git.at(self.root()).args(["worktree", "add", "--quiet"]).arg(path).arg(branch).run()?;
+        Ok(())
+    }
+
+    fn delete_branch_at(&self, branch: &str, at: &Sha) -> Result<(), GitError> {
+        self.git
+            .at(self.root())
+            .args(["update-ref", "-d", "--end-of-options"])
+            .arg(format!("refs/heads/{branch}"))
+            .arg(at)
+            .run()?;
+        Ok(())
+    }
+
+    /// Every worktree of the repository, the main checkout first.
+    pub fn list_worktrees(&self) -> Result<Vec<Worktree>, GitError> {
+        self.list_worktrees_unlocked()
+    }
+
+    pub(crate) fn list_worktrees_unlocked(&self) -> Result<Vec<Worktree>, GitError> {
+        let inv = self.git.at(self.root()).args(["worktree", "list", "--porcelain", "-z"]);
+        let out = inv.run()?;
+        let mut worktrees = Vec::new();
+        let mut current: Option<Worktree> = None;
+        for field in nul_fields(&out) {
+            if field.is_empty() {
+                worktrees.extend(current.take());
+                continue;
+            }
+            let (key, value) = field.split_once(' ').unwrap_or((field.as_str(), ""));
+            if key == "worktree" {
+                worktrees.extend(current.take());
+                current = Some(Worktree {
+                    path: PathBuf::from(value),
+                    head: None,
+                    branch: None,
+                    is_main: worktrees.is_empty(),
+                    locked: false,
+                    prunable: false,
+                });
+                continue;
+            }
+            let Some(wt) = current.as_mut() else {
+                return Err(inv.unexpected(format!("{field:?} before any worktree line")));
+            };
+            match key {
+                "HEAD" => wt.head = Sha::parse(value).ok().filter(|s| !is_null(s)),
+                "branch" => {
+                    wt.branch = Some(value.strip_prefix("refs/heads/").unwrap_or(value).into())
+                }
+                "locked" => wt.locked = true,
+                "prunable" => wt.prunable = true,
+                _ => {} // "detached", "bare", and whatever later versions add
+            }
+        }
+        worktrees.extend(current);
+        Ok(worktrees)
+    }
+
+    /// Removes the worktree at `path` whatever state it is in: modified,
+    /// locked, its directory already deleted, or its administrative files
+    /// already pruned (then only the directory is removed, and only if its
+    /// `.git` file points into this repository). Never deletes its branch.
+    /// Uncommitted changes in it are lost: commit them first.
+    pub fn remove_worktree(&self, path: &Path) -> Result<WorktreeRemoval, WorktreeError> {
+        let path = canonical(path);
+        if path == self.root() {
+            return Err(WorktreeError::MainCheckout { path });
+        }
+        let _admin = self.lock_worktrees();
+        let registered = self.list_worktrees_unlocked()?.into_iter().find(|w| same_path(&w.path, &path));
+        match registered {
+            Some(wt) if wt.is_main => Err(WorktreeError::MainCheckout { path }),
+            Some(wt) => {
+                self.remove_registered(&wt.path)?;
+                tracing::debug!(path = %path.display(), "worktree removed");
+                Ok(WorktreeRemoval::Removed)
+            }
+            None if !path.exists() => Ok(WorktreeRemoval::AlreadyGone),
+            None if self.is_orphaned_worktree_dir(&path) => {
+                remove_dir_with_retries(&path)?;
+                tracing::debug!(path = %path.display(), "orphaned worktree directory removed");
+                Ok(WorktreeRemoval::Removed)
+            }
+            None => Err(WorktreeError::NotAWorktree { path, repo: self.root().to_path_buf() }),
+        }
+    }
+
+    /// `git worktree remove -f -f` handles modified and locked worktrees and
+    /// ones whose directory is gone; when it fails anyway (the `.git` file
+    /// was deleted, a file is busy) the directory is removed by hand and git
+    /// is asked again, which then only drops its administrative files.
+    fn remove_registered(&self, path: &Path) -> Result<(), WorktreeError> {
+        let mut delays = REMOVE_RETRY_DELAYS_MS.iter();
+        loop {
+            let remove = self.git.at(self.root()).args(["worktree", "remove", "--force", "--force"]).arg(path);
+            let Err(err) = remove.run() else { return Ok(()) };
+            tracing::debug!(path = %path.display(), error = %err, "worktree remove failed; removing by hand");
+            let by_hand = remove_dir_if_present(path).map_err(WorktreeError::from).and_then(|()| {
+                remove.run()?;
+                Ok(())
+            });
+            match (by_hand, delays.next()) {
+                (Ok(()), _) => return Ok(()),
+                (Err(_), Some(ms)) => thread::sleep(Duration::from_millis(*ms)),
+                (Err(last), None) => return Err(last),
+            }
+        }
+    }
+
+    /// A directory whose `.git` file points into this repository's
+    /// `worktrees/` administration: a worktree git no longer knows.
+    fn is_orphaned_worktree_dir(&self, path: &Path) -> bool {
+        let Ok(contents) = fs::read_to_string(path.join(".git")) else { return false };
+        let Some(gitdir) = contents.trim().strip_prefix("gitdir: ") else { return false };
+        let gitdir = path.join(gitdir); // relative paths are relative to the worktree
+        canonical(&gitdir).starts_with(self.common_dir().join("worktrees"))
+    }
+
+    /// Removes everything orca left under `dir` (a directory holding only
+    /// orca worktrees, such as `.orca/worktrees/<run>/`): every registered
+    /// worktree below it, in whatever state (see [`Repo::remove_worktree`]),
+    /// every orphaned worktree directory, and directories left empty.
+    /// Other files are reported in [`PruneReport::kept`], not deleted.
+    /// Branches are never deleted: they carry the work. Worktrees outside
+    /// `dir` are not touched.
+    pub fn prune_stale(&self, dir: &Path) -> Result<PruneReport, WorktreeError> {
+        let dir = canonical(dir);
+        if self.root().starts_with(&dir) || self.common_dir().starts_with(&dir) {
+            return Err(WorktreeError::UnsafePruneDir { dir });
+        }
+        let mut report = PruneReport::default();
+        let inside: Vec<PathBuf> = self
+            .list_worktrees()?
+            .into_iter()
+            .filter(|w| !w.is_main && canonical(&w.path).starts_with(&dir))
+            .map(|w| w.path)
+            .collect();
+        for path in inside {
+            if self.remove_worktree(&path)? == WorktreeRemoval::Removed {
+                report.removed.push(path);
+            }
+        }
+        if dir.is_dir() {
+            let _admin = self.lock_worktrees();
+            self.sweep(&dir, &mut report)?;
+        }
+        Ok(report)
+    }
+
+    /// Depth-first: orphaned worktree directories go, empty directories go,
+    /// anything else is kept and reported.
+    fn sweep(&self, dir: &Path, report: &mut PruneReport) -> Result<(), WorktreeError> {
+        let entries = fs::read_dir(dir).map_err(|source| WorktreeError::Io {
+            action: "read",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        for entry in entries {
+            let entry = entry.map_err(|source| WorktreeError::Io {
+                action: "read",
+                path: dir.to_path_buf(),
+                source,
+            })?;
+            let path = entry.path();
+            let is_dir = entry.file_type().is_ok_and(|t| t.is_dir());
+            if !is_dir {
+                report.kept.push(path);
+            } else if self.is_orphaned_worktree_dir(&path) {
+                remove_dir_with_retries(&path)?;
+                report.removed.push(path);
+            } else {
+                self.sweep(&path, report)?;
+                if fs::read_dir(&path).is_ok_and(|mut d| d.next().is_none()) {
+                    fs::remove_dir(&path).map_err(|source| WorktreeError::Io {
+                        action: "remove",
+                        path: path.clone(),
+                        source,
+                    })?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that `path` is the top of a linked worktree of this
+    /// repository (never the main checkout) and returns its real path.
+    pub(crate) fn linked_worktree(&self, path: &Path) -> Result<PathBuf, WorktreeError> {
+        let real = canonical(path);
+        if real == self.root() {
+            return Err(WorktreeError::MainCheckout { path: real });
+        }
+        let not_a_worktree =
+            || WorktreeError::NotAWorktree { path: real.clone(), repo: self.root().to_path_buf() };
+        if !real.is_dir() {
+            return Err(not_a_worktree());
+        }
+        let out = self
+            .git
+            .at(&real)
+            .args(["rev-parse", "--path-format=absolute", "--git-common-dir", "--show-toplevel"])
+            .run_allowing(&[0, 128])?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        match (out.code, lines.next(), lines.next()) {
+            (Some(0), Some(common), Some(top))
+                if canonical(Path::new(common)) == self.common_dir()
+                    && canonical(Path::new(top)) == real =>
+            {
+                Ok(real)
+            }
+            _ => Err(not_a_worktree()),
+        }
+    }
+}
+
+/// Makes `path` absolute with its parent created, and checks it is free.
+fn prepare_worktree_dir(path: &Path) -> Result<PathBuf, WorktreeError> {
+    let absolute = canonical(path);
+    if let Some(parent) = absolute.parent() {
+        fs::create_dir_all(parent).map_err(|source| WorktreeError::Io {
+            action: "create",
+            path: parent.to_path_buf(),
+            source,
+        })?;
+    }
+    let path = canonical(&absolute);
+    let free = match fs::read_dir(&path) {
+        Ok(mut entries) => entries.next().is_none(),
+        Err(err) => err.kind() == io::ErrorKind::NotFound,
+    };
+    if free { Ok(path) } else { Err(WorktreeError::PathOccupied { path }) }
+}
+
+fn remove_dir_if_present(path: &Path) -> Result<(), WorktreeError> {
+    match fs::remove_dir_all(path) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => {
+            Err(WorktreeError::Io { action: "remove", path: path.to_path_buf(), source: err })
+        }
+        _ => Ok(()),
+    }
+}
+
+fn remove_dir_with_retries(path: &Path) -> Result<(), WorktreeError> {
+    let mut delays = REMOVE_RETRY_DELAYS_MS.iter();
+    loop {
+        match (remove_dir_if_present(path), delays.next()) {
+            (Ok(()), _) => return Ok(()),
+            (Err(_), Some(ms)) => thread::sleep(Duration::from_millis(*ms)),
+            (Err(err), None) => return Err(err),
+        }
+    }
+}
+
+fn same_path(listed: &Path, wanted: &Path) -> bool {
+    listed == wanted || canonical(listed) == wanted
+}
+
+fn is_null(sha: &Sha) -> bool {
+    sha.as_str().bytes().all(|b| b == b'0')
+}
