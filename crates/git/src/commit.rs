@@ -42,7 +42,11 @@ impl Repo {
     /// commit. Reads only.
     pub fn worktree_has_changes(&self, worktree: &Path) -> Result<bool, WorktreeError> {
         let dir = self.linked_worktree(worktree)?;
-        let out = self.git.at(&dir).args(["status", "--porcelain", "-z", "--ignore-submodules=none"]).run()?;
+        let out = self
+            .git
+            .at(&dir)
+            .args(["status", "--porcelain", "-z", "--ignore-submodules=none"])
+            .run()?;
         Ok(!out.is_empty())
     }
 

@@ -157,7 +157,8 @@ impl Repo {
         let parents = self.parents(head.as_str())?;
         if parents.len() != 2 || parents[1] != merging {
             let inv = self.git.at(&dir).arg("commit");
-            let detail = format!("expected a merge of {merging}, made {head} with parents {parents:?}");
+            let detail =
+                format!("expected a merge of {merging}, made {head} with parents {parents:?}");
             return Err(inv.unexpected(detail).into());
         }
         tracing::debug!(worktree = %dir.display(), commit = %head, "conflict resolution committed");
@@ -192,7 +193,8 @@ impl Repo {
 
 /// Whether the file holds a complete conflict block as git writes them.
 fn has_conflict_block(path: &Path) -> Result<bool, ConflictError> {
-    let bytes = fs::read(path).map_err(|source| ConflictError::Read { path: path.into(), source })?;
+    let bytes =
+        fs::read(path).map_err(|source| ConflictError::Read { path: path.into(), source })?;
     Ok(contains_conflict_block(&bytes))
 }
 
@@ -206,7 +208,8 @@ fn contains_conflict_block(bytes: &[u8]) -> bool {
     let mut seen = Seen::Nothing;
     for line in bytes.split(|b| *b == b'\n') {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let marker = |m: &[u8]| line == m || (line.starts_with(m) && line.get(m.len()) == Some(&b' '));
+        let marker =
+            |m: &[u8]| line == m || (line.starts_with(m) && line.get(m.len()) == Some(&b' '));
         if marker(b"<<<<<<<") {
             seen = Seen::Start;
         } else if seen == Seen::Start && line == b"=======" {
@@ -224,7 +227,8 @@ mod tests {
 
     #[test]
     fn finds_git_style_conflict_blocks_only() {
-        let zdiff3 = b"a\n<<<<<<< HEAD\nours\n||||||| base\nold\n=======\ntheirs\n>>>>>>> branch\nz\n";
+        let zdiff3 =
+            b"a\n<<<<<<< HEAD\nours\n||||||| base\nold\n=======\ntheirs\n>>>>>>> branch\nz\n";
         assert!(contains_conflict_block(zdiff3));
         assert!(contains_conflict_block(b"<<<<<<< HEAD\r\nx\r\n=======\r\ny\r\n>>>>>>> b\r\n"));
         // A Markdown heading underline alone is not a conflict.

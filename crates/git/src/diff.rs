@@ -138,7 +138,8 @@ impl Repo {
         // "<added>\t<deleted>\t" followed by two more fields: old, new.
         while let Some(field) = fields.next() {
             let mut parts = field.splitn(3, '\t');
-            let (Some(added), Some(deleted), Some(path)) = (parts.next(), parts.next(), parts.next())
+            let (Some(added), Some(deleted), Some(path)) =
+                (parts.next(), parts.next(), parts.next())
             else {
                 return Err(inv.unexpected(format!("bad numstat field {field:?}")).into());
             };
@@ -149,7 +150,12 @@ impl Repo {
             } else {
                 (path.to_string(), None)
             };
-            files.push(FileStat { path, old_path, added: added.parse().ok(), deleted: deleted.parse().ok() });
+            files.push(FileStat {
+                path,
+                old_path,
+                added: added.parse().ok(),
+                deleted: deleted.parse().ok(),
+            });
         }
         Ok(DiffStat { files })
     }
@@ -174,10 +180,8 @@ impl Repo {
         let (from, to) = (self.rev_parse(from)?, self.rev_parse(to)?);
         let range = format!("{from}..{to}");
         let count = self.git.at(self.root()).args(["rev-list", "--count", &range]);
-        let commit_count = count
-            .run_text()?
-            .parse()
-            .map_err(|_| count.unexpected("not a number"))?;
+        let commit_count =
+            count.run_text()?.parse().map_err(|_| count.unexpected("not a number"))?;
         let subjects = self
             .git
             .at(self.root())
@@ -285,12 +289,14 @@ impl Budget {
         if total == 0 {
             return;
         }
+        let rest_line = |shown: usize| format!("  ... and {} more {noun}", total - shown);
         if let Some(title) = title {
-            if !self.line(title) {
+            // A title is only worth its line if something can follow it.
+            let needed = title.chars().count() + 1 + rest_line(0).chars().count() + 1;
+            if self.used + needed > self.max || !self.line(title) {
                 return;
             }
         }
-        let rest_line = |shown: usize| format!("  ... and {} more {noun}", total - shown);
         let mut shown = 0;
         for line in lines {
             let reserve =
@@ -359,6 +365,7 @@ mod tests {
         for max in 0..800 {
             let text = summary.render(max);
             assert!(text.chars().count() <= max, "budget {max}: {} chars", text.chars().count());
+            assert!(!text.ends_with("Commits:"), "budget {max}: a title with nothing under it");
         }
     }
 

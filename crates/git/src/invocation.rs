@@ -107,6 +107,13 @@ pub enum GitError {
     /// git ran and exited unsuccessfully.
     #[error("`{command}` failed in {dir} ({status}): {stderr}")]
     Failed { command: String, dir: PathBuf, status: ExitStatus, stderr: String },
+    /// orca's lock serializing worktree changes could not be taken.
+    #[error("cannot lock {path} (orca's lock around git worktree changes)")]
+    Lock {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     /// git succeeded but printed something orca cannot read.
     #[error("`{command}` in {dir} printed output orca cannot read: {detail}")]
     UnexpectedOutput { command: String, dir: PathBuf, detail: String },
@@ -202,12 +209,12 @@ impl Invocation<'_> {
                 return Ok(Finished { code: status.code(), stdout });
             }
             let stderr = String::from_utf8_lossy(&stderr).trim().to_string();
-            if is_lock_contention(&stderr) {
-                if let Some(ms) = delays.next() {
-                    tracing::debug!(command = %self.display(), %stderr, "git lock busy, retrying");
-                    thread::sleep(Duration::from_millis(*ms));
-                    continue;
-                }
+            if is_lock_contention(&stderr)
+                && let Some(ms) = delays.next()
+            {
+                tracing::debug!(command = %self.display(), %stderr, "git lock busy, retrying");
+                thread::sleep(Duration::from_millis(*ms));
+                continue;
             }
             return Err(GitError::Failed {
                 command: self.display(),

@@ -57,9 +57,12 @@ pub use diff::{
 pub use invocation::GitError;
 pub use merge::{MergeCheck, MergeError, MergeMessage, MergeOutcome};
 pub use refname::{
-    BRANCH_NAMESPACE, attempt_branch, attempt_worktree_path, check_branch_name,
-    integration_branch, ref_component, run_branch_prefix,
+    BRANCH_NAMESPACE, attempt_branch, attempt_worktree_path, check_branch_name, integration_branch,
+    ref_component, run_branch_prefix,
 };
-pub use repo::{BranchDeletion, DiscoverError, FALLBACK_EMAIL, FALLBACK_NAME, RefError, Repo};
+pub use repo::{
+    BranchDeletion, DiscoverError, FALLBACK_EMAIL, FALLBACK_NAME, RefError, Repo,
+    WORKTREE_ADMIN_LOCK,
+};
 pub use sha::{InvalidSha, Sha};
 pub use worktree::{PruneReport, Worktree, WorktreeError, WorktreeRemoval};

@@ -162,7 +162,9 @@ impl Repo {
                 (theirs.clone(), true)
             } else {
                 match self.check_commits(&old, &theirs)? {
-                    MergeCheck::AlreadyMerged => return Ok(MergeOutcome::AlreadyMerged { tip: old }),
+                    MergeCheck::AlreadyMerged => {
+                        return Ok(MergeOutcome::AlreadyMerged { tip: old });
+                    }
                     MergeCheck::Conflicted { files, messages } => {
                         return Err(MergeError::Conflicted {
                             target: target_branch.to_string(),
@@ -171,11 +173,13 @@ impl Repo {
                             messages,
                         });
                     }
-                    MergeCheck::Clean { tree } => (self.commit_tree(&tree, &old, &theirs, message)?, false),
+                    MergeCheck::Clean { tree } => {
+                        (self.commit_tree(&tree, &old, &theirs, message)?, false)
+                    }
                 }
             };
             if let Some(wt) = self
-                .list_worktrees_unlocked()?
+                .list_worktrees()?
                 .into_iter()
                 .find(|w| w.branch.as_deref() == Some(target_branch))
             {
@@ -184,7 +188,12 @@ impl Repo {
                     worktree: wt.path,
                 });
             }
-            match self.update_branch(target_branch, &new, Some(&old), &format!("orca: merge {branch}")) {
+            match self.update_branch(
+                target_branch,
+                &new,
+                Some(&old),
+                &format!("orca: merge {branch}"),
+            ) {
                 Ok(()) => {
                     tracing::debug!(target = target_branch, branch, commit = %new, fast_forward, "merged");
                     return Ok(if fast_forward {
@@ -206,7 +215,13 @@ impl Repo {
         })
     }
 
-    fn commit_tree(&self, tree: &Sha, first: &Sha, second: &Sha, message: &str) -> Result<Sha, GitError> {
+    fn commit_tree(
+        &self,
+        tree: &Sha,
+        first: &Sha,
+        second: &Sha,
+        message: &str,
+    ) -> Result<Sha, GitError> {
         let inv = self
             .git
             .at(self.root())

@@ -1,5 +1,6 @@
 //! A repository: where it is, what HEAD is, and its branches.
 
+use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -25,8 +26,18 @@ pub struct Repo {
     pub(crate) git: Git,
     /// Serializes read-compute-update sequences on refs (merges, deletions).
     ref_updates: Mutex<()>,
-    /// Serializes changes to git's worktree administration.
-    worktree_admin: Mutex<()>,
+}
+
+/// A file lock in the common git directory that orca takes around changes
+/// to git's worktree administration (exclusive) and reads of it (shared):
+/// `git worktree add` is not safe against another `git worktree` command
+/// reading the half-written administrative directory, across processes too.
+pub const WORKTREE_ADMIN_LOCK: &str = "orca-worktree-admin.lock";
+
+/// Held while git's worktree administration is changed or read.
+#[derive(Debug)]
+pub(crate) struct AdminLock {
+    _file: File,
 }
 
 /// Why a directory could not be opened as a repository.
@@ -82,7 +93,12 @@ impl Repo {
         let plain = Git::default();
         let probe = plain
             .at(path)
-            .args(["rev-parse", "--is-bare-repository", "--path-format=absolute", "--git-common-dir"])
+            .args([
+                "rev-parse",
+                "--is-bare-repository",
+                "--path-format=absolute",
+                "--git-common-dir",
+            ])
             .run_text();
         let probe = match probe {
             Ok(text) => text,
@@ -114,7 +130,6 @@ impl Repo {
             common_dir: canonical(Path::new(common_dir)),
             git: Git::with_identity(identity),
             ref_updates: Mutex::new(()),
-            worktree_admin: Mutex::new(()),
         })
     }
 
@@ -146,8 +161,11 @@ impl Repo {
     /// Whether the checkout has staged, unstaged or untracked (not ignored)
     /// changes. Reads only: the index is not refreshed.
     pub fn is_dirty(&self) -> Result<bool, GitError> {
-        let out =
-            self.git.at(&self.root).args(["status", "--porcelain", "-z", "--ignore-submodules=none"]).run()?;
+        let out = self
+            .git
+            .at(&self.root)
+            .args(["status", "--porcelain", "-z", "--ignore-submodules=none"])
+            .run()?;
         Ok(!out.is_empty())
     }
 
@@ -157,7 +175,8 @@ impl Repo {
     }
 
     fn resolve_commit(&self, rev: &str) -> Result<Option<Sha>, GitError> {
-        let inv = self.git.at(&self.root).args(["rev-parse", "--verify", "--quiet", "--end-of-options"]);
+        let inv =
+            self.git.at(&self.root).args(["rev-parse", "--verify", "--quiet", "--end-of-options"]);
         let inv = inv.arg(format!("{rev}^{{commit}}"));
         let out = inv.run_allowing(&[0, 1])?;
         if out.code != Some(0) {
@@ -173,7 +192,8 @@ impl Repo {
 
     /// The commit branch `name` points at, if the branch exists.
     pub fn branch_tip(&self, name: &str) -> Result<Option<Sha>, GitError> {
-        let inv = self.git.at(&self.root).args(["rev-parse", "--verify", "--quiet", "--end-of-options"]);
+        let inv =
+            self.git.at(&self.root).args(["rev-parse", "--verify", "--quiet", "--end-of-options"]);
         let inv = inv.arg(format!("refs/heads/{name}"));
         let out = inv.run_allowing(&[0, 1])?;
         if out.code != Some(0) {
@@ -225,7 +245,7 @@ impl Repo {
         }
         let _guard = self.lock_refs();
         let checked_out: Vec<String> =
-            self.list_worktrees_unlocked()?.into_iter().filter_map(|w| w.branch).collect();
+            self.list_worktrees()?.into_iter().filter_map(|w| w.branch).collect();
         let mut result = BranchDeletion::default();
         let mut script = String::from("start\n");
         for (name, sha) in self.branches_with_prefix(prefix)? {
@@ -267,7 +287,8 @@ impl Repo {
         let line = inv.run_text()?;
         let mut parents = Vec::new();
         for word in line.split_whitespace().skip(1) {
-            parents.push(Sha::parse(word).map_err(|_| inv.unexpected("bad rev-list --parents line"))?);
+            parents
+                .push(Sha::parse(word).map_err(|_| inv.unexpected("bad rev-list --parents line"))?);
         }
         Ok(parents)
     }
@@ -309,8 +330,20 @@ impl Repo {
         self.ref_updates.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub(crate) fn lock_worktrees(&self) -> MutexGuard<'_, ()> {
-        self.worktree_admin.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Locks git's worktree administration against other threads and
+    /// processes: `exclusive` to change it, shared to read it. Never take it
+    /// before [`Repo::lock_refs`] (that order is the one used everywhere).
+    pub(crate) fn lock_worktree_admin(&self, exclusive: bool) -> Result<AdminLock, GitError> {
+        let path = self.common_dir.join(WORKTREE_ADMIN_LOCK);
+        let lock_error = |source| GitError::Lock { path: path.clone(), source };
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(lock_error)?;
+        if exclusive { file.lock() } else { file.lock_shared() }.map_err(lock_error)?;
+        Ok(AdminLock { _file: file })
     }
 }
 
@@ -365,4 +398,55 @@ pub(crate) fn unique_paths(out: &[u8]) -> Vec<String> {
         }
     }
     paths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain_git(dir: &Path, args: &[&str]) {
+        let out = Git::with_identity(vec![
+            ("user.name".into(), "T".into()),
+            ("user.email".into(), "t@example.com".into()),
+        ])
+        .at(dir)
+        .args(args)
+        .run();
+        out.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn update_branch_is_a_compare_and_swap() {
+        let tmp = tempfile::tempdir().unwrap();
+        plain_git(tmp.path(), &["init", "-q", "-b", "main"]);
+        plain_git(tmp.path(), &["commit", "-q", "--allow-empty", "-m", "one"]);
+        plain_git(tmp.path(), &["commit", "-q", "--allow-empty", "-m", "two"]);
+        let repo = Repo::discover(tmp.path()).unwrap();
+        let one = repo.rev_parse("main~1").unwrap();
+        let two = repo.rev_parse("main").unwrap();
+
+        repo.update_branch("b", &one, None, "test").unwrap();
+        // Someone else moved b to `two`; an update expecting `one`... succeeds
+        // only while b is still at `one`.
+        repo.update_branch("b", &two, Some(&one), "test").unwrap();
+        let err = repo.update_branch("b", &one, Some(&one), "test").unwrap_err();
+        match err {
+            RefError::BranchMoved { name, expected, actual } => {
+                assert_eq!(name, "b");
+                assert_eq!(expected, one.to_string());
+                assert_eq!(actual, two.to_string());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(repo.branch_tip("b").unwrap(), Some(two.clone()));
+        assert!(matches!(
+            repo.update_branch("b", &one, None, "test"),
+            Err(RefError::BranchExists { .. })
+        ));
+        assert!(matches!(
+            repo.update_branch("gone", &one, Some(&two), "test"),
+            Err(RefError::NoSuchBranch { .. })
+        ));
+        assert_eq!(repo.branch_tip("b").unwrap(), Some(two));
+    }
 }

@@ -86,12 +86,15 @@ impl Repo {
         validate_branch(new_branch)?;
         let base = self.rev_parse(base)?;
         let path = prepare_worktree_dir(path)?;
-        let _admin = self.lock_worktrees();
         {
             let _refs = self.lock_refs();
             self.update_branch(new_branch, &base, None, "orca: branch for worktree")?;
         }
-        if let Err(err) = self.checkout_worktree(&path, new_branch) {
+        let checkout = self
+            .lock_worktree_admin(true)
+            .map_err(WorktreeError::from)
+            .and_then(|_admin| self.checkout_worktree(&path, new_branch));
+        if let Err(err) = checkout {
             let _refs = self.lock_refs();
             if let Err(cleanup) = self.delete_branch_at(new_branch, &base) {
                 tracing::warn!(branch = new_branch, error = %cleanup, "cannot delete branch of failed worktree");
@@ -122,7 +125,7 @@ impl Repo {
             .branch_tip(branch)?
             .ok_or_else(|| RefError::NoSuchBranch { name: branch.to_string() })?;
         let path = prepare_worktree_dir(path)?;
-        let _admin = self.lock_worktrees();
+        let _admin = self.lock_worktree_admin(true)?;
         self.checkout_worktree(&path, branch)?;
         Ok(Worktree {
             path,
@@ -135,7 +138,12 @@ impl Repo {
     }
 
     fn checkout_worktree(&self, path: &Path, branch: &str) -> Result<(), WorktreeError> {
-        self.git.at(self.root()).args(["worktree", "add", "--quiet"]).arg(path).arg(branch).run()?;
+        self.git
+            .at(self.root())
+            .args(["worktree", "add", "--quiet"])
+            .arg(path)
+            .arg(branch)
+            .run()?;
         Ok(())
     }
 
@@ -151,10 +159,12 @@ impl Repo {
 
     /// Every worktree of the repository, the main checkout first.
     pub fn list_worktrees(&self) -> Result<Vec<Worktree>, GitError> {
-        self.list_worktrees_unlocked()
+        let _admin = self.lock_worktree_admin(false)?;
+        self.read_worktree_list()
     }
 
-    pub(crate) fn list_worktrees_unlocked(&self) -> Result<Vec<Worktree>, GitError> {
+    /// `git worktree list`; the caller holds the administration lock.
+    fn read_worktree_list(&self) -> Result<Vec<Worktree>, GitError> {
         let inv = self.git.at(self.root()).args(["worktree", "list", "--porcelain", "-z"]);
         let out = inv.run()?;
         let mut worktrees = Vec::new();
@@ -204,8 +214,8 @@ impl Repo {
         if path == self.root() {
             return Err(WorktreeError::MainCheckout { path });
         }
-        let _admin = self.lock_worktrees();
-        let registered = self.list_worktrees_unlocked()?.into_iter().find(|w| same_path(&w.path, &path));
+        let _admin = self.lock_worktree_admin(true)?;
+        let registered = self.read_worktree_list()?.into_iter().find(|w| same_path(&w.path, &path));
         match registered {
             Some(wt) if wt.is_main => Err(WorktreeError::MainCheckout { path }),
             Some(wt) => {
@@ -230,10 +240,14 @@ impl Repo {
     fn remove_registered(&self, path: &Path) -> Result<(), WorktreeError> {
         let mut delays = REMOVE_RETRY_DELAYS_MS.iter();
         loop {
-            let remove = self.git.at(self.root()).args(["worktree", "remove", "--force", "--force"]).arg(path);
+            let remove = self
+                .git
+                .at(self.root())
+                .args(["worktree", "remove", "--force", "--force"])
+                .arg(path);
             let Err(err) = remove.run() else { return Ok(()) };
             tracing::debug!(path = %path.display(), error = %err, "worktree remove failed; removing by hand");
-            let by_hand = remove_dir_if_present(path).map_err(WorktreeError::from).and_then(|()| {
+            let by_hand = remove_dir_if_present(path).and_then(|()| {
                 remove.run()?;
                 Ok(())
             });
@@ -279,7 +293,7 @@ impl Repo {
             }
         }
         if dir.is_dir() {
-            let _admin = self.lock_worktrees();
+            let _admin = self.lock_worktree_admin(true)?;
             self.sweep(&dir, &mut report)?;
         }
         Ok(report)
