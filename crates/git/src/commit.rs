@@ -16,6 +16,12 @@ impl Repo {
     /// The commit runs no hooks (the work must be saved whatever a
     /// pre-commit hook thinks of it) and keeps `message` verbatim apart from
     /// surrounding whitespace. Refuses to run in the main checkout.
+    ///
+    /// The commit goes wherever the worktree's HEAD is: if the agent left it
+    /// detached or on another branch, check [`Repo::list_worktrees`] first.
+    /// A merge the agent left half-done is committed as it is, markers and
+    /// all, so that nothing is lost; conflict worktrees orca prepared are
+    /// finished with [`Repo::finish_conflict_resolution`] instead.
     pub fn commit_all(&self, worktree: &Path, message: &str) -> Result<Option<Sha>, WorktreeError> {
         let dir = self.linked_worktree(worktree)?;
         self.git.at(&dir).args(["add", "--all"]).run()?;

@@ -66,3 +66,13 @@ pub use repo::{
 };
 pub use sha::{InvalidSha, Sha};
 pub use worktree::{PruneReport, Worktree, WorktreeError, WorktreeRemoval};
+
+#[cfg(test)]
+mod tests {
+    /// The engine shares one `Repo` between threads.
+    #[test]
+    fn repo_is_send_and_sync() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<crate::Repo>();
+    }
+}

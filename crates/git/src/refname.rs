@@ -146,9 +146,9 @@ mod tests {
     #[test]
     fn clean_ids_are_kept_and_others_get_a_hash() {
         assert_eq!(ref_component("auth-login_2.v1"), "auth-login_2.v1");
-        let spaced = ref_component("add login page");
-        assert!(spaced.starts_with("add-login-page-"), "{spaced}");
-        assert_eq!(spaced.len(), "add-login-page-".len() + 8);
+        // Pinned: the hash must never change, branches of old runs use it
+        // (and docs/git.md shows this example).
+        assert_eq!(ref_component("add login page"), "add-login-page-28e40868");
         // Two IDs that sanitize alike still get different components.
         assert_ne!(ref_component("a b"), ref_component("a:b"));
         assert_ne!(ref_component("a b"), "a-b");

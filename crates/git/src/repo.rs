@@ -238,6 +238,8 @@ impl Repo {
     /// Deletes every branch starting with `prefix` in one transaction,
     /// except branches checked out in a worktree (reported, not deleted).
     /// Use when a run is complete; attempt branches carry work until then.
+    /// If another process moves one of the branches meanwhile, the
+    /// transaction fails and nothing is deleted.
     pub fn delete_branches_with_prefix(&self, prefix: &str) -> Result<BranchDeletion, RefError> {
         if prefix.is_empty() {
             // Deleting every branch is never what a caller means.

@@ -6,6 +6,7 @@ mod concurrency;
 mod conflict;
 mod diff;
 mod hermetic;
+mod killed;
 mod merge;
 mod repo;
 mod support;
