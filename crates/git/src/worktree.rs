@@ -49,6 +49,10 @@ pub struct PruneReport {
 pub enum WorktreeError {
     #[error("{path} already exists and is not an empty directory")]
     PathOccupied { path: PathBuf },
+    #[error(
+        "{path} is inside the checkout but not git-ignored; a worktree there would show up in git status"
+    )]
+    NotIgnored { path: PathBuf },
     #[error("{path} is not a worktree of the repository at {repo}")]
     NotAWorktree { path: PathBuf, repo: PathBuf },
     #[error("{path} is the repository's main checkout; orca never works in it")]
@@ -75,8 +79,9 @@ const REMOVE_RETRY_DELAYS_MS: &[u64] = &[50, 200, 500];
 impl Repo {
     /// Creates branch `new_branch` at `base` and checks it out in a new
     /// worktree at `path` (parents are created; `path` must not exist or be
-    /// an empty directory). The branch is deleted again if the checkout
-    /// fails, so a failed call leaves nothing behind.
+    /// an empty directory, and inside the checkout it must be git-ignored,
+    /// like `.orca/worktrees/`). The branch is deleted again if the checkout
+    /// fails, so a failed call leaves no branch behind.
     pub fn add_worktree(
         &self,
         path: &Path,
@@ -85,22 +90,28 @@ impl Repo {
     ) -> Result<Worktree, WorktreeError> {
         validate_branch(new_branch)?;
         let base = self.rev_parse(base)?;
-        let path = prepare_worktree_dir(path)?;
-        {
+        let dir = self.claim_worktree_dir(path)?;
+        let created = {
             let _refs = self.lock_refs();
-            self.update_branch(new_branch, &base, None, "orca: branch for worktree")?;
+            self.update_branch(new_branch, &base, None, "orca: branch for worktree")
+        };
+        if let Err(err) = created {
+            dir.release();
+            return Err(err.into());
         }
         let checkout = self
             .lock_worktree_admin(true)
             .map_err(WorktreeError::from)
-            .and_then(|_admin| self.checkout_worktree(&path, new_branch));
+            .and_then(|_admin| self.checkout_worktree(&dir.path, new_branch));
         if let Err(err) = checkout {
             let _refs = self.lock_refs();
             if let Err(cleanup) = self.delete_branch_at(new_branch, &base) {
                 tracing::warn!(branch = new_branch, error = %cleanup, "cannot delete branch of failed worktree");
             }
+            dir.release();
             return Err(err);
         }
+        let path = dir.path;
         tracing::debug!(path = %path.display(), branch = new_branch, base = %base, "worktree added");
         Ok(Worktree {
             path,
@@ -124,9 +135,16 @@ impl Repo {
         let head = self
             .branch_tip(branch)?
             .ok_or_else(|| RefError::NoSuchBranch { name: branch.to_string() })?;
-        let path = prepare_worktree_dir(path)?;
-        let _admin = self.lock_worktree_admin(true)?;
-        self.checkout_worktree(&path, branch)?;
+        let dir = self.claim_worktree_dir(path)?;
+        let checkout = self
+            .lock_worktree_admin(true)
+            .map_err(WorktreeError::from)
+            .and_then(|_admin| self.checkout_worktree(&dir.path, branch));
+        if let Err(err) = checkout {
+            dir.release();
+            return Err(err);
+        }
+        let path = dir.path;
         Ok(Worktree {
             path,
             head: Some(head),
@@ -135,6 +153,42 @@ impl Repo {
             locked: false,
             prunable: false,
         })
+    }
+
+    /// Makes `path` an absolute, empty directory for a new worktree. Inside
+    /// the user's checkout it must be git-ignored (as `.orca/worktrees/`
+    /// is), or the worktree would show up in the user's `git status`.
+    fn claim_worktree_dir(&self, path: &Path) -> Result<ClaimedDir, WorktreeError> {
+        let io_error = |action, path: &Path| {
+            let path = path.to_path_buf();
+            move |source| WorktreeError::Io { action, path, source }
+        };
+        let absolute = canonical(path);
+        if let Some(parent) = absolute.parent() {
+            fs::create_dir_all(parent).map_err(io_error("create", parent))?;
+        }
+        let path = canonical(&absolute);
+        let created = match fs::read_dir(&path).map(|mut entries| entries.next().is_none()) {
+            Ok(true) => false,
+            Ok(false) => return Err(WorktreeError::PathOccupied { path }),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {
+                fs::create_dir(&path).map_err(io_error("create", &path))?;
+                true
+            }
+            Err(err) if err.kind() == io::ErrorKind::NotADirectory => {
+                return Err(WorktreeError::PathOccupied { path });
+            }
+            Err(err) => return Err(io_error("read", &path)(err)),
+        };
+        let inside = path.strip_prefix(self.root()).ok().filter(|rel| !rel.as_os_str().is_empty());
+        if let Some(rel) = inside {
+            let check = self.git.at(self.root()).args(["check-ignore", "--quiet", "--"]).arg(rel);
+            if check.run_allowing(&[0, 1])?.code != Some(0) {
+                ClaimedDir { path: path.clone(), created }.release();
+                return Err(WorktreeError::NotIgnored { path });
+            }
+        }
+        Ok(ClaimedDir { path, created })
     }
 
     fn checkout_worktree(&self, path: &Path, branch: &str) -> Result<(), WorktreeError> {
@@ -365,22 +419,21 @@ impl Repo {
     }
 }
 
-/// Makes `path` absolute with its parent created, and checks it is free.
-fn prepare_worktree_dir(path: &Path) -> Result<PathBuf, WorktreeError> {
-    let absolute = canonical(path);
-    if let Some(parent) = absolute.parent() {
-        fs::create_dir_all(parent).map_err(|source| WorktreeError::Io {
-            action: "create",
-            path: parent.to_path_buf(),
-            source,
-        })?;
+/// The directory a new worktree goes into.
+struct ClaimedDir {
+    path: PathBuf,
+    /// orca created it (rather than finding it empty).
+    created: bool,
+}
+
+impl ClaimedDir {
+    /// Gives the directory back after a failure: removed if orca created it
+    /// and it is still empty.
+    fn release(&self) {
+        if self.created {
+            let _ = fs::remove_dir(&self.path);
+        }
     }
-    let path = canonical(&absolute);
-    let free = match fs::read_dir(&path) {
-        Ok(mut entries) => entries.next().is_none(),
-        Err(err) => err.kind() == io::ErrorKind::NotFound,
-    };
-    if free { Ok(path) } else { Err(WorktreeError::PathOccupied { path }) }
 }
 
 fn remove_dir_if_present(path: &Path) -> Result<(), WorktreeError> {

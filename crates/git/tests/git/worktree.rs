@@ -46,6 +46,24 @@ fn add_worktree_refuses_an_existing_branch_or_an_occupied_path() {
 }
 
 #[test]
+fn worktrees_inside_the_checkout_must_be_ignored() {
+    let fx = Fixture::new();
+    let visible = fx.root.join("work/T1");
+    let err = fx.repo.add_worktree(&visible, "t1", "main").unwrap_err();
+    assert!(matches!(err, WorktreeError::NotIgnored { .. }), "{err:?}");
+    assert!(err.to_string().contains("git status"), "{err}");
+    assert!(!visible.exists(), "the directory orca made is gone again");
+    assert!(!fx.repo.branch_exists("t1").unwrap());
+    // Outside the checkout, or anywhere git ignores, is fine.
+    let outside = tempfile::tempdir().unwrap();
+    fx.repo.add_worktree(&outside.path().join("t1"), "t1", "main").unwrap();
+    // A directory-only pattern matches once orca has made the directory.
+    write(fx.root.join(".git/info/exclude"), "/scratch/\n");
+    fx.repo.add_worktree(&fx.root.join("scratch"), "t2", "main").unwrap();
+    assert_eq!(fx.git(&["status", "--porcelain"]), "?? .orca/");
+}
+
+#[test]
 fn a_failed_checkout_deletes_the_new_branch_again() {
     let fx = Fixture::new();
     // A registered worktree whose directory vanished makes `git worktree
