@@ -18,7 +18,9 @@ pub const FALLBACK_EMAIL: &str = "orca@localhost";
 /// Cheap operations run one short git process each. A `Repo` is `Sync`:
 /// share it (in an `Arc`) between threads working in different worktrees.
 /// Ref updates of one `Repo` are serialized; updates from other processes
-/// are detected by compare-and-swap (see [`Repo::merge_into`]).
+/// are detected by compare-and-swap (see [`Repo::merge_into`]). Changes to
+/// git's worktree administration are serialized across threads and
+/// processes by a file lock ([`WORKTREE_ADMIN_LOCK`]).
 #[derive(Debug)]
 pub struct Repo {
     root: PathBuf,
@@ -84,12 +86,17 @@ pub struct BranchDeletion {
 }
 
 impl Repo {
-    /// Opens the repository containing `path`, at the top of its checkout.
+    /// Opens the repository containing `path` (a directory or a file in
+    /// it), at the top of its checkout.
     pub fn discover(path: impl AsRef<Path>) -> Result<Repo, DiscoverError> {
         let path = path.as_ref();
         if !path.exists() {
             return Err(DiscoverError::NotFound { path: path.to_path_buf() });
         }
+        let path = match path.parent() {
+            Some(parent) if path.is_file() => parent,
+            _ => path,
+        };
         let plain = Git::default();
         let probe = plain
             .at(path)

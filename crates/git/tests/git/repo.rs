@@ -8,6 +8,7 @@ use crate::support::{Fixture, git, write};
 fn discover_finds_the_top_level_from_a_subdirectory() {
     let fx = Fixture::new();
     let repo = Repo::discover(fx.root.join("src")).unwrap();
+    assert_eq!(Repo::discover(fx.root.join("src/lib.rs")).unwrap().root(), fx.root);
     assert_eq!(repo.root(), fx.root);
     assert_eq!(repo.common_dir(), fx.root.join(".git"));
 }
