@@ -186,6 +186,14 @@ pub enum StopReason {
 }
 
 impl StopReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StopReason::Stalled => "stalled",
+            StopReason::TimedOut => "timed_out",
+            StopReason::Cancelled => "cancelled",
+        }
+    }
+
     pub fn error_kind(self) -> ErrorKind {
         match self {
             StopReason::Stalled => ErrorKind::Stalled,

@@ -27,6 +27,10 @@ struct Cli {
 enum Command {
     /// Print orca's version and build information.
     Version(commands::version::VersionArgs),
+    /// Run one agent once, with live progress and a summary.
+    Exec(commands::exec::ExecArgs),
+    /// List the agent adapters, whether their CLIs are installed, and versions.
+    Agents(commands::agents::AgentsArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,6 +38,8 @@ fn main() -> std::process::ExitCode {
     let out = Output::new(cli.json);
     let result = match cli.command {
         Command::Version(args) => commands::version::run(&args, &out),
+        Command::Exec(args) => commands::exec::run(&args, &out),
+        Command::Agents(args) => commands::agents::run(&args, &out),
     };
     match result {
         Ok(code) => code.into(),
