@@ -31,6 +31,8 @@ enum Command {
     Exec(commands::exec::ExecArgs),
     /// List the agent adapters, whether their CLIs are installed, and versions.
     Agents(commands::agents::AgentsArgs),
+    /// Serve scripted model replies on 127.0.0.1 for agent CLIs (tests, demos).
+    ModelServer(commands::model_server::ModelServerArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -40,6 +42,7 @@ fn main() -> std::process::ExitCode {
         Command::Version(args) => commands::version::run(&args, &out),
         Command::Exec(args) => commands::exec::run(&args, &out),
         Command::Agents(args) => commands::agents::run(&args, &out),
+        Command::ModelServer(args) => commands::model_server::run(&args, &out),
     };
     match result {
         Ok(code) => code.into(),

@@ -191,7 +191,7 @@ pub enum Fault {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         message: Option<String>,
     },
-    /// HTTP 529 "overloaded" (Anthropic's status; OpenAI-shaped for the others).
+    /// "Overloaded": HTTP 529 for Anthropic, 503 for the other APIs.
     Overloaded {
         /// The error message in the body.
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -308,7 +308,13 @@ async fn answer(
 ) -> Result<Response<ResponseBody>, Cut> {
     let unix_ms = u64::try_from(unix_now().as_millis()).unwrap_or(u64::MAX);
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    // A proxy request (CONNECT host:443, or an absolute URI) keeps its whole
+    // target, so a test using the server as a proxy trap sees where it went.
+    let path = if method == Method::CONNECT || request.uri().authority().is_some() {
+        request.uri().to_string()
+    } else {
+        request.uri().path().to_string()
+    };
     let query = request.uri().query().map(str::to_string);
     let headers = request.headers().clone();
     let api = if method == Method::POST { Api::from_path(&path) } else { None };
@@ -469,7 +475,9 @@ fn decide(
         }
         Fault::Overloaded { message } => {
             let message = message.clone().unwrap_or_else(|| "Overloaded".into());
-            let rendered = render::error(Some(api), 529, ErrorKind::Overloaded, &message);
+            // 529 is Anthropic's own status; the others say 503.
+            let status = if api == Api::Anthropic { 529 } else { 503 };
+            let rendered = render::error(Some(api), status, ErrorKind::Overloaded, &message);
             (rendered, "fault overloaded".into())
         }
         Fault::UsageLimit { resets_at, resets_in } => {

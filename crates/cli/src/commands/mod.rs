@@ -3,4 +3,5 @@
 
 pub(crate) mod agents;
 pub(crate) mod exec;
+pub(crate) mod model_server;
 pub(crate) mod version;

@@ -154,23 +154,20 @@ pub(super) fn error_body(status: u16, kind: ErrorKind, message: &str) -> Value {
     json!({"type": "error", "error": {"type": kind, "message": message}})
 }
 
-/// Claude Code reads a spent subscription limit from the
-/// `anthropic-ratelimit-unified-*` headers of a 429 (see docs/model-server.md).
+/// Claude Code (signed in with a subscription) reads a spent usage limit
+/// from the `anthropic-ratelimit-unified-*` headers of a 429; the
+/// representative claim `five_hour` makes it say "session limit". With an
+/// API key it shows the body's message instead (see docs/model-server.md).
 pub(super) fn usage_limit(resets_at: u64) -> (Vec<(String, String)>, Value) {
-    let headers = [
-        ("anthropic-ratelimit-unified-status", "rejected".to_string()),
-        ("anthropic-ratelimit-unified-reset", resets_at.to_string()),
-        ("anthropic-ratelimit-unified-representative-claim", "five_hour".to_string()),
-        ("anthropic-ratelimit-unified-5h-status", "rejected".to_string()),
-        ("anthropic-ratelimit-unified-5h-reset", resets_at.to_string()),
-        ("anthropic-ratelimit-unified-5h-utilization", "1.0".to_string()),
-        ("anthropic-ratelimit-unified-overage-status", "rejected".to_string()),
-        ("anthropic-ratelimit-unified-overage-disabled-reason", "out_of_credits".to_string()),
+    let headers = vec![
+        ("anthropic-ratelimit-unified-status".to_string(), "rejected".to_string()),
+        ("anthropic-ratelimit-unified-reset".to_string(), resets_at.to_string()),
+        ("anthropic-ratelimit-unified-representative-claim".to_string(), "five_hour".to_string()),
     ];
     let body = error_body(
         429,
         ErrorKind::RateLimit,
         &format!("Claude AI usage limit reached|{resets_at}"),
     );
-    (headers.into_iter().map(|(name, value)| (name.to_string(), value)).collect(), body)
+    (headers, body)
 }

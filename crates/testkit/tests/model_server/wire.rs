@@ -240,6 +240,10 @@ fn http_faults_carry_status_headers_and_api_shaped_bodies() {
     assert_eq!(over.status, 529);
     assert_eq!(over.json()["error"]["type"], "overloaded_error");
 
+    let openai_over = post(server.addr(), "/v1/responses", &codex_request("OVER"));
+    assert_eq!(openai_over.status, 503);
+    assert_eq!(openai_over.json()["error"]["code"], "server_is_overloaded");
+
     let auth = post(server.addr(), "/v1/responses", &codex_request("AUTH"));
     assert_eq!(auth.status, 401);
     assert_eq!(auth.header("x-extra"), Some("1"));
