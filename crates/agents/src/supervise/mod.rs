@@ -83,6 +83,8 @@ pub enum RunError {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AgentOutcome {
     pub adapter: String,
+    /// Serialized flat: `"status": "failed", "kind": ..., "message": ...`.
+    #[serde(flatten)]
     pub status: Finish,
     /// The agent's session id (resume it with `AgentRequest::resume_session`).
     pub session_id: Option<String>,
@@ -555,12 +557,12 @@ impl Supervisor {
         self.kill_at.get_or_insert_with(Instant::now);
     }
 
-    /// The parser's verdict, overridden when orca stopped the agent (unless
-    /// it finished cleanly anyway), with stderr to explain crashes.
+    /// The parser's verdict, or why orca stopped the agent, with stderr to
+    /// explain crashes. A stopped agent never counts as a success, even
+    /// when it exits 0 on the stop signal.
     fn verdict(&mut self, exit: &ExitInfo) -> Finish {
         let reported = self.parser.conclude(exit);
         let finish = match self.stopped {
-            Some(_) if reported.is_success() && exit.success() => reported,
             Some(reason) => Finish::failed(reason.error_kind(), self.stop_message(reason)),
             None => reported,
         };
