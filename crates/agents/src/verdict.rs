@@ -57,20 +57,26 @@ pub(crate) fn classify_api_error(status: Option<u16>, text: &str) -> (ErrorKind,
             Limit { kind: LimitKind::Usage, resets_at: Some(resets_at), message: text.into() };
         return (ErrorKind::UsageLimit, Some(limit));
     }
+    // Claude signed in: "Server is temporarily limiting requests (not your
+    // usage limit)".
+    let not_usage = lower.contains("not your usage limit");
     let usage_words = [
         "usage limit",
-        "hit your limit",
-        "hit your usage limit",
+        "hit your",
+        "session limit",
+        "weekly limit",
+        "spend limit",
         "quota exceeded",
         "insufficient_quota",
         "credit balance is too low",
         "out of usage credits",
     ];
-    if usage_words.iter().any(|w| lower.contains(w)) {
+    if !not_usage && usage_words.iter().any(|w| lower.contains(w)) {
         let limit = Limit { kind: LimitKind::Usage, resets_at: None, message: text.into() };
         return (ErrorKind::UsageLimit, Some(limit));
     }
     if status == Some(429)
+        || not_usage
         || lower.contains("rate limit")
         || lower.contains("rate_limit")
         || lower.contains("too many requests")
@@ -197,6 +203,11 @@ mod tests {
                 ErrorKind::UsageLimit,
             ),
             (None, "You've hit your usage limit. Try again at 3:00 PM.", ErrorKind::UsageLimit),
+            (
+                Some(429),
+                "You've hit your session limit · resets Mar 17, 2030, 5:46pm (UTC)",
+                ErrorKind::UsageLimit,
+            ),
             (Some(401), "API Error: 401 invalid x-api-key", ErrorKind::Authentication),
             (None, "unexpected status 401 Unauthorized: bad key", ErrorKind::Authentication),
             (Some(500), "API Error: 500 scripted failure 500", ErrorKind::TransientApi),
@@ -215,6 +226,18 @@ mod tests {
         for (status, text, kind) in cases {
             assert_eq!(classify_api_error(*status, text).0, *kind, "{text}");
         }
+    }
+
+    #[test]
+    fn signed_in_rate_limit_is_not_a_usage_limit() {
+        let text =
+            "API Error: Server is temporarily limiting requests (not your usage limit) · slow down";
+        let (kind, limit) = classify_api_error(Some(429), text);
+        assert_eq!(kind, ErrorKind::UsageLimit);
+        assert_eq!(limit.unwrap().kind, LimitKind::Rate);
+        let (_, limit) =
+            classify_api_error(Some(429), "You've hit your session limit · resets 5pm");
+        assert_eq!(limit.unwrap().kind, LimitKind::Usage);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use orca_agents::adapters::claude::ClaudeParser;
 use orca_agents::adapters::codex::CodexParser;
 use orca_agents::adapters::gemini::GeminiParser;
 use orca_agents::adapters::opencode::OpencodeParser;
-use orca_agents::{AgentEvent, ErrorKind, EventParser, ExitInfo, Finish};
+use orca_agents::{AgentEvent, ErrorKind, EventParser, ExitInfo, Finish, Limit, LimitKind};
 use serde_json::json;
 
 fn samples_dir() -> PathBuf {
@@ -59,6 +59,8 @@ const SAMPLES: &[(&str, i32)] = &[
     ("gemini_stream_json.jsonl", 0),
     ("opencode_run_format_json.jsonl", 0),
     ("orca_claude_stream_json_http429.jsonl", 1),
+    ("orca_claude_stream_json_signed_in_http429.jsonl", 1),
+    ("orca_claude_stream_json_signed_in_usage_limit.jsonl", 1),
     ("orca_claude_stream_json_usage_limit.jsonl", 1),
     ("orca_claude_stream_json_write_edit_failed_command.jsonl", 0),
     ("orca_codex_exec_json_http429.jsonl", 1),
@@ -121,17 +123,47 @@ fn verdicts_match_what_happened() {
     }
 }
 
-#[test]
-fn usage_limit_reset_time_is_read_from_claude_text() {
-    let (events, _) = parse("orca_claude_stream_json_usage_limit.jsonl", ExitInfo::code(1));
-    let limit = events
-        .iter()
-        .find_map(|e| match e {
-            AgentEvent::Limited(limit) => Some(limit.clone()),
+fn limits(file: &str) -> Vec<Limit> {
+    let (events, finish) = parse(file, ExitInfo::code(1));
+    assert_eq!(finish.error_kind(), Some(ErrorKind::UsageLimit), "{file}");
+    events
+        .into_iter()
+        .filter_map(|e| match e {
+            AgentEvent::Limited(limit) => Some(limit),
             _ => None,
         })
-        .expect("a limited event");
-    assert_eq!(limit.resets_at, Some(1_900_000_000));
+        .collect()
+}
+
+#[test]
+fn limits_carry_their_kind_and_reset_time() {
+    let kinds_and_resets = |file: &str| -> Vec<(LimitKind, Option<u64>)> {
+        limits(file).iter().map(|l| (l.kind, l.resets_at)).collect()
+    };
+    // API key: the reset time comes from the `...|<epoch>` text.
+    assert_eq!(
+        kinds_and_resets("orca_claude_stream_json_usage_limit.jsonl"),
+        [(LimitKind::Usage, Some(1_900_000_000))]
+    );
+    assert_eq!(
+        kinds_and_resets("orca_claude_stream_json_http429.jsonl"),
+        [(LimitKind::Rate, None)]
+    );
+    // Signed in: from the rate_limit_event, reported once.
+    assert_eq!(
+        kinds_and_resets("orca_claude_stream_json_signed_in_usage_limit.jsonl"),
+        [(LimitKind::Usage, Some(1_900_000_000))]
+    );
+    assert_eq!(
+        kinds_and_resets("orca_claude_stream_json_signed_in_http429.jsonl"),
+        [(LimitKind::Rate, None)]
+    );
+    assert_eq!(kinds_and_resets("orca_codex_exec_json_http429.jsonl"), [(LimitKind::Rate, None)]);
+    // codex gives the reset only as local time in words.
+    assert_eq!(
+        kinds_and_resets("orca_codex_exec_json_usage_limit.jsonl"),
+        [(LimitKind::Usage, None)]
+    );
 }
 
 #[test]

@@ -184,6 +184,9 @@ impl Adapter for ClaudeAdapter {
 #[derive(Debug, Default)]
 pub struct ClaudeParser {
     report: Report,
+    /// A `rate_limit_event` already reported the limit (with its reset
+    /// time, which the result text gives only in words).
+    limit_reported: bool,
 }
 
 impl EventParser for ClaudeParser {
@@ -335,7 +338,9 @@ impl ClaudeParser {
             _ if value["is_error"].as_bool() == Some(true) => {
                 let status = value["api_error_status"].as_u64().and_then(|s| u16::try_from(s).ok());
                 let (kind, limit) = classify_api_error(status, text);
-                if let Some(limit) = limit {
+                if let Some(limit) = limit
+                    && !self.limit_reported
+                {
                     events.push(AgentEvent::Limited(limit));
                 }
                 Finish::failed(
@@ -374,10 +379,15 @@ impl ClaudeParser {
         let window = info["rateLimitType"].as_str().unwrap_or("usage");
         match info["status"].as_str() {
             Some("rejected") => {
-                let message = format!("{window} limit reached");
-                let limit = Limit { kind: LimitKind::Usage, resets_at, message: message.clone() };
-                self.report.error(ErrorKind::UsageLimit, message);
-                events.push(AgentEvent::Limited(limit));
+                // A plan limit names its window and reset; a plain 429
+                // ("not your usage limit") has neither.
+                let (kind, message) = match resets_at {
+                    Some(_) => (LimitKind::Usage, format!("{window} limit reached")),
+                    None => (LimitKind::Rate, "rate limited".to_string()),
+                };
+                self.report.error(ErrorKind::UsageLimit, message.clone());
+                self.limit_reported = true;
+                events.push(AgentEvent::Limited(Limit { kind, resets_at, message }));
             }
             Some("allowed_warning") => {
                 events.push(AgentEvent::Warning { message: format!("close to the {window} limit") })
