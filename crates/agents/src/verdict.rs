@@ -110,6 +110,7 @@ pub(crate) fn classify_api_error(status: Option<u16>, text: &str) -> (ErrorKind,
     }
     let transient_words = [
         "overloaded",
+        "at capacity",
         "high demand",
         "internal server error",
         "server_error",
@@ -213,6 +214,11 @@ mod tests {
             (Some(500), "API Error: 500 scripted failure 500", ErrorKind::TransientApi),
             (Some(529), "API Error: 529 Overloaded", ErrorKind::TransientApi),
             (None, "We’re currently experiencing high demand", ErrorKind::TransientApi),
+            (
+                None,
+                "Selected model is at capacity. Please try a different model.",
+                ErrorKind::TransientApi,
+            ),
             (
                 None,
                 "API Error: Unable to connect to API (ConnectionRefused)",
