@@ -28,7 +28,7 @@ enum Command {
     /// Print orca's version and build information.
     Version(commands::version::VersionArgs),
     /// Run one agent once, with live progress and a summary.
-    Exec(commands::exec::ExecArgs),
+    Exec(Box<commands::exec::ExecArgs>),
     /// List the agent adapters, whether their CLIs are installed, and versions.
     Agents(commands::agents::AgentsArgs),
     /// Serve scripted model replies on 127.0.0.1 for agent CLIs (tests, demos).
