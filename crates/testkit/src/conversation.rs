@@ -2,26 +2,25 @@
 //! in each API's own shape. Missing or odd fields never fail: a request
 //! the server cannot read simply has an empty prompt and turn 1.
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::api::Api;
 
 /// What a request says about its conversation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Conversation {
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Conversation {
     /// The API the request speaks.
-    pub api: Api,
+    pub(crate) api: Api,
     /// The model asked for.
-    pub model: Option<String>,
+    pub(crate) model: Option<String>,
     /// Whether the client asked for a streamed (SSE) reply.
-    pub stream: bool,
+    pub(crate) stream: bool,
     /// The system and user messages' text, joined by newlines.
-    pub prompt: String,
+    pub(crate) prompt: String,
     /// Assistant turns in the history + 1.
-    pub turn: u32,
+    pub(crate) turn: u32,
     /// Whether the messages after the last assistant turn hold a tool result.
-    pub tool_result: bool,
+    pub(crate) tool_result: bool,
 }
 
 /// How one history entry counts.
@@ -39,7 +38,7 @@ impl Conversation {
     /// Reads the conversation facts from a request body. `streaming_path`
     /// says the URL itself asks for a stream (Gemini's
     /// `streamGenerateContent`).
-    pub fn read(api: Api, body: &Value, streaming_path: bool) -> Conversation {
+    pub(crate) fn read(api: Api, body: &Value, streaming_path: bool) -> Conversation {
         let model = body.get("model").and_then(Value::as_str).map(str::to_string);
         let (entries, prompt, stream) = match api {
             Api::Anthropic => read_anthropic(body),

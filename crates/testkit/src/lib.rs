@@ -19,15 +19,17 @@ mod agent_clis;
 mod api;
 mod body;
 mod conversation;
+mod exchange;
 mod log;
 mod matching;
 mod render;
 mod script;
 mod server;
+mod stop_signals;
 
 pub use agent_clis::{MissingAgentCli, claude_bin, codex_bin, test_tools_dir};
 pub use api::Api;
-pub use conversation::Conversation;
 pub use log::LoggedRequest;
 pub use script::{Conditions, Fault, Reply, Rule, Script, ScriptError, ToolCall, Usage};
 pub use server::{ModelServer, ModelServerHandle, ServerOptions, StartError};
+pub use stop_signals::StopSignals;

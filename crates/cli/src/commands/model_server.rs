@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use orca_testkit::{ModelServer, Script, ServerOptions};
+use orca_testkit::{ModelServer, Script, ServerOptions, StopSignals};
 
 use crate::exit_code::ExitCode;
 use crate::failure::{Failure, describe};
@@ -29,6 +29,9 @@ pub(crate) fn run(args: &ModelServerArgs, out: &Output) -> Result<ExitCode, Fail
         Failure::usage(describe(&error))
             .with_hint("docs/model-server.md describes the script format")
     })?;
+    // Before the address is printed: whoever reads it may signal at once.
+    let signals = StopSignals::install()
+        .map_err(|error| Failure::usage(format!("cannot handle Ctrl-C: {}", describe(&error))))?;
     let options = ServerOptions { port: args.port, log_file: args.log.clone() };
     let server = ModelServer::start_with(script, options).map_err(|error| {
         Failure::usage(describe(&error))
@@ -47,9 +50,7 @@ pub(crate) fn run(args: &ModelServerArgs, out: &Output) -> Result<ExitCode, Fail
         out.text(format!("  codex:    model provider base_url = \"{}\"", server.openai_base_url()));
         out.text("stop it with Ctrl-C");
     }
-    server
-        .wait_for_termination_signal()
-        .map_err(|error| Failure::usage(format!("cannot wait for Ctrl-C: {}", describe(&error))))?;
+    signals.wait();
     let served = server.requests().len();
     server.shutdown();
     if !out.is_json() {

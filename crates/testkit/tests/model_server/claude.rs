@@ -89,12 +89,21 @@ fn claude_against(
     (finished, server)
 }
 
-fn assert_api_error(finished: &crate::agent_run::Finished, status: u16) -> String {
+/// The run failed on an API error with `status`: exit 1, a synthetic
+/// assistant line carrying `error: <kind>` and the same text as the
+/// `result` line. Returns the text.
+fn assert_api_error(finished: &crate::agent_run::Finished, status: u16, kind: &str) -> String {
     assert_eq!(finished.status.code(), Some(1), "{finished}");
     let result = finished.result();
     assert_eq!(result["is_error"], true, "{finished}");
     assert_eq!(result["api_error_status"], status, "{finished}");
-    result["result"].as_str().unwrap().to_string()
+    let text = result["result"].as_str().unwrap().to_string();
+    let assistant = finished.of_type("assistant");
+    assert_eq!(assistant.len(), 1, "{finished}");
+    assert_eq!(assistant[0]["error"], kind, "{finished}");
+    assert_eq!(assistant[0]["message"]["model"], "<synthetic>");
+    assert_eq!(assistant[0]["message"]["content"][0]["text"], text.as_str());
+    text
 }
 
 #[test]
@@ -103,7 +112,7 @@ fn claude_rate_limit_429_fails_the_run_without_retrying() {
         Fault::RateLimit { retry_after: Some(30), message: Some("slow down".into()) },
         ClaudeAuth::ApiKey,
     );
-    let text = assert_api_error(&finished, 429);
+    let text = assert_api_error(&finished, 429, "rate_limit");
     assert_eq!(text, "API Error: Request rejected (429) · slow down");
     assert_eq!(server.model_requests().len(), 1);
     assert_only_loopback(&server);
@@ -115,7 +124,7 @@ fn claude_rate_limit_when_signed_in_says_it_is_not_the_usage_limit() {
         Fault::RateLimit { retry_after: Some(30), message: Some("slow down".into()) },
         ClaudeAuth::Subscription,
     );
-    let text = assert_api_error(&finished, 429);
+    let text = assert_api_error(&finished, 429, "rate_limit");
     assert_eq!(
         text,
         "API Error: Server is temporarily limiting requests (not your usage limit) · slow down"
@@ -131,7 +140,7 @@ fn claude_rate_limit_when_signed_in_says_it_is_not_the_usage_limit() {
 fn claude_server_error_500_fails_the_run() {
     let (finished, server) =
         claude_against(Fault::ServerError { message: Some("boom".into()) }, ClaudeAuth::ApiKey);
-    let text = assert_api_error(&finished, 500);
+    let text = assert_api_error(&finished, 500, "server_error");
     assert!(text.starts_with("API Error: 500 boom"), "{text}");
     assert_eq!(server.model_requests().len(), 1, "retries are off");
 }
@@ -140,7 +149,7 @@ fn claude_server_error_500_fails_the_run() {
 fn claude_overloaded_529_fails_the_run() {
     let (finished, server) =
         claude_against(Fault::Overloaded { message: None }, ClaudeAuth::ApiKey);
-    let text = assert_api_error(&finished, 529);
+    let text = assert_api_error(&finished, 529, "server_error");
     assert!(text.starts_with("API Error: 529 Overloaded"), "{text}");
     assert_eq!(server.model_requests().len(), 1);
 }
@@ -151,7 +160,7 @@ fn claude_usage_limit_with_an_api_key_shows_the_limit_text_and_reset() {
         Fault::UsageLimit { resets_at: Some(1_900_000_000), resets_in: None },
         ClaudeAuth::ApiKey,
     );
-    let text = assert_api_error(&finished, 429);
+    let text = assert_api_error(&finished, 429, "rate_limit");
     assert_eq!(
         text,
         "API Error: Request rejected (429) · Claude AI usage limit reached|1900000000"
@@ -164,7 +173,7 @@ fn claude_usage_limit_when_signed_in_reports_a_rate_limit_event_with_the_reset()
         Fault::UsageLimit { resets_at: Some(1_900_000_000), resets_in: None },
         ClaudeAuth::Subscription,
     );
-    let text = assert_api_error(&finished, 429);
+    let text = assert_api_error(&finished, 429, "rate_limit");
     assert_eq!(text, "You've hit your session limit · resets Mar 17, 2030, 5:46pm (UTC)");
     let events = finished.of_type("rate_limit_event");
     assert_eq!(events.len(), 1, "{finished}");
@@ -216,4 +225,5 @@ fn claude_stall_holds_the_cli_until_the_connection_is_cut() {
     assert_eq!(result["api_error_status"], serde_json::Value::Null);
     let text = result["result"].as_str().unwrap();
     assert!(text.starts_with("API Error:") && text.contains("ECONNRESET"), "{text}");
+    assert_eq!(finished.of_type("assistant")[0]["error"], "server_error", "{finished}");
 }

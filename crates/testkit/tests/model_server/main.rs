@@ -5,4 +5,6 @@ mod agent_run;
 mod claude;
 mod client;
 mod codex;
+mod docs;
+mod parallel;
 mod wire;
