@@ -109,6 +109,40 @@ fn exec_command_gets_the_prompt_as_a_file_never_through_a_shell() {
 }
 
 #[test]
+fn exec_reads_the_prompt_from_a_file() {
+    let workspace = Workspace::new();
+    let file = workspace.dir.path().join("task.md");
+    std::fs::write(&file, SHELL_TEXT).unwrap();
+    let mut command = orca(workspace.dir.path());
+    command
+        .args(["exec", "--agent", "command", "--prompt-file"])
+        .arg(&file)
+        .arg("--workdir")
+        .arg(workspace.work())
+        .args(["--log-dir", "logs", "--", "cat", "{prompt_file}"]);
+    let output = command.output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(std::fs::read_to_string(workspace.logs().join("stdout.log")).unwrap(), SHELL_TEXT);
+
+    let missing = orca(workspace.dir.path())
+        .args([
+            "exec",
+            "--agent",
+            "command",
+            "--prompt-file",
+            "nope.md",
+            "--workdir",
+            ".",
+            "--",
+            "true",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).starts_with("error: cannot read the prompt file nope.md"));
+}
+
+#[test]
 fn exec_json_streams_events_then_the_outcome() {
     let workspace = Workspace::new();
     let output = workspace.exec_sh("p", "echo one; echo two", &["--json"]).output().unwrap();

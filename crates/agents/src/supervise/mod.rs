@@ -195,7 +195,12 @@ pub fn run_agent(
     log_dir: impl Into<PathBuf>,
     cancel: CancelToken,
 ) -> Result<AgentRun, RunError> {
-    let files = RunFiles::new(log_dir.into());
+    // Absolute: adapters put these paths in argv and env, and the agent
+    // runs in another directory.
+    let log_dir = log_dir.into();
+    let log_dir = std::path::absolute(&log_dir)
+        .map_err(|source| RunError::Prepare { path: log_dir.clone(), source })?;
+    let files = RunFiles::new(log_dir);
     let invocation = adapter.invocation(request, host, files.dir())?;
     let program = locate(&invocation.program, invocation.env.get("PATH").map(OsString::as_os_str))
         .ok_or_else(|| RunError::ProgramNotFound {
@@ -554,7 +559,6 @@ impl Supervisor {
         }
         group.signal(Signal::SIGKILL);
         self.killed_at = Some(Instant::now());
-        self.kill_at.get_or_insert_with(Instant::now);
     }
 
     /// The parser's verdict, or why orca stopped the agent, with stderr to

@@ -112,8 +112,10 @@ pub(crate) fn run(args: &ExecArgs, out: &Output) -> Result<ExitCode, Failure> {
         ..SupervisionPolicy::default()
     };
     let log_dir = match &args.log_dir {
-        Some(dir) => dir.clone(),
-        None => default_log_dir(&args.workdir, adapter.name())?,
+        Some(dir) => std::path::absolute(dir).map_err(|e| {
+            Failure::usage(format!("cannot resolve the log directory {}: {e}", dir.display()))
+        })?,
+        None => default_log_dir(&request.workdir, adapter.name())?,
     };
     let request = if args.isolated {
         request.with_isolation(log_dir.join("home"), log_dir.join("tmp"))
@@ -340,7 +342,10 @@ impl Progress {
 
     fn event(&mut self, event: &AgentEvent) {
         match event {
-            AgentEvent::Started { session_id, .. } => self.note(format!("session {session_id}")),
+            AgentEvent::Started { session_id, .. } => {
+                self.note(format!("session {session_id}"));
+                self.tool = Some("working".into());
+            }
             AgentEvent::ToolUse { name, summary, .. } => {
                 let tool =
                     if summary.is_empty() { name.clone() } else { format!("{name} {summary}") };
