@@ -312,26 +312,21 @@ impl ClaudeParser {
             events.push(AgentEvent::Cost { usd });
         }
         let text = value["result"].as_str().unwrap_or_default();
+        let errors: Vec<&str> =
+            value["errors"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
+        let errors_or = |default: &str| {
+            if errors.is_empty() { default.to_string() } else { errors.join("; ") }
+        };
         let finish = match value["subtype"].as_str() {
             Some("error_max_turns") => Finish::failed(
                 ErrorKind::TurnLimit,
-                "the agent reached its maximum number of turns",
+                errors_or("the agent reached its maximum number of turns"),
             ),
             Some("error_max_budget_usd") => {
-                Finish::failed(ErrorKind::TurnLimit, "the agent reached its budget")
+                Finish::failed(ErrorKind::TurnLimit, errors_or("the agent reached its budget"))
             }
             Some("error_during_execution") => {
-                let errors: Vec<&str> = value["errors"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
-                let message = if errors.is_empty() {
-                    "error during execution".to_string()
-                } else {
-                    errors.join("; ")
-                };
+                let message = errors_or("error during execution");
                 let (kind, _) = classify_api_error(None, &message);
                 Finish::failed(kind, message)
             }
@@ -522,6 +517,43 @@ mod tests {
             message: "Claude AI usage limit reached|1767225600".into()
         })));
         assert_eq!(parser.conclude(&ExitInfo::code(1)).error_kind(), Some(ErrorKind::UsageLimit));
+    }
+
+    #[test]
+    fn result_subtypes_and_retries_are_classified() {
+        let kind = |lines: &[&str], exit: ExitInfo| {
+            let mut parser = ClaudeParser::default();
+            for line in lines {
+                parser.parse_line(line);
+            }
+            parser.conclude(&exit)
+        };
+        let max_turns = kind(
+            &[
+                r#"{"type":"result","subtype":"error_max_turns","is_error":true,"errors":["Reached maximum number of turns (2)"]}"#,
+            ],
+            ExitInfo::code(1),
+        );
+        assert_eq!(
+            max_turns,
+            Finish::failed(ErrorKind::TurnLimit, "Reached maximum number of turns (2)")
+        );
+        let during = kind(
+            &[
+                r#"{"type":"result","subtype":"error_during_execution","is_error":true,"errors":["boom"]}"#,
+            ],
+            ExitInfo::code(1),
+        );
+        assert_eq!(during, Finish::failed(ErrorKind::Failed, "boom"));
+        // Killed mid-retry: no result, the last retry tells why.
+        let retrying = kind(
+            &[
+                r#"{"type":"system","subtype":"api_retry","attempt":3,"max_retries":10,"error_status":529,"error":"overloaded_error"}"#,
+            ],
+            ExitInfo::signal(9),
+        );
+        assert_eq!(retrying.error_kind(), Some(ErrorKind::TransientApi));
+        assert_eq!(kind(&[], ExitInfo::signal(11)).error_kind(), Some(ErrorKind::Crashed));
     }
 
     #[test]

@@ -7,10 +7,12 @@
 mod harness;
 mod scenarios;
 
-use orca_agents::{ErrorKind, LimitKind};
+use std::time::Duration;
+
+use orca_agents::{ErrorKind, LimitKind, SupervisionPolicy};
 use orca_testkit::{Fault, ModelServer, Rule, Script, ToolCall};
 
-use crate::harness::{Sandbox, assert_only_loopback, relaxed_policy, run};
+use crate::harness::{Sandbox, assert_only_loopback, claude, codex, relaxed_policy, run};
 use crate::scenarios::{Cli, fails_with, resumes, shell_text_stays_text, stalls, writes_and_edits};
 
 #[tokio::test]
@@ -236,5 +238,44 @@ async fn heavy_six_agents_in_parallel() {
         );
     }
     assert_eq!(server.model_requests().len(), 12, "two model turns per agent");
+    assert_only_loopback(&server);
+}
+
+#[tokio::test]
+async fn claude_max_turns_is_a_turn_limit() {
+    // The model never stops calling tools; claude's --max-turns ends it.
+    let server =
+        ModelServer::start(Script::new().rule(Rule::tool(ToolCall::shell("echo again")))).unwrap();
+    let sandbox = Sandbox::new();
+    let worktree = sandbox.worktree("turns");
+    let mut request = sandbox.request(&server, &worktree, "turns", "loop forever");
+    request.extra_args = vec!["--max-turns".into(), "2".into()];
+    let finished = run(claude(), &request, relaxed_policy(), &sandbox.log_dir("turns")).await;
+    assert_eq!(finished.outcome.status.error_kind(), Some(ErrorKind::TurnLimit), "{finished}");
+    assert_eq!(finished.tool_uses(), ["Bash", "Bash"]);
+    assert_only_loopback(&server);
+}
+
+#[tokio::test]
+async fn codex_busy_forever_hits_the_hard_timeout() {
+    // Output keeps coming (a tool call per turn), so only the hard timeout
+    // can end it.
+    let server =
+        ModelServer::start(Script::new().rule(Rule::tool(ToolCall::shell("echo again")))).unwrap();
+    let sandbox = Sandbox::new();
+    let worktree = sandbox.worktree("busy");
+    let request = sandbox.request(&server, &worktree, "busy", "loop forever");
+    let policy = SupervisionPolicy {
+        stall_timeout: Some(Duration::from_secs(60)),
+        timeout: Some(Duration::from_secs(4)),
+        grace: Duration::from_secs(2),
+        ..relaxed_policy()
+    };
+    let finished = run(codex(), &request, policy, &sandbox.log_dir("busy")).await;
+    assert_eq!(finished.outcome.status.error_kind(), Some(ErrorKind::TimedOut), "{finished}");
+    assert!(finished.tool_uses().len() > 1, "it was busy: {finished}");
+    let alive: Vec<u32> =
+        finished.group_seen.iter().copied().filter(|pid| harness::alive(*pid)).collect();
+    assert!(alive.is_empty(), "{alive:?}");
     assert_only_loopback(&server);
 }
