@@ -426,6 +426,9 @@ impl Supervisor {
                             // The agent is gone but left processes behind.
                             group.signal(self.policy.stop_signal.signal());
                             self.kill_at = Some(Instant::now() + self.policy.grace);
+                        } else if self.killed_at.is_some() {
+                            // Whatever was forked while SIGKILL went out.
+                            group.signal(Signal::SIGKILL);
                         }
                         next_group_poll = Some(Instant::now() + GROUP_POLL);
                     }
