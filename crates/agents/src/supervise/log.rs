@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+use super::AgentOutcome;
 use crate::event::AgentEvent;
 use crate::run_files::RunFiles;
 
@@ -89,4 +90,24 @@ fn write_json_atomically(path: &Path, value: &impl Serialize) -> io::Result<()> 
     text.push(b'\n');
     fs::write(&tmp, text)?;
     fs::rename(&tmp, path)
+}
+
+/// What `run.json` says about the command (environment values stay out:
+/// they hold API keys).
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct CommandRecord {
+    pub(crate) adapter: String,
+    pub(crate) program: PathBuf,
+    pub(crate) args: Vec<String>,
+    pub(crate) env: Vec<String>,
+    pub(crate) cwd: PathBuf,
+    pub(crate) pid: u32,
+    pub(crate) started_at_unix: u64,
+}
+
+#[derive(Serialize)]
+pub(crate) struct RunRecord<'a> {
+    pub(crate) command: &'a CommandRecord,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) outcome: Option<&'a AgentOutcome>,
 }
