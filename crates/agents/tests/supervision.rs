@@ -351,3 +351,19 @@ async fn a_missing_program_is_an_error_before_the_start() {
 fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+#[tokio::test]
+async fn the_run_is_a_stream_of_events() {
+    use futures_core::Stream;
+    let fixture = Fixture::new();
+    let mut run =
+        fixture.start(sh("echo a; echo b"), policy(None, None, 1000), &CancelToken::new());
+    let mut types = Vec::new();
+    while let Some(event) =
+        std::future::poll_fn(|cx| std::pin::Pin::new(&mut run).poll_next(cx)).await
+    {
+        types.push(serde_json::to_value(&event).unwrap()["type"].as_str().unwrap().to_string());
+    }
+    assert_eq!(types, ["text", "text", "finished"]);
+    assert!(run.outcome().await.unwrap().status.is_success());
+}
