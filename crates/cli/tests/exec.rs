@@ -189,6 +189,26 @@ fn exec_stops_a_stalled_agent() {
 }
 
 #[test]
+fn exec_warns_about_an_untested_cli_version_on_stderr() {
+    let workspace = Workspace::new();
+    let bin = workspace.dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    // A "codex" that only knows its version; the run itself fails at once.
+    fake_cli(&bin, "codex", "codex-cli 0.1.0");
+    let output = orca(workspace.dir.path())
+        .args(["exec", "--agent", "codex", "--prompt", "p", "--log-dir", "logs", "--workdir"])
+        .arg(workspace.work())
+        .env("ORCA_AGENT_CODEX", bin.join("codex"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        text(&output.stderr),
+        "warning: codex 0.1.0 is installed; orca's codex adapter is tested with 0.169.0\n"
+    );
+}
+
+#[test]
 fn exec_usage_errors_exit_2_with_hints() {
     let workspace = Workspace::new();
     let unknown = orca(workspace.dir.path())

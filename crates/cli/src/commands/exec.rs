@@ -140,7 +140,7 @@ async fn supervise(
     let progress = Progress::new(adapter.name());
     let probe = orca_agents::probe(adapter.as_ref(), &host).await;
     if let Some(warning) = probe.warning() {
-        progress.note(format!("warning: {warning}"));
+        progress.warn(format!("warning: {warning}"));
     }
     let cancel = CancelToken::new();
     let mut run =
@@ -161,8 +161,8 @@ async fn supervise(
             interrupted = tokio::signal::ctrl_c() => {
                 if interrupted.is_ok() {
                     match cancel.escalate() {
-                        CancelLevel::Stop => progress.note("stopping the agent (Ctrl-C again to kill it)"),
-                        _ => progress.note("killing the agent"),
+                        CancelLevel::Stop => progress.warn("stopping the agent (Ctrl-C again to kill it)"),
+                        _ => progress.warn("killing the agent"),
                     }
                 }
             }
@@ -336,8 +336,18 @@ impl Progress {
         progress
     }
 
+    /// Progress detail: shown on a terminal only.
     fn note(&self, line: impl AsRef<str>) {
         self.bar.println(line.as_ref());
+    }
+
+    /// Shown on stderr always (above the status line on a terminal).
+    fn warn(&self, line: impl AsRef<str>) {
+        if self.bar.is_hidden() {
+            eprintln!("{}", line.as_ref());
+        } else {
+            self.bar.println(line.as_ref());
+        }
     }
 
     fn event(&mut self, event: &AgentEvent) {
@@ -361,7 +371,7 @@ impl Progress {
             }
             AgentEvent::Usage(usage) => self.usage.add(usage),
             AgentEvent::Limited(limit) => self.note(format!("limited: {}", limit.message)),
-            AgentEvent::Warning { message } => self.note(format!("warning: {message}")),
+            AgentEvent::Warning { message } => self.warn(format!("warning: {message}")),
             AgentEvent::Stopping { reason, signal } => {
                 self.note(format!("stopping ({}): {signal}", reason.as_str()));
             }
