@@ -31,6 +31,10 @@ enum Command {
     /// managed block in CLAUDE.md and AGENTS.md, Claude Code subagents and
     /// slash commands, and .orca/config.toml.
     Init(commands::init::InitArgs),
+    /// Run one agent once, with live progress and a summary.
+    Exec(Box<commands::exec::ExecArgs>),
+    /// List the agent adapters, whether their CLIs are installed, and versions.
+    Agents(commands::agents::AgentsArgs),
     /// Serve scripted model replies on 127.0.0.1 for agent CLIs (tests, demos).
     ModelServer(commands::model_server::ModelServerArgs),
 }
@@ -41,6 +45,8 @@ fn main() -> std::process::ExitCode {
     let result = match cli.command {
         Command::Version(args) => commands::version::run(&args, &out),
         Command::Init(args) => commands::init::run(&args, &out),
+        Command::Exec(args) => commands::exec::run(&args, &out),
+        Command::Agents(args) => commands::agents::run(&args, &out),
         Command::ModelServer(args) => commands::model_server::run(&args, &out),
     };
     match result {
