@@ -27,6 +27,16 @@ struct Cli {
 enum Command {
     /// Print orca's version and build information.
     Version(commands::version::VersionArgs),
+    /// Write orca's system into this repository for agent sessions: the
+    /// managed block in CLAUDE.md and AGENTS.md, Claude Code subagents and
+    /// slash commands, and .orca/config.toml.
+    Init(commands::init::InitArgs),
+    /// Run one agent once, with live progress and a summary.
+    Exec(Box<commands::exec::ExecArgs>),
+    /// List the agent adapters, whether their CLIs are installed, and versions.
+    Agents(commands::agents::AgentsArgs),
+    /// Serve scripted model replies on 127.0.0.1 for agent CLIs (tests, demos).
+    ModelServer(commands::model_server::ModelServerArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -34,6 +44,10 @@ fn main() -> std::process::ExitCode {
     let out = Output::new(cli.json);
     let result = match cli.command {
         Command::Version(args) => commands::version::run(&args, &out),
+        Command::Init(args) => commands::init::run(&args, &out),
+        Command::Exec(args) => commands::exec::run(&args, &out),
+        Command::Agents(args) => commands::agents::run(&args, &out),
+        Command::ModelServer(args) => commands::model_server::run(&args, &out),
     };
     match result {
         Ok(code) => code.into(),

@@ -4,12 +4,13 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Run state stays out of git; the config file may be committed.
+/// Everything under `.orca/` stays out of the user's `git status`. A team
+/// that wants to share its config commits it with `git add -f`; once
+/// tracked, git keeps tracking it.
 const STATE_GITIGNORE: &str = "\
-# Written by orca: run state stays out of git; config.toml may be committed.
+# Written by orca: its state stays out of git. To share the config, run
+# `git add -f .orca/config.toml` once.
 *
-!.gitignore
-!config.toml
 ";
 
 /// Paths of orca's state inside one repository.

@@ -1,5 +1,21 @@
-//! Where orca keeps its state inside a repository and how it is configured.
+//! Where orca keeps its state inside a repository and how it is configured:
+//! the `.orca/` layout and the typed `.orca/config.toml`.
 
+mod diagnostic;
+mod duration;
 mod layout;
+mod load;
+mod model;
+pub mod schema;
+mod template;
+mod validate;
 
+pub use diagnostic::{ConfigDiagnostic, InvalidConfig, Location};
+pub use duration::{DisplayDuration, DurationError, format_duration, parse_duration};
 pub use layout::{Layout, LayoutError};
+pub use load::ConfigError;
+pub use model::{
+    Adapter, AgentConfig, COMMAND_PLACEHOLDERS, Config, DEFAULT_ROLES, LeaseConfig, LimitsConfig,
+    PermissionMode, RolesConfig, RunConfig, STORE_ENV, StoreConfig, StoreLocation,
+};
+pub use template::render_default_config;

@@ -1,4 +1,8 @@
 //! One module per subcommand. Each exposes an `Args` type (clap) and a
 //! `run` function returning the exit code or a [`crate::failure::Failure`].
 
+pub(crate) mod agents;
+pub(crate) mod exec;
+pub(crate) mod init;
+pub(crate) mod model_server;
 pub(crate) mod version;

@@ -1,0 +1,378 @@
+//! Reading `.orca/config.toml`: TOML syntax, then unknown keys, then types,
+//! then the rules that tie keys together. Every problem found in a stage is
+//! reported at once, each at its line and column.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use crate::diagnostic::{ConfigDiagnostic, InvalidConfig, Location, did_you_mean};
+use crate::duration::serde_human;
+use crate::layout::Layout;
+use crate::model::{
+    Adapter, AgentConfig, Config, LeaseConfig, LimitsConfig, PermissionMode, RolesConfig,
+    RunConfig, STORE_ENV, StoreConfig,
+};
+use crate::{schema, validate};
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Invalid(InvalidConfig),
+    #[error("the environment variable {var} is invalid: {message}")]
+    Environment { var: &'static str, message: String },
+}
+
+/// The file as serde reads it; agents are merged with their adapter's defaults afterwards.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawConfig {
+    run: RunConfig,
+    roles: RolesConfig,
+    store: StoreConfig,
+    lease: LeaseConfig,
+    limits: LimitsConfig,
+    agents: BTreeMap<String, RawAgent>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct RawAgent {
+    adapter: Option<String>,
+    command: Option<CommandSpec>,
+    max_concurrent: Option<u32>,
+    model: Option<String>,
+    #[serde(deserialize_with = "optional_duration")]
+    stall_timeout: Option<Duration>,
+    #[serde(deserialize_with = "optional_duration")]
+    timeout: Option<Duration>,
+    args: Option<Vec<String>>,
+    permission_mode: Option<String>,
+}
+
+fn optional_duration<'de, D: serde::Deserializer<'de>>(
+    de: D,
+) -> Result<Option<Duration>, D::Error> {
+    serde_human::deserialize(de).map(Some)
+}
+
+/// `command = "claude"` or `command = ["my-agent", "{prompt_file}"]`.
+#[derive(Debug)]
+struct CommandSpec(Vec<String>);
+
+impl<'de> Deserialize<'de> for CommandSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(de: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = CommandSpec;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a program name or an array of arguments")
+            }
+            fn visit_str<E: serde::de::Error>(self, program: &str) -> Result<CommandSpec, E> {
+                Ok(CommandSpec(vec![program.to_owned()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<CommandSpec, A::Error> {
+                let mut argv = Vec::new();
+                while let Some(argument) = seq.next_element::<String>()? {
+                    argv.push(argument);
+                }
+                Ok(CommandSpec(argv))
+            }
+        }
+        de.deserialize_any(Visitor)
+    }
+}
+
+impl Config {
+    /// Loads `.orca/config.toml` (defaults when it does not exist), then
+    /// applies the environment (`ORCA_STORE`).
+    pub fn load(layout: &Layout) -> Result<Config, ConfigError> {
+        let mut config = Config::load_file(layout)?;
+        config.apply_env(|var| std::env::var(var).ok())?;
+        Ok(config)
+    }
+
+    /// Loads `.orca/config.toml` alone, ignoring the environment; defaults
+    /// when the file does not exist.
+    pub fn load_file(layout: &Layout) -> Result<Config, ConfigError> {
+        let path = layout.config_file();
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(Config::default()),
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        let shown = path.strip_prefix(layout.root()).unwrap_or(&path);
+        Config::from_toml(&text, shown).map_err(ConfigError::Invalid)
+    }
+
+    /// Parses config text; `path` is only used to name the file in diagnostics.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Config, InvalidConfig> {
+        let invalid = |diagnostics| InvalidConfig::new(path, text, diagnostics);
+        let document = DeTable::parse(text).map_err(|error| {
+            let mut diagnostic = toml_error(text, &error);
+            diagnostic.hint = Some(
+                "this is not valid TOML here: strings need double quotes, and each line is \
+                 `key = value` or a `[table]` header"
+                    .to_owned(),
+            );
+            invalid(vec![diagnostic])
+        })?;
+
+        let unknown = unknown_keys(text, document.get_ref());
+        if !unknown.is_empty() {
+            return Err(invalid(unknown));
+        }
+        let spans = Spans { text, document: document.get_ref() };
+        let raw = RawConfig::deserialize(toml::de::Deserializer::from(document.clone())).map_err(
+            |error| {
+                let mut diagnostic = toml_error(text, &error);
+                diagnostic.hint = error.span().and_then(|span| spans.meaning_at(span.start));
+                invalid(vec![diagnostic])
+            },
+        )?;
+
+        let mut diagnostics = Vec::new();
+        let config = resolve(raw, &spans, &mut diagnostics);
+        validate::check(&config, &spans, &mut diagnostics);
+        if diagnostics.is_empty() { Ok(config) } else { Err(invalid(diagnostics)) }
+    }
+
+    /// Applies environment overrides; `lookup` reads a variable.
+    pub fn apply_env(
+        &mut self,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(), ConfigError> {
+        if let Some(url) = lookup(STORE_ENV).filter(|url| !url.is_empty()) {
+            if let Some(problem) = validate::store_url_problem(&url) {
+                return Err(ConfigError::Environment { var: STORE_ENV, message: problem });
+            }
+            self.store.url = url;
+        }
+        Ok(())
+    }
+}
+
+fn toml_error(text: &str, error: &toml::de::Error) -> ConfigDiagnostic {
+    ConfigDiagnostic {
+        message: error.message().trim_end().replace('\n', "; "),
+        location: error.span().map(|span| Location::of(text, span)),
+        hint: None,
+    }
+}
+
+/// Finds where keys and values are in the file, for diagnostics about them.
+pub(crate) struct Spans<'a> {
+    text: &'a str,
+    document: &'a DeTable<'a>,
+}
+
+impl Spans<'_> {
+    /// The location of the value at `path`, e.g. `["lease", "ttl"]`.
+    pub(crate) fn value(&self, path: &[&str]) -> Option<Location> {
+        self.entry(path).map(|(_, value)| Location::of(self.text, value))
+    }
+
+    /// The location of the key at `path`.
+    pub(crate) fn key(&self, path: &[&str]) -> Option<Location> {
+        self.entry(path).map(|(key, _)| Location::of(self.text, key))
+    }
+
+    /// The location of the first of `paths` present in the file.
+    pub(crate) fn first_value(&self, paths: &[&[&str]]) -> Option<Location> {
+        paths.iter().find_map(|path| self.value(path))
+    }
+
+    /// What the key whose value holds byte `offset` means, from the schema.
+    pub(crate) fn meaning_at(&self, offset: usize) -> Option<String> {
+        let (section, key) = self.document.iter().find_map(|(name, value)| {
+            let table = as_table(value)?;
+            if name.get_ref() == "agents" {
+                let key = table
+                    .values()
+                    .filter_map(as_table)
+                    .find_map(|agent| key_holding(agent, offset))?;
+                Some((&schema::AGENT, key))
+            } else {
+                let section =
+                    schema::TOP_LEVEL.iter().find(|known| known.name == name.get_ref())?;
+                Some((section, key_holding(table, offset)?))
+            }
+        })?;
+        let doc = section.keys.iter().find(|known| known.name == key)?.doc;
+        Some(format!("`{key}`: {doc}"))
+    }
+
+    fn entry(&self, path: &[&str]) -> Option<(Range<usize>, Range<usize>)> {
+        let (last, parents) = path.split_last()?;
+        let mut table = self.document;
+        for name in parents {
+            table = table.get(*name)?.get_ref().as_table()?;
+        }
+        let (key, value) = table.get_key_value(*last)?;
+        Some((key.span(), value.span()))
+    }
+}
+
+fn as_table<'t, 'i>(value: &'t Spanned<DeValue<'i>>) -> Option<&'t DeTable<'i>> {
+    match value.get_ref() {
+        DeValue::Table(table) => Some(table),
+        _ => None,
+    }
+}
+
+/// The key of `table` whose value spans byte `offset`. (A table's own span
+/// covers only its header, so only values are looked at.)
+fn key_holding<'t>(table: &'t DeTable<'_>, offset: usize) -> Option<&'t str> {
+    table
+        .iter()
+        .find(|(_, value)| value.span().contains(&offset))
+        .map(|(key, _)| key.get_ref().as_ref())
+}
+
+/// Keys the schema does not know, with a "did you mean" hint each.
+fn unknown_keys(text: &str, document: &DeTable<'_>) -> Vec<ConfigDiagnostic> {
+    let mut found = Vec::new();
+    let mut unknown = |key: &Spanned<std::borrow::Cow<'_, str>>, table: &str, known: &[&str]| {
+        let what = if table.is_empty() {
+            format!("unknown table `{}`", key.get_ref())
+        } else {
+            format!("unknown key `{}` in [{table}]", key.get_ref())
+        };
+        let choices = if table.is_empty() { "known tables" } else { "known keys" };
+        found.push(ConfigDiagnostic {
+            message: what,
+            location: Some(Location::of(text, key.span())),
+            hint: Some(did_you_mean(key.get_ref(), known.iter().copied(), choices)),
+        });
+    };
+    let known_agent_keys: Vec<&str> = schema::AGENT.key_names().collect();
+    for (key, value) in document {
+        let name = key.get_ref().as_ref();
+        // A known name holding the wrong type of value is serde's to report.
+        let DeValue::Table(table) = value.get_ref() else {
+            if !schema::TOP_LEVEL_KEYS.contains(&name) {
+                unknown(key, "", &schema::TOP_LEVEL_KEYS);
+            }
+            continue;
+        };
+        if name == "agents" {
+            for (agent, settings) in table {
+                let DeValue::Table(settings) = settings.get_ref() else { continue };
+                let table_name = format!("agents.{}", agent.get_ref());
+                for (inner, _) in settings {
+                    if !known_agent_keys.contains(&inner.get_ref().as_ref()) {
+                        unknown(inner, &table_name, &known_agent_keys);
+                    }
+                }
+            }
+            continue;
+        }
+        let Some(section) = schema::TOP_LEVEL.iter().find(|section| section.name == name) else {
+            unknown(key, "", &schema::TOP_LEVEL_KEYS);
+            continue;
+        };
+        let known: Vec<&str> = section.key_names().collect();
+        for (inner, _) in table {
+            if !known.contains(&inner.get_ref().as_ref()) {
+                unknown(inner, section.name, &known);
+            }
+        }
+    }
+    found
+}
+
+/// Merges each agent table with the defaults of its adapter.
+fn resolve(raw: RawConfig, spans: &Spans<'_>, diagnostics: &mut Vec<ConfigDiagnostic>) -> Config {
+    let mut agents = Config::default().agents;
+    for (name, settings) in raw.agents {
+        let path = |key: &'static str| [String::from("agents"), name.clone(), key.to_owned()];
+        let at = |key: &'static str| {
+            let path = path(key);
+            let path: Vec<&str> = path.iter().map(String::as_str).collect();
+            spans.value(&path)
+        };
+        let adapter = match settings.adapter.as_deref() {
+            None => Adapter::from_name(&name)
+                .filter(|adapter| *adapter != Adapter::Command)
+                .unwrap_or(Adapter::Command),
+            Some(text) => match Adapter::from_name(text) {
+                Some(adapter) => adapter,
+                None => {
+                    diagnostics.push(ConfigDiagnostic {
+                        message: format!("unknown adapter `{text}`"),
+                        location: at("adapter"),
+                        hint: Some(did_you_mean(
+                            text,
+                            Adapter::ALL.iter().map(|adapter| adapter.as_str()),
+                            "adapters",
+                        )),
+                    });
+                    // Checking the rest against a guessed adapter would only add noise.
+                    continue;
+                }
+            },
+        };
+        // A built-in agent re-pointed at another adapter starts from that adapter's defaults.
+        let mut agent = match agents.remove(&name) {
+            Some(existing) if existing.adapter == adapter => existing,
+            _ => AgentConfig::defaults_for(adapter),
+        };
+        if let Some(CommandSpec(argv)) = settings.command {
+            agent.command = argv;
+        }
+        if settings.max_concurrent.is_some() {
+            agent.max_concurrent = settings.max_concurrent;
+        }
+        if settings.model.is_some() {
+            agent.model = settings.model;
+        }
+        if let Some(stall) = settings.stall_timeout {
+            agent.stall_timeout = stall;
+        }
+        if let Some(timeout) = settings.timeout {
+            agent.timeout = timeout;
+        }
+        if let Some(args) = settings.args {
+            agent.args = args;
+        }
+        if let Some(mode) = settings.permission_mode {
+            match PermissionMode::from_name(&mode) {
+                Some(mode) => agent.permission_mode = Some(mode),
+                None => diagnostics.push(ConfigDiagnostic {
+                    message: format!("unknown permission_mode `{mode}`"),
+                    location: at("permission_mode"),
+                    hint: Some(did_you_mean(
+                        &mode,
+                        PermissionMode::ALL.iter().map(|mode| mode.as_str()),
+                        "Claude Code's modes",
+                    )),
+                }),
+            }
+        }
+        agents.insert(name, agent);
+    }
+    Config {
+        run: raw.run,
+        roles: raw.roles,
+        store: raw.store,
+        lease: raw.lease,
+        limits: raw.limits,
+        agents,
+    }
+}

@@ -1,0 +1,351 @@
+//! The typed configuration: what every part of orca reads, with the
+//! defaults that apply when `.orca/config.toml` leaves a key out.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::duration::serde_human;
+
+/// orca's configuration for one repository (`.orca/config.toml`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub run: RunConfig,
+    pub roles: RolesConfig,
+    pub store: StoreConfig,
+    pub lease: LeaseConfig,
+    pub limits: LimitsConfig,
+    /// Every agent orca can start, by name: the four built-in ones plus any
+    /// the file adds.
+    pub agents: BTreeMap<String, AgentConfig>,
+}
+
+/// `[run]`: how `orca run` schedules work.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// The most agents working at the same time.
+    pub agents: u32,
+    /// The agent (a key of [`Config::agents`]) for tasks that name none.
+    pub agent: String,
+    /// Attempts per task before it fails and its dependents are blocked.
+    pub max_attempts: u32,
+    /// Keep attempt branches after the run completes.
+    pub keep_branches: bool,
+    /// Send merge conflicts to a resolver agent (else the task fails).
+    pub resolver: bool,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            agents: 4,
+            agent: "claude".to_owned(),
+            max_attempts: 3,
+            keep_branches: false,
+            resolver: true,
+        }
+    }
+}
+
+/// `[roles]`: the roles a plan's tasks may have.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RolesConfig {
+    /// The allowed values of a task's `role` field.
+    pub known: Vec<String>,
+    /// Extra prompt instructions for tasks of a role, by role.
+    pub instructions: BTreeMap<String, String>,
+}
+
+/// The roles a fresh repository allows.
+pub const DEFAULT_ROLES: [&str; 8] =
+    ["backend", "frontend", "test", "security", "docs", "infra", "refactor", "review"];
+
+impl Default for RolesConfig {
+    fn default() -> Self {
+        RolesConfig {
+            known: DEFAULT_ROLES.iter().map(|role| (*role).to_owned()).collect(),
+            instructions: BTreeMap::new(),
+        }
+    }
+}
+
+impl RolesConfig {
+    /// Whether `role` is one of [`RolesConfig::known`].
+    pub fn is_known(&self, role: &str) -> bool {
+        self.known.iter().any(|known| known == role)
+    }
+}
+
+/// `[store]`: where runs, tasks and leases are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// A SQLite file path (relative to the repository root) or a
+    /// `postgres://` URL. The `ORCA_STORE` environment variable overrides it.
+    pub url: String,
+}
+
+/// The environment variable that overrides `[store] url`.
+pub const STORE_ENV: &str = "ORCA_STORE";
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig { url: ".orca/orca.db".to_owned() }
+    }
+}
+
+/// Which database a store URL names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// An embedded SQLite file.
+    Sqlite(PathBuf),
+    /// A PostgreSQL server, by its connection URL.
+    Postgres(String),
+}
+
+impl StoreConfig {
+    /// Resolves the URL: `postgres://` and `postgresql://` URLs name a
+    /// server; `sqlite://PATH`, `sqlite:PATH` or a bare path name a SQLite
+    /// file, relative to `root` unless absolute.
+    pub fn location(&self, root: &Path) -> StoreLocation {
+        let url = self.url.as_str();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return StoreLocation::Postgres(url.to_owned());
+        }
+        let path =
+            url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
+        StoreLocation::Sqlite(root.join(path))
+    }
+}
+
+/// `[lease]`: how long a claimed task stays with its worker.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LeaseConfig {
+    /// A lease held by an `orca run` worker expires this long after its last heartbeat.
+    #[serde(deserialize_with = "serde_human::deserialize")]
+    pub ttl: Duration,
+    /// How often `orca run` workers renew their leases.
+    #[serde(deserialize_with = "serde_human::deserialize")]
+    pub heartbeat: Duration,
+    /// The lease time for agent sessions (`orca task ... --as NAME`, `orca
+    /// mcp`): longer, because a session can only heartbeat between tool calls.
+    #[serde(deserialize_with = "serde_human::deserialize")]
+    pub session_ttl: Duration,
+}
+
+impl Default for LeaseConfig {
+    fn default() -> Self {
+        LeaseConfig {
+            ttl: Duration::from_secs(60),
+            heartbeat: Duration::from_secs(10),
+            session_ttl: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// `[limits]`: waiting on usage limits and retrying failures.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitsConfig {
+    /// Extra wait after an agent's usage limit resets, before dispatching again.
+    #[serde(deserialize_with = "serde_human::deserialize")]
+    pub usage_limit_margin: Duration,
+    /// The first retry waits this long; each further retry doubles it.
+    #[serde(deserialize_with = "serde_human::deserialize")]
+    pub retry_backoff_base: Duration,
+    /// No retry waits longer than this.
+    #[serde(deserialize_with = "serde_human::deserialize")]
+    pub retry_backoff_max: Duration,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            usage_limit_margin: Duration::from_secs(2 * 60),
+            retry_backoff_base: Duration::from_secs(10),
+            retry_backoff_max: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+/// Which adapter drives an agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Adapter {
+    Claude,
+    Codex,
+    Gemini,
+    Opencode,
+    /// Any program, started with an argv template.
+    Command,
+}
+
+impl Adapter {
+    /// Every adapter, built-in ones first.
+    pub const ALL: [Adapter; 5] =
+        [Adapter::Claude, Adapter::Codex, Adapter::Gemini, Adapter::Opencode, Adapter::Command];
+
+    /// The adapters with a built-in default agent of the same name.
+    pub const BUILT_IN: [Adapter; 4] =
+        [Adapter::Claude, Adapter::Codex, Adapter::Gemini, Adapter::Opencode];
+
+    /// The name written in config files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Adapter::Claude => "claude",
+            Adapter::Codex => "codex",
+            Adapter::Gemini => "gemini",
+            Adapter::Opencode => "opencode",
+            Adapter::Command => "command",
+        }
+    }
+
+    /// The adapter named `name` in a config file.
+    pub fn from_name(name: &str) -> Option<Adapter> {
+        Adapter::ALL.into_iter().find(|adapter| adapter.as_str() == name)
+    }
+}
+
+/// Claude Code's `--permission-mode` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PermissionMode {
+    AcceptEdits,
+    Auto,
+    BypassPermissions,
+    Default,
+    DontAsk,
+    Plan,
+}
+
+impl PermissionMode {
+    pub const ALL: [PermissionMode; 6] = [
+        PermissionMode::AcceptEdits,
+        PermissionMode::Auto,
+        PermissionMode::BypassPermissions,
+        PermissionMode::Default,
+        PermissionMode::DontAsk,
+        PermissionMode::Plan,
+    ];
+
+    /// The value Claude Code takes after `--permission-mode`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PermissionMode::AcceptEdits => "acceptEdits",
+            PermissionMode::Auto => "auto",
+            PermissionMode::BypassPermissions => "bypassPermissions",
+            PermissionMode::Default => "default",
+            PermissionMode::DontAsk => "dontAsk",
+            PermissionMode::Plan => "plan",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<PermissionMode> {
+        PermissionMode::ALL.into_iter().find(|mode| mode.as_str() == name)
+    }
+}
+
+/// The placeholders a `command` agent's argv may use; orca substitutes each
+/// whole argument, never through a shell.
+pub const COMMAND_PLACEHOLDERS: [&str; 5] =
+    ["{prompt}", "{prompt_file}", "{workdir}", "{task}", "{model}"];
+
+/// `[agents.<name>]`: one agent orca can start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentConfig {
+    pub adapter: Adapter,
+    /// argv: the program (for built-in adapters, the CLI binary), then for
+    /// `command` agents the argument template.
+    pub command: Vec<String>,
+    /// The most tasks this agent works at once (None: only `[run] agents` caps it).
+    pub max_concurrent: Option<u32>,
+    /// The model to ask for (None: the agent CLI's own default).
+    pub model: Option<String>,
+    /// No output for this long → the agent is interrupted, then killed.
+    pub stall_timeout: Duration,
+    /// The hard limit for one attempt.
+    pub timeout: Duration,
+    /// Extra arguments orca appends to the agent's command line.
+    pub args: Vec<String>,
+    /// Claude Code's permission mode (claude adapter only).
+    pub permission_mode: Option<PermissionMode>,
+}
+
+impl AgentConfig {
+    /// The defaults for an agent driven by `adapter`. A `command` agent has
+    /// no default command: the config must give one.
+    pub fn defaults_for(adapter: Adapter) -> AgentConfig {
+        let command = match adapter {
+            Adapter::Command => Vec::new(),
+            built_in => vec![built_in.as_str().to_owned()],
+        };
+        AgentConfig {
+            adapter,
+            command,
+            max_concurrent: None,
+            model: None,
+            stall_timeout: Duration::from_secs(5 * 60),
+            timeout: Duration::from_secs(45 * 60),
+            args: Vec::new(),
+            permission_mode: (adapter == Adapter::Claude).then_some(PermissionMode::AcceptEdits),
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            run: RunConfig::default(),
+            roles: RolesConfig::default(),
+            store: StoreConfig::default(),
+            lease: LeaseConfig::default(),
+            limits: LimitsConfig::default(),
+            agents: Adapter::BUILT_IN
+                .into_iter()
+                .map(|adapter| (adapter.as_str().to_owned(), AgentConfig::defaults_for(adapter)))
+                .collect(),
+        }
+    }
+}
+
+impl Config {
+    /// The agent tasks use when they name none (`[run] agent`).
+    pub fn default_agent(&self) -> Option<&AgentConfig> {
+        self.agents.get(&self.run.agent)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn store_url_forms() {
+        let root = Path::new("/repo");
+        let at = |url: &str| StoreConfig { url: url.to_owned() }.location(root);
+        assert_eq!(at(".orca/orca.db"), StoreLocation::Sqlite("/repo/.orca/orca.db".into()));
+        assert_eq!(at("/var/orca.db"), StoreLocation::Sqlite("/var/orca.db".into()));
+        assert_eq!(at("sqlite://x.db"), StoreLocation::Sqlite("/repo/x.db".into()));
+        assert_eq!(at("sqlite:x.db"), StoreLocation::Sqlite("/repo/x.db".into()));
+        assert_eq!(
+            at("postgres://u@h/db"),
+            StoreLocation::Postgres("postgres://u@h/db".to_owned())
+        );
+        assert_eq!(
+            at("postgresql://u@h/db"),
+            StoreLocation::Postgres("postgresql://u@h/db".to_owned())
+        );
+    }
+
+    #[test]
+    fn defaults_have_the_four_built_in_agents() {
+        let config = Config::default();
+        let names: Vec<_> = config.agents.keys().map(String::as_str).collect();
+        assert_eq!(names, ["claude", "codex", "gemini", "opencode"]);
+        assert_eq!(config.default_agent().map(|agent| agent.adapter), Some(Adapter::Claude));
+        assert_eq!(config.agents["codex"].permission_mode, None);
+    }
+}

@@ -1,0 +1,144 @@
+//! Every key `.orca/config.toml` may hold, with its one-line meaning. The
+//! unknown-key check, the default template and the docs test all read this
+//! list, so a key cannot be added to one and forgotten in another.
+
+/// One table of the config file and the keys it allows.
+#[derive(Debug, Clone, Copy)]
+pub struct Section {
+    /// The table header as written, e.g. `run` or `agents.<name>`.
+    pub name: &'static str,
+    /// What the table is for.
+    pub doc: &'static str,
+    pub keys: &'static [Key],
+}
+
+/// One key and what it means.
+#[derive(Debug, Clone, Copy)]
+pub struct Key {
+    pub name: &'static str,
+    pub doc: &'static str,
+}
+
+const fn key(name: &'static str, doc: &'static str) -> Key {
+    Key { name, doc }
+}
+
+pub const RUN: Section = Section {
+    name: "run",
+    doc: "How `orca run` schedules work.",
+    keys: &[
+        key("agents", "The most agents working at the same time."),
+        key("agent", "The agent (a table under [agents]) for tasks whose plan names none."),
+        key("max_attempts", "Attempts per task before it fails and its dependents are blocked."),
+        key(
+            "keep_branches",
+            "Keep the attempt branches after a run completes (else they are pruned).",
+        ),
+        key("resolver", "Send merge conflicts to a resolver agent; false fails the task instead."),
+    ],
+};
+
+pub const ROLES: Section = Section {
+    name: "roles",
+    doc: "The roles a plan's tasks may name in their `role` field.",
+    keys: &[
+        key("known", "The allowed roles; `orca plan check` rejects any other."),
+        key(
+            "instructions",
+            "Extra prompt instructions for the tasks of a role, one `role = \"text\"` line each.",
+        ),
+    ],
+};
+
+pub const STORE: Section = Section {
+    name: "store",
+    doc: "Where runs, tasks and leases are kept.",
+    keys: &[key(
+        "url",
+        "A SQLite file (relative to the repository root) or a postgres:// URL to share one queue \
+         between machines. The ORCA_STORE environment variable overrides it.",
+    )],
+};
+
+pub const LEASE: Section = Section {
+    name: "lease",
+    doc: "How long a claimed task stays with whoever claimed it.",
+    keys: &[
+        key("ttl", "An `orca run` worker's lease expires this long after its last heartbeat."),
+        key("heartbeat", "How often `orca run` workers renew their leases; well under ttl."),
+        key(
+            "session_ttl",
+            "The lease of an agent session (`orca task`, `orca mcp`), which can only heartbeat \
+             between its tool calls.",
+        ),
+    ],
+};
+
+pub const LIMITS: Section = Section {
+    name: "limits",
+    doc: "Usage limits and retries.",
+    keys: &[
+        key(
+            "usage_limit_margin",
+            "After an agent's usage limit resets, wait this much longer before dispatching again.",
+        ),
+        key(
+            "retry_backoff_base",
+            "The first retry of a failed attempt waits this long; each next one twice as long.",
+        ),
+        key("retry_backoff_max", "No retry waits longer than this."),
+    ],
+};
+
+pub const AGENT: Section = Section {
+    name: "agents.<name>",
+    doc: "One table per agent orca can start. claude, codex, gemini and opencode are built in; \
+          add your own under any other name.",
+    keys: &[
+        key(
+            "adapter",
+            "How orca drives it: claude, codex, gemini, opencode or command. Defaults to the \
+             table's name for the built-in agents, else command.",
+        ),
+        key(
+            "command",
+            "The program to run, as a string or an argv array. For command agents an argv \
+             template with {prompt}, {prompt_file}, {workdir}, {task} and {model}; never a shell.",
+        ),
+        key(
+            "max_concurrent",
+            "The most tasks this agent works at once (unset: only [run] agents caps it).",
+        ),
+        key("model", "The model to ask for (unset: the agent's own default)."),
+        key(
+            "stall_timeout",
+            "No output for this long: the agent is interrupted, then killed, and the attempt retried.",
+        ),
+        key("timeout", "The hard limit for one attempt."),
+        key("args", "Extra arguments appended to the agent's command line."),
+        key(
+            "permission_mode",
+            "claude only: Claude Code's --permission-mode (acceptEdits, auto, bypassPermissions, \
+             default, dontAsk, plan).",
+        ),
+    ],
+};
+
+/// The top-level tables, in the order the template writes them.
+pub const TOP_LEVEL: [Section; 5] = [RUN, ROLES, STORE, LEASE, LIMITS];
+
+/// Every section, agents last.
+pub const ALL: [Section; 6] = [RUN, ROLES, STORE, LEASE, LIMITS, AGENT];
+
+/// The names allowed at the top of the file.
+pub const TOP_LEVEL_KEYS: [&str; 6] = ["run", "roles", "store", "lease", "limits", "agents"];
+
+impl Section {
+    pub fn key_names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.keys.iter().map(|key| key.name)
+    }
+
+    pub fn doc_of(&self, name: &str) -> &'static str {
+        self.keys.iter().find(|key| key.name == name).map_or("", |key| key.doc)
+    }
+}

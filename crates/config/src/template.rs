@@ -1,0 +1,145 @@
+//! The documented default `.orca/config.toml` that `orca init` writes: every
+//! key with its meaning and default, rendered from [`Config::default`] so
+//! the two cannot drift apart.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::duration::format_duration;
+use crate::model::{Adapter, AgentConfig, Config};
+use crate::schema::{self, Section};
+
+/// Renders the default config file, every key present and commented. Keys
+/// without a default value (an agent's `model`, `max_concurrent`) appear
+/// commented out with an example.
+pub fn render_default_config() -> String {
+    let config = Config::default();
+    let mut out = String::new();
+    out.push_str(
+        "# orca's settings for this repository. Every key is shown with its default;\n\
+         # remove a key (or this file) to get the default back. Durations read like\n\
+         # \"90s\", \"5m\" or \"1h30m\". `orca init --check` validates this file.\n",
+    );
+
+    let run = &config.run;
+    section(&mut out, &schema::RUN);
+    entry(&mut out, &schema::RUN, "agents", run.agents.to_string());
+    entry(&mut out, &schema::RUN, "agent", string(&run.agent));
+    entry(&mut out, &schema::RUN, "max_attempts", run.max_attempts.to_string());
+    entry(&mut out, &schema::RUN, "keep_branches", run.keep_branches.to_string());
+    entry(&mut out, &schema::RUN, "resolver", run.resolver.to_string());
+
+    section(&mut out, &schema::ROLES);
+    entry(&mut out, &schema::ROLES, "known", strings(&config.roles.known));
+    comment(&mut out, schema::ROLES.doc_of("instructions"));
+    out.push_str("[roles.instructions]\n");
+    out.push_str("# security = \"Treat every input as hostile; never log secrets.\"\n");
+
+    section(&mut out, &schema::STORE);
+    entry(&mut out, &schema::STORE, "url", string(&config.store.url));
+
+    let lease = &config.lease;
+    section(&mut out, &schema::LEASE);
+    entry(&mut out, &schema::LEASE, "ttl", duration(lease.ttl));
+    entry(&mut out, &schema::LEASE, "heartbeat", duration(lease.heartbeat));
+    entry(&mut out, &schema::LEASE, "session_ttl", duration(lease.session_ttl));
+
+    let limits = &config.limits;
+    section(&mut out, &schema::LIMITS);
+    entry(&mut out, &schema::LIMITS, "usage_limit_margin", duration(limits.usage_limit_margin));
+    entry(&mut out, &schema::LIMITS, "retry_backoff_base", duration(limits.retry_backoff_base));
+    entry(&mut out, &schema::LIMITS, "retry_backoff_max", duration(limits.retry_backoff_max));
+
+    out.push('\n');
+    comment(&mut out, schema::AGENT.doc);
+    for key in schema::AGENT.keys {
+        wrapped(&mut out, &format!("#   {}:", key.name), "#     ", key.doc);
+    }
+    for adapter in Adapter::BUILT_IN {
+        let agent = &config.agents[adapter.as_str()];
+        agent_table(&mut out, adapter.as_str(), agent);
+    }
+    out.push_str(
+        "\n# A command agent: any program, run in the task's worktree with this argv.\n\
+         # [agents.my-agent]\n\
+         # adapter = \"command\"\n\
+         # command = [\"my-agent\", \"--prompt-file\", \"{prompt_file}\", \"--dir\", \"{workdir}\"]\n",
+    );
+    out
+}
+
+fn agent_table(out: &mut String, name: &str, agent: &AgentConfig) {
+    let _ = writeln!(out, "\n[agents.{name}]");
+    let _ = writeln!(out, "adapter = {}", string(agent.adapter.as_str()));
+    let command = match agent.command.as_slice() {
+        [program] => string(program),
+        argv => strings(argv),
+    };
+    let _ = writeln!(out, "command = {command}");
+    match agent.max_concurrent {
+        Some(cap) => writeln!(out, "max_concurrent = {cap}"),
+        None => writeln!(out, "# max_concurrent = 2"),
+    }
+    .ok();
+    match &agent.model {
+        Some(model) => writeln!(out, "model = {}", string(model)),
+        None => writeln!(out, "# model = \"...\""),
+    }
+    .ok();
+    let _ = writeln!(out, "stall_timeout = {}", duration(agent.stall_timeout));
+    let _ = writeln!(out, "timeout = {}", duration(agent.timeout));
+    let _ = writeln!(out, "args = {}", strings(&agent.args));
+    if let Some(mode) = agent.permission_mode {
+        let _ = writeln!(out, "permission_mode = {}", string(mode.as_str()));
+    }
+}
+
+fn section(out: &mut String, section: &Section) {
+    out.push('\n');
+    comment(out, section.doc);
+    let _ = writeln!(out, "[{}]", section.name);
+}
+
+fn entry(out: &mut String, section: &Section, key: &str, value: String) {
+    comment(out, section.doc_of(key));
+    let _ = writeln!(out, "{key} = {value}");
+}
+
+/// Writes `text` as `# ` comment lines of at most 78 columns.
+fn comment(out: &mut String, text: &str) {
+    wrapped(out, "# ", "# ", text);
+}
+
+/// Wraps `text` at 78 columns: `first` starts the first line, `next` the others.
+fn wrapped(out: &mut String, first: &str, next: &str, text: &str) {
+    let mut line = first.to_owned();
+    let mut words_on_line = 0;
+    for word in text.split_whitespace() {
+        if words_on_line > 0 && line.len() + 1 + word.len() > 78 {
+            out.push_str(&line);
+            out.push('\n');
+            line = next.to_owned();
+            words_on_line = 0;
+        }
+        if !line.ends_with(' ') {
+            line.push(' ');
+        }
+        line.push_str(word);
+        words_on_line += 1;
+    }
+    out.push_str(&line);
+    out.push('\n');
+}
+
+fn string(text: &str) -> String {
+    toml::Value::String(text.to_owned()).to_string()
+}
+
+fn strings(items: &[String]) -> String {
+    let quoted: Vec<String> = items.iter().map(|item| string(item)).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+fn duration(value: Duration) -> String {
+    string(&format_duration(value))
+}

@@ -1,0 +1,461 @@
+//! A repository: where it is, what HEAD is, and its branches.
+
+use std::fs::{File, OpenOptions};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use crate::invocation::{Git, GitError, nul_fields};
+use crate::refname::check_branch_name;
+use crate::sha::Sha;
+
+/// Identity for orca's commits in a repository that configures none.
+pub const FALLBACK_NAME: &str = "orca";
+/// See [`FALLBACK_NAME`].
+pub const FALLBACK_EMAIL: &str = "orca@localhost";
+
+/// A git repository as seen from one checkout (normally the user's).
+///
+/// Cheap operations run one short git process each. A `Repo` is `Sync`:
+/// share it (in an `Arc`) between threads working in different worktrees.
+/// Ref updates of one `Repo` are serialized; updates from other processes
+/// are detected by compare-and-swap (see [`Repo::merge_into`]). Changes to
+/// git's worktree administration are serialized across threads and
+/// processes by a file lock ([`WORKTREE_ADMIN_LOCK`]).
+#[derive(Debug)]
+pub struct Repo {
+    root: PathBuf,
+    common_dir: PathBuf,
+    pub(crate) git: Git,
+    /// Serializes read-compute-update sequences on refs (merges, deletions).
+    ref_updates: Mutex<()>,
+}
+
+/// A file lock in the common git directory that orca takes around changes
+/// to git's worktree administration (exclusive) and reads of it (shared):
+/// `git worktree add` is not safe against another `git worktree` command
+/// reading the half-written administrative directory, across processes too.
+pub const WORKTREE_ADMIN_LOCK: &str = "orca-worktree-admin.lock";
+
+/// Held while git's worktree administration is changed or read.
+#[derive(Debug)]
+pub(crate) struct AdminLock {
+    _file: File,
+}
+
+/// Why a directory could not be opened as a repository.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    #[error("{path} does not exist")]
+    NotFound { path: PathBuf },
+    #[error("{path} is not inside a git repository")]
+    NotARepository { path: PathBuf },
+    #[error("{path} is a bare repository; orca needs a checkout")]
+    Bare { path: PathBuf },
+    #[error("{path} is inside a git directory, not a checkout")]
+    NotAWorkTree { path: PathBuf },
+    #[error(transparent)]
+    Git(#[from] GitError),
+}
+
+/// Why a revision or branch operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RefError {
+    #[error("{rev:?} does not name a commit")]
+    UnknownRevision { rev: String },
+    #[error("HEAD has no commit yet: the repository is empty")]
+    UnbornHead,
+    #[error("{name:?} is not a valid branch name: {reason}")]
+    InvalidBranchName { name: String, reason: &'static str },
+    #[error("branch {name} already exists")]
+    BranchExists { name: String },
+    #[error("branch {name} does not exist")]
+    NoSuchBranch { name: String },
+    #[error("branch {name} moved to {actual} while orca expected {expected}")]
+    BranchMoved { name: String, expected: String, actual: String },
+    #[error(transparent)]
+    Git(#[from] GitError),
+}
+
+/// What [`Repo::delete_branches_with_prefix`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BranchDeletion {
+    /// Branches deleted.
+    pub deleted: Vec<String>,
+    /// Branches kept because a worktree has them checked out.
+    pub checked_out: Vec<String>,
+}
+
+impl Repo {
+    /// Opens the repository containing `path` (a directory or a file in
+    /// it), at the top of its checkout.
+    pub fn discover(path: impl AsRef<Path>) -> Result<Repo, DiscoverError> {
+        let path = path.as_ref();
+        if !path.exists() {
+            return Err(DiscoverError::NotFound { path: path.to_path_buf() });
+        }
+        let path = match path.parent() {
+            Some(parent) if path.is_file() => parent,
+            _ => path,
+        };
+        let plain = Git::default();
+        let probe = plain
+            .at(path)
+            .args([
+                "rev-parse",
+                "--is-bare-repository",
+                "--path-format=absolute",
+                "--git-common-dir",
+            ])
+            .run_text();
+        let probe = match probe {
+            Ok(text) => text,
+            Err(err) if err.stderr().is_some_and(|e| e.contains("not a git repository")) => {
+                return Err(DiscoverError::NotARepository { path: path.to_path_buf() });
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let mut lines = probe.lines();
+        let (Some(bare), Some(common_dir)) = (lines.next(), lines.next()) else {
+            let inv = plain.at(path).arg("rev-parse");
+            return Err(inv.unexpected(format!("expected two lines, got {probe:?}")).into());
+        };
+        if bare == "true" {
+            return Err(DiscoverError::Bare { path: path.to_path_buf() });
+        }
+        let root = match plain.at(path).args(["rev-parse", "--show-toplevel"]).run_text() {
+            Ok(root) if !root.is_empty() => root,
+            Ok(_) => return Err(DiscoverError::NotAWorkTree { path: path.to_path_buf() }),
+            Err(err) if err.stderr().is_some_and(|e| e.contains("must be run in a work tree")) => {
+                return Err(DiscoverError::NotAWorkTree { path: path.to_path_buf() });
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let root = canonical(Path::new(&root));
+        let identity = missing_identity(&plain, &root)?;
+        Ok(Repo {
+            root,
+            common_dir: canonical(Path::new(common_dir)),
+            git: Git::with_identity(identity),
+            ref_updates: Mutex::new(()),
+        })
+    }
+
+    /// The top-level directory of the checkout this `Repo` was opened from.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The git directory shared by all worktrees (`<root>/.git` usually).
+    pub fn common_dir(&self) -> &Path {
+        &self.common_dir
+    }
+
+    /// The commit HEAD points at in the checkout.
+    pub fn head_commit(&self) -> Result<Sha, RefError> {
+        self.resolve_commit("HEAD")?.ok_or(RefError::UnbornHead)
+    }
+
+    /// The branch checked out in the checkout; `None` when HEAD is detached.
+    pub fn current_branch(&self) -> Result<Option<String>, GitError> {
+        let out = self
+            .git
+            .at(&self.root)
+            .args(["symbolic-ref", "--quiet", "--short", "HEAD"])
+            .run_allowing(&[0, 1])?;
+        Ok((out.code == Some(0)).then(|| text(&out.stdout)))
+    }
+
+    /// Whether the checkout has staged, unstaged or untracked (not ignored)
+    /// changes. Reads only: the index is not refreshed.
+    pub fn is_dirty(&self) -> Result<bool, GitError> {
+        let out = self
+            .git
+            .at(&self.root)
+            .args(["status", "--porcelain", "-z", "--ignore-submodules=none"])
+            .run()?;
+        Ok(!out.is_empty())
+    }
+
+    /// The commit `rev` names (a branch, tag, sha, `HEAD~2`, ...).
+    pub fn rev_parse(&self, rev: &str) -> Result<Sha, RefError> {
+        self.resolve_commit(rev)?.ok_or_else(|| RefError::UnknownRevision { rev: rev.to_string() })
+    }
+
+    fn resolve_commit(&self, rev: &str) -> Result<Option<Sha>, GitError> {
+        let inv =
+            self.git.at(&self.root).args(["rev-parse", "--verify", "--quiet", "--end-of-options"]);
+        let inv = inv.arg(format!("{rev}^{{commit}}"));
+        let out = inv.run_allowing(&[0, 1])?;
+        if out.code != Some(0) {
+            return Ok(None);
+        }
+        Sha::parse(&text(&out.stdout)).map(Some).map_err(|_| inv.unexpected("not an object name"))
+    }
+
+    /// Whether the branch `name` (without `refs/heads/`) exists.
+    pub fn branch_exists(&self, name: &str) -> Result<bool, GitError> {
+        Ok(self.branch_tip(name)?.is_some())
+    }
+
+    /// The commit branch `name` points at, if the branch exists.
+    pub fn branch_tip(&self, name: &str) -> Result<Option<Sha>, GitError> {
+        let inv =
+            self.git.at(&self.root).args(["rev-parse", "--verify", "--quiet", "--end-of-options"]);
+        let inv = inv.arg(format!("refs/heads/{name}"));
+        let out = inv.run_allowing(&[0, 1])?;
+        if out.code != Some(0) {
+            return Ok(None);
+        }
+        Sha::parse(&text(&out.stdout)).map(Some).map_err(|_| inv.unexpected("not an object name"))
+    }
+
+    /// Creates branch `name` at commit `at`; fails if it exists already.
+    pub fn create_branch(&self, name: &str, at: &str) -> Result<Sha, RefError> {
+        validate_branch(name)?;
+        let at = self.rev_parse(at)?;
+        let _guard = self.lock_refs();
+        self.update_branch(name, &at, None, "orca: create branch")?;
+        Ok(at)
+    }
+
+    /// Every branch whose name starts with `prefix` (plain string prefix:
+    /// pass [`run_branch_prefix`](crate::run_branch_prefix), which ends
+    /// in `/`, to select one run), sorted by name, with their tips.
+    pub fn branches_with_prefix(&self, prefix: &str) -> Result<Vec<(String, Sha)>, GitError> {
+        let inv = self.git.at(&self.root).args([
+            "for-each-ref",
+            "--format=%(refname)%00%(objectname)",
+            "refs/heads/",
+        ]);
+        let out = inv.run()?;
+        let unexpected = || inv.unexpected("bad for-each-ref line");
+        let mut branches = Vec::new();
+        for line in String::from_utf8_lossy(&out).lines() {
+            let (refname, sha) = line.split_once('\0').ok_or_else(unexpected)?;
+            let name = refname.strip_prefix("refs/heads/").unwrap_or(refname);
+            if name.starts_with(prefix) {
+                let sha = Sha::parse(sha).map_err(|_| unexpected())?;
+                branches.push((name.to_string(), sha));
+            }
+        }
+        branches.sort();
+        Ok(branches)
+    }
+
+    /// Deletes every branch starting with `prefix` in one transaction,
+    /// except branches checked out in a worktree (reported, not deleted).
+    /// Use when a run is complete; attempt branches carry work until then.
+    /// If another process moves one of the branches meanwhile, the
+    /// transaction fails and nothing is deleted.
+    pub fn delete_branches_with_prefix(&self, prefix: &str) -> Result<BranchDeletion, RefError> {
+        if prefix.is_empty() {
+            // Deleting every branch is never what a caller means.
+            return Err(RefError::InvalidBranchName { name: String::new(), reason: "it is empty" });
+        }
+        let _guard = self.lock_refs();
+        let checked_out: Vec<String> =
+            self.list_worktrees()?.into_iter().filter_map(|w| w.branch).collect();
+        let mut result = BranchDeletion::default();
+        let mut script = String::from("start\n");
+        for (name, sha) in self.branches_with_prefix(prefix)? {
+            if checked_out.contains(&name) {
+                result.checked_out.push(name);
+            } else {
+                script.push_str(&format!("delete refs/heads/{name} {sha}\n"));
+                result.deleted.push(name);
+            }
+        }
+        if result.deleted.is_empty() {
+            return Ok(result);
+        }
+        script.push_str("commit\n");
+        self.git.at(&self.root).args(["update-ref", "--stdin"]).stdin(script).run()?;
+        tracing::debug!(prefix, deleted = result.deleted.len(), "deleted branches");
+        Ok(result)
+    }
+
+    /// Whether `ancestor` is reachable from `descendant` (a commit is its own
+    /// ancestor).
+    pub fn is_ancestor(&self, ancestor: &str, descendant: &str) -> Result<bool, RefError> {
+        let a = self.rev_parse(ancestor)?;
+        let d = self.rev_parse(descendant)?;
+        let out = self
+            .git
+            .at(&self.root)
+            .args(["merge-base", "--is-ancestor"])
+            .arg(&a)
+            .arg(&d)
+            .run_allowing(&[0, 1])?;
+        Ok(out.code == Some(0))
+    }
+
+    /// The parents of `commit`, first parent first.
+    pub fn parents(&self, commit: &str) -> Result<Vec<Sha>, RefError> {
+        let sha = self.rev_parse(commit)?;
+        let inv = self.git.at(&self.root).args(["rev-list", "--parents", "-n", "1"]).arg(&sha);
+        let line = inv.run_text()?;
+        let mut parents = Vec::new();
+        for word in line.split_whitespace().skip(1) {
+            parents
+                .push(Sha::parse(word).map_err(|_| inv.unexpected("bad rev-list --parents line"))?);
+        }
+        Ok(parents)
+    }
+
+    /// Moves branch `name` to `new` if it is still at `expected` (`None`:
+    /// the branch must not exist yet). Callers hold [`Repo::lock_refs`];
+    /// other processes are caught by git's own compare-and-swap.
+    pub(crate) fn update_branch(
+        &self,
+        name: &str,
+        new: &Sha,
+        expected: Option<&Sha>,
+        reason: &str,
+    ) -> Result<(), RefError> {
+        let full = format!("refs/heads/{name}");
+        let old = expected.map_or(String::new(), |s| s.to_string());
+        let result = self
+            .git
+            .at(&self.root)
+            .args(["update-ref", "-m", reason, "--end-of-options", &full])
+            .arg(new)
+            .arg(&old)
+            .run();
+        let Err(err) = result else { return Ok(()) };
+        // Classify by looking at the ref, not by parsing git's message.
+        match (self.branch_tip(name)?, expected) {
+            (Some(_), None) => Err(RefError::BranchExists { name: name.to_string() }),
+            (None, Some(_)) => Err(RefError::NoSuchBranch { name: name.to_string() }),
+            (Some(actual), Some(expected)) if &actual != expected => Err(RefError::BranchMoved {
+                name: name.to_string(),
+                expected: expected.to_string(),
+                actual: actual.to_string(),
+            }),
+            _ => Err(err.into()),
+        }
+    }
+
+    pub(crate) fn lock_refs(&self) -> MutexGuard<'_, ()> {
+        self.ref_updates.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Locks git's worktree administration against other threads and
+    /// processes: `exclusive` to change it, shared to read it. Never take it
+    /// before [`Repo::lock_refs`] (that order is the one used everywhere).
+    pub(crate) fn lock_worktree_admin(&self, exclusive: bool) -> Result<AdminLock, GitError> {
+        let path = self.common_dir.join(WORKTREE_ADMIN_LOCK);
+        let lock_error = |source| GitError::Lock { path: path.clone(), source };
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(lock_error)?;
+        if exclusive { file.lock() } else { file.lock_shared() }.map_err(lock_error)?;
+        Ok(AdminLock { _file: file })
+    }
+}
+
+pub(crate) fn validate_branch(name: &str) -> Result<(), RefError> {
+    check_branch_name(name)
+        .map_err(|reason| RefError::InvalidBranchName { name: name.to_string(), reason })
+}
+
+/// The `-c user.*` settings needed so commits work in a repository (and
+/// user config) that sets no identity.
+fn missing_identity(git: &Git, root: &Path) -> Result<Vec<(String, String)>, GitError> {
+    let mut identity = Vec::new();
+    for (key, fallback) in [("user.name", FALLBACK_NAME), ("user.email", FALLBACK_EMAIL)] {
+        let out = git.at(root).args(["config", "--get", key]).run_allowing(&[0, 1])?;
+        if out.code != Some(0) || text(&out.stdout).trim().is_empty() {
+            identity.push((key.to_string(), fallback.to_string()));
+        }
+    }
+    Ok(identity)
+}
+
+/// stdout as text without the trailing newline.
+pub(crate) fn text(stdout: &[u8]) -> String {
+    String::from_utf8_lossy(stdout).trim_end_matches('\n').to_string()
+}
+
+/// The real path when it exists; otherwise an absolute path whose existing
+/// part is resolved (so it compares equal to what git reports once created).
+pub(crate) fn canonical(path: &Path) -> PathBuf {
+    if let Ok(real) = path.canonicalize() {
+        return real;
+    }
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut existing = absolute.as_path();
+    let mut rest = Vec::new();
+    while let Some(parent) = existing.parent() {
+        rest.push(existing.file_name().map(|n| n.to_os_string()).unwrap_or_default());
+        existing = parent;
+        if let Ok(real) = existing.canonicalize() {
+            return rest.iter().rev().fold(real, |acc, part| acc.join(part));
+        }
+    }
+    absolute
+}
+
+/// Paths from `-z` output, deduplicated, in order.
+pub(crate) fn unique_paths(out: &[u8]) -> Vec<String> {
+    let mut paths: Vec<String> = Vec::new();
+    for path in nul_fields(out) {
+        if !paths.contains(&path) {
+            paths.push(path);
+        }
+    }
+    paths
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain_git(dir: &Path, args: &[&str]) {
+        let out = Git::with_identity(vec![
+            ("user.name".into(), "T".into()),
+            ("user.email".into(), "t@example.com".into()),
+        ])
+        .at(dir)
+        .args(args)
+        .run();
+        out.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn update_branch_is_a_compare_and_swap() {
+        let tmp = tempfile::tempdir().unwrap();
+        plain_git(tmp.path(), &["init", "-q", "-b", "main"]);
+        plain_git(tmp.path(), &["commit", "-q", "--allow-empty", "-m", "one"]);
+        plain_git(tmp.path(), &["commit", "-q", "--allow-empty", "-m", "two"]);
+        let repo = Repo::discover(tmp.path()).unwrap();
+        let one = repo.rev_parse("main~1").unwrap();
+        let two = repo.rev_parse("main").unwrap();
+
+        repo.update_branch("b", &one, None, "test").unwrap();
+        // Someone else moved b to `two`; an update expecting `one`... succeeds
+        // only while b is still at `one`.
+        repo.update_branch("b", &two, Some(&one), "test").unwrap();
+        let err = repo.update_branch("b", &one, Some(&one), "test").unwrap_err();
+        match err {
+            RefError::BranchMoved { name, expected, actual } => {
+                assert_eq!(name, "b");
+                assert_eq!(expected, one.to_string());
+                assert_eq!(actual, two.to_string());
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(repo.branch_tip("b").unwrap(), Some(two.clone()));
+        assert!(matches!(
+            repo.update_branch("b", &one, None, "test"),
+            Err(RefError::BranchExists { .. })
+        ));
+        assert!(matches!(
+            repo.update_branch("gone", &one, Some(&two), "test"),
+            Err(RefError::NoSuchBranch { .. })
+        ));
+        assert_eq!(repo.branch_tip("b").unwrap(), Some(two));
+    }
+}
