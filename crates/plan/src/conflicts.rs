@@ -2,8 +2,7 @@
 //! list of all overlapping pairs, found through an index of literal path
 //! prefixes instead of comparing every pair.
 
-use std::collections::HashMap;
-
+use crate::fast_hash::{FastMap, fast_map};
 use crate::graph::TaskIndex;
 use crate::model::Plan;
 use crate::paths::CompiledPattern;
@@ -30,7 +29,7 @@ impl FileSets {
         start.push(0);
         for task in &plan.tasks {
             for pattern in task.files.iter().flatten() {
-                patterns.push(CompiledPattern::new(pattern.as_str()));
+                patterns.push(CompiledPattern::new(pattern.shared()));
             }
             start.push(u32::try_from(patterns.len()).unwrap_or(u32::MAX));
         }
@@ -70,7 +69,7 @@ fn ancestors_or_self(prefix: &str) -> impl Iterator<Item = &str> {
 
 impl ConflictPairs {
     pub(crate) fn enumerate(files: &FileSets) -> Self {
-        let mut by_prefix: HashMap<&str, Vec<usize>> = HashMap::new();
+        let mut by_prefix: FastMap<&str, Vec<usize>> = fast_map(files.patterns.len());
         for (id, pattern) in files.patterns.iter().enumerate() {
             by_prefix.entry(pattern.prefix()).or_default().push(id);
         }

@@ -9,6 +9,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use serde::Serialize;
 
 use crate::conflicts::{ConflictPairs, FileSets};
+use crate::fast_hash::{FastMap, fast_map};
 use crate::id::TaskId;
 use crate::model::{Estimate, Plan};
 
@@ -125,7 +126,7 @@ impl DispatchKey {
 #[derive(Debug, Clone)]
 pub struct PlanGraph {
     ids: Vec<TaskId>,
-    lookup: HashMap<TaskId, TaskIndex>,
+    lookup: FastMap<TaskId, TaskIndex>,
     dep_start: Vec<u32>,
     dep_list: Vec<TaskIndex>,
     out_start: Vec<u32>,
@@ -240,12 +241,53 @@ pub(crate) fn find_cycles(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
     cycles
 }
 
+/// Resolved edges in both directions and a topological order: what both
+/// validation and [`PlanGraph`] need, computed once.
+pub(crate) struct Skeleton {
+    dep_start: Vec<u32>,
+    dep_list: Vec<TaskIndex>,
+    out_start: Vec<u32>,
+    out_list: Vec<TaskIndex>,
+    order: Vec<TaskIndex>,
+}
+
+impl Skeleton {
+    /// `edges` are `(dep, task)` pairs; duplicates are fine.
+    pub(crate) fn new(n: usize, mut edges: Vec<(usize, usize)>) -> Skeleton {
+        edges.sort_unstable();
+        edges.dedup();
+        let (out_start, out_list) = csr(n, &edges);
+        // `edges` is sorted by dep, so each task's deps come out ascending.
+        let reversed: Vec<(usize, usize)> = edges.iter().map(|&(a, b)| (b, a)).collect();
+        let (dep_start, dep_list) = csr(n, &reversed);
+        let mut indegree: Vec<u32> = (0..n).map(|i| dep_start[i + 1] - dep_start[i]).collect();
+        let order = topological_order(n, &out_start, &out_list, &mut indegree);
+        Skeleton { dep_start, dep_list, out_start, out_list, order }
+    }
+
+    pub(crate) fn is_acyclic(&self) -> bool {
+        self.order.len() + 1 == self.dep_start.len()
+    }
+
+    /// Each task's deps as indices.
+    pub(crate) fn dep_lists(&self) -> Vec<Vec<usize>> {
+        (0..self.dep_start.len() - 1)
+            .map(|i| {
+                self.dep_list[self.dep_start[i] as usize..self.dep_start[i + 1] as usize]
+                    .iter()
+                    .map(|d| d.index())
+                    .collect()
+            })
+            .collect()
+    }
+}
+
 impl PlanGraph {
     /// Builds the graph of a plan whose IDs are unique and whose
     /// dependencies exist and form no cycle.
     pub fn new(plan: &Plan) -> Result<PlanGraph, GraphError> {
         let n = plan.tasks.len();
-        let mut lookup = HashMap::with_capacity(n);
+        let mut lookup = fast_map(n);
         for (i, task) in plan.tasks.iter().enumerate() {
             if lookup.insert(task.id.clone(), TaskIndex::new(i)).is_some() {
                 return Err(GraphError::DuplicateId(task.id.clone()));
@@ -263,28 +305,25 @@ impl PlanGraph {
                 edges.push((d.index(), i));
             }
         }
-        edges.sort_unstable();
-        edges.dedup();
-        let (out_start, out_list) = csr(n, &edges);
-        let reversed: Vec<(usize, usize)> = edges.iter().map(|&(a, b)| (b, a)).collect();
-        let (dep_start, dep_list) = csr(n, &reversed);
-        let mut indegree: Vec<u32> = (0..n).map(|i| dep_start[i + 1] - dep_start[i]).collect();
-        let order = topological_order(n, &out_start, &out_list, &mut indegree);
-        if order.len() < n {
-            let deps: Vec<Vec<usize>> = (0..n)
-                .map(|i| {
-                    dep_list[dep_start[i] as usize..dep_start[i + 1] as usize]
-                        .iter()
-                        .map(|d| d.index())
-                        .collect()
-                })
-                .collect();
-            let cycle = find_cycles(&deps).into_iter().next().unwrap_or_default();
+        let skeleton = Skeleton::new(n, edges);
+        if !skeleton.is_acyclic() {
+            let cycle = find_cycles(&skeleton.dep_lists()).into_iter().next().unwrap_or_default();
             return Err(GraphError::Cycle(
                 cycle.into_iter().map(|i| plan.tasks[i].id.clone()).collect(),
             ));
         }
+        Ok(PlanGraph::from_skeleton(plan, lookup, skeleton))
+    }
 
+    /// Finishes a graph from resolved parts; `skeleton` must be acyclic and
+    /// `lookup` must map every ID to its first task.
+    pub(crate) fn from_skeleton(
+        plan: &Plan,
+        lookup: FastMap<TaskId, TaskIndex>,
+        skeleton: Skeleton,
+    ) -> PlanGraph {
+        let n = plan.tasks.len();
+        let Skeleton { dep_start, dep_list, out_start, out_list, order } = skeleton;
         let mut graph = PlanGraph {
             ids: plan.tasks.iter().map(|t| t.id.clone()).collect(),
             lookup,
@@ -308,7 +347,7 @@ impl PlanGraph {
         graph.compute_weights(plan);
         graph.compute_ranks();
         graph.pairs = ConflictPairs::enumerate(&graph.files);
-        Ok(graph)
+        graph
     }
 
     fn compute_levels(&mut self) {

@@ -2,18 +2,25 @@
 
 use std::cmp::Ordering;
 use std::fmt;
+use std::sync::Arc;
 
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The longest task ID orca accepts.
 pub const MAX_ID_LEN: usize = 64;
 
 /// A task's ID, e.g. `T07` or `T12.3`: an ASCII letter, then ASCII letters,
 /// digits, `_`, `-` or `.` (no `..`, no trailing `.`), at most
-/// [`MAX_ID_LEN`] characters. IDs are case-sensitive.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct TaskId(Box<str>);
+/// [`MAX_ID_LEN`] characters. IDs are case-sensitive. Cloning is cheap
+/// (shared text).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TaskId(Arc<str>);
+
+impl Serialize for TaskId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
 
 /// Why a string is not a task ID.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -12,6 +12,7 @@ pub mod argv;
 pub mod conflicts;
 pub mod diagnostic;
 pub mod export;
+mod fast_hash;
 mod graph;
 pub mod id;
 pub mod import;

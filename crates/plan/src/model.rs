@@ -131,20 +131,29 @@ pub struct TaskSpans {
 /// A repository-relative path or glob from a task's `files` field, already
 /// checked: no absolute path, no `..`, a valid glob. A path covers itself
 /// and, if it is a directory, everything below it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
-#[serde(transparent)]
-pub struct FilePattern(Box<str>);
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FilePattern(std::sync::Arc<str>);
+
+impl Serialize for FilePattern {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
 
 impl FilePattern {
     /// Checks `text` (see [`crate::paths::check_pattern`]) and normalizes a
     /// leading `./` and a trailing `/` away.
     pub fn parse(text: &str) -> Result<FilePattern, crate::paths::PatternError> {
-        crate::paths::check_pattern(text).map(|normal| FilePattern(normal.into()))
+        crate::paths::check_pattern(text).map(|normal| FilePattern(std::sync::Arc::from(&*normal)))
     }
 
     /// The pattern as text.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    pub(crate) fn shared(&self) -> std::sync::Arc<str> {
+        self.0.clone()
     }
 }
 

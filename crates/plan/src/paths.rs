@@ -18,6 +18,9 @@
 //! not there — the safe direction for a scheduler that keeps overlapping
 //! tasks apart.
 
+use std::borrow::Cow;
+use std::sync::Arc;
+
 /// The most alternatives one pattern may expand to through `{...}`.
 pub const MAX_ALTERNATIVES: usize = 64;
 
@@ -51,7 +54,7 @@ pub enum PatternError {
 
 /// Checks a `files` entry and returns it normalized: leading `./`, `.`
 /// segments and a trailing `/` removed.
-pub fn check_pattern(text: &str) -> Result<String, PatternError> {
+pub fn check_pattern(text: &str) -> Result<Cow<'_, str>, PatternError> {
     if text.is_empty() {
         return Err(PatternError::Empty);
     }
@@ -61,20 +64,28 @@ pub fn check_pattern(text: &str) -> Result<String, PatternError> {
     if text.contains('\\') {
         return Err(PatternError::Backslash(text.to_owned()));
     }
-    let mut segments = Vec::new();
     let trimmed = text.strip_suffix('/').unwrap_or(text);
+    let mut dots = false;
+    let mut segments = 0;
     for segment in trimmed.split('/') {
         match segment {
             "" => return Err(PatternError::EmptySegment(text.to_owned())),
-            "." => {}
+            "." => dots = true,
             ".." => return Err(PatternError::ParentDir(text.to_owned())),
-            _ => segments.push(segment),
+            _ => segments += 1,
         }
     }
-    if segments.is_empty() {
+    if segments == 0 {
         return Err(PatternError::Empty);
     }
-    let normal = segments.join("/");
+    let normal: Cow<'_, str> = if dots {
+        Cow::Owned(trimmed.split('/').filter(|s| *s != ".").collect::<Vec<_>>().join("/"))
+    } else {
+        Cow::Borrowed(trimmed)
+    };
+    if !normal.contains(['*', '?', '[', ']', '{', '}', ',']) {
+        return Ok(normal);
+    }
     let glob = |reason| PatternError::Glob { pattern: text.to_owned(), reason };
     let alternatives = expand_braces(&normal).map_err(glob)?;
     for alternative in &alternatives {
@@ -171,15 +182,20 @@ fn expand_braces(text: &str) -> Result<Vec<String>, &'static str> {
     Ok(out)
 }
 
-/// A checked pattern prepared for overlap tests.
+/// A checked pattern prepared for overlap tests. Literal paths (the common
+/// case) need no allocation beyond sharing their text.
 #[derive(Debug, Clone)]
 pub(crate) struct CompiledPattern {
-    /// The whole pattern when it has no glob syntax.
-    literal: Option<Box<str>>,
+    text: Arc<str>,
     /// A literal that may name a directory, so covers what is below it.
     directory: bool,
-    /// Each brace alternative as segments; a possible directory ends in
-    /// `**` (the implicit "and everything below").
+    /// Present for globs.
+    glob: Option<Box<Glob>>,
+}
+
+#[derive(Debug, Clone)]
+struct Glob {
+    /// Each brace alternative as segments.
     alternatives: Vec<Vec<Segment>>,
     /// The longest run of leading literal segments shared by every
     /// alternative, joined with `/` ("" when the pattern starts with a glob).
@@ -211,26 +227,15 @@ impl CompiledPattern {
     /// Compiles a pattern that passed [`check_pattern`]. A pattern that does
     /// not (only possible through a hand-built model) is compiled as
     /// covering everything, which is the safe choice for a scheduler.
-    pub(crate) fn new(pattern: &str) -> CompiledPattern {
-        if !is_glob(pattern) {
-            let last = pattern.rsplit('/').next().unwrap_or(pattern);
+    pub(crate) fn new(text: Arc<str>) -> CompiledPattern {
+        if !is_glob(&text) {
+            let last = text.rsplit('/').next().unwrap_or(&text);
             let directory = !last.chars().skip(1).any(|c| c == '.');
-            return CompiledPattern {
-                literal: Some(pattern.into()),
-                directory,
-                alternatives: vec![
-                    pattern
-                        .split('/')
-                        .map(|s| Segment::Literal(s.into()))
-                        .chain(directory.then_some(Segment::Any))
-                        .collect(),
-                ],
-                prefix: pattern.into(),
-            };
+            return CompiledPattern { text, directory, glob: None };
         }
-        let alternatives = expand_braces(pattern).unwrap_or_else(|_| vec!["**".to_owned()]);
+        let expanded = expand_braces(&text).unwrap_or_else(|_| vec!["**".to_owned()]);
         let alternatives: Vec<Vec<Segment>> =
-            alternatives.iter().map(|alt| alt.split('/').map(compile_segment).collect()).collect();
+            expanded.iter().map(|alt| alt.split('/').map(compile_segment).collect()).collect();
         let first = &alternatives[0];
         let mut shared = 0;
         'outer: while let Some(Segment::Literal(name)) = first.get(shared) {
@@ -249,12 +254,22 @@ impl CompiledPattern {
             })
             .collect::<Vec<_>>()
             .join("/");
-        CompiledPattern { literal: None, directory: false, alternatives, prefix: prefix.into() }
+        CompiledPattern {
+            text,
+            directory: false,
+            glob: Some(Box::new(Glob { alternatives, prefix: prefix.into() })),
+        }
+    }
+
+    /// Compiles pattern text (see [`CompiledPattern::new`]).
+    #[cfg(test)]
+    pub(crate) fn from_text(text: &str) -> CompiledPattern {
+        CompiledPattern::new(Arc::from(text))
     }
 
     /// The literal directory prefix used to index patterns.
     pub(crate) fn prefix(&self) -> &str {
-        &self.prefix
+        self.glob.as_ref().map_or(&self.text, |g| &g.prefix)
     }
 
     /// Whether the pattern is a literal path that may be a directory (and
@@ -263,16 +278,37 @@ impl CompiledPattern {
         self.directory
     }
 
+    /// A literal as segments, ending in `**` when it may be a directory.
+    fn literal_segments(&self) -> Vec<Segment> {
+        self.text
+            .split('/')
+            .map(|s| Segment::Literal(s.into()))
+            .chain(self.directory.then_some(Segment::Any))
+            .collect()
+    }
+
     /// Whether some path is covered by both patterns.
     pub(crate) fn overlaps(&self, other: &CompiledPattern) -> bool {
-        if let (Some(a), Some(b)) = (&self.literal, &other.literal) {
-            return a == b
-                || (self.directory && path_covers(a, b))
-                || (other.directory && path_covers(b, a));
+        match (&self.glob, &other.glob) {
+            (None, None) => {
+                let (a, b) = (&*self.text, &*other.text);
+                a == b
+                    || (self.directory && path_covers(a, b))
+                    || (other.directory && path_covers(b, a))
+            }
+            (Some(glob), None) => {
+                let literal = other.literal_segments();
+                glob.alternatives.iter().any(|alt| segments_intersect(alt, &literal))
+            }
+            (None, Some(glob)) => {
+                let literal = self.literal_segments();
+                glob.alternatives.iter().any(|alt| segments_intersect(&literal, alt))
+            }
+            (Some(a), Some(b)) => a
+                .alternatives
+                .iter()
+                .any(|x| b.alternatives.iter().any(|y| segments_intersect(x, y))),
         }
-        self.alternatives
-            .iter()
-            .any(|a| other.alternatives.iter().any(|b| segments_intersect(a, b)))
     }
 }
 
@@ -412,7 +448,7 @@ mod tests {
 
     fn overlap(a: &str, b: &str) -> bool {
         let (a, b) = (check_pattern(a).unwrap(), check_pattern(b).unwrap());
-        let (x, y) = (CompiledPattern::new(&a), CompiledPattern::new(&b));
+        let (x, y) = (CompiledPattern::from_text(&a), CompiledPattern::from_text(&b));
         let forward = x.overlaps(&y);
         assert_eq!(forward, y.overlaps(&x), "overlap must be symmetric: {a} {b}");
         forward
@@ -473,7 +509,7 @@ mod tests {
 
     #[test]
     fn prefixes_stop_at_the_first_glob() {
-        let prefix = |p: &str| CompiledPattern::new(p).prefix().to_owned();
+        let prefix = |p: &str| CompiledPattern::from_text(p).prefix().to_owned();
         assert_eq!(prefix("src/a.rs"), "src/a.rs");
         assert_eq!(prefix("src/**/x.rs"), "src");
         assert_eq!(prefix("src/{a,b}/x"), "src");

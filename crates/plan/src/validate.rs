@@ -1,10 +1,10 @@
 //! Checks that need the whole plan: IDs, roles, dependencies, cycles,
 //! phases, estimates and file overlaps.
 
-use std::collections::HashMap;
-
 use crate::diagnostic::{Code, Diagnostic, closest};
-use crate::graph::{PlanGraph, TaskIndex, find_cycles};
+use crate::fast_hash::{FastMap, fast_map};
+use crate::graph::{PlanGraph, Skeleton, TaskIndex, find_cycles};
+use crate::id::TaskId;
 use crate::model::{Estimate, Plan};
 use crate::paths::CompiledPattern;
 use crate::span::Span;
@@ -52,9 +52,9 @@ pub struct Validated {
 /// Checks a parsed plan as a whole. Reports every problem it finds.
 pub fn validate(plan: &Plan, options: &PlanOptions) -> Validated {
     let mut diagnostics = Vec::new();
-    let mut first_index: HashMap<&str, usize> = HashMap::with_capacity(plan.tasks.len());
+    let mut lookup: FastMap<TaskId, TaskIndex> = fast_map(plan.tasks.len());
     for (i, task) in plan.tasks.iter().enumerate() {
-        if let Some(&first) = first_index.get(task.id.as_str()) {
+        if let Some(&first) = lookup.get(&task.id) {
             diagnostics.push(
                 Diagnostic::new(
                     Code::DuplicateId,
@@ -62,21 +62,24 @@ pub fn validate(plan: &Plan, options: &PlanOptions) -> Validated {
                     task.spans.id,
                     "used again here",
                 )
-                .with_label(plan.tasks[first].spans.id, "first used here")
+                .with_label(plan.tasks[first.index()].spans.id, "first used here")
                 .with_help("give every task its own ID"),
             );
         } else {
-            first_index.insert(task.id.as_str(), i);
+            lookup.insert(task.id.clone(), TaskIndex::new(i));
         }
     }
 
     check_roles(plan, options, &mut diagnostics);
-    let deps = resolve_deps(plan, &first_index, &mut diagnostics);
-    check_cycles(plan, &deps, &mut diagnostics);
+    let edges = resolve_deps(plan, &lookup, &mut diagnostics);
+    let skeleton = Skeleton::new(plan.tasks.len(), edges);
+    if !skeleton.is_acyclic() {
+        report_cycles(plan, &skeleton.dep_lists(), &mut diagnostics);
+    }
     check_estimates(plan, &mut diagnostics);
 
     let has_errors = diagnostics.iter().any(Diagnostic::is_error);
-    let graph = if has_errors { None } else { PlanGraph::new(plan).ok() };
+    let graph = (!has_errors).then(|| PlanGraph::from_skeleton(plan, lookup, skeleton));
     if let Some(graph) = &graph {
         check_file_conflicts(plan, graph, &mut diagnostics);
     }
@@ -108,17 +111,16 @@ fn check_roles(plan: &Plan, options: &PlanOptions, diagnostics: &mut Vec<Diagnos
     }
 }
 
-/// Resolves each task's deps to indices, reporting self, unknown and
-/// later-phase dependencies.
+/// Resolves each task's deps to `(dep, task)` index pairs, reporting self,
+/// unknown and later-phase dependencies.
 fn resolve_deps(
     plan: &Plan,
-    first_index: &HashMap<&str, usize>,
+    lookup: &FastMap<TaskId, TaskIndex>,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Vec<Vec<usize>> {
+) -> Vec<(usize, usize)> {
     let mut suggestions = 0;
-    let mut resolved = Vec::with_capacity(plan.tasks.len());
+    let mut edges = Vec::with_capacity(plan.tasks.iter().map(|t| t.deps.len()).sum());
     for (i, task) in plan.tasks.iter().enumerate() {
-        let mut list = Vec::with_capacity(task.deps.len());
         for (k, dep) in task.deps.iter().enumerate() {
             let span = task.spans.deps.get(k).copied().unwrap_or(task.spans.id);
             if *dep == task.id {
@@ -133,7 +135,7 @@ fn resolve_deps(
                 );
                 continue;
             }
-            let Some(&d) = first_index.get(dep.as_str()) else {
+            let Some(d) = lookup.get(dep).map(|d| d.index()) else {
                 let mut diagnostic = Diagnostic::new(
                     Code::UnknownDep,
                     format!("task `{}` depends on `{dep}`, which does not exist", task.id),
@@ -171,39 +173,14 @@ fn resolve_deps(
                 );
             }
             if d != i {
-                list.push(d);
+                edges.push((d, i));
             }
         }
-        resolved.push(list);
     }
-    resolved
+    edges
 }
 
-fn check_cycles(plan: &Plan, deps: &[Vec<usize>], diagnostics: &mut Vec<Diagnostic>) {
-    // Cheap test first: a topological sort that covers every task.
-    let n = deps.len();
-    let mut indegree = vec![0u32; n];
-    let mut dependents = vec![Vec::new(); n];
-    for (task, list) in deps.iter().enumerate() {
-        for &dep in list {
-            indegree[task] += 1;
-            dependents[dep].push(task);
-        }
-    }
-    let mut stack: Vec<usize> = (0..n).filter(|&i| indegree[i] == 0).collect();
-    let mut seen = 0;
-    while let Some(t) = stack.pop() {
-        seen += 1;
-        for &d in &dependents[t] {
-            indegree[d] -= 1;
-            if indegree[d] == 0 {
-                stack.push(d);
-            }
-        }
-    }
-    if seen == n {
-        return;
-    }
+fn report_cycles(plan: &Plan, deps: &[Vec<usize>], diagnostics: &mut Vec<Diagnostic>) {
     for cycle in find_cycles(deps) {
         let names: Vec<&str> = cycle.iter().map(|&i| plan.tasks[i].id.as_str()).collect();
         let edge_span = |from: usize, to: usize| {
@@ -332,9 +309,9 @@ fn overlapping_spans(plan: &Plan, a: TaskIndex, b: TaskIndex) -> (Span, Span) {
     let (ta, tb) = (&plan.tasks[a.index()], &plan.tasks[b.index()]);
     let (fa, fb) = (ta.files.as_deref().unwrap_or(&[]), tb.files.as_deref().unwrap_or(&[]));
     for (i, pa) in fa.iter().enumerate() {
-        let ca = CompiledPattern::new(pa.as_str());
+        let ca = CompiledPattern::new(pa.shared());
         for (j, pb) in fb.iter().enumerate() {
-            if ca.overlaps(&CompiledPattern::new(pb.as_str())) {
+            if ca.overlaps(&CompiledPattern::new(pb.shared())) {
                 let sa = ta.spans.files.get(i).copied().unwrap_or(ta.spans.id);
                 let sb = tb.spans.files.get(j).copied().unwrap_or(tb.spans.id);
                 return (sa, sb);

@@ -312,11 +312,11 @@ fn build(
         let Ok(id) = TaskId::parse(&item.id) else { continue };
         *seen_ids.entry(item.id.clone()).or_default() += 1;
         let one = one_line(&item.text);
-        let mut task = Task::new(
-            id.clone(),
-            if one.is_empty() { format!("Task {}", item.id) } else { shorten(&one, 120) },
-            options.role.clone(),
-        );
+        let title = if one.is_empty() { format!("Task {}", item.id) } else { shorten(&one, 120) };
+        // The full text goes into the description only when the title does
+        // not already say it all.
+        let full_text = if title == item.text { "" } else { item.text.as_str() };
+        let mut task = Task::new(id.clone(), title, options.role.clone());
         task.phase = item.phase;
         task.priority = item.priority;
         let mut all_deps: Vec<String> = deps;
@@ -350,7 +350,7 @@ fn build(
         } else {
             format!("spec-kit markers: {}", markers.join(" "))
         };
-        task.description = join_blocks([item.text.as_str(), marker_note.as_str()]);
+        task.description = join_blocks([full_text, marker_note.as_str()]);
         if item.done {
             done.push(id);
         }

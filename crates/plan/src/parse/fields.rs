@@ -6,7 +6,8 @@ use super::Prose;
 use super::values::{is_name, parse_duration, parse_estimate, split_list, strip_code_span};
 use crate::argv::ArgvError;
 use crate::diagnostic::{Code, Diagnostic, closest};
-use crate::id::TaskId;
+use crate::fast_hash::FastSet;
+use crate::id::{IdError, TaskId};
 use crate::model::{FilePattern, Priority, Task, Verify};
 use crate::paths::PatternError;
 use crate::span::Span;
@@ -77,12 +78,29 @@ pub(crate) struct TaskDraft {
     prose: Prose,
 }
 
+/// Task IDs seen so far, so each distinct ID text is allocated once and
+/// shared by the task and every reference to it.
+#[derive(Default)]
+pub(crate) struct IdSet(FastSet<TaskId>);
+
+impl IdSet {
+    pub(crate) fn get_or_parse(&mut self, text: &str) -> Result<TaskId, IdError> {
+        if let Some(id) = self.0.get(text) {
+            return Ok(id.clone());
+        }
+        let id = TaskId::parse(text)?;
+        self.0.insert(id.clone());
+        Ok(id)
+    }
+}
+
 /// Reads `### ID: title`. `None` when the heading cannot be read (reported).
 pub(crate) fn parse_task_heading(
     start: usize,
     line: &str,
     text: &str,
     span: Span,
+    ids: &mut IdSet,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<(TaskId, String, Span)> {
     let text_span = Span::of_subslice(start, line, text);
@@ -106,7 +124,7 @@ pub(crate) fn parse_task_heading(
     };
     let id_text = id_part.trim();
     let id_span = Span::of_subslice(start, line, id_text);
-    let id = match TaskId::parse(id_text) {
+    let id = match ids.get_or_parse(id_text) {
         Ok(id) => id,
         Err(error) => {
             diagnostics.push(
@@ -201,6 +219,7 @@ impl TaskDraft {
         &mut self,
         start: usize,
         line: &str,
+        ids: &mut IdSet,
         diagnostics: &mut Vec<Diagnostic>,
     ) -> bool {
         match self.stage {
@@ -210,7 +229,7 @@ impl TaskDraft {
                 }
                 if line.starts_with('-') {
                     self.stage = Stage::Fields;
-                    self.field(start, line, diagnostics);
+                    self.field(start, line, ids, diagnostics);
                     return true;
                 }
                 self.stage = Stage::Description;
@@ -222,7 +241,7 @@ impl TaskDraft {
                     return true;
                 }
                 if line.starts_with('-') {
-                    self.field(start, line, diagnostics);
+                    self.field(start, line, ids, diagnostics);
                     return true;
                 }
                 if line.starts_with([' ', '\t']) {
@@ -284,7 +303,13 @@ impl TaskDraft {
     }
 
     /// A `- key: value` line.
-    fn field(&mut self, start: usize, line: &str, diagnostics: &mut Vec<Diagnostic>) {
+    fn field(
+        &mut self,
+        start: usize,
+        line: &str,
+        ids: &mut IdSet,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
         let line_span = Span::new(start, start + line.len());
         self.current = Current::Skip;
         let body = line.strip_prefix("- ").map(str::trim_start);
@@ -358,7 +383,7 @@ impl TaskDraft {
         self.seen[field.index()] = Some(key_span);
         self.current = Current::OneLine;
         match field {
-            Field::Deps => self.deps(start, line, value, value_span, diagnostics),
+            Field::Deps => self.deps(start, line, value, value_span, ids, diagnostics),
             Field::Role => {
                 if is_name(value) {
                     self.task.role = value.to_owned();
@@ -442,6 +467,7 @@ impl TaskDraft {
         line: &str,
         value: &str,
         value_span: Span,
+        ids: &mut IdSet,
         diagnostics: &mut Vec<Diagnostic>,
     ) {
         if value.is_empty() {
@@ -457,8 +483,11 @@ impl TaskDraft {
         if value == "none" {
             return;
         }
-        let mut seen: HashMap<&str, Span> = HashMap::new();
-        for (_, raw) in split_list(value) {
+        // Linear search is fastest for the usual handful of deps; a map
+        // keeps a task with thousands of deps from going quadratic.
+        let mut seen: Vec<(&str, Span)> = Vec::new();
+        let mut seen_map: HashMap<&str, Span> = HashMap::new();
+        for raw in split_list(value) {
             let entry = raw.trim();
             if entry.is_empty() {
                 let span = Span::of_subslice(start, line, raw);
@@ -483,9 +512,14 @@ impl TaskDraft {
                 );
                 continue;
             }
-            match TaskId::parse(id_text) {
+            match ids.get_or_parse(id_text) {
                 Ok(id) => {
-                    if let Some(&first) = seen.get(id_text) {
+                    let first = if seen_map.is_empty() {
+                        seen.iter().find(|(s, _)| *s == id_text).map(|&(_, span)| span)
+                    } else {
+                        seen_map.get(id_text).copied()
+                    };
+                    if let Some(first) = first {
                         diagnostics.push(
                             Diagnostic::new(
                                 Code::DuplicateDep,
@@ -498,7 +532,14 @@ impl TaskDraft {
                         );
                         continue;
                     }
-                    seen.insert(id_text, span);
+                    if seen_map.is_empty() && seen.len() < 32 {
+                        seen.push((id_text, span));
+                    } else {
+                        if seen_map.is_empty() {
+                            seen_map.extend(seen.drain(..));
+                        }
+                        seen_map.insert(id_text, span);
+                    }
                     self.task.deps.push(id);
                     self.task.spans.deps.push(span);
                 }
@@ -540,7 +581,7 @@ impl TaskDraft {
         }
         let mut files = Vec::new();
         if value != "none" {
-            for (_, raw) in split_list(value) {
+            for raw in split_list(value) {
                 let entry = raw.trim();
                 if entry.is_empty() {
                     let span = Span::of_subslice(start, line, raw);

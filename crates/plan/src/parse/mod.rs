@@ -11,7 +11,7 @@ use crate::diagnostic::{Code, Diagnostic};
 use crate::model::{Phase, Plan, Task};
 use crate::span::Span;
 
-use fields::TaskDraft;
+use fields::{IdSet, TaskDraft};
 
 /// A parsed plan and every syntax problem found on the way.
 #[derive(Debug, Clone)]
@@ -98,6 +98,7 @@ struct Parser<'t> {
     prose: Prose,
     task: Option<TaskDraft>,
     fence: Option<Fence>,
+    ids: IdSet,
 }
 
 /// A Markdown ATX heading at column 0.
@@ -175,6 +176,7 @@ impl<'t> Parser<'t> {
             prose: Prose::default(),
             task: None,
             fence: None,
+            ids: IdSet::default(),
         }
     }
 
@@ -195,7 +197,7 @@ impl<'t> Parser<'t> {
         }
         if self.target == Target::Task
             && let Some(draft) = self.task.as_mut()
-            && draft.take_line(start, line, &mut self.diagnostics)
+            && draft.take_line(start, line, &mut self.ids, &mut self.diagnostics)
         {
             return;
         }
@@ -333,7 +335,14 @@ impl<'t> Parser<'t> {
 
     fn task_heading(&mut self, start: usize, line: &str, text: &str, span: Span) {
         let phase = self.plan.phases.len().checked_sub(1);
-        match fields::parse_task_heading(start, line, text, span, &mut self.diagnostics) {
+        match fields::parse_task_heading(
+            start,
+            line,
+            text,
+            span,
+            &mut self.ids,
+            &mut self.diagnostics,
+        ) {
             Some((id, title, id_span)) => {
                 let mut task = Task::new(id, title, "");
                 task.phase = phase;

@@ -68,24 +68,26 @@ pub fn strip_code_span(text: &str) -> &str {
 }
 
 /// Splits a comma-separated list, keeping commas inside `{...}` (glob
-/// alternatives) together. Returns each entry with its byte offset.
-pub fn split_list(text: &str) -> Vec<(usize, &str)> {
-    let mut out = Vec::new();
-    let mut depth = 0usize;
-    let mut start = 0;
-    for (i, c) in text.char_indices() {
-        match c {
-            '{' => depth += 1,
-            '}' => depth = depth.saturating_sub(1),
-            ',' if depth == 0 => {
-                out.push((start, &text[start..i]));
-                start = i + 1;
+/// alternatives) together.
+pub fn split_list(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = Some(text);
+    std::iter::from_fn(move || {
+        let current = rest?;
+        let mut depth = 0usize;
+        for (i, c) in current.char_indices() {
+            match c {
+                '{' => depth += 1,
+                '}' => depth = depth.saturating_sub(1),
+                ',' if depth == 0 => {
+                    rest = Some(&current[i + 1..]);
+                    return Some(&current[..i]);
+                }
+                _ => {}
             }
-            _ => {}
         }
-    }
-    out.push((start, &text[start..]));
-    out
+        rest = None;
+        Some(current)
+    })
 }
 
 #[cfg(test)]
@@ -109,8 +111,7 @@ mod tests {
 
     #[test]
     fn lists_keep_brace_commas_together() {
-        let entries: Vec<&str> =
-            split_list("a, src/{x,y}.rs ,b").into_iter().map(|(_, e)| e).collect();
+        let entries: Vec<&str> = split_list("a, src/{x,y}.rs ,b").collect();
         assert_eq!(entries, ["a", " src/{x,y}.rs ", "b"]);
         assert_eq!(strip_code_span("`cargo test`"), "cargo test");
         assert_eq!(strip_code_span("`a` and `b`"), "`a` and `b`");
