@@ -5,4 +5,5 @@ pub(crate) mod agents;
 pub(crate) mod exec;
 pub(crate) mod init;
 pub(crate) mod model_server;
+pub(crate) mod plan;
 pub(crate) mod version;
