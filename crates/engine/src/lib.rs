@@ -1,5 +1,6 @@
 //! orca's engine: the pipeline state machine, the scheduler that keeps
 //! agents busy, the implement stage and the merge queue.
 
+pub mod prompt;
 pub mod schedule;
 pub mod simulate;
