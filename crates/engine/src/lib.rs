@@ -4,3 +4,4 @@
 pub mod prompt;
 pub mod schedule;
 pub mod simulate;
+pub mod verify;
