@@ -95,7 +95,8 @@ impl Cluster {
         let bindir = find_bindir()?;
         let as_postgres = Uid::effective().is_root();
         let dir = base_dir()?.join(format!("s-{}", binary_key()));
-        fs::create_dir_all(dir.join("users")).map_err(|e| format!("create {}: {e}", dir.display()))?;
+        fs::create_dir_all(dir.join("users"))
+            .map_err(|e| format!("create {}: {e}", dir.display()))?;
         let cluster = Cluster { dir, bindir, as_postgres, private: false };
         let lock = OpenOptions::new()
             .create(true)
@@ -158,11 +159,8 @@ impl Cluster {
     pub fn create_database(&self) -> String {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let name = format!(
-            "t_{}_{}_{nanos}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        );
+        let name =
+            format!("t_{}_{}_{nanos}", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed));
         self.psql(&format!("CREATE DATABASE {name}"));
         self.url(&name)
     }
@@ -217,8 +215,7 @@ impl Cluster {
     }
 
     fn is_running(&self) -> bool {
-        self.data_dir().join("PG_VERSION").exists()
-            && self.pg_ctl(&["status"]).status.success()
+        self.data_dir().join("PG_VERSION").exists() && self.pg_ctl(&["status"]).status.success()
     }
 
     fn init_and_start(&self) -> Result<(), String> {
