@@ -28,7 +28,6 @@ pub(crate) struct Failure {
     pub(crate) hints: Vec<String>,
 }
 
-#[expect(dead_code, reason = "constructors for the plan, store and agent commands landing next")]
 impl Failure {
     pub(crate) fn usage(message: impl Into<String>) -> Self {
         Failure { kind: FailureKind::Usage, message: message.into(), hints: Vec::new() }
@@ -38,6 +37,7 @@ impl Failure {
         Failure { kind: FailureKind::Failed, message: message.into(), hints: Vec::new() }
     }
 
+    #[expect(dead_code, reason = "used by `orca run` once it takes the session lock")]
     pub(crate) fn refused(message: impl Into<String>) -> Self {
         Failure { kind: FailureKind::Refused, message: message.into(), hints: Vec::new() }
     }
@@ -68,7 +68,6 @@ impl fmt::Display for Failure {
 }
 
 /// Renders an error and its chain of causes as one message.
-#[expect(dead_code, reason = "used by the store and agent commands landing next")]
 pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut message = error.to_string();
     let mut source = error.source();

@@ -285,9 +285,10 @@ impl Store {
             }
             let outcome = if out_of_tries {
                 let reason = format!(
-                    "depends on `{}`, which failed after {} tries: {}",
+                    "depends on `{}`, which failed on its last try ({} of {}): {}",
                     lease.task,
                     lease.tries,
+                    lease.max_attempts,
                     first_line(error)
                 );
                 let blocked = block_downstream(&mut tx, &lease.run, &lease.task, &reason, now)
