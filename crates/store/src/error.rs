@@ -37,10 +37,10 @@ pub enum OpenError {
         source: sqlx::Error,
     },
     #[error(
-        "the store {store} has schema version {found}, newer than this orca supports (up to {supported}); upgrade orca"
+        "the {store} has schema version {found}, newer than this orca supports (up to {supported}); upgrade orca"
     )]
     NewerSchema { store: String, found: i64, supported: i64 },
-    #[error("cannot prepare the store {store}")]
+    #[error("cannot prepare the {store}")]
     Migrate {
         store: String,
         #[source]
@@ -113,7 +113,7 @@ impl StorageProblem {
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot {op}: {problem} ({store})")]
+    #[error("cannot {op} in the {store}: {problem}")]
     Database {
         op: &'static str,
         store: String,

@@ -13,6 +13,23 @@ use crate::model::{AttemptInfo, FailOutcome, Lease, Rescued, RetryPolicy, RunId,
 use crate::runs::insert_event;
 use crate::store::{Store, retry_transient};
 
+/// On PostgreSQL every statement is a network round trip, so the lease,
+/// its attempt row and its event are written by one statement there; on
+/// SQLite (no round trips) the plain UPDATE runs and [`start_attempt`]
+/// writes the rest. This tail logs whatever the `leased` CTE returned.
+macro_rules! pg_start_attempts {
+    () => {
+        ", started AS (\
+           INSERT INTO attempts (run_id, task_key, attempt, worker, started_ms, outcome) \
+           SELECT $1, key, attempt, $3, $4, 'running' FROM leased), \
+         logged AS (\
+           INSERT INTO events (run_id, task_key, attempt, kind, payload_json, at_ms) \
+           SELECT $1, key, attempt, 'task.leased', \
+             json_build_object('worker', $3::text, 'tries', tries)::text, $4 FROM leased) \
+         SELECT key, attempt, tries, max_attempts, priority, spec_json, lease_expires_ms FROM leased"
+    };
+}
+
 /// Leases ready tasks, highest priority first, then by key. On PostgreSQL
 /// concurrent claimers skip each other's rows instead of waiting.
 const CLAIM: Sql = Sql::each(
@@ -24,19 +41,34 @@ const CLAIM: Sql = Sql::each(
      RETURNING key, attempt, tries, max_attempts, priority, spec_json, lease_expires_ms",
     // A CTE with FOR UPDATE runs exactly once; as an IN sub-select the
     // planner may re-run it and lease more than $2 rows.
-    "WITH picked AS (\
-       SELECT key FROM tasks WHERE run_id = $1 AND state = 'ready' AND run_after_ms <= $4 \
-       ORDER BY priority DESC, key LIMIT $2 FOR UPDATE SKIP LOCKED) \
-     UPDATE tasks t SET state = 'leased', attempt = t.attempt + 1, tries = t.tries + 1, \
-     lease_owner = $3, leased_ms = $4, heartbeat_ms = $4, lease_expires_ms = $4 + $5, updated_ms = $4 \
-     FROM picked WHERE t.run_id = $1 AND t.key = picked.key \
-     RETURNING t.key, t.attempt, t.tries, t.max_attempts, t.priority, t.spec_json, t.lease_expires_ms",
+    concat!(
+        "WITH picked AS (\
+           SELECT key FROM tasks WHERE run_id = $1 AND state = 'ready' AND run_after_ms <= $4 \
+           ORDER BY priority DESC, key LIMIT $2 FOR UPDATE SKIP LOCKED), \
+         leased AS (\
+           UPDATE tasks t SET state = 'leased', attempt = t.attempt + 1, tries = t.tries + 1, \
+           lease_owner = $3, leased_ms = $4, heartbeat_ms = $4, lease_expires_ms = $4 + $5, \
+           updated_ms = $4 \
+           FROM picked WHERE t.run_id = $1 AND t.key = picked.key \
+           RETURNING t.key, t.attempt, t.tries, t.max_attempts, t.priority, t.spec_json, \
+             t.lease_expires_ms)",
+        pg_start_attempts!()
+    ),
 );
-const CLAIM_ONE: Sql = Sql::both(
+const CLAIM_ONE: Sql = Sql::each(
     "UPDATE tasks SET state = 'leased', attempt = attempt + 1, tries = tries + 1, \
      lease_owner = $3, leased_ms = $4, heartbeat_ms = $4, lease_expires_ms = $4 + $5, updated_ms = $4 \
      WHERE run_id = $1 AND key = $2 AND state = 'ready' AND run_after_ms <= $4 \
      RETURNING key, attempt, tries, max_attempts, priority, spec_json, lease_expires_ms",
+    concat!(
+        "WITH leased AS (\
+           UPDATE tasks SET state = 'leased', attempt = attempt + 1, tries = tries + 1, \
+           lease_owner = $3, leased_ms = $4, heartbeat_ms = $4, lease_expires_ms = $4 + $5, \
+           updated_ms = $4 \
+           WHERE run_id = $1 AND key = $2 AND state = 'ready' AND run_after_ms <= $4 \
+           RETURNING key, attempt, tries, max_attempts, priority, spec_json, lease_expires_ms)",
+        pg_start_attempts!()
+    ),
 );
 const INSERT_ATTEMPT: Sql = Sql::both(
     "INSERT INTO attempts (run_id, task_key, attempt, worker, started_ms, outcome) \
@@ -55,32 +87,66 @@ const GUARD: Sql = Sql::each(
 );
 const CURRENT: Sql =
     Sql::both("SELECT state, attempt, lease_owner FROM tasks WHERE run_id = $1 AND key = $2");
-/// Ends the lease and moves the task to `$4` (guarded).
-const END_LEASE: Sql = Sql::both(
-    "UPDATE tasks SET state = $4, result_json = COALESCE($5, result_json), \
-     last_error = COALESCE($6, last_error), blocked_reason = $7, run_after_ms = $8, \
-     tries = tries - $9, lease_owner = NULL, leased_ms = NULL, lease_expires_ms = NULL, \
-     heartbeat_ms = NULL, updated_ms = $10 \
-     WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased'",
+/// Ends the lease and moves the task to `$4` (guarded): on SQLite just the
+/// task row, then [`end_lease`] updates the attempt and logs the event; on
+/// PostgreSQL all three in one statement (see `pg_start_attempts`).
+macro_rules! end_lease_update {
+    () => {
+        "UPDATE tasks SET state = $4, result_json = COALESCE($5, result_json), \
+         last_error = COALESCE($6, last_error), blocked_reason = $7, run_after_ms = $8, \
+         tries = tries - $9, lease_owner = NULL, leased_ms = NULL, lease_expires_ms = NULL, \
+         heartbeat_ms = NULL, updated_ms = $10 \
+         WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased'"
+    };
+}
+macro_rules! pg_end_lease {
+    ($tail:expr) => {
+        concat!(
+            "WITH ended AS (",
+            end_lease_update!(),
+            " RETURNING key), \
+             finished AS (\
+               UPDATE attempts SET outcome = $11, error = $6, ended_ms = $10 \
+               WHERE run_id = $1 AND task_key = $2 AND attempt = $3 \
+               AND EXISTS (SELECT 1 FROM ended)), \
+             logged AS (\
+               INSERT INTO events (run_id, task_key, attempt, kind, payload_json, at_ms) \
+               SELECT $1, $2, $3, $12, $13, $10 FROM ended)",
+            $tail,
+            " SELECT count(*) AS ended FROM ended"
+        )
+    };
+}
+/// Columns: $1 run, $2 task, $3 attempt, $4 new state, $5 result, $6 error,
+/// $7 blocked reason, $8 run after, $9 refunded tries, $10 now,
+/// $11 attempt outcome, $12 event kind, $13 event payload.
+const END_LEASE: Sql = Sql::each(end_lease_update!(), pg_end_lease!(""));
+/// [`END_LEASE`] for a success, releasing the dependents in the same
+/// statement on PostgreSQL (locked in key order, so two completions that
+/// share dependents cannot deadlock).
+const END_LEASE_SUCCEEDED: Sql = Sql::each(
+    end_lease_update!(),
+    pg_end_lease!(
+        ", released AS (\
+           UPDATE tasks SET deps_remaining = deps_remaining - 1, \
+           state = CASE WHEN state = 'waiting' AND deps_remaining = 1 THEN 'ready' ELSE state END, \
+           updated_ms = $10 \
+           WHERE run_id = $1 AND EXISTS (SELECT 1 FROM ended) AND key IN (\
+             SELECT t.key FROM tasks t JOIN task_deps d ON d.run_id = t.run_id AND d.task_key = t.key \
+             WHERE d.run_id = $1 AND d.dep_key = $2 ORDER BY t.key FOR UPDATE OF t))"
+    ),
 );
 const END_ATTEMPT: Sql = Sql::both(
     "UPDATE attempts SET outcome = $4, error = $5, ended_ms = $6 \
      WHERE run_id = $1 AND task_key = $2 AND attempt = $3",
 );
 /// One dependency done: dependents count down and the last one makes them
-/// ready. On PostgreSQL the dependents are locked in key order first, so
-/// two completions sharing dependents cannot deadlock.
-const RELEASE_DEPENDENTS: Sql = Sql::each(
+/// ready (SQLite; PostgreSQL does it inside [`END_LEASE_SUCCEEDED`]).
+const RELEASE_DEPENDENTS: Sql = Sql::both(
     "UPDATE tasks SET deps_remaining = deps_remaining - 1, \
      state = CASE WHEN state = 'waiting' AND deps_remaining = 1 THEN 'ready' ELSE state END, \
      updated_ms = $3 \
      WHERE run_id = $1 AND key IN (SELECT task_key FROM task_deps WHERE run_id = $1 AND dep_key = $2)",
-    "UPDATE tasks SET deps_remaining = deps_remaining - 1, \
-     state = CASE WHEN state = 'waiting' AND deps_remaining = 1 THEN 'ready' ELSE state END, \
-     updated_ms = $3 \
-     WHERE run_id = $1 AND key IN (\
-       SELECT t.key FROM tasks t JOIN task_deps d ON d.run_id = t.run_id AND d.task_key = t.key \
-       WHERE d.run_id = $1 AND d.dep_key = $2 ORDER BY t.key FOR UPDATE OF t)",
 );
 /// Blocks every task downstream of `$2` that has not started.
 const BLOCK_DOWNSTREAM: Sql = Sql::both(
@@ -119,6 +185,8 @@ struct Ending<'a> {
     refund_try: i64,
     event: &'static str,
     payload: serde_json::Value,
+    /// A success: dependents count down.
+    releases_dependents: bool,
 }
 
 impl Store {
@@ -148,7 +216,9 @@ impl Store {
             let mut leases = Vec::with_capacity(rows.len());
             for row in &rows {
                 let lease = lease_from_row(row, run, worker, ttl_ms).map_err(err)?;
-                start_attempt(&mut tx, &lease, now).await.map_err(err)?;
+                if !tx.is_postgres() {
+                    start_attempt(&mut tx, &lease, now).await.map_err(err)?;
+                }
                 leases.push(lease);
             }
             tx.commit().await.map_err(err)?;
@@ -181,7 +251,9 @@ impl Store {
                 return Ok(None);
             };
             let lease = lease_from_row(&row, run, worker, ttl_ms).map_err(err)?;
-            start_attempt(&mut tx, &lease, now).await.map_err(err)?;
+            if !tx.is_postgres() {
+                start_attempt(&mut tx, &lease, now).await.map_err(err)?;
+            }
             tx.commit().await.map_err(err)?;
             Ok(Some(lease))
         })
@@ -233,6 +305,7 @@ impl Store {
                 refund_try: 0,
                 event: "task.succeeded",
                 payload: serde_json::json!({ "worker": lease.worker }),
+                releases_dependents: true,
             };
             if let Err(lost) = end_lease(&mut tx, lease, &ending, now).await.map_err(err)? {
                 if lost.now.state == TaskState::Succeeded && lost.now.attempt == lease.attempt {
@@ -240,9 +313,6 @@ impl Store {
                 }
                 return Err(lost.into());
             }
-            tx.execute(RELEASE_DEPENDENTS, args![lease.run.as_str(), &lease.task, now])
-                .await
-                .map_err(err)?;
             tx.commit().await.map_err(err)
         })
         .await
@@ -279,6 +349,7 @@ impl Store {
                     "tries": lease.tries,
                     "run_after_ms": run_after_ms,
                 }),
+                releases_dependents: false,
             };
             if let Err(lost) = end_lease(&mut tx, lease, &ending, now).await.map_err(err)? {
                 return Err(lost.into());
@@ -321,6 +392,7 @@ impl Store {
                 refund_try: 1,
                 event: "task.released",
                 payload: serde_json::json!({ "worker": lease.worker, "reason": reason }),
+                releases_dependents: false,
             };
             if let Err(lost) = end_lease(&mut tx, lease, &ending, now).await.map_err(err)? {
                 return Err(lost.into());
@@ -348,6 +420,7 @@ impl Store {
                 refund_try: 0,
                 event: "task.blocked",
                 payload: serde_json::json!({ "worker": lease.worker, "reason": reason }),
+                releases_dependents: false,
             };
             if let Err(lost) = end_lease(&mut tx, lease, &ending, now).await.map_err(err)? {
                 return Err(lost.into());
@@ -443,6 +516,7 @@ impl Store {
                     refund_try: 0,
                     event: "task.expired",
                     payload: serde_json::json!({ "worker": worker, "failed": out_of_tries }),
+                    releases_dependents: false,
                 };
                 if end_lease(&mut tx, &lease, &ending, now).await.map_err(err)?.is_err() {
                     continue;
@@ -466,32 +540,39 @@ impl Store {
     }
 }
 
-/// Applies `ending` to the leased task and its attempt, and logs the event.
-/// `Ok(Err(lost))` when the lease no longer holds: nothing was written.
+/// Applies `ending` to the leased task and its attempt, logs the event, and
+/// on success counts the dependents down. `Ok(Err(lost))` when the lease no
+/// longer holds: nothing was written.
 async fn end_lease(
     tx: &mut Tx,
     lease: &Lease,
     ending: &Ending<'_>,
     now: i64,
 ) -> Result<Result<(), LeaseLost>, sqlx::Error> {
-    let changed = tx
-        .execute(
-            END_LEASE,
-            args![
-                lease.run.as_str(),
-                &lease.task,
-                lease.attempt,
-                ending.state.as_str(),
-                ending.result_json,
-                ending.error,
-                ending.blocked_reason,
-                ending.run_after_ms,
-                ending.refund_try,
-                now,
-            ],
-        )
-        .await?;
-    if changed == 0 {
+    let sql = if ending.releases_dependents { END_LEASE_SUCCEEDED } else { END_LEASE };
+    let args = args![
+        lease.run.as_str(),
+        &lease.task,
+        lease.attempt,
+        ending.state.as_str(),
+        ending.result_json,
+        ending.error,
+        ending.blocked_reason,
+        ending.run_after_ms,
+        ending.refund_try,
+        now,
+        ending.outcome,
+        ending.event,
+        ending.payload.to_string(),
+    ];
+    if tx.is_postgres() {
+        let row = tx.fetch_optional(sql, args).await?.ok_or(sqlx::Error::RowNotFound)?;
+        if row.int("ended")? == 0 {
+            return Ok(Err(lost(tx, lease).await?));
+        }
+        return Ok(Ok(()));
+    }
+    if tx.execute(sql, args).await? == 0 {
         return Ok(Err(lost(tx, lease).await?));
     }
     tx.execute(
@@ -509,6 +590,9 @@ async fn end_lease(
         now,
     )
     .await?;
+    if ending.releases_dependents {
+        tx.execute(RELEASE_DEPENDENTS, args![lease.run.as_str(), &lease.task, now]).await?;
+    }
     Ok(Ok(()))
 }
 

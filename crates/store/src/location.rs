@@ -77,11 +77,12 @@ impl Location {
         }
     }
 
-    /// What an error should name: "SQLite file PATH" or "PostgreSQL at HOST:PORT".
+    /// What an error should name: "SQLite store PATH" or "PostgreSQL store
+    /// at HOST:PORT" (never the password).
     pub fn describe(&self) -> String {
         match self {
             Location::Sqlite(path) => format!("SQLite store {}", path.display()),
-            Location::Postgres { server, .. } => format!("PostgreSQL at {server}"),
+            Location::Postgres { server, .. } => format!("PostgreSQL store at {server}"),
         }
     }
 }
@@ -162,7 +163,7 @@ mod tests {
         assert_eq!(location.redacted(), "postgres://orca:***@db.example:6543/orca");
         assert!(!format!("{location:?}").contains("s3cret"));
         let socket = Location::parse("postgresql://postgres@localhost/db?host=/tmp/pg").unwrap();
-        assert_eq!(socket.describe(), "PostgreSQL at /tmp/pg (unix socket)");
+        assert_eq!(socket.describe(), "PostgreSQL store at /tmp/pg (unix socket)");
     }
 
     #[test]

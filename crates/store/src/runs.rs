@@ -92,6 +92,7 @@ impl Store {
                 chunk.len(),
                 7,
                 Some(now),
+                tx.is_postgres(),
             );
             tx.execute_built(sql, args).await.map_err(err)?;
         }
@@ -113,6 +114,7 @@ impl Store {
                 chunk.len(),
                 3,
                 None,
+                tx.is_postgres(),
             );
             tx.execute_built(sql, args).await.map_err(err)?;
         }
@@ -225,7 +227,17 @@ pub(crate) async fn insert_event(
 
 /// `prefix ($1, ..., $n), (...)` for `rows` rows of `width` bound columns,
 /// plus one shared trailing literal column when `constant` is given.
-fn batched_insert(prefix: &str, rows: usize, width: usize, constant: Option<i64>) -> String {
+///
+/// SQLite gets anonymous `?` placeholders: looking up a numbered one costs
+/// time linear in their count, which made binding thousands of them
+/// quadratic (seconds for a 10k-task plan).
+fn batched_insert(
+    prefix: &str,
+    rows: usize,
+    width: usize,
+    constant: Option<i64>,
+    numbered: bool,
+) -> String {
     use std::fmt::Write as _;
     let mut sql = String::with_capacity(prefix.len() + rows * width * 6);
     sql.push_str(prefix);
@@ -235,7 +247,11 @@ fn batched_insert(prefix: &str, rows: usize, width: usize, constant: Option<i64>
             if column > 0 {
                 sql.push_str(", ");
             }
-            let _ = write!(sql, "${}", row * width + column + 1);
+            if numbered {
+                let _ = write!(sql, "${}", row * width + column + 1);
+            } else {
+                sql.push('?');
+            }
         }
         if let Some(constant) = constant {
             let _ = write!(sql, ", {constant}");
@@ -336,8 +352,9 @@ mod tests {
 
     #[test]
     fn batched_insert_numbers_placeholders_row_by_row() {
-        assert_eq!(batched_insert("V ", 2, 2, None), "V ($1, $2), ($3, $4)");
-        assert_eq!(batched_insert("V ", 1, 1, Some(7)), "V ($1, 7)");
+        assert_eq!(batched_insert("V ", 2, 2, None, true), "V ($1, $2), ($3, $4)");
+        assert_eq!(batched_insert("V ", 1, 1, Some(7), true), "V ($1, 7)");
+        assert_eq!(batched_insert("V ", 2, 1, None, false), "V (?), (?)");
     }
 
     #[test]
