@@ -148,7 +148,10 @@ async fn a_wrong_postgres_password_is_reported_without_echoing_it() {
     assert!(!message.contains("wrong-pass-123"), "{message}");
     assert!(!format!("{err:?}").contains("wrong-pass-123"));
     let right = template.replace("{password}", orca_test_postgres::PASSWORD);
-    Store::open(&right).await.unwrap();
+    let store = Store::open(&right).await.unwrap();
+    let shown = format!("{store:?} {}", store.location());
+    assert!(!shown.contains(orca_test_postgres::PASSWORD), "{shown}");
+    assert!(shown.contains(":***@"), "{shown}");
 }
 
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
