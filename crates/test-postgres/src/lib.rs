@@ -41,8 +41,8 @@ pub const PASSWORD: &str = "correct-horse-battery";
 const PORT: u16 = 5432;
 
 /// Stops the cluster in `$1` once none of the pids named by files in
-/// `$1/users/` has been alive for `$3` seconds. `$2` is pg_ctl, `$4` is
-/// "runuser" when pg_ctl must run as the postgres user.
+/// `$1/users/` has been alive for `$3` seconds, and removes `$1`. `$2` is
+/// pg_ctl, `$4` is "runuser" when pg_ctl must run as the postgres user.
 const WATCHDOG: &str = r#"
 dir=$1; pgctl=$2; grace=$3; as=$4
 run_pg() { if [ "$as" = runuser ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
@@ -57,13 +57,16 @@ while :; do
     if kill -0 "${f##*/}" 2>/dev/null; then alive=1; else rm -f "$f"; fi
   done
   if [ "$alive" = 1 ]; then idle=0; else idle=$((idle + 1)); fi
-  if ! run_pg "$pgctl" status -D "$dir/data" >/dev/null 2>&1; then
+  # Gone (dropped by its owner): nothing left to watch. A server that is
+  # merely stopped may be restarting (restart_immediate): keep watching.
+  if [ ! -d "$dir/data" ]; then
     rm -f "$dir/watchdog.pid"; exit 0
   fi
   if [ "$idle" -ge "$grace" ]; then
     run_pg "$pgctl" stop -D "$dir/data" -m immediate -w >/dev/null 2>&1
-    rm -rf "$dir/data"
-    rm -f "$dir/watchdog.pid"
+    # Starters re-check, under the lock, that the lock file they hold is
+    # still in place, so removing the directory here is safe.
+    rm -rf "$dir"
     exit 0
   fi
   flock -u 9
@@ -95,16 +98,8 @@ impl Cluster {
         let bindir = find_bindir()?;
         let as_postgres = Uid::effective().is_root();
         let dir = base_dir()?.join(format!("s-{}", binary_key()));
-        fs::create_dir_all(dir.join("users"))
-            .map_err(|e| format!("create {}: {e}", dir.display()))?;
         let cluster = Cluster { dir, bindir, as_postgres, private: false };
-        let lock = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(cluster.dir.join("lock"))
-            .map_err(|e| format!("open lock: {e}"))?;
-        let _guard = Flock::lock(lock, FlockArg::LockExclusive)
-            .map_err(|(_, e)| format!("lock {}: {e}", cluster.dir.display()))?;
+        let _guard = cluster.lock_shared_dir()?;
         // Registering under the lock means the watchdog sees us before it
         // could decide the cluster is unused.
         File::create(cluster.dir.join("users").join(std::process::id().to_string()))
@@ -116,6 +111,33 @@ impl Cluster {
             cluster.spawn_watchdog(3)?;
         }
         Ok(cluster)
+    }
+
+    /// Locks the shared cluster's directory, creating it if needed. The
+    /// watchdog removes the directory once the cluster is unused, so a lock
+    /// taken on a file that was removed meanwhile is retried.
+    fn lock_shared_dir(&self) -> Result<Flock<File>, String> {
+        use std::os::unix::fs::MetadataExt;
+        for _ in 0..100 {
+            fs::create_dir_all(self.dir.join("users"))
+                .map_err(|e| format!("create {}: {e}", self.dir.display()))?;
+            let path = self.dir.join("lock");
+            let lock = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| format!("open {}: {e}", path.display()))?;
+            let guard = Flock::lock(lock, FlockArg::LockExclusive)
+                .map_err(|(_, e)| format!("lock {}: {e}", path.display()))?;
+            let held = guard.metadata().map_err(|e| format!("stat {}: {e}", path.display()))?;
+            let current = fs::metadata(&path).ok();
+            if current.is_some_and(|m| m.ino() == held.ino() && m.dev() == held.dev())
+                && self.dir.join("users").is_dir()
+            {
+                return Ok(guard);
+            }
+        }
+        Err(format!("could not lock {}: it keeps being removed", self.dir.display()))
     }
 
     /// Starts a cluster owned by the caller: stopped and removed on drop, and
