@@ -12,6 +12,8 @@ use crate::model::{RunId, TaskState};
 pub enum OpenError {
     #[error(transparent)]
     Location(#[from] LocationError),
+    #[error(transparent)]
+    Layout(#[from] orca_config::LayoutError),
     #[error("no orca store at {path}")]
     Missing { path: PathBuf },
     #[error("cannot open the SQLite store {path}: {problem}")]

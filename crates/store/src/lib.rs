@@ -18,6 +18,7 @@
 mod db;
 mod error;
 mod events;
+mod lease_sql;
 mod leases;
 mod location;
 mod model;

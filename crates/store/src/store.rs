@@ -9,6 +9,8 @@ use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use orca_config::Layout;
+
 use crate::db::{self, Pool};
 use crate::error::{LeaseError, OpenError, StorageProblem, StoreError};
 use crate::location::Location;
@@ -60,6 +62,13 @@ impl Store {
     /// older schema up to date; refuses a store written by a newer orca.
     pub async fn open(url: &str) -> Result<Store, OpenError> {
         Store::open_with(url, &StoreOptions::default()).await
+    }
+
+    /// Opens (creating if needed) the repository's own store,
+    /// `.orca/orca.db`, creating `.orca/` and its `.gitignore` first.
+    pub async fn open_default(layout: &Layout) -> Result<Store, OpenError> {
+        layout.ensure()?;
+        Store::open(&layout.database().display().to_string()).await
     }
 
     /// Opens an existing store; a SQLite file that does not exist is

@@ -164,3 +164,14 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     }
     message
 }
+
+#[tokio::test]
+async fn the_default_store_lives_in_dot_orca_with_its_gitignore() {
+    let repo = tempfile::tempdir().unwrap();
+    let layout = orca_config::Layout::new(repo.path());
+    let store = Store::open_default(&layout).await.unwrap();
+    store.create_run(&run_of(vec![task("a", &[])])).await.unwrap();
+    assert!(layout.database().is_file());
+    assert!(layout.state_dir().join(".gitignore").is_file());
+    assert_eq!(store.location(), &orca_store::Location::Sqlite(layout.database()));
+}
