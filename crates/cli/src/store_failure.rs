@@ -24,6 +24,9 @@ pub(crate) fn open_failure(error: &OpenError) -> Failure {
         OpenError::Location(_) => {
             failure.with_hint("use a file path, `sqlite:PATH`, or `postgres://user@host/database`")
         }
+        OpenError::NotAnOrcaStore { .. } => {
+            failure.with_hint("point --store at a new file or an empty PostgreSQL database")
+        }
         OpenError::Layout(_) => {
             failure.with_hint("check the permissions of the repository directory")
         }

@@ -117,6 +117,18 @@ impl Pool {
         })
     }
 
+    /// Puts a SQLite store in WAL mode (persistent; a no-op when it is).
+    pub(crate) async fn ensure_wal(&self) -> Result<(), sqlx::Error> {
+        if let Pool::Sqlite(pool) = self {
+            let mode: String =
+                sqlx::query_scalar("PRAGMA journal_mode = WAL").fetch_one(pool).await?;
+            if !mode.eq_ignore_ascii_case("wal") {
+                tracing::warn!(%mode, "the SQLite store did not switch to WAL mode");
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) async fn close(&self) {
         match self {
             Pool::Sqlite(pool) => pool.close().await,

@@ -42,6 +42,10 @@ pub enum OpenError {
         "the {store} has schema version {found}, newer than this orca supports (up to {supported}); upgrade orca"
     )]
     NewerSchema { store: String, found: i64, supported: i64 },
+    #[error(
+        "the {store} holds tables that are not orca's; refusing to use it (nothing was changed)"
+    )]
+    NotAnOrcaStore { store: String },
     #[error("cannot prepare the {store}")]
     Migrate {
         store: String,

@@ -38,13 +38,24 @@ const WRITE_VERSION: Sql = Sql::both(
     "INSERT INTO orca_meta (key, value) VALUES ('schema_version', $1) \
      ON CONFLICT (key) DO UPDATE SET value = excluded.value",
 );
+/// Tables other than orca's version record: a database some other program uses.
+const OTHER_TABLES: Sql = Sql::each(
+    "SELECT count(*) AS n FROM sqlite_master \
+     WHERE type = 'table' AND name NOT LIKE 'sqlite_%' AND name <> 'orca_meta'",
+    "SELECT count(*) AS n FROM information_schema.tables \
+     WHERE table_schema = current_schema() AND table_name <> 'orca_meta'",
+);
 /// Serializes concurrent migrators on PostgreSQL (many workers may start at once).
 const PG_MIGRATION_LOCK: Sql = Sql::both("SELECT pg_advisory_xact_lock(7270013) AS locked");
 
 /// Why the schema could not be brought to the target version.
 #[derive(Debug)]
 pub(crate) enum SchemaError {
-    Newer { found: i64 },
+    Newer {
+        found: i64,
+    },
+    /// Not an orca store: it has no version record but other tables.
+    Foreign,
     Database(sqlx::Error),
     BadVersion(String),
 }
@@ -59,7 +70,10 @@ impl From<sqlx::Error> for SchemaError {
 pub(crate) async fn prepare(pool: &Pool, target: i64) -> Result<(), SchemaError> {
     // The common case needs no write lock: the store is already current.
     match read_version(pool).await {
-        Ok(found) if found == target => return Ok(()),
+        Ok(found) if found == target => {
+            pool.ensure_wal().await?;
+            return Ok(());
+        }
         Ok(found) if found > SCHEMA_VERSION => return Err(SchemaError::Newer { found }),
         _ => {}
     }
@@ -72,6 +86,14 @@ pub(crate) async fn prepare(pool: &Pool, target: i64) -> Result<(), SchemaError>
     if found > SCHEMA_VERSION {
         return Err(SchemaError::Newer { found });
     }
+    if found == 0 {
+        let row = tx.fetch_optional(OTHER_TABLES, vec![]).await?;
+        if row.map(|row| row.int("n")).transpose()?.unwrap_or(0) > 0 {
+            // Dropping the transaction rolls back orca_meta too: the
+            // database is left exactly as it was.
+            return Err(SchemaError::Foreign);
+        }
+    }
     for migration in MIGRATIONS.iter().filter(|m| m.version > found && m.version <= target) {
         tracing::info!(version = migration.version, "migrating the store");
         tx.execute_script(migration.sql).await?;
@@ -80,6 +102,9 @@ pub(crate) async fn prepare(pool: &Pool, target: i64) -> Result<(), SchemaError>
         tx.execute(WRITE_VERSION, args![target.to_string()]).await?;
     }
     tx.commit().await?;
+    // Only now that the file is known to be orca's does it switch to WAL
+    // (a persistent change to the file).
+    pool.ensure_wal().await?;
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use sqlx::Connection as _;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous};
 
 use orca_config::Layout;
 
@@ -108,6 +108,7 @@ impl Store {
             SchemaError::Newer { found } => {
                 OpenError::NewerSchema { store, found, supported: SCHEMA_VERSION }
             }
+            SchemaError::Foreign => OpenError::NotAnOrcaStore { store },
             SchemaError::BadVersion(text) => OpenError::Migrate {
                 store,
                 source: Box::new(StoreError::BadData(format!("schema version `{text}`"))),
@@ -157,9 +158,9 @@ async fn open_sqlite(path: &Path, options: &StoreOptions) -> Result<Pool, OpenEr
     let connect = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(options.create)
-        .journal_mode(SqliteJournalMode::Wal)
-        // WAL with NORMAL survives a crash of the process (kill -9); only a
-        // power loss may drop the last commits, never corrupt the file.
+        // WAL (switched on by the schema check, once the file is known to
+        // be orca's) with NORMAL survives a crash of the process (kill -9);
+        // only a power loss may drop the last commits, never corrupt the file.
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(SQLITE_BUSY_TIMEOUT)
         .foreign_keys(true);

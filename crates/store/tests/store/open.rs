@@ -175,3 +175,37 @@ async fn the_default_store_lives_in_dot_orca_with_its_gitignore() {
     assert!(layout.state_dir().join(".gitignore").is_file());
     assert_eq!(store.location(), &orca_store::Location::Sqlite(layout.database()));
 }
+
+#[tokio::test]
+async fn a_database_of_another_program_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    let pool =
+        sqlx::SqlitePool::connect(&format!("sqlite:{}?mode=rwc", path.display())).await.unwrap();
+    sqlx::query("CREATE TABLE invoices (id INTEGER PRIMARY KEY)").execute(&pool).await.unwrap();
+    pool.close().await;
+    let before = std::fs::read(&path).unwrap();
+    let err = Store::open(&path.display().to_string()).await.unwrap_err();
+    assert!(matches!(err, OpenError::NotAnOrcaStore { .. }), "{err}");
+    assert!(err.to_string().contains("not orca's"), "{err}");
+    assert_eq!(std::fs::read(&path).unwrap(), before, "not even switched to WAL");
+
+    let url = orca_test_postgres::shared().create_database();
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    sqlx::query("CREATE TABLE invoices (id int)").execute(&pool).await.unwrap();
+    let err = Store::open(&url).await.unwrap_err();
+    assert!(matches!(err, OpenError::NotAnOrcaStore { .. }), "{err}");
+    let meta: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('orca_meta')::text").fetch_one(&pool).await.unwrap();
+    assert_eq!(meta, None, "nothing was created");
+    pool.close().await;
+}
+
+#[tokio::test]
+async fn a_new_sqlite_store_runs_in_wal_mode() {
+    let s = Backend::Sqlite.fresh().await;
+    s.close().await;
+    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", s.url)).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&pool).await.unwrap();
+    assert_eq!(mode, "wal");
+}
