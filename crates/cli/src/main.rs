@@ -5,6 +5,8 @@ mod commands;
 mod exit_code;
 mod failure;
 mod output;
+mod store_failure;
+mod store_url;
 
 use clap::{Parser, Subcommand};
 
@@ -39,9 +41,24 @@ enum Command {
     Agents(commands::agents::AgentsArgs),
     /// Serve scripted model replies on 127.0.0.1 for agent CLIs (tests, demos).
     ModelServer(commands::model_server::ModelServerArgs),
+    /// Show a run: its stage, and every task's state, attempts, lease holder and age.
+    Status(commands::status::StatusArgs),
+    /// Test-only: a worker whose agent sleeps; used by the crash tests.
+    #[command(hide = true)]
+    DebugWorker(commands::debug_worker::DebugWorkerArgs),
+    /// Test-only: load a random DAG of tasks into a store.
+    #[command(hide = true)]
+    DebugCreateRun(commands::debug_create_run::DebugCreateRunArgs),
 }
 
 fn main() -> std::process::ExitCode {
+    // A file size limit (RLIMIT_FSIZE) should surface as a write error orca
+    // reports, not as SIGXFSZ killing it mid-write. Threads started later
+    // inherit the mask.
+    let mut xfsz = nix::sys::signal::SigSet::empty();
+    xfsz.add(nix::sys::signal::Signal::SIGXFSZ);
+    let _ = xfsz.thread_block();
+
     let cli = Cli::parse();
     let out = Output::new(cli.json);
     let result = match cli.command {
@@ -51,6 +68,9 @@ fn main() -> std::process::ExitCode {
         Command::Exec(args) => commands::exec::run(&args, &out),
         Command::Agents(args) => commands::agents::run(&args, &out),
         Command::ModelServer(args) => commands::model_server::run(&args, &out),
+        Command::Status(args) => commands::status::run(&args, &out),
+        Command::DebugWorker(args) => commands::debug_worker::run(&args, &out),
+        Command::DebugCreateRun(args) => commands::debug_create_run::run(&args, &out),
     };
     match result {
         Ok(code) => code.into(),

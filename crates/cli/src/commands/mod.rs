@@ -2,8 +2,11 @@
 //! `run` function returning the exit code or a [`crate::failure::Failure`].
 
 pub(crate) mod agents;
+pub(crate) mod debug_create_run;
+pub(crate) mod debug_worker;
 pub(crate) mod exec;
 pub(crate) mod init;
 pub(crate) mod model_server;
 pub(crate) mod plan;
+pub(crate) mod status;
 pub(crate) mod version;

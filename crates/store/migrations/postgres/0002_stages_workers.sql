@@ -1,0 +1,18 @@
+-- Pipeline stage state per run, and the workers that claim tasks.
+ALTER TABLE runs ADD COLUMN stage TEXT;
+
+CREATE TABLE run_stages (
+    run_id     TEXT NOT NULL REFERENCES runs (id),
+    stage      TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    updated_ms BIGINT NOT NULL,
+    PRIMARY KEY (run_id, stage)
+);
+
+CREATE TABLE workers (
+    id           TEXT PRIMARY KEY,
+    host         TEXT NOT NULL,
+    pid          BIGINT NOT NULL,
+    started_ms   BIGINT NOT NULL,
+    last_seen_ms BIGINT NOT NULL
+);

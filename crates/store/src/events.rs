@@ -1,0 +1,66 @@
+//! The append-only event log.
+
+use crate::db::{Sql, TxKind, args};
+use crate::error::StoreError;
+use crate::model::{Event, RunId};
+use crate::runs::insert_event;
+use crate::store::{Store, retry_transient};
+
+const EVENTS: Sql = Sql::both(
+    "SELECT seq, run_id, task_key, attempt, kind, payload_json, at_ms FROM events \
+     WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+);
+
+impl Store {
+    /// Appends an event to the run's log; returns its sequence number.
+    /// Events are facts for reports and audits; they change no task state.
+    pub async fn append_event(
+        &self,
+        run: &RunId,
+        task: Option<&str>,
+        attempt: Option<i64>,
+        kind: &str,
+        payload_json: &str,
+    ) -> Result<i64, StoreError> {
+        retry_transient(move || async move {
+            let err = |e| self.db_error("append an event", e);
+            let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
+            let now = tx.now().await.map_err(err)?;
+            let seq = insert_event(&mut tx, run, task, attempt, kind, payload_json, now)
+                .await
+                .map_err(err)?;
+            tx.commit().await.map_err(err)?;
+            Ok(seq)
+        })
+        .await
+    }
+
+    /// Up to `limit` events of `run` after sequence number `after_seq`
+    /// (0 for the start), in log order.
+    pub async fn events(
+        &self,
+        run: &RunId,
+        after_seq: i64,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let err = |e| self.db_error("read events", e);
+        let mut tx = self.pool.begin(TxKind::Read).await.map_err(err)?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows =
+            tx.fetch_all(EVENTS, args![run.as_str(), after_seq, limit]).await.map_err(err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(Event {
+                    seq: row.int("seq")?,
+                    run: RunId(row.text("run_id")?),
+                    task: row.opt_text("task_key")?,
+                    attempt: row.opt_int("attempt")?,
+                    kind: row.text("kind")?,
+                    payload_json: row.text("payload_json")?,
+                    at_ms: row.int("at_ms")?,
+                })
+            })
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(err)
+    }
+}

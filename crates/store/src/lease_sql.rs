@@ -1,0 +1,163 @@
+//! The SQL behind leases, per dialect. Every write through a lease carries
+//! the guard `attempt = $3 AND state = 'leased'`.
+
+use crate::db::Sql;
+
+/// On PostgreSQL every statement is a network round trip, so the lease,
+/// its attempt row and its event are written by one statement there; on
+/// SQLite (no round trips) the plain UPDATE runs and `leases::start_attempt`
+/// writes the rest. This tail logs whatever the `leased` CTE returned.
+macro_rules! pg_start_attempts {
+    () => {
+        ", started AS (\
+           INSERT INTO attempts (run_id, task_key, attempt, worker, started_ms, outcome) \
+           SELECT $1, key, attempt, $3, $4, 'running' FROM leased), \
+         logged AS (\
+           INSERT INTO events (run_id, task_key, attempt, kind, payload_json, at_ms) \
+           SELECT $1, key, attempt, 'task.leased', \
+             json_build_object('worker', $3::text, 'tries', tries)::text, $4 FROM leased) \
+         SELECT key, attempt, tries, max_attempts, priority, spec_json, lease_expires_ms FROM leased"
+    };
+}
+
+/// Leases ready tasks, highest priority first, then by key. On PostgreSQL
+/// concurrent claimers skip each other's rows instead of waiting.
+pub(crate) const CLAIM: Sql = Sql::each(
+    "UPDATE tasks SET state = 'leased', attempt = attempt + 1, tries = tries + 1, \
+     lease_owner = $3, leased_ms = $4, heartbeat_ms = $4, lease_expires_ms = $4 + $5, updated_ms = $4 \
+     WHERE run_id = $1 AND state = 'ready' AND key IN (\
+       SELECT key FROM tasks WHERE run_id = $1 AND state = 'ready' AND run_after_ms <= $4 \
+       ORDER BY priority DESC, key LIMIT $2) \
+     RETURNING key, attempt, tries, max_attempts, priority, spec_json, lease_expires_ms",
+    // A CTE with FOR UPDATE runs exactly once; as an IN sub-select the
+    // planner may re-run it and lease more than $2 rows.
+    concat!(
+        "WITH picked AS (\
+           SELECT key FROM tasks WHERE run_id = $1 AND state = 'ready' AND run_after_ms <= $4 \
+           ORDER BY priority DESC, key LIMIT $2 FOR UPDATE SKIP LOCKED), \
+         leased AS (\
+           UPDATE tasks t SET state = 'leased', attempt = t.attempt + 1, tries = t.tries + 1, \
+           lease_owner = $3, leased_ms = $4, heartbeat_ms = $4, lease_expires_ms = $4 + $5, \
+           updated_ms = $4 \
+           FROM picked WHERE t.run_id = $1 AND t.key = picked.key \
+           RETURNING t.key, t.attempt, t.tries, t.max_attempts, t.priority, t.spec_json, \
+             t.lease_expires_ms)",
+        pg_start_attempts!()
+    ),
+);
+pub(crate) const CLAIM_ONE: Sql = Sql::each(
+    "UPDATE tasks SET state = 'leased', attempt = attempt + 1, tries = tries + 1, \
+     lease_owner = $3, leased_ms = $4, heartbeat_ms = $4, lease_expires_ms = $4 + $5, updated_ms = $4 \
+     WHERE run_id = $1 AND key = $2 AND state = 'ready' AND run_after_ms <= $4 \
+     RETURNING key, attempt, tries, max_attempts, priority, spec_json, lease_expires_ms",
+    concat!(
+        "WITH leased AS (\
+           UPDATE tasks SET state = 'leased', attempt = attempt + 1, tries = tries + 1, \
+           lease_owner = $3, leased_ms = $4, heartbeat_ms = $4, lease_expires_ms = $4 + $5, \
+           updated_ms = $4 \
+           WHERE run_id = $1 AND key = $2 AND state = 'ready' AND run_after_ms <= $4 \
+           RETURNING key, attempt, tries, max_attempts, priority, spec_json, lease_expires_ms)",
+        pg_start_attempts!()
+    ),
+);
+pub(crate) const INSERT_ATTEMPT: Sql = Sql::both(
+    "INSERT INTO attempts (run_id, task_key, attempt, worker, started_ms, outcome) \
+     VALUES ($1, $2, $3, $4, $5, 'running')",
+);
+pub(crate) const HEARTBEAT: Sql = Sql::both(
+    "UPDATE tasks SET lease_expires_ms = $4 + $5, heartbeat_ms = $4 \
+     WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased' \
+     RETURNING lease_expires_ms",
+);
+/// Locks the task row if (and only if) the lease still holds.
+pub(crate) const GUARD: Sql = Sql::each(
+    "SELECT attempt FROM tasks WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased'",
+    "SELECT attempt FROM tasks WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased' \
+     FOR UPDATE",
+);
+pub(crate) const CURRENT: Sql =
+    Sql::both("SELECT state, attempt, lease_owner FROM tasks WHERE run_id = $1 AND key = $2");
+/// Ends the lease and moves the task to `$4` (guarded): on SQLite just the
+/// task row, then `leases::end_lease` updates the attempt and logs the event; on
+/// PostgreSQL all three in one statement (see `pg_start_attempts`).
+macro_rules! end_lease_update {
+    () => {
+        "UPDATE tasks SET state = $4, result_json = COALESCE($5, result_json), \
+         last_error = COALESCE($6, last_error), blocked_reason = $7, run_after_ms = $8, \
+         tries = tries - $9, lease_owner = NULL, leased_ms = NULL, lease_expires_ms = NULL, \
+         heartbeat_ms = NULL, updated_ms = $10 \
+         WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased'"
+    };
+}
+macro_rules! pg_end_lease {
+    ($tail:expr) => {
+        concat!(
+            "WITH ended AS (",
+            end_lease_update!(),
+            " RETURNING key), \
+             finished AS (\
+               UPDATE attempts SET outcome = $11, error = $6, ended_ms = $10 \
+               WHERE run_id = $1 AND task_key = $2 AND attempt = $3 \
+               AND EXISTS (SELECT 1 FROM ended)), \
+             logged AS (\
+               INSERT INTO events (run_id, task_key, attempt, kind, payload_json, at_ms) \
+               SELECT $1, $2, $3, $12, $13, $10 FROM ended)",
+            $tail,
+            " SELECT count(*) AS ended FROM ended"
+        )
+    };
+}
+/// Columns: $1 run, $2 task, $3 attempt, $4 new state, $5 result, $6 error,
+/// $7 blocked reason, $8 run after, $9 refunded tries, $10 now,
+/// $11 attempt outcome, $12 event kind, $13 event payload.
+pub(crate) const END_LEASE: Sql = Sql::each(end_lease_update!(), pg_end_lease!(""));
+/// [`END_LEASE`] for a success, releasing the dependents in the same
+/// statement on PostgreSQL (locked in key order, so two completions that
+/// share dependents cannot deadlock).
+pub(crate) const END_LEASE_SUCCEEDED: Sql = Sql::each(
+    end_lease_update!(),
+    pg_end_lease!(
+        ", released AS (\
+           UPDATE tasks SET deps_remaining = deps_remaining - 1, \
+           state = CASE WHEN state = 'waiting' AND deps_remaining = 1 THEN 'ready' ELSE state END, \
+           updated_ms = $10 \
+           WHERE run_id = $1 AND EXISTS (SELECT 1 FROM ended) AND key IN (\
+             SELECT t.key FROM tasks t JOIN task_deps d ON d.run_id = t.run_id AND d.task_key = t.key \
+             WHERE d.run_id = $1 AND d.dep_key = $2 ORDER BY t.key FOR UPDATE OF t))"
+    ),
+);
+pub(crate) const END_ATTEMPT: Sql = Sql::both(
+    "UPDATE attempts SET outcome = $4, error = $5, ended_ms = $6 \
+     WHERE run_id = $1 AND task_key = $2 AND attempt = $3",
+);
+/// One dependency done: dependents count down and the last one makes them
+/// ready (SQLite; PostgreSQL does it inside [`END_LEASE_SUCCEEDED`]).
+pub(crate) const RELEASE_DEPENDENTS: Sql = Sql::both(
+    "UPDATE tasks SET deps_remaining = deps_remaining - 1, \
+     state = CASE WHEN state = 'waiting' AND deps_remaining = 1 THEN 'ready' ELSE state END, \
+     updated_ms = $3 \
+     WHERE run_id = $1 AND key IN (SELECT task_key FROM task_deps WHERE run_id = $1 AND dep_key = $2)",
+);
+/// Blocks every task downstream of `$2` that has not started.
+pub(crate) const BLOCK_DOWNSTREAM: Sql = Sql::both(
+    "WITH RECURSIVE downstream(key) AS (\
+       SELECT task_key FROM task_deps WHERE run_id = $1 AND dep_key = $2 \
+       UNION \
+       SELECT d.task_key FROM task_deps d JOIN downstream s ON d.dep_key = s.key WHERE d.run_id = $1) \
+     UPDATE tasks SET state = 'blocked', blocked_reason = $3, updated_ms = $4 \
+     WHERE run_id = $1 AND state IN ('waiting', 'ready') AND key IN (SELECT key FROM downstream) \
+     RETURNING key",
+);
+pub(crate) const RECORD_ATTEMPT: Sql = Sql::both(
+    "UPDATE attempts SET branch = COALESCE($4, branch), agent = COALESCE($5, agent), \
+     agent_session_id = COALESCE($6, agent_session_id), commit_sha = COALESCE($7, commit_sha), \
+     summary = COALESCE($8, summary), details_json = COALESCE($9, details_json) \
+     WHERE run_id = $1 AND task_key = $2 AND attempt = $3",
+);
+pub(crate) const EXPIRED: Sql = Sql::each(
+    "SELECT run_id, key, attempt, lease_owner, tries, max_attempts FROM tasks \
+     WHERE state = 'leased' AND lease_expires_ms < $1 ORDER BY lease_expires_ms LIMIT 500",
+    "SELECT run_id, key, attempt, lease_owner, tries, max_attempts FROM tasks \
+     WHERE state = 'leased' AND lease_expires_ms < $1 ORDER BY lease_expires_ms LIMIT 500 \
+     FOR UPDATE SKIP LOCKED",
+);

@@ -1,0 +1,519 @@
+//! Claiming tasks under a lease and everything a lease holder may do.
+//!
+//! Every write through a [`Lease`] is guarded by (task, attempt, still
+//! leased): `attempt` is the fencing token, and the next claim of the task
+//! bumps it, so a worker whose lease expired and was rescued can change
+//! nothing; it gets [`LeaseLost`] naming the current holder.
+
+use std::time::Duration;
+
+use crate::db::{Row, Tx, TxKind, args};
+use crate::error::{LeaseError, LeaseLost, StoreError, TaskNow};
+use crate::lease_sql::{
+    BLOCK_DOWNSTREAM, CLAIM, CLAIM_ONE, CURRENT, END_ATTEMPT, END_LEASE, END_LEASE_SUCCEEDED,
+    EXPIRED, GUARD, HEARTBEAT, INSERT_ATTEMPT, RECORD_ATTEMPT, RELEASE_DEPENDENTS,
+};
+use crate::model::{AttemptInfo, FailOutcome, Lease, Rescued, RetryPolicy, RunId, TaskState};
+use crate::runs::insert_event;
+use crate::store::{Store, retry_transient};
+
+/// How a lease ends.
+struct Ending<'a> {
+    state: TaskState,
+    /// Recorded on the attempt row.
+    outcome: &'static str,
+    result_json: Option<&'a str>,
+    error: Option<&'a str>,
+    blocked_reason: Option<&'a str>,
+    run_after_ms: i64,
+    /// 1 when the try does not count (a release).
+    refund_try: i64,
+    event: &'static str,
+    payload: serde_json::Value,
+    /// A success: dependents count down.
+    releases_dependents: bool,
+}
+
+impl Store {
+    /// Leases up to `k` ready tasks of `run` to `worker` for `ttl`, highest
+    /// priority first, then by key. Each lease starts a new attempt.
+    pub async fn claim(
+        &self,
+        run: &RunId,
+        worker: &str,
+        k: usize,
+        ttl: Duration,
+    ) -> Result<Vec<Lease>, StoreError> {
+        if k == 0 {
+            return Ok(Vec::new());
+        }
+        let k = i64::try_from(k).unwrap_or(i64::MAX);
+        retry_transient(move || async move {
+            let op = "claim tasks";
+            let err = |e| self.db_error(op, e);
+            let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
+            let now = tx.now().await.map_err(err)?;
+            let ttl_ms = duration_ms(ttl);
+            let rows = tx
+                .fetch_all(CLAIM, args![run.as_str(), k, worker, now, ttl_ms])
+                .await
+                .map_err(err)?;
+            let mut leases = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let lease = lease_from_row(row, run, worker, ttl_ms).map_err(err)?;
+                if !tx.is_postgres() {
+                    start_attempt(&mut tx, &lease, now).await.map_err(err)?;
+                }
+                leases.push(lease);
+            }
+            tx.commit().await.map_err(err)?;
+            leases.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.task.cmp(&b.task)));
+            Ok(leases)
+        })
+        .await
+    }
+
+    /// Leases one specific task if it is ready now; `None` if it is not
+    /// (waiting, leased by someone, in retry backoff, finished).
+    pub async fn claim_task(
+        &self,
+        run: &RunId,
+        key: &str,
+        worker: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        retry_transient(move || async move {
+            let op = "claim the task";
+            let err = |e| self.db_error(op, e);
+            let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
+            let now = tx.now().await.map_err(err)?;
+            let ttl_ms = duration_ms(ttl);
+            let Some(row) = tx
+                .fetch_optional(CLAIM_ONE, args![run.as_str(), key, worker, now, ttl_ms])
+                .await
+                .map_err(err)?
+            else {
+                return Ok(None);
+            };
+            let lease = lease_from_row(&row, run, worker, ttl_ms).map_err(err)?;
+            if !tx.is_postgres() {
+                start_attempt(&mut tx, &lease, now).await.map_err(err)?;
+            }
+            tx.commit().await.map_err(err)?;
+            Ok(Some(lease))
+        })
+        .await
+    }
+
+    /// Extends the lease by its TTL from now; returns the new expiry (ms).
+    /// A lease that expired but was not yet rescued can still be renewed:
+    /// nobody else holds it.
+    pub async fn heartbeat(&self, lease: &Lease) -> Result<i64, LeaseError> {
+        retry_transient(move || async move {
+            let err = |e| LeaseError::Store(self.db_error("renew the lease", e));
+            let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
+            let now = tx.now().await.map_err(err)?;
+            let row = tx
+                .fetch_optional(
+                    HEARTBEAT,
+                    args![lease.run.as_str(), &lease.task, lease.attempt, now, lease.ttl_ms],
+                )
+                .await
+                .map_err(err)?;
+            let Some(row) = row else {
+                return Err(lost(&mut tx, lease).await.map_err(err)?.into());
+            };
+            let expires = row.int("lease_expires_ms").map_err(err)?;
+            tx.commit().await.map_err(err)?;
+            Ok(expires)
+        })
+        .await
+    }
+
+    /// The attempt succeeded: the task becomes `succeeded` with `result_json`,
+    /// and dependents whose last dependency this was become `ready`.
+    ///
+    /// Repeating a completion that already went through (e.g. the reply was
+    /// lost when the connection dropped) succeeds without changing anything.
+    pub async fn complete(&self, lease: &Lease, result_json: &str) -> Result<(), LeaseError> {
+        retry_transient(move || async move {
+            let err = |e| LeaseError::Store(self.db_error("complete the task", e));
+            let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
+            let now = tx.now().await.map_err(err)?;
+            let ending = Ending {
+                state: TaskState::Succeeded,
+                outcome: "succeeded",
+                result_json: Some(result_json),
+                error: None,
+                blocked_reason: None,
+                run_after_ms: 0,
+                refund_try: 0,
+                event: "task.succeeded",
+                payload: serde_json::json!({ "worker": lease.worker }),
+                releases_dependents: true,
+            };
+            if let Err(lost) = end_lease(&mut tx, lease, &ending, now).await.map_err(err)? {
+                if lost.now.state == TaskState::Succeeded && lost.now.attempt == lease.attempt {
+                    return Ok(());
+                }
+                return Err(lost.into());
+            }
+            tx.commit().await.map_err(err)
+        })
+        .await
+    }
+
+    /// The attempt failed with `error`. With tries left the task goes back
+    /// to `ready` after a backoff from `policy`; out of tries it becomes
+    /// `failed` and every task downstream of it `blocked`, with a reason
+    /// naming this task.
+    pub async fn fail(
+        &self,
+        lease: &Lease,
+        error: &str,
+        policy: &RetryPolicy,
+    ) -> Result<FailOutcome, LeaseError> {
+        retry_transient(move || async move {
+            let err = |e| LeaseError::Store(self.db_error("record the failure", e));
+            let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
+            let now = tx.now().await.map_err(err)?;
+            let out_of_tries = lease.tries >= lease.max_attempts;
+            let run_after_ms = if out_of_tries { 0 } else { now + policy.delay_ms(lease.tries) };
+            let ending = Ending {
+                state: if out_of_tries { TaskState::Failed } else { TaskState::Ready },
+                outcome: if out_of_tries { "failed" } else { "retry" },
+                result_json: None,
+                error: Some(error),
+                blocked_reason: None,
+                run_after_ms,
+                refund_try: 0,
+                event: if out_of_tries { "task.failed" } else { "task.retry" },
+                payload: serde_json::json!({
+                    "worker": lease.worker,
+                    "error": error,
+                    "tries": lease.tries,
+                    "run_after_ms": run_after_ms,
+                }),
+                releases_dependents: false,
+            };
+            if let Err(lost) = end_lease(&mut tx, lease, &ending, now).await.map_err(err)? {
+                return Err(lost.into());
+            }
+            let outcome = if out_of_tries {
+                let reason = format!(
+                    "depends on `{}`, which failed on its last try ({} of {}): {}",
+                    lease.task,
+                    lease.tries,
+                    lease.max_attempts,
+                    first_line(error)
+                );
+                let blocked = block_downstream(&mut tx, &lease.run, &lease.task, &reason, now)
+                    .await
+                    .map_err(err)?;
+                FailOutcome::Failed { blocked }
+            } else {
+                FailOutcome::Retry { run_after_ms }
+            };
+            tx.commit().await.map_err(err)?;
+            Ok(outcome)
+        })
+        .await
+    }
+
+    /// The attempt was interrupted (e.g. Ctrl-C): the task goes back to
+    /// `ready` at once and the try does not count against `max_attempts`.
+    pub async fn release(&self, lease: &Lease, reason: &str) -> Result<(), LeaseError> {
+        retry_transient(move || async move {
+            let err = |e| LeaseError::Store(self.db_error("release the task", e));
+            let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
+            let now = tx.now().await.map_err(err)?;
+            let ending = Ending {
+                state: TaskState::Ready,
+                outcome: "released",
+                result_json: None,
+                error: Some(reason),
+                blocked_reason: None,
+                run_after_ms: now,
+                refund_try: 1,
+                event: "task.released",
+                payload: serde_json::json!({ "worker": lease.worker, "reason": reason }),
+                releases_dependents: false,
+            };
+            if let Err(lost) = end_lease(&mut tx, lease, &ending, now).await.map_err(err)? {
+                return Err(lost.into());
+            }
+            tx.commit().await.map_err(err)
+        })
+        .await
+    }
+
+    /// The attempt cannot proceed (an agent said so): the task becomes
+    /// `blocked` with `reason`, and so does every task downstream of it.
+    /// Returns the keys of the dependents that were blocked.
+    pub async fn block(&self, lease: &Lease, reason: &str) -> Result<Vec<String>, LeaseError> {
+        retry_transient(move || async move {
+            let err = |e| LeaseError::Store(self.db_error("block the task", e));
+            let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
+            let now = tx.now().await.map_err(err)?;
+            let ending = Ending {
+                state: TaskState::Blocked,
+                outcome: "blocked",
+                result_json: None,
+                error: None,
+                blocked_reason: Some(reason),
+                run_after_ms: 0,
+                refund_try: 0,
+                event: "task.blocked",
+                payload: serde_json::json!({ "worker": lease.worker, "reason": reason }),
+                releases_dependents: false,
+            };
+            if let Err(lost) = end_lease(&mut tx, lease, &ending, now).await.map_err(err)? {
+                return Err(lost.into());
+            }
+            let downstream_reason =
+                format!("depends on `{}`, which is blocked: {}", lease.task, first_line(reason));
+            let blocked =
+                block_downstream(&mut tx, &lease.run, &lease.task, &downstream_reason, now)
+                    .await
+                    .map_err(err)?;
+            tx.commit().await.map_err(err)?;
+            Ok(blocked)
+        })
+        .await
+    }
+
+    /// Records facts about the attempt (branch, agent session, commit, ...),
+    /// only while the lease still holds.
+    pub async fn record_attempt(
+        &self,
+        lease: &Lease,
+        info: &AttemptInfo,
+    ) -> Result<(), LeaseError> {
+        retry_transient(move || async move {
+            let err = |e| LeaseError::Store(self.db_error("record the attempt", e));
+            let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
+            if tx
+                .fetch_optional(GUARD, args![lease.run.as_str(), &lease.task, lease.attempt])
+                .await
+                .map_err(err)?
+                .is_none()
+            {
+                return Err(lost(&mut tx, lease).await.map_err(err)?.into());
+            }
+            tx.execute(
+                RECORD_ATTEMPT,
+                args![
+                    lease.run.as_str(),
+                    &lease.task,
+                    lease.attempt,
+                    info.branch.as_deref(),
+                    info.agent.as_deref(),
+                    info.agent_session_id.as_deref(),
+                    info.commit_sha.as_deref(),
+                    info.summary.as_deref(),
+                    info.details_json.as_deref(),
+                ],
+            )
+            .await
+            .map_err(err)?;
+            tx.commit().await.map_err(err)
+        })
+        .await
+    }
+
+    /// Takes back every lease (of any run) that expired: the task becomes
+    /// `ready` again, or `failed` (dependents blocked) when that was its last
+    /// try. Safe to call often and from many workers at once.
+    pub async fn rescue_expired(&self) -> Result<Vec<Rescued>, StoreError> {
+        retry_transient(move || async move {
+            let op = "rescue expired leases";
+            let err = |e| self.db_error(op, e);
+            let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
+            let now = tx.now().await.map_err(err)?;
+            let rows = tx.fetch_all(EXPIRED, args![now]).await.map_err(err)?;
+            let mut rescued = Vec::with_capacity(rows.len());
+            for row in rows {
+                let run = RunId(row.text("run_id").map_err(err)?);
+                let task = row.text("key").map_err(err)?;
+                let attempt = row.int("attempt").map_err(err)?;
+                let worker = row.opt_text("lease_owner").map_err(err)?.unwrap_or_default();
+                let out_of_tries = row.int("tries").map_err(err)? >= row.int("max_attempts").map_err(err)?;
+                let message = format!("the lease of worker `{worker}` on attempt {attempt} expired");
+                let lease = Lease {
+                    run: run.clone(),
+                    task: task.clone(),
+                    attempt,
+                    worker: worker.clone(),
+                    expires_ms: 0,
+                    ttl_ms: 0,
+                    tries: 0,
+                    max_attempts: 0,
+                    priority: 0,
+                    spec_json: String::new(),
+                };
+                let ending = Ending {
+                    state: if out_of_tries { TaskState::Failed } else { TaskState::Ready },
+                    outcome: "expired",
+                    result_json: None,
+                    error: Some(&message),
+                    blocked_reason: None,
+                    run_after_ms: now,
+                    refund_try: 0,
+                    event: "task.expired",
+                    payload: serde_json::json!({ "worker": worker, "failed": out_of_tries }),
+                    releases_dependents: false,
+                };
+                if end_lease(&mut tx, &lease, &ending, now).await.map_err(err)?.is_err() {
+                    continue;
+                }
+                if out_of_tries {
+                    let reason = format!(
+                        "depends on `{task}`, which failed: out of tries after its lease expired"
+                    );
+                    block_downstream(&mut tx, &run, &task, &reason, now).await.map_err(err)?;
+                }
+                let now_state = ending.state;
+                rescued.push(Rescued { run, task, attempt, worker, now: now_state });
+            }
+            tx.commit().await.map_err(err)?;
+            for r in &rescued {
+                tracing::info!(run = %r.run, task = %r.task, attempt = r.attempt, worker = %r.worker, "rescued an expired lease");
+            }
+            Ok(rescued)
+        })
+        .await
+    }
+}
+
+/// Applies `ending` to the leased task and its attempt, logs the event, and
+/// on success counts the dependents down. `Ok(Err(lost))` when the lease no
+/// longer holds: nothing was written.
+async fn end_lease(
+    tx: &mut Tx,
+    lease: &Lease,
+    ending: &Ending<'_>,
+    now: i64,
+) -> Result<Result<(), LeaseLost>, sqlx::Error> {
+    let sql = if ending.releases_dependents { END_LEASE_SUCCEEDED } else { END_LEASE };
+    let args = args![
+        lease.run.as_str(),
+        &lease.task,
+        lease.attempt,
+        ending.state.as_str(),
+        ending.result_json,
+        ending.error,
+        ending.blocked_reason,
+        ending.run_after_ms,
+        ending.refund_try,
+        now,
+        ending.outcome,
+        ending.event,
+        ending.payload.to_string(),
+    ];
+    if tx.is_postgres() {
+        let row = tx.fetch_optional(sql, args).await?.ok_or(sqlx::Error::RowNotFound)?;
+        if row.int("ended")? == 0 {
+            return Ok(Err(lost(tx, lease).await?));
+        }
+        return Ok(Ok(()));
+    }
+    if tx.execute(sql, args).await? == 0 {
+        return Ok(Err(lost(tx, lease).await?));
+    }
+    tx.execute(
+        END_ATTEMPT,
+        args![lease.run.as_str(), &lease.task, lease.attempt, ending.outcome, ending.error, now],
+    )
+    .await?;
+    insert_event(
+        tx,
+        &lease.run,
+        Some(&lease.task),
+        Some(lease.attempt),
+        ending.event,
+        &ending.payload.to_string(),
+        now,
+    )
+    .await?;
+    if ending.releases_dependents {
+        tx.execute(RELEASE_DEPENDENTS, args![lease.run.as_str(), &lease.task, now]).await?;
+    }
+    Ok(Ok(()))
+}
+
+/// Reads where the task is now, to explain a refused write.
+async fn lost(tx: &mut Tx, lease: &Lease) -> Result<LeaseLost, sqlx::Error> {
+    let row = tx
+        .fetch_optional(CURRENT, args![lease.run.as_str(), &lease.task])
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+    let state_text = row.text("state")?;
+    let state = state_text.parse().map_err(|e: String| sqlx::Error::Decode(e.into()))?;
+    Ok(LeaseLost {
+        run: lease.run.clone(),
+        task: lease.task.clone(),
+        attempt: lease.attempt,
+        worker: lease.worker.clone(),
+        now: TaskNow { state, attempt: row.int("attempt")?, holder: row.opt_text("lease_owner")? },
+    })
+}
+
+async fn start_attempt(tx: &mut Tx, lease: &Lease, now: i64) -> Result<(), sqlx::Error> {
+    tx.execute(
+        INSERT_ATTEMPT,
+        args![lease.run.as_str(), &lease.task, lease.attempt, &lease.worker, now],
+    )
+    .await?;
+    let payload = serde_json::json!({ "worker": lease.worker, "tries": lease.tries });
+    insert_event(
+        tx,
+        &lease.run,
+        Some(&lease.task),
+        Some(lease.attempt),
+        "task.leased",
+        &payload.to_string(),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+async fn block_downstream(
+    tx: &mut Tx,
+    run: &RunId,
+    task: &str,
+    reason: &str,
+    now: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    let rows = tx.fetch_all(BLOCK_DOWNSTREAM, args![run.as_str(), task, reason, now]).await?;
+    let mut blocked = rows.iter().map(|row| row.text("key")).collect::<Result<Vec<_>, _>>()?;
+    blocked.sort();
+    if !blocked.is_empty() {
+        let payload = serde_json::json!({ "because_of": task, "tasks": blocked, "reason": reason });
+        insert_event(tx, run, Some(task), None, "tasks.blocked", &payload.to_string(), now).await?;
+    }
+    Ok(blocked)
+}
+
+fn lease_from_row(row: &Row, run: &RunId, worker: &str, ttl_ms: i64) -> Result<Lease, sqlx::Error> {
+    Ok(Lease {
+        run: run.clone(),
+        task: row.text("key")?,
+        attempt: row.int("attempt")?,
+        worker: worker.to_owned(),
+        expires_ms: row.int("lease_expires_ms")?,
+        ttl_ms,
+        tries: row.int("tries")?,
+        max_attempts: row.int("max_attempts")?,
+        priority: row.int("priority")?,
+        spec_json: row.text("spec_json")?,
+    })
+}
+
+fn duration_ms(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}

@@ -1,0 +1,41 @@
+//! orca's durable state: runs, pipeline stages, tasks with dependencies,
+//! leases, attempts, an append-only event log and workers, on SQLite (the
+//! embedded default, `.orca/orca.db`) or PostgreSQL (a shared store for many
+//! machines), chosen by URL. One logical schema; migrations are embedded.
+//!
+//! The queue follows the lease/fencing pattern: [`Store::claim`] leases
+//! ready tasks for a TTL and bumps each task's attempt number; every later
+//! write through the [`Lease`] (heartbeat, complete, fail, release, block,
+//! record_attempt) is accepted only while the task is still leased under
+//! that attempt, so a worker that lost its lease changes nothing and gets
+//! [`LeaseLost`]. Every state change is one transaction.
+//!
+//! Times are milliseconds since the Unix epoch: the database clock on
+//! PostgreSQL, this machine's clock on SQLite.
+//!
+//! [`session_lock`] holds the per-repository session lock (`.orca/lock`).
+
+mod db;
+mod error;
+mod events;
+mod lease_sql;
+mod leases;
+mod location;
+mod model;
+mod runs;
+mod schema;
+pub mod session_lock;
+mod status;
+mod store;
+mod workers;
+
+pub use error::{LeaseError, LeaseLost, OpenError, StorageProblem, StoreError, TaskNow};
+pub use location::{Location, LocationError, redact_url};
+pub use model::{
+    AttemptInfo, AttemptRecord, Event, FailOutcome, Lease, LeaseView, NewRun, NewTask, Rescued,
+    RetryPolicy, Run, RunId, RunState, RunStatus, Stage, StageState, StageStatus, TaskState,
+    TaskStatus, Worker,
+};
+pub use schema::SCHEMA_VERSION;
+pub use session_lock::{LockError, LockHolder, SessionLock};
+pub use store::{Store, StoreOptions};

@@ -1,0 +1,287 @@
+//! Opening a store and the plumbing every operation shares: error mapping
+//! and retrying transactions the database rolled back for a transient reason.
+
+use std::future::Future;
+use std::path::Path;
+use std::time::Duration;
+
+use sqlx::Connection as _;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions, SqliteSynchronous};
+
+use orca_config::Layout;
+
+use crate::db::{self, Pool};
+use crate::error::{LeaseError, OpenError, StorageProblem, StoreError};
+use crate::location::Location;
+use crate::schema::{self, SCHEMA_VERSION, SchemaError};
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// Create the SQLite file when it does not exist (its directory must).
+    pub create: bool,
+    /// Connections in the pool; `None` picks a default per backend.
+    pub max_connections: Option<u32>,
+    /// How long an operation waits for a free connection (or for an
+    /// unreachable server) before it fails.
+    pub acquire_timeout: Duration,
+    /// Bring the schema only this far; tests use it to make old stores.
+    #[doc(hidden)]
+    pub schema_version: i64,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            create: true,
+            max_connections: None,
+            acquire_timeout: Duration::from_secs(10),
+            schema_version: SCHEMA_VERSION,
+        }
+    }
+}
+
+/// orca's durable state: runs, stages, tasks, leases, attempts, events and
+/// workers, in SQLite or PostgreSQL. Cheap to clone; clones share one pool.
+///
+/// Every state change is one transaction, and every write a worker makes
+/// through a [`crate::Lease`] is fenced by (task, attempt, still leased).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) pool: Pool,
+    pub(crate) location: Location,
+}
+
+/// SQLite waits this long for another writer before giving up.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Store {
+    /// Opens (creating if needed) the store at `url`: a file path or
+    /// `sqlite:PATH` for SQLite, `postgres://...` for PostgreSQL. Brings an
+    /// older schema up to date; refuses a store written by a newer orca.
+    pub async fn open(url: &str) -> Result<Store, OpenError> {
+        Store::open_with(url, &StoreOptions::default()).await
+    }
+
+    /// Opens (creating if needed) the repository's own store,
+    /// `.orca/orca.db`, creating `.orca/` and its `.gitignore` first.
+    pub async fn open_default(layout: &Layout) -> Result<Store, OpenError> {
+        layout.ensure()?;
+        Store::open(&layout.database().display().to_string()).await
+    }
+
+    /// Opens an existing store; a SQLite file that does not exist is
+    /// [`OpenError::Missing`] instead of being created.
+    pub async fn open_existing(url: &str) -> Result<Store, OpenError> {
+        Store::open_with(url, &StoreOptions { create: false, ..StoreOptions::default() }).await
+    }
+
+    /// Opens the store at `url` with explicit options.
+    pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Store, OpenError> {
+        let location = Location::parse(url)?;
+        let pool = match &location {
+            Location::Sqlite(path) => open_sqlite(path, options).await?,
+            Location::Postgres { url, server } => open_postgres(url, server, options).await?,
+        };
+        let store = Store { pool, location };
+        if let Err(error) = schema::prepare(&store.pool, options.schema_version).await {
+            store.pool.close().await;
+            return Err(store.schema_error(error));
+        }
+        Ok(store)
+    }
+
+    /// Where this store lives (passwords redacted when displayed).
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// Closes every connection; pending operations finish first.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn schema_error(&self, error: SchemaError) -> OpenError {
+        let store = self.location.describe();
+        match error {
+            SchemaError::Newer { found } => {
+                OpenError::NewerSchema { store, found, supported: SCHEMA_VERSION }
+            }
+            SchemaError::Foreign => OpenError::NotAnOrcaStore { store },
+            SchemaError::BadVersion(text) => OpenError::Migrate {
+                store,
+                source: Box::new(StoreError::BadData(format!("schema version `{text}`"))),
+            },
+            SchemaError::Database(source) => match &self.location {
+                Location::Sqlite(path) if is_corrupt(&source) => {
+                    OpenError::Corrupt { path: path.clone(), source }
+                }
+                Location::Sqlite(path) => OpenError::Sqlite {
+                    path: path.clone(),
+                    problem: StorageProblem::of(&source),
+                    source,
+                },
+                Location::Postgres { server, .. } => {
+                    if matches!(source, sqlx::Error::Database(_)) {
+                        OpenError::Migrate {
+                            store,
+                            source: Box::new(self.db_error("prepare the schema", source)),
+                        }
+                    } else {
+                        OpenError::Connect {
+                            server: server.clone(),
+                            reason: connect_reason(&source),
+                            source,
+                        }
+                    }
+                }
+            },
+        }
+    }
+
+    /// Wraps a database error with the operation and the store it concerns.
+    pub(crate) fn db_error(&self, op: &'static str, source: sqlx::Error) -> StoreError {
+        StoreError::Database {
+            op,
+            store: self.location.describe(),
+            problem: StorageProblem::of(&source),
+            source,
+        }
+    }
+}
+
+async fn open_sqlite(path: &Path, options: &StoreOptions) -> Result<Pool, OpenError> {
+    if !options.create && !path.exists() {
+        return Err(OpenError::Missing { path: path.to_owned() });
+    }
+    let connect = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(options.create)
+        // WAL (switched on by the schema check, once the file is known to
+        // be orca's) with NORMAL survives a crash of the process (kill -9);
+        // only a power loss may drop the last commits, never corrupt the file.
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(SQLITE_BUSY_TIMEOUT)
+        .foreign_keys(true);
+    SqlitePoolOptions::new()
+        .max_connections(options.max_connections.unwrap_or(4))
+        .acquire_timeout(options.acquire_timeout.max(SQLITE_BUSY_TIMEOUT))
+        .connect_with(connect)
+        .await
+        .map(Pool::Sqlite)
+        .map_err(|source| {
+            if is_corrupt(&source) {
+                OpenError::Corrupt { path: path.to_owned(), source }
+            } else {
+                OpenError::Sqlite {
+                    path: path.to_owned(),
+                    problem: StorageProblem::of(&source),
+                    source,
+                }
+            }
+        })
+}
+
+async fn open_postgres(url: &str, server: &str, options: &StoreOptions) -> Result<Pool, OpenError> {
+    let connect_error = |source: sqlx::Error| OpenError::Connect {
+        server: server.to_owned(),
+        reason: connect_reason(&source),
+        source,
+    };
+    let connect: PgConnectOptions = url.parse().map_err(connect_error)?;
+    // One direct connection first: the pool would retry until its timeout
+    // and then report only "timed out", hiding "connection refused".
+    let probe = tokio::time::timeout(options.acquire_timeout, PgConnection::connect_with(&connect))
+        .await
+        .map_err(|_| connect_error(sqlx::Error::PoolTimedOut))?
+        .map_err(connect_error)?;
+    let _ = probe.close().await;
+    PgPoolOptions::new()
+        .max_connections(options.max_connections.unwrap_or(10))
+        .acquire_timeout(options.acquire_timeout)
+        .connect_with(connect)
+        .await
+        .map(Pool::Postgres)
+        .map_err(connect_error)
+}
+
+/// SQLITE_CORRUPT (11) or SQLITE_NOTADB (26): the file is not a usable database.
+fn is_corrupt(error: &sqlx::Error) -> bool {
+    let sqlx::Error::Database(db) = error else {
+        return false;
+    };
+    db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+        && db
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            .is_some_and(|c| matches!(c & 0xff, 11 | 26))
+}
+
+/// Says why a connection failed, without ever echoing the URL (it may hold
+/// a password).
+fn connect_reason(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Io(io) => match io.kind() {
+            std::io::ErrorKind::ConnectionRefused => {
+                "connection refused (is the server running and listening there?)".to_owned()
+            }
+            std::io::ErrorKind::NotFound => {
+                "no server socket there (is the server running?)".to_owned()
+            }
+            _ => format!("network error: {io}"),
+        },
+        sqlx::Error::PoolTimedOut => "timed out waiting for the server".to_owned(),
+        sqlx::Error::Tls(_) => "TLS handshake failed".to_owned(),
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            Some("28P01" | "28000") => {
+                format!(
+                    "authentication failed ({}); check the user name and password",
+                    db.message()
+                )
+            }
+            Some("3D000") => format!("{} (create it first)", db.message()),
+            _ => db.message().to_owned(),
+        },
+        other => other.to_string(),
+    }
+}
+
+/// Whether an error means "roll back happened, try the whole transaction again".
+pub(crate) trait Transient {
+    fn is_transient(&self) -> bool;
+}
+
+impl Transient for StoreError {
+    fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Database { source, .. } if db::is_transient(source))
+    }
+}
+
+impl Transient for LeaseError {
+    fn is_transient(&self) -> bool {
+        matches!(self, LeaseError::Store(error) if error.is_transient())
+    }
+}
+
+/// Runs a transaction body again when the database rolled it back for a
+/// transient reason (deadlock, serialization failure, busy past timeout).
+pub(crate) async fn retry_transient<T, E, F, Fut>(mut body: F) -> Result<T, E>
+where
+    E: Transient,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let mut tries = 0_u32;
+    loop {
+        match body().await {
+            Err(error) if error.is_transient() && tries < 20 => {
+                tries += 1;
+                tracing::debug!(tries, "transaction rolled back for a transient reason; retrying");
+                tokio::time::sleep(Duration::from_millis(u64::from(tries) * fastrand::u64(1..=10)))
+                    .await;
+            }
+            result => return result,
+        }
+    }
+}

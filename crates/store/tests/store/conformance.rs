@@ -1,0 +1,520 @@
+//! The store's contract, run against both backends: every test body below
+//! runs once on a SQLite file and once on a throwaway PostgreSQL database.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use orca_store::{
+    AttemptInfo, FailOutcome, LeaseError, RetryPolicy, RunState, Stage, StageState, StoreError,
+    TaskState,
+};
+
+use crate::common::{TestStore, eventually, random_dag, run_of, task};
+
+const TTL: Duration = Duration::from_secs(30);
+const WAIT: Duration = Duration::from_secs(20);
+
+/// Generates `sqlite::name` and `postgres::name` for every test body.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::common::Backend::Sqlite.fresh().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(crate::common::Backend::Postgres.fresh().await).await;
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    new_run_starts_tasks_without_deps_ready_and_others_waiting,
+    invalid_runs_write_nothing,
+    claim_takes_highest_priority_first_then_key,
+    claim_task_takes_only_that_task_and_only_when_ready,
+    completing_the_last_dependency_makes_a_task_ready,
+    concurrent_claimers_never_share_a_task,
+    a_worker_that_lost_its_lease_changes_nothing,
+    an_expired_lease_not_yet_rescued_can_still_complete,
+    repeating_a_completion_is_harmless,
+    failures_retry_after_a_backoff_until_out_of_tries,
+    a_final_failure_blocks_every_transitive_dependent,
+    release_returns_the_task_without_spending_a_try,
+    block_blocks_the_task_and_its_dependents,
+    record_attempt_stores_facts_while_the_lease_holds,
+    rescue_fails_a_task_whose_last_try_expired,
+    cancel_run_revokes_leases_and_stops_claims,
+    events_are_appended_and_read_in_order,
+    status_shows_stages_leases_deps_and_errors,
+    workers_are_registered_and_seen,
+    a_large_plan_loads_in_one_piece,
+    reopening_a_store_keeps_its_runs,
+);
+
+async fn new_run_starts_tasks_without_deps_ready_and_others_waiting(s: TestStore) {
+    let run = s
+        .create_run(&run_of(vec![task("a", &[]), task("b", &["a"]), task("c", &["a", "b"])]))
+        .await
+        .unwrap();
+    let status = s.run_status(&run).await.unwrap();
+    let states: Vec<(&str, TaskState)> =
+        status.tasks.iter().map(|t| (t.key.as_str(), t.state)).collect();
+    assert_eq!(
+        states,
+        [("a", TaskState::Ready), ("b", TaskState::Waiting), ("c", TaskState::Waiting)]
+    );
+    assert_eq!(status.tasks[2].deps, ["a", "b"]);
+    assert_eq!(status.run.state, RunState::Active);
+    assert_eq!(status.run.title, "test run");
+    assert_eq!(s.plan_json(&run).await.unwrap(), r#"{"plan":true}"#);
+    assert_eq!(s.latest_run().await.unwrap().unwrap().id, run);
+}
+
+async fn invalid_runs_write_nothing(s: TestStore) {
+    let err = s.create_run(&run_of(vec![task("a", &["b"]), task("b", &["a"])])).await.unwrap_err();
+    assert!(matches!(err, StoreError::InvalidRun(_)), "{err}");
+    assert!(err.to_string().contains("cycle"), "{err}");
+    assert!(s.latest_run().await.unwrap().is_none());
+}
+
+async fn claim_takes_highest_priority_first_then_key(s: TestStore) {
+    let mut tasks = vec![task("b", &[]), task("a", &[]), task("c", &[]), task("d", &[])];
+    tasks[2].priority = 5;
+    tasks[3].priority = -1;
+    let run = s.create_run(&run_of(tasks)).await.unwrap();
+    let first = s.claim(&run, "w1", 2, TTL).await.unwrap();
+    let keys: Vec<&str> = first.iter().map(|l| l.task.as_str()).collect();
+    assert_eq!(keys, ["c", "a"]);
+    assert!(first.iter().all(|l| l.attempt == 1 && l.worker == "w1" && l.tries == 1));
+    assert_eq!(first[0].spec_json, r#"{"task":"c"}"#);
+    let rest = s.claim(&run, "w2", 10, TTL).await.unwrap();
+    let keys: Vec<&str> = rest.iter().map(|l| l.task.as_str()).collect();
+    assert_eq!(keys, ["b", "d"]);
+    assert!(s.claim(&run, "w3", 10, TTL).await.unwrap().is_empty());
+}
+
+async fn claim_task_takes_only_that_task_and_only_when_ready(s: TestStore) {
+    let run = s
+        .create_run(&run_of(vec![task("a", &[]), task("b", &["a"]), task("c", &[])]))
+        .await
+        .unwrap();
+    assert!(s.claim_task(&run, "b", "w", TTL).await.unwrap().is_none(), "b waits for a");
+    let lease = s.claim_task(&run, "c", "w", TTL).await.unwrap().unwrap();
+    assert_eq!((lease.task.as_str(), lease.attempt), ("c", 1));
+    assert!(s.claim_task(&run, "c", "other", TTL).await.unwrap().is_none(), "already leased");
+    assert!(s.claim_task(&run, "nope", "w", TTL).await.unwrap().is_none());
+    let status = s.run_status(&run).await.unwrap();
+    assert_eq!(status.count(TaskState::Ready), 1, "a is still ready");
+}
+
+async fn completing_the_last_dependency_makes_a_task_ready(s: TestStore) {
+    let run = s
+        .create_run(&run_of(vec![
+            task("a", &[]),
+            task("b", &["a"]),
+            task("c", &["a"]),
+            task("d", &["b", "c"]),
+        ]))
+        .await
+        .unwrap();
+    let a = s.claim(&run, "w", 1, TTL).await.unwrap().remove(0);
+    assert!(s.claim(&run, "w", 5, TTL).await.unwrap().is_empty());
+    s.complete(&a, r#"{"ok":1}"#).await.unwrap();
+    let mut next = s.claim(&run, "w", 5, TTL).await.unwrap();
+    assert_eq!(next.iter().map(|l| l.task.as_str()).collect::<Vec<_>>(), ["b", "c"]);
+    let c = next.pop().unwrap();
+    let b = next.pop().unwrap();
+    s.complete(&b, "{}").await.unwrap();
+    assert!(s.claim(&run, "w", 5, TTL).await.unwrap().is_empty(), "d still waits for c");
+    s.complete(&c, "{}").await.unwrap();
+    let d = s.claim(&run, "w", 5, TTL).await.unwrap();
+    assert_eq!(d.len(), 1);
+    assert_eq!(d[0].task, "d");
+    let status = s.run_status(&run).await.unwrap();
+    let a_status = status.tasks.iter().find(|t| t.key == "a").unwrap();
+    assert_eq!(a_status.result_json.as_deref(), Some(r#"{"ok":1}"#));
+    assert_eq!(a_status.state, TaskState::Succeeded);
+    assert!(a_status.lease.is_none());
+}
+
+async fn concurrent_claimers_never_share_a_task(s: TestStore) {
+    let tasks: Vec<_> = (0..120).map(|i| task(&format!("t{i:03}"), &[])).collect();
+    let run = s.create_run(&run_of(tasks)).await.unwrap();
+    let mut workers = Vec::new();
+    for w in 0..8 {
+        let store = s.store.clone();
+        let run = run.clone();
+        workers.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let leases = store.claim(&run, &format!("w{w}"), 2, TTL).await.unwrap();
+                if leases.is_empty() {
+                    return mine;
+                }
+                for lease in leases {
+                    store.complete(&lease, "{}").await.unwrap();
+                    mine.push(lease.task);
+                }
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for worker in workers {
+        all.extend(worker.await.unwrap());
+    }
+    let unique: HashSet<&String> = all.iter().collect();
+    assert_eq!(all.len(), 120, "each task claimed exactly once");
+    assert_eq!(unique.len(), 120);
+    assert_eq!(s.run_status(&run).await.unwrap().count(TaskState::Succeeded), 120);
+}
+
+async fn a_worker_that_lost_its_lease_changes_nothing(s: TestStore) {
+    let run = s.create_run(&run_of(vec![task("a", &[]), task("b", &["a"])])).await.unwrap();
+    let stale = s.claim(&run, "slow", 1, Duration::from_millis(50)).await.unwrap().remove(0);
+    let rescued = eventually("the lease to expire and be rescued", WAIT, || async {
+        let rescued = s.rescue_expired().await.unwrap();
+        (!rescued.is_empty()).then_some(rescued)
+    })
+    .await;
+    assert_eq!(rescued.len(), 1);
+    assert_eq!((rescued[0].task.as_str(), rescued[0].worker.as_str()), ("a", "slow"));
+    assert_eq!(rescued[0].now, TaskState::Ready);
+    let fresh = s.claim(&run, "fast", 1, TTL).await.unwrap().remove(0);
+    assert_eq!(fresh.attempt, 2);
+    let before = s.run_status(&run).await.unwrap();
+
+    let check = |result: Result<(), LeaseError>, what: &str| {
+        let err = result.expect_err(what);
+        let lost = err.lease_lost().unwrap_or_else(|| panic!("{what}: {err}"));
+        assert_eq!(lost.now.holder.as_deref(), Some("fast"), "{what}");
+        assert_eq!(lost.now.attempt, 2, "{what}");
+        assert_eq!(lost.attempt, 1, "{what}");
+        assert!(err.to_string().contains("worker `fast` holds it now (attempt 2)"), "{err}");
+    };
+    check(s.heartbeat(&stale).await.map(|_| ()), "heartbeat");
+    check(s.complete(&stale, "{}").await, "complete");
+    check(s.fail(&stale, "boom", &RetryPolicy::immediate()).await.map(|_| ()), "fail");
+    check(s.release(&stale, "bye").await, "release");
+    check(s.block(&stale, "stuck").await.map(|_| ()), "block");
+    check(
+        s.record_attempt(
+            &stale,
+            &AttemptInfo { summary: Some("x".into()), ..AttemptInfo::default() },
+        )
+        .await,
+        "record_attempt",
+    );
+
+    let mut after = s.run_status(&run).await.unwrap();
+    after.now_ms = before.now_ms;
+    for (b, a) in before.tasks.iter().zip(after.tasks.iter_mut()) {
+        if let (Some(bl), Some(al)) = (&b.lease, &mut a.lease) {
+            // Ages move with the clock; everything else must be identical.
+            al.age_ms = bl.age_ms;
+            al.expires_in_ms = bl.expires_in_ms;
+            al.heartbeat_age_ms = bl.heartbeat_age_ms;
+        }
+    }
+    assert_eq!(before, after, "a stale worker changed nothing");
+    let attempts = s.attempts(&run, "a").await.unwrap();
+    assert_eq!(attempts[0].outcome, "expired");
+    assert_eq!(attempts[0].summary, None);
+    assert_eq!(attempts[1].outcome, "running");
+    s.complete(&fresh, "{}").await.unwrap();
+}
+
+async fn an_expired_lease_not_yet_rescued_can_still_complete(s: TestStore) {
+    let run = s.create_run(&run_of(vec![task("a", &[])])).await.unwrap();
+    let lease = s.claim(&run, "w", 1, Duration::from_millis(1)).await.unwrap().remove(0);
+    eventually("the lease to expire", WAIT, || async {
+        let status = s.run_status(&run).await.unwrap();
+        (status.tasks[0].lease.as_ref().unwrap().expires_in_ms < 0).then_some(())
+    })
+    .await;
+    let renewed = s.heartbeat(&lease).await.unwrap();
+    assert!(renewed >= lease.expires_ms);
+    s.complete(&lease, "{}").await.unwrap();
+    assert!(s.rescue_expired().await.unwrap().is_empty());
+}
+
+async fn repeating_a_completion_is_harmless(s: TestStore) {
+    let run = s.create_run(&run_of(vec![task("a", &[]), task("b", &["a"])])).await.unwrap();
+    let lease = s.claim(&run, "w", 1, TTL).await.unwrap().remove(0);
+    s.complete(&lease, "{}").await.unwrap();
+    s.complete(&lease, "{}").await.unwrap();
+    let status = s.run_status(&run).await.unwrap();
+    assert_eq!(status.tasks[1].state, TaskState::Ready, "b counted a down exactly once");
+    let succeeded = s
+        .events(&run, 0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "task.succeeded")
+        .count();
+    assert_eq!(succeeded, 1);
+    // A failure report after success is refused: the task is finished.
+    let err = s.fail(&lease, "late", &RetryPolicy::immediate()).await.unwrap_err();
+    assert_eq!(err.lease_lost().unwrap().now.state, TaskState::Succeeded);
+}
+
+async fn failures_retry_after_a_backoff_until_out_of_tries(s: TestStore) {
+    let run = s.create_run(&run_of(vec![task("a", &[])])).await.unwrap();
+    let policy =
+        RetryPolicy { base: Duration::from_millis(300), max: Duration::from_secs(1), jitter: 0.0 };
+    let first = s.claim(&run, "w", 1, TTL).await.unwrap().remove(0);
+    let outcome = s.fail(&first, "first error\nwith details", &policy).await.unwrap();
+    let FailOutcome::Retry { run_after_ms } = outcome else { panic!("{outcome:?}") };
+    let status = s.run_status(&run).await.unwrap();
+    assert_eq!(status.tasks[0].state, TaskState::Ready);
+    assert_eq!(status.tasks[0].run_after_ms, run_after_ms);
+    assert!(run_after_ms >= status.now_ms - 50, "backoff lies ahead");
+    assert_eq!(status.tasks[0].last_error.as_deref(), Some("first error\nwith details"));
+    let second = eventually("the backoff to pass", WAIT, || async {
+        s.claim(&run, "w", 1, TTL).await.unwrap().pop()
+    })
+    .await;
+    assert_eq!((second.attempt, second.tries), (2, 2));
+    s.fail(&second, "again", &RetryPolicy::immediate()).await.unwrap();
+    let third = s.claim(&run, "w", 1, TTL).await.unwrap().remove(0);
+    assert_eq!(third.tries, 3);
+    let outcome = s.fail(&third, "last", &RetryPolicy::immediate()).await.unwrap();
+    assert_eq!(outcome, FailOutcome::Failed { blocked: vec![] });
+    let status = s.run_status(&run).await.unwrap();
+    assert_eq!(status.tasks[0].state, TaskState::Failed);
+    let outcomes: Vec<String> =
+        s.attempts(&run, "a").await.unwrap().into_iter().map(|a| a.outcome).collect();
+    assert_eq!(outcomes, ["retry", "retry", "failed"]);
+}
+
+async fn a_final_failure_blocks_every_transitive_dependent(s: TestStore) {
+    let mut tasks = vec![
+        task("root", &[]),
+        task("child", &["root"]),
+        task("grandchild", &["child"]),
+        task("other", &[]),
+        task("mixed", &["other", "grandchild"]),
+    ];
+    tasks[0].max_attempts = 1;
+    let run = s.create_run(&run_of(tasks)).await.unwrap();
+    let root = s.claim_task(&run, "root", "w", TTL).await.unwrap().unwrap();
+    let outcome = s.fail(&root, "compile error", &RetryPolicy::immediate()).await.unwrap();
+    assert_eq!(
+        outcome,
+        FailOutcome::Failed { blocked: vec!["child".into(), "grandchild".into(), "mixed".into()] }
+    );
+    let status = s.run_status(&run).await.unwrap();
+    let by_key: BTreeMap<&str, _> = status.tasks.iter().map(|t| (t.key.as_str(), t)).collect();
+    assert_eq!(by_key["root"].state, TaskState::Failed);
+    assert_eq!(by_key["other"].state, TaskState::Ready);
+    for key in ["child", "grandchild", "mixed"] {
+        assert_eq!(by_key[key].state, TaskState::Blocked, "{key}");
+        let reason = by_key[key].blocked_reason.as_deref().unwrap();
+        assert!(reason.contains("`root`") && reason.contains("compile error"), "{key}: {reason}");
+    }
+    // The unrelated task still runs, and finishing it unblocks nothing.
+    let other = s.claim(&run, "w", 5, TTL).await.unwrap();
+    assert_eq!(other.len(), 1);
+    s.complete(&other[0], "{}").await.unwrap();
+    assert!(s.claim(&run, "w", 5, TTL).await.unwrap().is_empty());
+}
+
+async fn release_returns_the_task_without_spending_a_try(s: TestStore) {
+    let mut only = task("a", &[]);
+    only.max_attempts = 1;
+    let run = s.create_run(&run_of(vec![only])).await.unwrap();
+    let first = s.claim(&run, "w", 1, TTL).await.unwrap().remove(0);
+    s.release(&first, "interrupted by Ctrl-C").await.unwrap();
+    let status = s.run_status(&run).await.unwrap();
+    assert_eq!((status.tasks[0].state, status.tasks[0].tries), (TaskState::Ready, 0));
+    let second = s.claim(&run, "w", 1, TTL).await.unwrap().remove(0);
+    assert_eq!((second.attempt, second.tries), (2, 1), "a new attempt, the first counted try");
+    let outcome = s.fail(&second, "real failure", &RetryPolicy::immediate()).await.unwrap();
+    assert!(matches!(outcome, FailOutcome::Failed { .. }), "{outcome:?}");
+    let attempts = s.attempts(&run, "a").await.unwrap();
+    assert_eq!(attempts[0].outcome, "released");
+    assert_eq!(attempts[0].error.as_deref(), Some("interrupted by Ctrl-C"));
+}
+
+async fn block_blocks_the_task_and_its_dependents(s: TestStore) {
+    let run = s
+        .create_run(&run_of(vec![task("a", &[]), task("b", &["a"]), task("c", &[])]))
+        .await
+        .unwrap();
+    let a = s.claim_task(&run, "a", "w", TTL).await.unwrap().unwrap();
+    let blocked = s.block(&a, "needs an API key nobody gave me").await.unwrap();
+    assert_eq!(blocked, ["b"]);
+    let status = s.run_status(&run).await.unwrap();
+    assert_eq!(status.tasks[0].state, TaskState::Blocked);
+    assert_eq!(status.tasks[0].blocked_reason.as_deref(), Some("needs an API key nobody gave me"));
+    assert_eq!(status.tasks[1].state, TaskState::Blocked);
+    assert!(status.tasks[1].blocked_reason.as_deref().unwrap().contains("`a`, which is blocked"));
+    assert_eq!(status.tasks[2].state, TaskState::Ready);
+}
+
+async fn record_attempt_stores_facts_while_the_lease_holds(s: TestStore) {
+    let run = s.create_run(&run_of(vec![task("a", &[])])).await.unwrap();
+    let lease = s.claim(&run, "w", 1, TTL).await.unwrap().remove(0);
+    let info = AttemptInfo {
+        branch: Some("orca/r/a/a1".into()),
+        agent: Some("claude".into()),
+        agent_session_id: Some("sess-1".into()),
+        ..AttemptInfo::default()
+    };
+    s.record_attempt(&lease, &info).await.unwrap();
+    let more = AttemptInfo {
+        commit_sha: Some("abc123".into()),
+        summary: Some("did it".into()),
+        details_json: Some(r#"{"tokens":5}"#.into()),
+        ..AttemptInfo::default()
+    };
+    s.record_attempt(&lease, &more).await.unwrap();
+    s.complete(&lease, "{}").await.unwrap();
+    let attempt = s.attempts(&run, "a").await.unwrap().remove(0);
+    assert_eq!(attempt.branch.as_deref(), Some("orca/r/a/a1"), "earlier facts are kept");
+    assert_eq!(attempt.agent.as_deref(), Some("claude"));
+    assert_eq!(attempt.agent_session_id.as_deref(), Some("sess-1"));
+    assert_eq!(attempt.commit_sha.as_deref(), Some("abc123"));
+    assert_eq!(attempt.summary.as_deref(), Some("did it"));
+    assert_eq!(attempt.details_json.as_deref(), Some(r#"{"tokens":5}"#));
+    assert_eq!(attempt.outcome, "succeeded");
+    assert!(attempt.ended_ms.unwrap() >= attempt.started_ms);
+    let err = s.record_attempt(&lease, &more).await.unwrap_err();
+    assert_eq!(err.lease_lost().unwrap().now.state, TaskState::Succeeded);
+}
+
+async fn rescue_fails_a_task_whose_last_try_expired(s: TestStore) {
+    let mut tasks = vec![task("a", &[]), task("b", &["a"])];
+    tasks[0].max_attempts = 1;
+    let run = s.create_run(&run_of(tasks)).await.unwrap();
+    s.claim(&run, "doomed", 1, Duration::from_millis(20)).await.unwrap();
+    let rescued = eventually("the lease to expire", WAIT, || async {
+        let rescued = s.rescue_expired().await.unwrap();
+        (!rescued.is_empty()).then_some(rescued)
+    })
+    .await;
+    assert_eq!(rescued[0].now, TaskState::Failed);
+    let status = s.run_status(&run).await.unwrap();
+    assert_eq!(status.tasks[0].state, TaskState::Failed);
+    assert!(status.tasks[0].last_error.as_deref().unwrap().contains("`doomed`"));
+    assert_eq!(status.tasks[1].state, TaskState::Blocked);
+    assert!(status.tasks[1].blocked_reason.as_deref().unwrap().contains("`a`"));
+}
+
+async fn cancel_run_revokes_leases_and_stops_claims(s: TestStore) {
+    let run = s
+        .create_run(&run_of(vec![task("a", &[]), task("b", &[]), task("c", &["a"])]))
+        .await
+        .unwrap();
+    let lease = s.claim(&run, "w", 1, TTL).await.unwrap().remove(0);
+    assert_eq!(s.cancel_run(&run).await.unwrap(), 3);
+    let err = s.complete(&lease, "{}").await.unwrap_err();
+    let lost = err.lease_lost().unwrap();
+    assert_eq!((lost.now.state, lost.now.holder.as_deref()), (TaskState::Cancelled, None));
+    assert!(err.to_string().contains("the task is now cancelled"), "{err}");
+    assert!(s.claim(&run, "w", 5, TTL).await.unwrap().is_empty());
+    let status = s.run_status(&run).await.unwrap();
+    assert_eq!(status.run.state, RunState::Cancelled);
+    assert_eq!(status.count(TaskState::Cancelled), 3);
+    assert_eq!(s.attempts(&run, &lease.task).await.unwrap()[0].outcome, "cancelled");
+    let missing = orca_store::RunId::from("no-such-run");
+    assert!(matches!(s.cancel_run(&missing).await, Err(StoreError::RunNotFound(_))));
+}
+
+async fn events_are_appended_and_read_in_order(s: TestStore) {
+    let run = s.create_run(&run_of(vec![task("a", &[])])).await.unwrap();
+    let lease = s.claim(&run, "w", 1, TTL).await.unwrap().remove(0);
+    let seq =
+        s.append_event(&run, Some("a"), Some(1), "agent.text", r#"{"text":"hi"}"#).await.unwrap();
+    s.complete(&lease, "{}").await.unwrap();
+    s.append_event(&run, None, None, "note", "{}").await.unwrap();
+    let events = s.events(&run, 0, 100).await.unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["run.created", "task.leased", "agent.text", "task.succeeded", "note"]);
+    assert!(events.windows(2).all(|w| w[0].seq < w[1].seq && w[0].at_ms <= w[1].at_ms));
+    let mine = events.iter().find(|e| e.seq == seq).unwrap();
+    assert_eq!((mine.task.as_deref(), mine.attempt), (Some("a"), Some(1)));
+    let after = s.events(&run, seq, 100).await.unwrap();
+    assert_eq!(after.len(), 2);
+    assert_eq!(s.events(&run, 0, 2).await.unwrap().len(), 2);
+}
+
+async fn status_shows_stages_leases_deps_and_errors(s: TestStore) {
+    let run = s
+        .create_run(&run_of(vec![task("a", &[]), task("b", &[]), task("c", &["a", "b"])]))
+        .await
+        .unwrap();
+    s.set_stage(&run, Stage::Analyze, StageState::Passed).await.unwrap();
+    s.set_stage(&run, Stage::Implement, StageState::Running).await.unwrap();
+    let a = s.claim_task(&run, "a", "worker-1", TTL).await.unwrap().unwrap();
+    let b = s.claim_task(&run, "b", "worker-2", TTL).await.unwrap().unwrap();
+    s.fail(&b, "tests failed", &RetryPolicy::default()).await.unwrap();
+    let status = eventually("the lease to age", WAIT, || async {
+        let status = s.run_status(&run).await.unwrap();
+        (status.tasks[0].lease.as_ref().unwrap().age_ms > 0).then_some(status)
+    })
+    .await;
+    assert_eq!(status.run.stage, Some(Stage::Implement));
+    assert_eq!(status.stages.len(), 9);
+    assert_eq!(status.stages[0].state, StageState::Passed);
+    assert_eq!(status.stages[3].state, StageState::Running);
+    assert_eq!(status.stages[8].state, StageState::Pending);
+    assert!(status.stages[8].updated_ms.is_none());
+    let lease = status.tasks[0].lease.as_ref().unwrap();
+    assert_eq!((lease.worker.as_str(), lease.attempt), ("worker-1", a.attempt));
+    assert!(lease.expires_in_ms > 0 && lease.expires_in_ms <= 30_000);
+    assert_eq!(status.tasks[1].last_error.as_deref(), Some("tests failed"));
+    assert_eq!((status.tasks[1].attempt, status.tasks[1].tries), (1, 1));
+    assert!(status.tasks[1].lease.is_none());
+    assert_eq!(status.tasks[2].deps, ["a", "b"]);
+    let missing = orca_store::RunId::from("nope");
+    assert!(matches!(
+        s.set_stage(&missing, Stage::Plan, StageState::Running).await,
+        Err(StoreError::RunNotFound(_))
+    ));
+    s.finish_run(&run, RunState::Failed).await.unwrap();
+    assert_eq!(s.run(&run).await.unwrap().state, RunState::Failed);
+}
+
+async fn workers_are_registered_and_seen(s: TestStore) {
+    s.register_worker("host-a:1", "host-a", 1).await.unwrap();
+    s.register_worker("host-b:2", "host-b", 2).await.unwrap();
+    let before = s.workers().await.unwrap();
+    assert_eq!(before.len(), 2);
+    let seen = eventually("the clock to move", WAIT, || async {
+        s.worker_seen("host-a:1").await.unwrap();
+        let now = s.workers().await.unwrap();
+        (now[0].last_seen_ms > before[0].last_seen_ms).then_some(now)
+    })
+    .await;
+    assert_eq!(seen[0].started_ms, before[0].started_ms);
+    assert_eq!((seen[1].host.as_str(), seen[1].pid), ("host-b", 2));
+}
+
+async fn a_large_plan_loads_in_one_piece(s: TestStore) {
+    // More rows than one batched insert holds, for tasks and for edges.
+    let tasks = random_dag(2500, 3, 7);
+    let ready = tasks.iter().filter(|t| t.deps.is_empty()).count();
+    let edges: usize = tasks.iter().map(|t| t.deps.iter().collect::<HashSet<_>>().len()).sum();
+    assert!(edges > 2000, "the DAG must exercise edge batching ({edges} edges)");
+    let run = s.create_run(&run_of(tasks)).await.unwrap();
+    let status = s.run_status(&run).await.unwrap();
+    assert_eq!(status.tasks.len(), 2500);
+    assert_eq!(status.count(TaskState::Ready), ready);
+    assert_eq!(status.tasks.iter().map(|t| t.deps.len()).sum::<usize>(), edges);
+}
+
+async fn reopening_a_store_keeps_its_runs(s: TestStore) {
+    let run = s.create_run(&run_of(vec![task("a", &[])])).await.unwrap();
+    s.close().await;
+    let again = orca_store::Store::open(&s.url).await.unwrap();
+    assert_eq!(again.latest_run().await.unwrap().unwrap().id, run);
+}
