@@ -2,6 +2,7 @@
 //! agents busy, the implement stage and the merge queue.
 
 pub mod prompt;
+pub mod run;
 pub mod schedule;
 pub mod simulate;
 pub mod verify;

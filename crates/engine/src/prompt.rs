@@ -202,14 +202,20 @@ fn failure_section(previous: &PreviousFailure) -> String {
 /// The last `max` bytes of `text`, cut at a character boundary, with a
 /// note when something was cut.
 fn tail(text: &str, max: usize) -> String {
-    if text.len() <= max {
+    let kept = last_bytes(text, max);
+    if kept.len() == text.len() {
         return text.to_owned();
     }
-    let mut start = text.len() - max;
+    format!("[... {} earlier bytes cut ...]\n{kept}", text.len() - kept.len())
+}
+
+/// The last `max` bytes of `text` (fewer, to cut at a character boundary).
+pub(crate) fn last_bytes(text: &str, max: usize) -> &str {
+    let mut start = text.len().saturating_sub(max);
     while !text.is_char_boundary(start) {
         start += 1;
     }
-    format!("[... {} earlier bytes cut ...]\n{}", start, &text[start..])
+    &text[start..]
 }
 
 const RULES: &str = "

@@ -47,6 +47,9 @@ pub enum TaskPhase {
     Ready,
     /// Started and not yet merged or failed (agent, verify, merge queue).
     InFlight,
+    /// Returned, but must not start again before the caller says so (a
+    /// retry waiting out its backoff).
+    Held,
     /// Merged into the integration branch.
     Merged,
     /// Failed for good.
@@ -78,6 +81,7 @@ pub struct Counts {
     pub waiting: usize,
     pub ready: usize,
     pub in_flight: usize,
+    pub held: usize,
     pub merged: usize,
     pub failed: usize,
     pub blocked: usize,
@@ -245,7 +249,7 @@ impl Schedule {
             TaskPhase::Ready => {
                 self.ready.remove(&(self.tasks[index].rank, index));
             }
-            TaskPhase::Waiting => {}
+            TaskPhase::Waiting | TaskPhase::Held => {}
             other => panic!("task {index} failed while {other:?}"),
         }
         self.phase[index] = TaskPhase::Failed;
@@ -277,6 +281,22 @@ impl Schedule {
         self.ready.insert((self.tasks[index].rank, index));
     }
 
+    /// The task stopped without a result and may start again only after
+    /// [`Schedule::unhold`]: it frees its slot but is not ready.
+    pub fn hold(&mut self, index: usize) {
+        assert_eq!(self.phase[index], TaskPhase::InFlight, "task {index} held while not in flight");
+        self.leave_flight(index);
+        self.phase[index] = TaskPhase::Held;
+    }
+
+    /// A held task becomes ready again.
+    pub fn unhold(&mut self, index: usize) {
+        if self.phase[index] == TaskPhase::Held {
+            self.phase[index] = TaskPhase::Ready;
+            self.ready.insert((self.tasks[index].rank, index));
+        }
+    }
+
     /// Whether nothing is left to do: every task merged, failed or blocked.
     pub fn is_finished(&self) -> bool {
         self.phase.iter().all(|phase| {
@@ -292,6 +312,7 @@ impl Schedule {
                 TaskPhase::Waiting => counts.waiting += 1,
                 TaskPhase::Ready => counts.ready += 1,
                 TaskPhase::InFlight => counts.in_flight += 1,
+                TaskPhase::Held => counts.held += 1,
                 TaskPhase::Merged => counts.merged += 1,
                 TaskPhase::Failed => counts.failed += 1,
                 TaskPhase::Blocked { .. } => counts.blocked += 1,

@@ -97,6 +97,20 @@ fn a_returned_task_frees_its_slot_and_is_ready_again() {
 }
 
 #[test]
+fn a_held_task_waits_until_unheld_and_does_not_finish_the_run() {
+    let tasks = vec![task(&[], 0), task(&[], 1)];
+    let mut schedule = Schedule::new(tasks, caps(2));
+    assert_eq!(schedule.start_ready(), vec![0, 1]);
+    schedule.hold(0);
+    schedule.merged(1);
+    assert_eq!(schedule.start_ready(), Vec::<usize>::new());
+    assert!(!schedule.is_finished());
+    assert_eq!(schedule.counts().held, 1);
+    schedule.unhold(0);
+    assert_eq!(schedule.start_ready(), vec![0]);
+}
+
+#[test]
 fn resuming_replays_merged_tasks_in_dependency_order() {
     let tasks = vec![task(&[], 0), task(&[0], 1), task(&[1], 2)];
     let mut schedule = Schedule::new(tasks, caps(2));
@@ -193,6 +207,7 @@ proptest! {
                     }
                 }
                 1 => schedule.returned(index),
+                2 => { schedule.hold(index); schedule.unhold(index); }
                 _ => { schedule.merged(index); }
             }
             step += 1;
