@@ -251,7 +251,7 @@ impl PermissionMode {
 /// The placeholders a `command` agent's argv may use; orca substitutes each
 /// whole argument, never through a shell.
 pub const COMMAND_PLACEHOLDERS: [&str; 5] =
-    ["{prompt}", "{prompt_file}", "{workdir}", "{task}", "{model}"];
+    ["{prompt}", "{prompt_file}", "{workdir}", "{task_id}", "{model}"];
 
 /// `[agents.<name>]`: one agent orca can start.
 #[derive(Debug, Clone, PartialEq, Eq)]

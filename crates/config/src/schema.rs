@@ -103,7 +103,7 @@ pub const AGENT: Section = Section {
         key(
             "command",
             "The program to run, as a string or an argv array. For command agents an argv \
-             template with {prompt}, {prompt_file}, {workdir}, {task} and {model}; never a shell.",
+             template with {prompt}, {prompt_file}, {workdir}, {task_id} and {model}; never a shell.",
         ),
         key(
             "max_concurrent",

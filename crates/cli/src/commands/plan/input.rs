@@ -33,6 +33,12 @@ pub(crate) enum ColorChoice {
 }
 
 impl PlanInputArgs {
+    /// Checks against `roles` (e.g. the config's `[roles] known`), with
+    /// colors only on a terminal.
+    pub(crate) fn with_roles(roles: Vec<String>) -> Self {
+        PlanInputArgs { roles, color: ColorChoice::Auto }
+    }
+
     pub(crate) fn options(&self) -> PlanOptions {
         let roles: Vec<String> =
             self.roles.iter().map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect();
