@@ -354,6 +354,31 @@ fn a_merge_conflict_goes_to_a_resolver_agent() {
     );
 }
 
+/// Regression: both attempts finish together, so the second is queued for
+/// merging before the first merge is done; its resolver must still hear
+/// which task it collided with (worked out when the conflict happens).
+#[test]
+fn a_resolver_is_told_which_task_it_collided_with() {
+    let fixture = Fixture::new("true");
+    let saved = fixture.tools.join("resolver-prompt.md");
+    fixture.agent(&CONFLICTING_AGENT.replacen(
+        "then printf",
+        &format!("then cp \"$prompt\" '{}'; printf", saved.display()),
+        1,
+    ));
+    let plan = fixture.plan(&conflicting_plan());
+    let (code, events, stderr) = fixture.run_json(&["run", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}\n{events:?}");
+    let conflicts = of_kind(&events, "conflict");
+    assert_eq!(conflicts.len(), 1, "{events:?}");
+    let other = if conflicts[0]["task"] == "T1" { "T2" } else { "T1" };
+    let prompt = std::fs::read_to_string(&saved).unwrap();
+    assert!(
+        prompt.contains(&format!("## The tasks it collided with\n\n- {other}: Task {other}\n")),
+        "{prompt}"
+    );
+}
+
 #[test]
 fn without_a_resolver_a_conflict_fails_the_task_and_names_the_files() {
     let fixture = Fixture::new(CONFLICTING_AGENT);

@@ -52,8 +52,6 @@ pub(super) struct TaskMemory {
     /// The current attempt's start commit and its branch tip after commit.
     pub attempt_base: Option<String>,
     pub attempt_head: Option<String>,
-    /// The merge sequence number when the current attempt started.
-    pub started_merge_seq: u64,
     /// Set once merged: what dependents are told it changed.
     pub merged: Option<MergedChange>,
 }
@@ -74,10 +72,6 @@ pub(super) struct MergedChange {
     /// The commit its last attempt started from, and the merge commit.
     pub base: String,
     pub head: String,
-    /// Files the merge changed in the integration branch.
-    pub changed: Vec<String>,
-    /// The order of merges in this process (resolver context).
-    pub seq: u64,
 }
 
 impl RunContext {

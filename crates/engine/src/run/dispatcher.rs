@@ -59,7 +59,6 @@ pub(super) struct Dispatcher {
     killing: bool,
     executors: usize,
     merges: usize,
-    merge_seq: u64,
     tx: mpsc::UnboundedSender<Msg>,
     rx: mpsc::UnboundedReceiver<Msg>,
     merge_tx: Option<mpsc::UnboundedSender<MergeJob>>,
@@ -105,7 +104,6 @@ impl Dispatcher {
             killing: false,
             executors: 0,
             merges: 0,
-            merge_seq: 0,
             tx,
             rx,
             merge_tx: Some(merge_tx),
@@ -260,7 +258,6 @@ impl Dispatcher {
             branch,
             resumed_session: resume.is_some(),
         });
-        self.memory[index].started_merge_seq = self.merge_seq;
         self.started_at.insert(index, Instant::now());
         self.cancels.insert(index, cancel);
         self.leases.insert(index, lease);
@@ -374,24 +371,11 @@ impl Dispatcher {
         let task = ctx.plan.tasks[index].clone();
         let resolver = ctx.resolver.then(|| {
             let profile = ctx.profile_for(&task).ok()?;
-            let since = self.memory[index].started_merge_seq;
             Some(ResolverJob {
                 profile,
                 worktree: ctx.resolver_worktree(&task),
                 branch: format!("{branch}-resolve"),
                 dir: ctx.attempt_dir(&task, attempt).join("resolve"),
-                merged_since: self
-                    .memory
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(other, memory)| {
-                        let merged = memory.merged.as_ref()?;
-                        (merged.seq >= since).then(|| {
-                            let t = &ctx.plan.tasks[other];
-                            (t.id.to_string(), t.title.clone(), merged.changed.clone())
-                        })
-                    })
-                    .collect(),
                 verify_timeout: ctx.verify_timeout(&task),
                 cancel,
             })
@@ -428,24 +412,10 @@ impl Dispatcher {
         }
         match report.end {
             MergeEnd::Merged { commit, resolved_conflict } => {
-                let changed = blocking(&ctx.repo, {
-                    let commit = commit.clone();
-                    move |repo| {
-                        let files = repo
-                            .changed_files(&format!("{commit}^1"), &commit)
-                            .map_err(|e| e.to_string())?;
-                        Ok(files.into_iter().map(|change| change.path).collect::<Vec<_>>())
-                    }
-                })
-                .await
-                .unwrap_or_default();
                 let memory = &mut self.memory[index];
-                self.merge_seq += 1;
                 memory.merged = Some(MergedChange {
                     base: memory.attempt_base.clone().unwrap_or_else(|| format!("{commit}^1")),
                     head: commit.clone(),
-                    changed,
-                    seq: self.merge_seq,
                 });
                 let result = serde_json::json!({
                     "merge_commit": commit,

@@ -39,8 +39,6 @@ pub(super) struct ResolverJob {
     pub worktree: PathBuf,
     pub branch: String,
     pub dir: PathBuf,
-    /// Tasks merged since this attempt started, with the files each changed.
-    pub merged_since: Vec<(String, String, Vec<String>)>,
     pub verify_timeout: Duration,
     pub cancel: CancelToken,
 }
@@ -72,6 +70,18 @@ pub(super) struct MergeReport {
     pub cost_usd: Option<f64>,
 }
 
+/// A merge this queue made: a resolver is told which of them collided
+/// with the task it resolves.
+#[derive(Debug, Clone)]
+struct MergedTask {
+    id: String,
+    title: String,
+    /// The integration branch's tip after the merge.
+    commit: String,
+    /// The files the merge changed on the integration branch.
+    changed: Vec<String>,
+}
+
 /// Merges jobs one by one until the channel closes.
 pub(super) async fn merge_queue(
     repo: Arc<Repo>,
@@ -79,8 +89,25 @@ pub(super) async fn merge_queue(
     mut jobs: mpsc::UnboundedReceiver<MergeJob>,
     tx: mpsc::UnboundedSender<Msg>,
 ) {
+    let mut merged = Vec::new();
     while let Some(job) = jobs.recv().await {
-        let report = merge(&repo, &host, job, &tx).await;
+        let before = blocking(&repo, {
+            let integration = job.integration.clone();
+            move |repo| repo.rev_parse(&integration).map_err(|e| e.to_string())
+        })
+        .await;
+        let (id, title) = (job.task.id.to_string(), job.task.title.clone());
+        let report = merge(&repo, &host, job, &merged, &tx).await;
+        if let (Ok(before), MergeEnd::Merged { commit, .. }) = (before, &report.end) {
+            let changed = blocking(&repo, {
+                let (before, commit) = (before.to_string(), commit.clone());
+                move |repo| repo.changed_files(&before, &commit).map_err(|e| e.to_string())
+            })
+            .await
+            .map(|files| files.into_iter().map(|change| change.path).collect())
+            .unwrap_or_default();
+            merged.push(MergedTask { id, title, commit: commit.clone(), changed });
+        }
         if tx.send(Msg::MergeDone(Box::new(report))).is_err() {
             break;
         }
@@ -91,6 +118,7 @@ async fn merge(
     repo: &Arc<Repo>,
     host: &Arc<HostEnv>,
     job: MergeJob,
+    merged: &[MergedTask],
     tx: &mpsc::UnboundedSender<Msg>,
 ) -> MergeReport {
     let mut report = MergeReport {
@@ -124,7 +152,9 @@ async fn merge(
                     reason: "conflict resolution is off ([run] resolver = false)".into(),
                 },
                 Some(resolver) => {
-                    resolve(repo, host, &job, resolver, files, message, &mut report).await
+                    let collided_with = collided_with(repo, &job, merged, &files).await;
+                    let conflict = Conflict { files, collided_with };
+                    resolve(repo, host, &job, resolver, conflict, message, &mut report).await
                 }
             }
         }
@@ -155,6 +185,37 @@ async fn merge_branch(
     }
 }
 
+/// The files a merge could not merge, and the tasks whose merges changed
+/// them after the attempt's branch left the integration branch.
+struct Conflict {
+    files: Vec<String>,
+    collided_with: Vec<(String, String)>,
+}
+
+/// The merges of this queue that the task's branch has not seen and that
+/// changed one of `files`. Worked out when the conflict happens: a merge
+/// made after the task was queued counts too.
+async fn collided_with(
+    repo: &Arc<Repo>,
+    job: &MergeJob,
+    merged: &[MergedTask],
+    files: &[String],
+) -> Vec<(String, String)> {
+    let mut collided = Vec::new();
+    for task in merged.iter().filter(|task| task.changed.iter().any(|file| files.contains(file))) {
+        let seen = blocking(repo, {
+            let (commit, branch) = (task.commit.clone(), job.branch.clone());
+            move |repo| repo.is_ancestor(&commit, &branch).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or(false);
+        if !seen {
+            collided.push((task.id.clone(), task.title.clone()));
+        }
+    }
+    collided
+}
+
 /// Runs the resolver agent on a worktree holding the merge in progress,
 /// checks the result, and merges it.
 async fn resolve(
@@ -162,7 +223,7 @@ async fn resolve(
     host: &Arc<HostEnv>,
     job: &MergeJob,
     resolver: &ResolverJob,
-    files: Vec<String>,
+    Conflict { files, collided_with }: Conflict,
     message: String,
     report: &mut MergeReport,
 ) -> MergeEnd {
@@ -187,12 +248,6 @@ async fn resolve(
     if let Err(reason) = prepared {
         return conflict(format!("cannot prepare the conflict for a resolver: {reason}"));
     }
-    let collided_with = resolver
-        .merged_since
-        .iter()
-        .filter(|(_, _, changed)| changed.iter().any(|file| files.contains(file)))
-        .map(|(id, title, _)| (id.clone(), title.clone()))
-        .collect();
     let prompt = resolver_prompt(&ConflictBrief { task: &job.task, files: &files, collided_with });
     let end = run_resolver(host, job, resolver, prompt, report).await;
     let end = match end {
