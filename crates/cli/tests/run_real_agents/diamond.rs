@@ -9,7 +9,8 @@ use crate::harness::{
     assert_tidy, edit_existing, merge_order,
 };
 
-const README: &str = "# greeter\n\nSays hello in several languages.\n\n## Languages\n\n(none yet)\n";
+const README: &str =
+    "# greeter\n\nSays hello in several languages.\n\n## Languages\n\n(none yet)\n";
 const GREET: &str = "#!/bin/sh\n# Prints the greeting of the language given (default: en).\n\
                      cat \"strings/${1:-en}.txt\"\n";
 
@@ -81,13 +82,26 @@ fn script(cli: Cli) -> Script {
                 "One file per language: strings/<lang>.txt holds its greeting.\n",
             )],
         ),
-        task("T02", "Add the English greeting", vec![ToolCall::write_file("strings/en.txt", "Hello\n")]),
-        task("T03", "Add the French greeting", vec![ToolCall::write_file("strings/fr.txt", "Bonjour\n")]),
+        task(
+            "T02",
+            "Add the English greeting",
+            vec![ToolCall::write_file("strings/en.txt", "Hello\n")],
+        ),
+        task(
+            "T03",
+            "Add the French greeting",
+            vec![ToolCall::write_file("strings/fr.txt", "Bonjour\n")],
+        ),
         task("T04", "List the languages", vec![ToolCall::write_file("languages.txt", "en\nfr\n")]),
         task(
             "T05",
             "Start the changelog",
-            edit_existing(cli, "CHANGELOG.md", "# Changelog\n", "# Changelog\n\n- Greetings in English and French.\n"),
+            edit_existing(
+                cli,
+                "CHANGELOG.md",
+                "# Changelog\n",
+                "# Changelog\n\n- Greetings in English and French.\n",
+            ),
         ),
         task(
             "T06",
@@ -116,7 +130,8 @@ pub(crate) fn diamond(cli: Cli) {
     Checkout::make_dirty(&project, "README.md", "draft.txt");
     let before = Checkout::take(&project);
 
-    let orca = project.run(&server, "run", &["run", "--plan", plan.to_str().unwrap(), "--agents", "3"]);
+    let orca =
+        project.run(&server, "run", &["run", "--plan", plan.to_str().unwrap(), "--agents", "3"]);
     orca.assert_exit(0, &server);
     let events = orca.events();
     assert_eq!(events.outcome().as_deref(), Some("completed"), "{}", orca.story(&server));
@@ -135,7 +150,10 @@ pub(crate) fn diamond(cli: Cli) {
         on("CHANGELOG.md").as_deref(),
         Some("# Changelog\n\n- Greetings in English and French.\n")
     );
-    assert_eq!(on("README.md").unwrap(), README.replace("(none yet)", "- en: Hello\n- fr: Bonjour"));
+    assert_eq!(
+        on("README.md").unwrap(),
+        README.replace("(none yet)", "- en: Hello\n- fr: Bonjour")
+    );
     assert_eq!(on("greet.sh").as_deref(), Some(GREET));
 
     // Merged once each, in an order the dependencies allow, and verified

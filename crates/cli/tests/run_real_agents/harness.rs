@@ -406,7 +406,9 @@ pub(crate) fn overwrite_existing(cli: Cli, path: &str, content: &str) -> Vec<Too
 
 /// The model requests whose prompt names `marker`.
 pub(crate) fn requests_for<'a>(log: &'a [LoggedRequest], marker: &str) -> Vec<&'a LoggedRequest> {
-    log.iter().filter(|request| request.api.is_some() && prompt_text(request).contains(marker)).collect()
+    log.iter()
+        .filter(|request| request.api.is_some() && prompt_text(request).contains(marker))
+        .collect()
 }
 
 /// The user-side text of a request (system, user and developer messages;
@@ -457,7 +459,8 @@ pub(crate) fn assert_only_model_traffic(server: &ModelServerHandle) {
             request.outcome
         );
         assert!(
-            !request.outcome.starts_with("no rule matched") && !request.outcome.starts_with("cannot render"),
+            !request.outcome.starts_with("no rule matched")
+                && !request.outcome.starts_with("cannot render"),
             "request #{} ({} turn {:?}) was not scripted: {}",
             request.seq,
             request.path,

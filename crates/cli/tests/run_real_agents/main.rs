@@ -3,5 +3,6 @@
 //! scripted model server, on real git repositories (the acceptance tests
 //! of issue 5). Every test here runs many processes: all are `heavy_`.
 
+mod conflict;
 mod diamond;
 mod harness;
