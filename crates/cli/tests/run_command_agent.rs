@@ -290,6 +290,28 @@ fn a_failing_verify_is_retried_with_its_output_in_the_prompt() {
     assert_eq!(fixture.show(&fixture.integration(&events), "result.txt"), "good\n");
 }
 
+/// Regression: an isolated agent's HOME outlives its attempt, so a retry
+/// can resume the session the CLI filed there.
+#[test]
+fn an_isolated_agent_keeps_its_home_across_attempts() {
+    let fixture = Fixture::new(
+        "if [ -e \"$HOME/session\" ]; then echo good > result.txt; \
+         else touch \"$HOME/session\"; echo bad > result.txt; fi",
+    );
+    let config = fixture.repo.join(".orca/config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.trim_end().ends_with("{prompt_file}\"]"), "[agents.fake] is last: {text}");
+    std::fs::write(&config, text + "isolate = true\n").unwrap();
+    let plan = fixture.plan(&format!(
+        "# Plan: Retry\n\n{}",
+        task("T1", "none", "result.txt", Some("grep -q good result.txt"))
+    ));
+    let (code, events, stderr) = fixture.run_json(&["run", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}\n{events:?}");
+    assert_eq!(of_kind(&events, "retrying").len(), 1, "{events:?}");
+    assert_eq!(fixture.show(&fixture.integration(&events), "result.txt"), "good\n");
+}
+
 #[test]
 fn a_task_out_of_tries_fails_and_blocks_its_dependents() {
     let fixture = Fixture::new("echo nope > out.txt");

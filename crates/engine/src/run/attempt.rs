@@ -33,6 +33,8 @@ pub(super) struct AttemptJob {
     pub worktree: PathBuf,
     /// `.orca/runs/<run>/tasks/<task>/a<n>/`: prompt, logs, verify output.
     pub dir: PathBuf,
+    /// Holds the agent's own HOME and TMPDIR when its profile isolates.
+    pub isolation: PathBuf,
     pub profile: Arc<AgentProfile>,
     pub prompt: String,
     /// The agent session to resume, if the previous attempt left one.
@@ -242,13 +244,8 @@ async fn run_agent(
     tx: &mpsc::UnboundedSender<Msg>,
 ) -> Result<(AgentOutcome, Option<String>), String> {
     let task = job.task.id.to_string();
-    let request = job.profile.request(
-        prompt.to_owned(),
-        &job.worktree,
-        &task,
-        resume,
-        &job.dir.join("isolated"),
-    );
+    let request =
+        job.profile.request(prompt.to_owned(), &job.worktree, &task, resume, &job.isolation);
     let policy = job.profile.policy(job.task.timeout_secs.map(Duration::from_secs));
     let mut run = orca_agents::run_agent(
         job.profile.adapter.clone(),

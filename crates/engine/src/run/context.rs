@@ -93,13 +93,24 @@ impl RunContext {
         resolver_worktree_path(&self.layout.worktrees_dir(), self.run.as_str(), task.id.as_str())
     }
 
-    /// `.orca/runs/<run>/tasks/<task>/a<n>/`
-    pub(super) fn attempt_dir(&self, task: &Task, attempt: i64) -> PathBuf {
+    /// `.orca/runs/<run>/tasks/<task>/`
+    fn task_dir(&self, task: &Task) -> PathBuf {
         self.layout
             .run_dir(self.run.as_str())
             .join("tasks")
             .join(orca_git::ref_component(task.id.as_str()))
-            .join(format!("a{attempt}"))
+    }
+
+    /// `.orca/runs/<run>/tasks/<task>/a<n>/`
+    pub(super) fn attempt_dir(&self, task: &Task, attempt: i64) -> PathBuf {
+        self.task_dir(task).join(format!("a{attempt}"))
+    }
+
+    /// `.orca/runs/<run>/tasks/<task>/isolated/`: the HOME and TMPDIR of an
+    /// isolated agent, one per task rather than per attempt: the CLIs keep
+    /// their sessions in HOME, and a retry resumes the previous attempt's.
+    pub(super) fn isolation_dir(&self, task: &Task) -> PathBuf {
+        self.task_dir(task).join("isolated")
     }
 
     pub(super) fn verify_timeout(&self, task: &Task) -> Duration {

@@ -243,6 +243,7 @@ impl Dispatcher {
             start_from,
             worktree: ctx.task_worktree(&task),
             dir: ctx.attempt_dir(&task, lease.attempt),
+            isolation: ctx.isolation_dir(&task),
             profile: profile.clone(),
             prompt,
             resume: resume.clone(),
