@@ -6,3 +6,4 @@
 mod conflict;
 mod diamond;
 mod harness;
+mod retry;
