@@ -7,3 +7,4 @@ mod conflict;
 mod diamond;
 mod harness;
 mod retry;
+mod usage_limit;
