@@ -279,6 +279,13 @@ async fn run_agent(
                     output_tokens: usage.output_tokens,
                 }));
             }
+            AgentEvent::Started { session_id, .. } => {
+                let _ = tx.send(Msg::Session {
+                    index: job.index,
+                    attempt: job.attempt,
+                    session: session_id,
+                });
+            }
             AgentEvent::Text { text } if !text.trim().is_empty() => last_text = Some(text),
             _ => {}
         }

@@ -29,6 +29,13 @@ use crate::schedule::{Schedule, TaskPhase};
 #[derive(Debug)]
 pub(super) enum Msg {
     Event(RunEvent),
+    /// A running attempt's agent named its session: stored at once, so a
+    /// `kill -9` of orca cannot lose it and `orca resume` continues it.
+    Session {
+        index: usize,
+        attempt: i64,
+        session: String,
+    },
     AttemptDone(Box<AttemptReport>),
     MergeDone(Box<MergeReport>),
 }
@@ -272,6 +279,9 @@ impl Dispatcher {
         match msg {
             // Live agent numbers; totals are added when an attempt ends.
             Msg::Event(event) => self.emit(event),
+            Msg::Session { index, attempt, session } => {
+                self.record_session(index, attempt, session).await
+            }
             Msg::AttemptDone(report) => {
                 self.attempt_done(*report).await?;
                 self.progress();
@@ -363,6 +373,17 @@ impl Dispatcher {
             }
         }
         Ok(())
+    }
+
+    async fn record_session(&mut self, index: usize, attempt: i64, session: String) {
+        let Some(lease) = self.leases.get(&index).filter(|lease| lease.attempt == attempt) else {
+            return;
+        };
+        let info = AttemptInfo { agent_session_id: Some(session), ..AttemptInfo::default() };
+        // A lost lease shows at the next heartbeat, which stops the attempt.
+        if let Err(error) = self.ctx.store.record_attempt(lease, &info).await {
+            tracing::warn!(task = %lease.task, attempt, %error, "cannot record the agent's session");
+        }
     }
 
     fn send_to_merge(&mut self, index: usize, attempt: i64, branch: String) {
