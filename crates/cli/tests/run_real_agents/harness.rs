@@ -280,13 +280,7 @@ impl Orca {
 
     /// Events, stderr and the request log: what a failing test prints.
     pub(crate) fn story(&self, server: &ModelServerHandle) -> String {
-        let events = self.events();
-        let mut out = String::from("events:\n");
-        for event in &events.0 {
-            if event["event"] != "progress" {
-                out.push_str(&format!("  {event}\n"));
-            }
-        }
+        let mut out = format!("events:\n{}", self.events());
         out.push_str(&format!("stderr:\n{}\nrequests:\n", self.stderr()));
         for request in server.requests() {
             out.push_str(&format!(
@@ -347,6 +341,15 @@ impl Events {
 
     pub(crate) fn outcome(&self) -> Option<String> {
         self.named("run_finished").first().map(|e| e["outcome"].as_str().unwrap().to_owned())
+    }
+}
+
+impl std::fmt::Display for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for event in self.0.iter().filter(|event| event["event"] != "progress") {
+            writeln!(f, "  {event}")?;
+        }
+        Ok(())
     }
 }
 

@@ -6,5 +6,6 @@
 mod conflict;
 mod diamond;
 mod harness;
+mod interruptions;
 mod retry;
 mod usage_limit;

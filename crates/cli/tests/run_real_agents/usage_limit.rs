@@ -4,7 +4,9 @@
 
 use orca_testkit::{Fault, ModelServer, Rule, Script, ToolCall};
 
-use crate::harness::{Cli, Project, assert_only_model_traffic, assert_tidy, prompt_text, requests_for};
+use crate::harness::{
+    Cli, Project, assert_only_model_traffic, assert_tidy, prompt_text, requests_for,
+};
 
 const PLAN: &str = "# Plan: Three notes
 
@@ -43,7 +45,12 @@ fn script() -> Script {
                 .tool_result(false)
                 .named(format!("{id} writes")),
         );
-        rules.push(Rule::text(format!("{id} done.")).marker(marker).tool_result(true).named(format!("{id} done")));
+        rules.push(
+            Rule::text(format!("{id} done."))
+                .marker(marker)
+                .tool_result(true)
+                .named(format!("{id} done")),
+        );
     }
     rules.into_iter().fold(Script::new(), Script::rule)
 }
@@ -55,7 +62,8 @@ fn heavy_usage_limit_pauses_dispatch_then_the_run_completes() {
     project.configure(Cli::Claude, &server, "");
     let plan = project.plan(PLAN);
 
-    let orca = project.run(&server, "run", &["run", "--plan", plan.to_str().unwrap(), "--agents", "2"]);
+    let orca =
+        project.run(&server, "run", &["run", "--plan", plan.to_str().unwrap(), "--agents", "2"]);
     orca.assert_exit(0, &server);
     let events = orca.events();
     let story = || orca.story(&server);
@@ -73,7 +81,11 @@ fn heavy_usage_limit_pauses_dispatch_then_the_run_completes() {
     // still nothing started until the pause ended.
     for (at, event) in events.0.iter().enumerate() {
         if event["event"] == "task_started" {
-            assert!(!(paused..unpaused).contains(&at), "{event} started during the pause\n{}", story());
+            assert!(
+                !(paused..unpaused).contains(&at),
+                "{event} started during the pause\n{}",
+                story()
+            );
         }
     }
     assert!(events.position("task_started", "T03").unwrap() > unpaused, "{}", story());
