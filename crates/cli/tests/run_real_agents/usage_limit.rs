@@ -2,6 +2,8 @@
 //! time (plus the configured margin); then the run goes on, and the
 //! limited task continues in its own session.
 
+use std::time::Duration;
+
 use orca_testkit::{Fault, ModelServer, Rule, Script, ToolCall};
 
 use crate::harness::{
@@ -24,7 +26,19 @@ const PLAN: &str = "# Plan: Three notes
 - deps: none
 - role: docs
 - files: three.txt
+
+### T04: Write the fourth note
+- deps: none
+- role: docs
+- files: four.txt
 ";
+
+const NOTES: [(&str, &str, &str); 4] = [
+    ("T01", "Write the first note", "one.txt"),
+    ("T02", "Write the second note", "two.txt"),
+    ("T03", "Write the third note", "three.txt"),
+    ("T04", "Write the fourth note", "four.txt"),
+];
 
 fn script() -> Script {
     let mut rules = vec![
@@ -33,16 +47,16 @@ fn script() -> Script {
             .times(1)
             .named("T01 hits the usage limit"),
     ];
-    for (id, title, file) in [
-        ("T01", "Write the first note", "one.txt"),
-        ("T02", "Write the second note", "two.txt"),
-        ("T03", "Write the third note", "three.txt"),
-    ] {
+    for (id, title, file) in NOTES {
         let marker = format!("Task {id}: {title}");
+        // T02 thinks a while: it is most likely still at work when T01
+        // hits the limit, and running agents go on during a pause.
+        let thinking = if id == "T02" { Duration::from_secs(2) } else { Duration::ZERO };
         rules.push(
             Rule::tool(ToolCall::write_file(file, format!("{id} was here\n")))
                 .marker(marker.clone())
                 .tool_result(false)
+                .delay(thinking)
                 .named(format!("{id} writes")),
         );
         rules.push(
@@ -77,8 +91,8 @@ fn heavy_usage_limit_pauses_dispatch_then_the_run_completes() {
     assert!(paused < unpaused);
     // Not before the time the pause named.
     assert!(events.0[unpaused]["at_ms"].as_u64() >= pause["until_ms"].as_u64(), "{}", story());
-    // T03 was waiting for a slot, and T01's was free during the pause:
-    // still nothing started until the pause ended.
+    // T04 (at least) was waiting for a slot, and T01's was free during the
+    // pause: still nothing started until the pause ended.
     for (at, event) in events.0.iter().enumerate() {
         if event["event"] == "task_started" {
             assert!(
@@ -88,7 +102,7 @@ fn heavy_usage_limit_pauses_dispatch_then_the_run_completes() {
             );
         }
     }
-    assert!(events.position("task_started", "T03").unwrap() > unpaused, "{}", story());
+    assert!(events.position("task_started", "T04").unwrap() > unpaused, "{}", story());
 
     // T01 continued its own session after the pause.
     let starts = events.of("task_started", "T01");
@@ -105,10 +119,11 @@ fn heavy_usage_limit_pauses_dispatch_then_the_run_completes() {
     assert!(continued[0].unix_ms >= pause["until_ms"].as_u64().unwrap());
 
     let integration = events.integration_branch();
-    for (id, file) in [("T01", "one.txt"), ("T02", "two.txt"), ("T03", "three.txt")] {
+    for (id, _, file) in NOTES {
         assert_eq!(project.show(&integration, file), Some(format!("{id} was here\n")));
         assert_eq!(events.of("merged", id).len(), 1);
     }
+    assert_eq!(events.of("task_started", "T02").len(), 1, "a pause stops no running agent");
     assert_tidy(&project, &integration);
     assert_only_model_traffic(&server);
 }
