@@ -5,7 +5,8 @@
 use orca_testkit::{ModelServer, Rule, Script, ToolCall};
 
 use crate::harness::{
-    Cli, Project, Steps, assert_only_model_traffic, assert_tidy, prompt_text, requests_for,
+    Cli, Project, Steps, assert_only_model_traffic, assert_tidy, overwrite_existing, prompt_text,
+    requests_for,
 };
 
 const CHECK: &str = "#!/bin/sh\nvalue=$(cat value.txt 2>/dev/null)\n\
@@ -26,37 +27,33 @@ Write the answer to `value.txt`.
 /// What only the verify output says.
 const FEEDBACK: &str = "check: value.txt holds 41, want 42";
 
-fn script() -> Script {
-    // Answered only when the prompt carries the verify output.
-    let fix = [
-        Rule::tool(ToolCall::tool_use("Read", serde_json::json!({ "file_path": "value.txt" })))
+fn script(cli: Cli) -> Script {
+    // Answered only when the prompt carries the verify output, one call
+    // per turn (each rule once), then the final answer.
+    let calls = overwrite_existing(cli, "value.txt", "42\n");
+    let fix = calls.into_iter().enumerate().map(|(step, call)| {
+        Rule::tool(call)
             .marker(FEEDBACK)
-            .tool_result(false)
+            .tool_result(step > 0)
             .times(1)
-            .named("read after feedback"),
-        Rule::tool(ToolCall::write_file("value.txt", "42\n"))
-            .marker(FEEDBACK)
-            .tool_result(true)
-            .times(1)
-            .named("fix after feedback"),
-        Rule::text("Fixed: value.txt holds 42 now.")
-            .marker(FEEDBACK)
-            .tool_result(true)
-            .named("fixed"),
-    ];
+            .named(format!("fix after feedback, step {}", step + 1))
+    });
+    let fixed = Rule::text("Fixed: value.txt holds 42 now.")
+        .marker(FEEDBACK)
+        .tool_result(true)
+        .named("fixed");
     let first = Steps {
         marker: "Task T01: Set the answer".into(),
         calls: vec![ToolCall::write_file("value.txt", "41\n")],
         done: "value.txt holds the answer.".into(),
     };
-    fix.into_iter().chain(first.rules()).fold(Script::new(), Script::rule)
+    fix.chain([fixed]).chain(first.rules()).fold(Script::new(), Script::rule)
 }
 
-#[test]
-fn heavy_failing_verify_fixed_on_retry_with_the_failure_fed_back() {
-    let server = ModelServer::start(script()).unwrap();
+fn failing_verify_fixed_on_retry(cli: Cli) {
+    let server = ModelServer::start(script(cli)).unwrap();
     let project = Project::new(&[("README.md", "# answer\n"), ("check.sh", CHECK)]);
-    project.configure(Cli::Claude, &server, "");
+    project.configure(cli, &server, "");
     let plan = project.plan(PLAN);
 
     let orca = project.run(&server, "run", &["run", "--plan", plan.to_str().unwrap()]);
@@ -82,14 +79,19 @@ fn heavy_failing_verify_fixed_on_retry_with_the_failure_fed_back() {
     let log = server.model_requests();
     let all = requests_for(&log, "Task T01");
     let retry = requests_for(&log, FEEDBACK);
-    assert_eq!(retry.len(), 3, "read, write, answer\n{}", story());
+    let fix_turns = overwrite_existing(cli, "value.txt", "").len() + 1;
+    assert_eq!(retry.len(), fix_turns, "{}", story());
     let first_retry = retry[0];
     let prompt = prompt_text(first_retry);
     assert!(prompt.contains("## Attempt 1 did not pass"), "{prompt}");
     assert!(prompt.contains("````text\ncheck: value.txt holds 41, want 42\n````"), "{prompt}");
     assert!(started[1]["resumed_session"] == true, "the retry resumes the session\n{}", story());
-    let session = all[0].header("x-claude-code-session-id").expect("claude names its session");
-    assert_eq!(first_retry.header("x-claude-code-session-id"), Some(session));
+    let header = match cli {
+        Cli::Claude => "x-claude-code-session-id",
+        Cli::Codex => "session-id",
+    };
+    let session = all[0].header(header).expect("the CLI names its session");
+    assert_eq!(first_retry.header(header), Some(session));
     // A resumed session sends its history: the first attempt's turns and
     // only the short retry message, not the whole task prompt again.
     assert_eq!(first_retry.turn, Some(3), "two earlier assistant turns");
@@ -98,4 +100,14 @@ fn heavy_failing_verify_fixed_on_retry_with_the_failure_fed_back() {
 
     assert_tidy(&project, &events.integration_branch());
     assert_only_model_traffic(&server);
+}
+
+#[test]
+fn heavy_failing_verify_fixed_on_retry_with_claude() {
+    failing_verify_fixed_on_retry(Cli::Claude);
+}
+
+#[test]
+fn heavy_failing_verify_fixed_on_retry_with_codex() {
+    failing_verify_fixed_on_retry(Cli::Codex);
 }
