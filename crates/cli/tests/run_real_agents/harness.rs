@@ -32,6 +32,14 @@ impl Cli {
             Cli::Codex => "codex",
         }
     }
+
+    /// The request header that carries the CLI's session ID.
+    pub(crate) fn session_header(self) -> &'static str {
+        match self {
+            Cli::Claude => "x-claude-code-session-id",
+            Cli::Codex => "session-id",
+        }
+    }
 }
 
 pub(crate) fn git_in(cwd: &Path, args: &[&str]) -> String {

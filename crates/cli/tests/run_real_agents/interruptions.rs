@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use nix::sys::signal::Signal;
+use orca_agents::group_members;
 use orca_testkit::{Fault, LoggedRequest, ModelServer, ModelServerHandle, Rule, Script, ToolCall};
 
 use crate::harness::{
@@ -109,7 +110,12 @@ fn start_and_wait(project: &Project, server: &ModelServerHandle) -> (Orca, Strin
 }
 
 /// `orca resume` to the end; checks what every resumed run must show.
-fn resume_and_check(project: &Project, server: &ModelServerHandle, first: &Events) -> Events {
+fn resume_and_check(
+    cli: Cli,
+    project: &Project,
+    server: &ModelServerHandle,
+    first: &Events,
+) -> Events {
     let resume = project.run(server, "resume", &["resume"]);
     resume.assert_exit(0, server);
     let events = resume.events();
@@ -142,19 +148,23 @@ fn resume_and_check(project: &Project, server: &ModelServerHandle, first: &Event
     let continued: Vec<_> =
         requests.iter().filter(|r| prompt_text(r).contains("(continued)")).collect();
     assert!(!continued.is_empty(), "{}", story());
-    let session = requests[0].header("x-claude-code-session-id");
-    assert!(continued.iter().all(|r| r.header("x-claude-code-session-id") == session));
+    let session = requests[0].header(cli.session_header());
+    assert!(session.is_some());
+    assert!(continued.iter().all(|r| r.header(cli.session_header()) == session));
     assert_tidy(project, &integration);
     assert_only_model_traffic(server);
     events
 }
 
-#[test]
-fn heavy_kill_9_mid_run_then_resume_completes() {
+fn kill_9_mid_run_then_resume(cli: Cli) {
     let server = ModelServer::start(script()).unwrap();
     let project = Project::new(&[("README.md", "# parts\n")]);
-    project.configure(Cli::Claude, &server, "");
+    project.configure(cli, &server, "");
     let (mut orca, run, agent) = start_and_wait(&project, &server);
+    // The agent's whole process group (Codex runs a Node launcher and the
+    // native CLI under it).
+    let group = group_members(agent.0);
+    assert!(group.contains(&agent.0), "{group:?}");
 
     orca.signal(Signal::SIGKILL);
     orca.wait(Duration::from_secs(30), &server);
@@ -162,10 +172,11 @@ fn heavy_kill_9_mid_run_then_resume_completes() {
     assert!(first.outcome().is_none(), "killed: no run_finished");
     // The killed orca left its agent running and T02's work uncommitted.
     assert!(is_running(agent.0, agent.1), "the agent outlives a kill -9 of orca");
+    assert_eq!(group_members(agent.0), group, "and so do its children");
     let worktree = project.repo.join(".orca/worktrees").join(&run).join("T02");
     assert!(worktree.join("second-draft.txt").exists());
 
-    let events = resume_and_check(&project, &server, &first);
+    let events = resume_and_check(cli, &project, &server, &first);
     // No orphan: resume killed the agent the dead orca left behind.
     wait_until("the orphaned claude to be gone", Duration::from_secs(10), || {
         !is_running(agent.0, agent.1)
@@ -178,11 +189,23 @@ fn heavy_kill_9_mid_run_then_resume_completes() {
 }
 
 #[test]
+fn heavy_kill_9_mid_run_then_resume_completes_with_claude() {
+    kill_9_mid_run_then_resume(Cli::Claude);
+}
+
+#[test]
+fn heavy_kill_9_mid_run_then_resume_completes_with_codex() {
+    kill_9_mid_run_then_resume(Cli::Codex);
+}
+
+#[test]
 fn heavy_ctrl_c_stops_commits_partial_work_then_resume_completes() {
+    let cli = Cli::Claude;
     let server = ModelServer::start(script()).unwrap();
     let project = Project::new(&[("README.md", "# parts\n")]);
-    project.configure(Cli::Claude, &server, "");
+    project.configure(cli, &server, "");
     let (mut orca, run, agent) = start_and_wait(&project, &server);
+    let group = group_members(agent.0);
 
     orca.signal(Signal::SIGINT);
     orca.wait(RUN_PATIENCE, &server);
@@ -196,6 +219,9 @@ fn heavy_ctrl_c_stops_commits_partial_work_then_resume_completes() {
     assert!(first.of("task_started", "T03").is_empty());
     // The agent was stopped, and its partial work committed on its branch.
     assert!(!is_running(agent.0, agent.1), "orca stops its agents before it exits");
+    let left: Vec<u32> =
+        group.iter().copied().filter(|pid| group_members(agent.0).contains(pid)).collect();
+    assert!(left.is_empty(), "processes of the agent left running: {left:?}");
     let branch = first.of("task_started", "T02")[0]["branch"].as_str().unwrap().to_owned();
     assert_eq!(
         project.show(&branch, "second-draft.txt").as_deref(),
@@ -204,7 +230,7 @@ fn heavy_ctrl_c_stops_commits_partial_work_then_resume_completes() {
     );
     assert!(!project.repo.join(".orca/worktrees").join(&run).join("T02").exists());
 
-    let events = resume_and_check(&project, &server, &first);
+    let events = resume_and_check(cli, &project, &server, &first);
     for (task, _) in DEPS {
         let merges = first.of("merged", task).len() + events.of("merged", task).len();
         assert_eq!(merges, 1, "{task}");

@@ -86,10 +86,7 @@ fn failing_verify_fixed_on_retry(cli: Cli) {
     assert!(prompt.contains("## Attempt 1 did not pass"), "{prompt}");
     assert!(prompt.contains("````text\ncheck: value.txt holds 41, want 42\n````"), "{prompt}");
     assert!(started[1]["resumed_session"] == true, "the retry resumes the session\n{}", story());
-    let header = match cli {
-        Cli::Claude => "x-claude-code-session-id",
-        Cli::Codex => "session-id",
-    };
+    let header = cli.session_header();
     let session = all[0].header(header).expect("the CLI names its session");
     assert_eq!(first_retry.header(header), Some(session));
     // A resumed session sends its history: the first attempt's turns and

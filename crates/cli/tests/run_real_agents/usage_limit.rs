@@ -112,10 +112,11 @@ fn heavy_usage_limit_pauses_dispatch_then_the_run_completes() {
     let log = server.model_requests();
     let t01 = requests_for(&log, "Task T01: Write the first note");
     assert_eq!(t01[0].outcome, "fault usage_limit");
-    let session = t01[0].header("x-claude-code-session-id").unwrap();
+    let header = Cli::Claude.session_header();
+    let session = t01[0].header(header).unwrap();
     let continued: Vec<_> = t01.iter().filter(|r| prompt_text(r).contains("(continued)")).collect();
     assert!(!continued.is_empty(), "{}", story());
-    assert!(continued.iter().all(|r| r.header("x-claude-code-session-id") == Some(session)));
+    assert!(continued.iter().all(|r| r.header(header) == Some(session)));
     assert!(continued[0].unix_ms >= pause["until_ms"].as_u64().unwrap());
 
     let integration = events.integration_branch();
