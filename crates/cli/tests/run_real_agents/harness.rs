@@ -85,24 +85,8 @@ impl Project {
         project
     }
 
-    pub(crate) fn root(&self) -> &Path {
-        self.dir.path()
-    }
-
     pub(crate) fn git(&self, args: &[&str]) -> String {
         git_in(&self.repo, args)
-    }
-
-    /// Whether `git args` succeeds.
-    pub(crate) fn git_ok(&self, args: &[&str]) -> bool {
-        Command::new("git")
-            .args(args)
-            .current_dir(&self.repo)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .unwrap()
-            .success()
     }
 
     pub(crate) fn write(&self, path: &str, content: &str) {
