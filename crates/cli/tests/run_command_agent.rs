@@ -401,6 +401,44 @@ fn a_resolver_is_told_which_task_it_collided_with() {
     );
 }
 
+/// Regression: a kill -9 of orca while a resolver works leaves the
+/// resolver's branch behind; the resolution after `orca resume` must not
+/// trip over it (it failed the task for good: "branch ... already exists").
+#[test]
+fn heavy_kill_9_while_resolving_then_resume_resolves() {
+    let fixture = Fixture::new("true");
+    let tried = fixture.tools.join("resolver-tried");
+    fixture.agent(&CONFLICTING_AGENT.replacen(
+        "then printf",
+        &format!(
+            "then if [ ! -e '{0}' ]; then touch '{0}'; exec sleep 300; fi; printf",
+            tried.display()
+        ),
+        1,
+    ));
+    let plan = fixture.plan(&conflicting_plan());
+    let mut child = fixture
+        .orca()
+        .args(["run", "--plan", plan.to_str().unwrap(), "--json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_file(&tried, "the resolver to start");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let (code, events, stderr) = fixture.run_json(&["resume"]);
+    assert_eq!(code, Some(0), "{stderr}\n{events:?}");
+    let resolved: Vec<_> =
+        of_kind(&events, "merged").into_iter().filter(|e| e["resolved_conflict"] == true).collect();
+    assert_eq!(resolved.len(), 1, "{events:?}");
+    assert_eq!(
+        fixture.show(&fixture.integration(&events), "shared.txt"),
+        "line one\nline two by T1 and T2\nline three\n"
+    );
+}
+
 #[test]
 fn without_a_resolver_a_conflict_fails_the_task_and_names_the_files() {
     let fixture = Fixture::new(CONFLICTING_AGENT);

@@ -240,6 +240,10 @@ async fn resolve(
         );
         move |repo| {
             repo.remove_worktree(&path).map_err(|e| e.to_string())?;
+            // A resolution cut short (orca killed, then resumed) left its
+            // branch: scratch work, never merged, made again from scratch.
+            // The name ends in `-resolve`, so as a prefix it names only it.
+            repo.delete_branches_with_prefix(&branch).map_err(|e| e.to_string())?;
             let tip = repo.rev_parse(&integration).map_err(|e| e.to_string())?.to_string();
             repo.prepare_conflict_worktree(&path, &branch, &tip, &source).map_err(|e| e.to_string())
         }
