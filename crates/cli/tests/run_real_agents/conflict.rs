@@ -2,11 +2,15 @@
 //! run at the same time, the second merge conflicts, and a resolver
 //! attempt (the real claude, answering the resolver prompt) merges them.
 
-use orca_testkit::{ModelServer, Rule, Script, ToolCall};
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use orca_agents::group_members;
+use orca_testkit::{Fault, ModelServer, Rule, Script, ToolCall};
 
 use crate::harness::{
-    Cli, Project, Steps, assert_only_model_traffic, assert_tidy, edit_existing, merge_order,
-    overwrite_existing, prompt_text, requests_for,
+    Cli, Project, RUN_PATIENCE, Steps, agent_pids, assert_only_model_traffic, assert_tidy,
+    edit_existing, merge_order, overwrite_existing, prompt_text, requests_for, wait_until,
 };
 
 const PLAN: &str = "# Plan: Two colors
@@ -30,7 +34,10 @@ Describe blue in `blue.txt` and list it in `colors.txt`.
 
 const RESOLVED: &str = "colors:\n- red\n- blue\n";
 
-fn script() -> Script {
+/// The rule that leaves the first resolver waiting on the model.
+const RESOLVER_WAITS: &str = "the resolver waits for the model";
+
+fn script(resolver_waits: bool) -> Script {
     let cli = Cli::Claude;
     // The resolver's prompt also names the task: its rules come first.
     let resolver = Steps {
@@ -38,7 +45,16 @@ fn script() -> Script {
         calls: overwrite_existing(cli, "colors.txt", RESOLVED),
         done: "Kept both colors.".into(),
     };
-    let mut rules: Vec<Rule> = resolver.rules();
+    let mut rules: Vec<Rule> = Vec::new();
+    if resolver_waits {
+        rules.push(
+            Rule::fault(Fault::Stall { seconds: None, mid_stream: false })
+                .marker("resolve merge conflict")
+                .times(1)
+                .named(RESOLVER_WAITS),
+        );
+    }
+    rules.extend(resolver.rules());
     for (id, color) in [("T01", "red"), ("T02", "blue")] {
         let mut calls =
             vec![ToolCall::write_file(format!("{color}.txt"), format!("{color} is a color\n"))];
@@ -60,7 +76,7 @@ fn script() -> Script {
 
 #[test]
 fn heavy_conflict_resolved_by_a_resolver_attempt() {
-    let server = ModelServer::start(script()).unwrap();
+    let server = ModelServer::start(script(false)).unwrap();
     let project = Project::new(&[("README.md", "# colors\n"), ("colors.txt", "colors:\n")]);
     project.configure(Cli::Claude, &server, "");
     let plan = project.plan(PLAN);
@@ -106,6 +122,53 @@ fn heavy_conflict_resolved_by_a_resolver_attempt() {
     assert_eq!(project.show(&integration, "colors.txt").as_deref(), Some(RESOLVED));
     assert_eq!(project.show(&integration, "red.txt").as_deref(), Some("red is a color\n"));
     assert_eq!(project.show(&integration, "blue.txt").as_deref(), Some("blue is a color\n"));
+    assert_tidy(&project, &integration);
+    assert_only_model_traffic(&server);
+}
+
+#[test]
+fn heavy_kill_9_while_resolving_then_resume_resolves() {
+    let server = ModelServer::start(script(true)).unwrap();
+    let project = Project::new(&[("README.md", "# colors\n"), ("colors.txt", "colors:\n")]);
+    project.configure(Cli::Claude, &server, "");
+    let plan = project.plan(PLAN);
+    let mut orca =
+        project.spawn(&server, "run", &["run", "--plan", plan.to_str().unwrap(), "--agents", "2"]);
+    orca.wait_for("a resolver waiting on the model", RUN_PATIENCE, &server, |_, log| {
+        log.iter().any(|request| request.rule.as_deref() == Some(RESOLVER_WAITS))
+    });
+    let first = orca.events();
+    let run = first.run_id();
+    // Only the resolver's agent is still running.
+    let running: Vec<_> = agent_pids(&project, &run)
+        .into_iter()
+        .filter(|&(pid, start)| crate::harness::is_running(pid, start))
+        .collect();
+    assert_eq!(running.len(), 1, "{}", orca.story(&server));
+    let resolver = running[0];
+    orca.signal(Signal::SIGKILL);
+    orca.wait(Duration::from_secs(30), &server);
+
+    let resume = project.run(&server, "resume", &["resume"]);
+    resume.assert_exit(0, &server);
+    let events = resume.events();
+    let story = || format!("first run:\n{}\nresume:\n{}", orca.events(), resume.story(&server));
+    assert_eq!(events.outcome().as_deref(), Some("completed"), "{}", story());
+    let integration = events.integration_branch();
+    let order = merge_order(&project, &integration);
+    assert_eq!(order.len(), 2, "each task merged once: {order:?}");
+    assert_ne!(order[0], order[1]);
+    let second = order[1].as_str();
+    assert_eq!(events.of("merged", second).len(), 1, "{}", story());
+    assert_eq!(events.of("merged", second)[0]["resolved_conflict"], true, "{}", story());
+    assert_eq!(project.show(&integration, "colors.txt").as_deref(), Some(RESOLVED));
+    assert_eq!(project.show(&integration, "red.txt").as_deref(), Some("red is a color\n"));
+    assert_eq!(project.show(&integration, "blue.txt").as_deref(), Some("blue is a color\n"));
+    // The killed orca's resolver is gone, and was not needed twice over.
+    wait_until("the orphaned resolver to be gone", Duration::from_secs(10), || {
+        group_members(resolver.0).is_empty()
+    });
+    assert!(events.of("task_started", second).is_empty(), "verified work is merged, not redone");
     assert_tidy(&project, &integration);
     assert_only_model_traffic(&server);
 }
