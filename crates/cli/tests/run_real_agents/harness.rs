@@ -116,9 +116,13 @@ impl Project {
         let name = cli.name();
         let mut config = format!(
             "[run]\nagent = \"{name}\"\n\n[agents.{name}]\ncommand = \"{}\"\nbase_url = \"{url}\"\n\
-             isolate = true\nstall_timeout = \"90s\"\n{agent_keys}\n",
+             isolate = true\n{agent_keys}\n",
             program.display()
         );
+        // A stall should fail a test by its own check, not the watchdog's.
+        if !agent_keys.contains("stall_timeout") {
+            config.push_str("stall_timeout = \"90s\"\n");
+        }
         if cli == Cli::Claude && !agent_keys.contains("permission_mode") {
             config.push_str("permission_mode = \"acceptEdits\"\n");
         }

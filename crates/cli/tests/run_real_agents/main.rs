@@ -3,6 +3,7 @@
 //! scripted model server, on real git repositories (the acceptance tests
 //! of issue 5). Every test here runs many processes: all are `heavy_`.
 
+mod agent_failures;
 mod conflict;
 mod diamond;
 mod harness;
