@@ -15,7 +15,7 @@ use orca_testkit::{LoggedRequest, ModelServerHandle, Rule, ToolCall, claude_bin,
 use serde_json::Value;
 
 /// How long one `orca run` may take before the test gives up. A run of six
-/// tasks takes about 15 s here; a loaded machine must not fail the suite.
+/// tasks takes about 10 s here; a loaded machine must not fail the suite.
 pub(crate) const RUN_PATIENCE: Duration = Duration::from_secs(300);
 
 /// The agent CLI a test drives.
@@ -106,8 +106,8 @@ impl Project {
     }
 
     /// Writes `.orca/config.toml`: `cli` is the run's agent, pointed at
-    /// `server`, isolated, with fast retries and pauses. `extra` is
-    /// appended (more tables, or keys of `[limits]`).
+    /// `server`, isolated, with fast retries and short pauses;
+    /// `agent_keys` are more keys of the agent's table.
     pub(crate) fn configure(&self, cli: Cli, server: &ModelServerHandle, agent_keys: &str) {
         let (program, url) = match cli {
             Cli::Claude => (claude_bin().unwrap(), server.base_url()),
@@ -153,7 +153,6 @@ impl Project {
             .current_dir(&self.repo)
             .env_remove("ORCA_STORE")
             .env("TZ", "UTC")
-            .env("RUST_LOG", "orca=debug,info")
             .stdin(Stdio::null());
         for var in ["HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy"] {
             command.env(var, server.base_url());

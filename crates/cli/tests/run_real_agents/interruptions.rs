@@ -9,9 +9,9 @@ use orca_agents::group_members;
 use orca_testkit::{Fault, LoggedRequest, ModelServer, ModelServerHandle, Rule, Script, ToolCall};
 
 use crate::harness::{
-    Cli, Events, Orca, Project, RUN_PATIENCE, agent_pids, assert_merged_in_dependency_order,
-    assert_only_model_traffic, assert_tidy, is_running, merge_order, prompt_text, requests_for,
-    wait_until,
+    Checkout, Cli, Events, Orca, Project, RUN_PATIENCE, agent_pids,
+    assert_merged_in_dependency_order, assert_only_model_traffic, assert_tidy, is_running,
+    merge_order, prompt_text, requests_for, wait_until,
 };
 
 const PLAN: &str = "# Plan: Two parts and a whole
@@ -160,6 +160,8 @@ fn kill_9_mid_run_then_resume(cli: Cli) {
     let server = ModelServer::start(script()).unwrap();
     let project = Project::new(&[("README.md", "# parts\n")]);
     project.configure(cli, &server, "");
+    Checkout::make_dirty(&project, "README.md", "draft.txt");
+    let checkout = Checkout::take(&project);
     let (mut orca, run, agent) = start_and_wait(&project, &server);
     // The agent's whole process group (Codex runs a Node launcher and the
     // native CLI under it).
@@ -177,6 +179,7 @@ fn kill_9_mid_run_then_resume(cli: Cli) {
     assert!(worktree.join("second-draft.txt").exists());
 
     let events = resume_and_check(cli, &project, &server, &first);
+    Checkout::take(&project).assert_unchanged(&checkout);
     // No orphan: resume killed the agent the dead orca left behind.
     wait_until("the orphaned claude to be gone", Duration::from_secs(10), || {
         !is_running(agent.0, agent.1)
