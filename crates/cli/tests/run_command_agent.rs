@@ -401,11 +401,8 @@ fn a_resolver_is_told_which_task_it_collided_with() {
     );
 }
 
-/// Regression: a kill -9 of orca while a resolver works leaves the
-/// resolver's branch behind; the resolution after `orca resume` must not
-/// trip over it (it failed the task for good: "branch ... already exists").
-#[test]
-fn heavy_kill_9_while_resolving_then_resume_resolves() {
+/// Stops orca while a resolver works (its first run hangs), then resumes.
+fn stop_while_resolving_then_resume(signal: nix::sys::signal::Signal) {
     let fixture = Fixture::new("true");
     let tried = fixture.tools.join("resolver-tried");
     fixture.agent(&CONFLICTING_AGENT.replacen(
@@ -425,18 +422,40 @@ fn heavy_kill_9_while_resolving_then_resume_resolves() {
         .spawn()
         .unwrap();
     wait_for_file(&tried, "the resolver to start");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+    nix::sys::signal::kill(pid, signal).unwrap();
+    let status = child.wait().unwrap();
+    if signal == nix::sys::signal::Signal::SIGINT {
+        assert_eq!(status.code(), Some(130));
+    }
 
     let (code, events, stderr) = fixture.run_json(&["resume"]);
     assert_eq!(code, Some(0), "{stderr}\n{events:?}");
     let resolved: Vec<_> =
         of_kind(&events, "merged").into_iter().filter(|e| e["resolved_conflict"] == true).collect();
     assert_eq!(resolved.len(), 1, "{events:?}");
+    // The task's verified work is merged; its agent does not run again.
+    let task = resolved[0]["task"].as_str().unwrap();
+    assert!(of_kind(&events, "task_started").iter().all(|e| e["task"] != task), "{events:?}");
     assert_eq!(
         fixture.show(&fixture.integration(&events), "shared.txt"),
         "line one\nline two by T1 and T2\nline three\n"
     );
+}
+
+/// Regression: a kill -9 of orca while a resolver works leaves the
+/// resolver's branch behind; the resolution after `orca resume` must not
+/// trip over it (it failed the task for good: "branch ... already exists").
+#[test]
+fn heavy_kill_9_while_resolving_then_resume_resolves() {
+    stop_while_resolving_then_resume(nix::sys::signal::Signal::SIGKILL);
+}
+
+/// Regression: after Ctrl-C while a resolver works, `orca resume` merges
+/// the task's verified work again instead of running its agent again.
+#[test]
+fn heavy_ctrl_c_while_resolving_then_resume_merges_without_the_agent() {
+    stop_while_resolving_then_resume(nix::sys::signal::Signal::SIGINT);
 }
 
 #[test]

@@ -83,6 +83,14 @@ pub(super) async fn recover(ctx: &RunContext) -> Result<Recovered, RunError> {
                     .await
                     .map_err(lease_to_run_error)?,
             }
+        } else if state.state == TaskState::Ready
+            && let Some(record) =
+                attempts.last().filter(|record| details_end(record) == Some("verified"))
+            && !already_merged(ctx, record).await
+        {
+            // Verified, then handed back before its merge finished (Ctrl-C
+            // while a resolver worked): merge it; its agent's work is done.
+            pending_merges.push((index, record.branch.clone().unwrap_or_default()));
         }
         memory[index] = remembered(&attempts);
     }
