@@ -126,8 +126,10 @@ fn heavy_conflict_resolved_by_a_resolver_attempt() {
     assert_only_model_traffic(&server);
 }
 
-#[test]
-fn heavy_kill_9_while_resolving_then_resume_resolves() {
+/// Stops orca (`kill -9` or Ctrl-C) while a resolver waits on the model,
+/// then resumes: the conflict is resolved once, the verified work of the
+/// task is merged without running its agent again.
+fn stop_while_resolving_then_resume(signal: Signal) {
     let server = ModelServer::start(script(true)).unwrap();
     let project = Project::new(&[("README.md", "# colors\n"), ("colors.txt", "colors:\n")]);
     project.configure(Cli::Claude, &server, "");
@@ -146,8 +148,12 @@ fn heavy_kill_9_while_resolving_then_resume_resolves() {
         .collect();
     assert_eq!(running.len(), 1, "{}", orca.story(&server));
     let resolver = running[0];
-    orca.signal(Signal::SIGKILL);
-    orca.wait(Duration::from_secs(30), &server);
+    orca.signal(signal);
+    let status = orca.wait(RUN_PATIENCE, &server);
+    if signal == Signal::SIGINT {
+        assert_eq!(status.code(), Some(130), "{}", orca.story(&server));
+        assert!(group_members(resolver.0).is_empty(), "Ctrl-C stops the resolver");
+    }
 
     let resume = project.run(&server, "resume", &["resume"]);
     resume.assert_exit(0, &server);
@@ -164,11 +170,22 @@ fn heavy_kill_9_while_resolving_then_resume_resolves() {
     assert_eq!(project.show(&integration, "colors.txt").as_deref(), Some(RESOLVED));
     assert_eq!(project.show(&integration, "red.txt").as_deref(), Some("red is a color\n"));
     assert_eq!(project.show(&integration, "blue.txt").as_deref(), Some("blue is a color\n"));
-    // The killed orca's resolver is gone, and was not needed twice over.
-    wait_until("the orphaned resolver to be gone", Duration::from_secs(10), || {
+    // The first resolver is gone, and the task's verified work was merged,
+    // not redone.
+    wait_until("the first resolver to be gone", Duration::from_secs(10), || {
         group_members(resolver.0).is_empty()
     });
-    assert!(events.of("task_started", second).is_empty(), "verified work is merged, not redone");
+    assert!(events.of("task_started", second).is_empty(), "{}", story());
     assert_tidy(&project, &integration);
     assert_only_model_traffic(&server);
+}
+
+#[test]
+fn heavy_kill_9_while_resolving_then_resume_resolves() {
+    stop_while_resolving_then_resume(Signal::SIGKILL);
+}
+
+#[test]
+fn heavy_ctrl_c_while_resolving_then_resume_resolves() {
+    stop_while_resolving_then_resume(Signal::SIGINT);
 }
