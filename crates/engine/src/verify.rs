@@ -1,13 +1,14 @@
 //! Runs a task's `verify` command in its worktree: argv only (never a
-//! shell), in its own process group, with a time limit, stdout and stderr
-//! interleaved into one log file, and the tail kept for the retry prompt.
+//! shell), in its own process group, with a time limit, stopped on request
+//! (Ctrl-C), stdout and stderr interleaved into one log file, and the tail
+//! kept for the retry prompt.
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
-use orca_agents::ProcessGroup;
+use orca_agents::{CancelToken, ProcessGroup};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::sync::mpsc;
@@ -15,7 +16,7 @@ use tokio::sync::mpsc;
 /// How much of the output is kept in memory (the tail; the log has all).
 pub const KEPT_OUTPUT: usize = 64 * 1024;
 
-/// How long a timed-out command gets between SIGTERM and SIGKILL.
+/// How long a timed-out or stopped command gets between SIGTERM and SIGKILL.
 const GRACE: Duration = Duration::from_secs(3);
 
 /// What running `verify` showed.
@@ -38,6 +39,8 @@ pub enum VerifyStatus {
     TimedOut {
         after: Duration,
     },
+    /// Stopped on request (Ctrl-C): it says nothing about the work.
+    Interrupted,
     /// The program could not be started (not found, not executable).
     NotStarted {
         error: String,
@@ -61,11 +64,15 @@ impl VerifyReport {
                 format!("`{command}` did not finish within {}s and was killed", after.as_secs())
             }
             VerifyStatus::NotStarted { error } => format!("`{command}` could not start: {error}"),
+            VerifyStatus::Interrupted => format!("`{command}` was stopped before it finished"),
         }
     }
 }
 
-/// Runs `argv` in `workdir`, writing everything it prints to `log`.
+/// Runs `argv` in `workdir`, writing everything it prints to `log`, until
+/// it ends, `timeout` passes or `cancel` asks it to stop. `on_start` hears
+/// the process's pid (its process group's ID too), so that a caller can
+/// note it where a later `orca resume` finds it.
 ///
 /// # Panics
 /// If `argv` is empty (the plan parser never produces that).
@@ -74,6 +81,8 @@ pub async fn run_verify(
     workdir: &Path,
     timeout: Duration,
     log: &Path,
+    cancel: &CancelToken,
+    on_start: impl FnOnce(u32),
 ) -> VerifyReport {
     assert!(!argv.is_empty(), "verify needs a program");
     let started = Instant::now();
@@ -97,6 +106,9 @@ pub async fn run_verify(
         }
     };
     let mut group = child.id().map(ProcessGroup::new);
+    if let Some(pid) = child.id() {
+        on_start(pid);
+    }
     let (chunks, mut received) = mpsc::channel::<Vec<u8>>(64);
     let readers = [
         child.stdout.take().map(|out| tokio::spawn(forward(out, chunks.clone()))),
@@ -123,16 +135,12 @@ pub async fn run_verify(
             Err(error) => VerifyStatus::NotStarted { error: error.to_string() },
         },
         () = tokio::time::sleep(timeout) => {
-            if let Some(group) = &group {
-                group.signal(Signal::SIGTERM);
-            }
-            if tokio::time::timeout(GRACE, child.wait()).await.is_err()
-                && let Some(group) = &group
-            {
-                group.signal(Signal::SIGKILL);
-            }
-            let _ = child.wait().await;
+            end_group(&mut child, group.as_ref()).await;
             VerifyStatus::TimedOut { after: timeout }
+        }
+        () = cancel.stopped() => {
+            end_group(&mut child, group.as_ref()).await;
+            VerifyStatus::Interrupted
         }
     };
     // Whatever the command left behind in its group goes with it.
@@ -153,6 +161,19 @@ pub async fn run_verify(
         output: String::from_utf8_lossy(&kept).into_owned(),
         duration: started.elapsed(),
     }
+}
+
+/// SIGTERM to the command's group, SIGKILL after [`GRACE`].
+async fn end_group(child: &mut tokio::process::Child, group: Option<&ProcessGroup>) {
+    if let Some(group) = group {
+        group.signal(Signal::SIGTERM);
+    }
+    if tokio::time::timeout(GRACE, child.wait()).await.is_err()
+        && let Some(group) = group
+    {
+        group.signal(Signal::SIGKILL);
+    }
+    let _ = child.wait().await;
 }
 
 async fn forward(mut stream: impl AsyncRead + Unpin, chunks: mpsc::Sender<Vec<u8>>) {
@@ -186,6 +207,8 @@ mod tests {
             dir.path(),
             Duration::from_secs(30),
             &log,
+            &CancelToken::new(),
+            |_| {},
         )
         .await;
         assert!(ok.passed(), "{ok:?}");
@@ -197,6 +220,8 @@ mod tests {
             dir.path(),
             Duration::from_secs(30),
             &log,
+            &CancelToken::new(),
+            |_| {},
         )
         .await;
         assert_eq!(bad.status, VerifyStatus::Failed { code: Some(3) });
@@ -210,8 +235,15 @@ mod tests {
         let log = dir.path().join("verify.log");
         let marker = dir.path().join("pwned");
         let text = format!("$(touch {}); `touch {}`", marker.display(), marker.display());
-        let report =
-            run_verify(&argv(&["echo", &text]), dir.path(), Duration::from_secs(30), &log).await;
+        let report = run_verify(
+            &argv(&["echo", &text]),
+            dir.path(),
+            Duration::from_secs(30),
+            &log,
+            &CancelToken::new(),
+            |_| {},
+        )
+        .await;
         assert!(report.passed());
         assert!(report.output.contains("$(touch"), "{:?}", report.output);
         assert!(!marker.exists());
@@ -225,6 +257,8 @@ mod tests {
             dir.path(),
             Duration::from_secs(5),
             &dir.path().join("log"),
+            &CancelToken::new(),
+            |_| {},
         )
         .await;
         assert!(matches!(report.status, VerifyStatus::NotStarted { .. }), "{report:?}");
@@ -245,6 +279,8 @@ mod tests {
             dir.path(),
             Duration::from_millis(500),
             &dir.path().join("log"),
+            &CancelToken::new(),
+            |_| {},
         )
         .await;
         assert!(matches!(report.status, VerifyStatus::TimedOut { .. }), "{report:?}");
@@ -259,6 +295,31 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_stop_request_ends_the_command_and_its_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let cancel = CancelToken::new();
+        let stopper = cancel.clone();
+        let mut seen = None;
+        // It would run for minutes, ignores SIGTERM and starts a child.
+        let report = run_verify(
+            &argv(&["sh", "-c", "trap '' TERM; sleep 300 & wait"]),
+            dir.path(),
+            Duration::from_secs(600),
+            &dir.path().join("log"),
+            &cancel,
+            |pid| {
+                seen = Some(pid);
+                stopper.stop();
+            },
+        )
+        .await;
+        assert_eq!(report.status, VerifyStatus::Interrupted, "{report:?}");
+        assert_eq!(report.describe("check"), "`check` was stopped before it finished");
+        let pid = seen.expect("the pid is reported");
+        assert!(orca_agents::group_members(pid).is_empty(), "the group outlived the stop");
+    }
+
+    #[tokio::test]
     async fn only_the_tail_of_a_huge_output_is_kept() {
         let dir = tempfile::tempdir().unwrap();
         let script = "i=0; while [ $i -lt 20000 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done; echo THE-END";
@@ -267,6 +328,8 @@ mod tests {
             dir.path(),
             Duration::from_secs(60),
             &dir.path().join("log"),
+            &CancelToken::new(),
+            |_| {},
         )
         .await;
         assert!(report.passed());

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::dispatcher::Msg;
 use super::events::RunEvent;
 use super::profiles::AgentProfile;
-use crate::verify::run_verify;
+use crate::verify::{VerifyStatus, run_verify};
 
 /// Everything one attempt needs; built by the dispatcher.
 #[derive(Debug)]
@@ -183,11 +183,18 @@ async fn attempt(
                 attempt: job.attempt,
                 command: verify.command.clone(),
             }));
+            // `orca resume` kills what a killed orca left running: it reads
+            // verify.pid as it reads agent.pid.
+            let pid_file = job.dir.join("verify.pid");
             let result = run_verify(
                 &verify.argv,
                 &job.worktree,
                 job.verify_timeout,
                 &job.dir.join("verify.log"),
+                &job.cancel,
+                |pid| {
+                    let _ = std::fs::write(&pid_file, process_identity(pid));
+                },
             )
             .await;
             let summary = result.describe(&verify.command);
@@ -197,7 +204,9 @@ async fn attempt(
                 passed: result.passed(),
                 summary: summary.clone(),
             }));
-            if !result.passed() {
+            if result.status == VerifyStatus::Interrupted {
+                report.end = AttemptEnd::Interrupted;
+            } else if !result.passed() {
                 report.end =
                     AttemptEnd::Failed { reason: summary, verify_output: Some(result.output) };
             }

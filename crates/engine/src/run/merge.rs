@@ -331,11 +331,16 @@ async fn run_resolver(
 
 async fn verify_resolution(job: &MergeJob, resolver: &ResolverJob) -> Result<(), String> {
     let Some(verify) = &job.task.verify else { return Ok(()) };
+    let pid_file = resolver.dir.join("verify.pid");
     let result = run_verify(
         &verify.argv,
         &resolver.worktree,
         resolver.verify_timeout,
         &resolver.dir.join("verify.log"),
+        &resolver.cancel,
+        |pid| {
+            let _ = std::fs::write(&pid_file, super::attempt::process_identity(pid));
+        },
     )
     .await;
     if result.passed() {

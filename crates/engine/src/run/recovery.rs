@@ -232,8 +232,9 @@ fn lease_to_run_error(error: orca_store::LeaseError) -> RunError {
     }
 }
 
-/// Kills the process groups of agents whose `agent.pid` still names a live
-/// process that started when the file says. Returns how many it killed.
+/// Kills the process groups of agents and `verify` commands whose pid file
+/// still names a live process that started when the file says. Returns
+/// how many it killed.
 fn kill_orphans(tasks_dir: &Path) -> usize {
     let mut killed = 0;
     for pid_file in pid_files(tasks_dir) {
@@ -257,16 +258,21 @@ fn kill_orphans(tasks_dir: &Path) -> usize {
     killed
 }
 
-/// `tasks/<task>/a<n>/agent.pid` and `tasks/<task>/a<n>/resolve/agent.pid`.
+/// The pid files of agents and `verify` commands:
+/// `tasks/<task>/a<n>/{agent,verify}.pid` and the same under `resolve/`.
 fn pid_files(tasks_dir: &Path) -> Vec<std::path::PathBuf> {
     let mut files = Vec::new();
     let Ok(tasks) = std::fs::read_dir(tasks_dir) else { return files };
     for task in tasks.flatten() {
         let Ok(attempts) = std::fs::read_dir(task.path()) else { continue };
         for attempt in attempts.flatten() {
-            for candidate in
-                [attempt.path().join("agent.pid"), attempt.path().join("resolve").join("agent.pid")]
-            {
+            let resolve = attempt.path().join("resolve");
+            for candidate in [
+                attempt.path().join("agent.pid"),
+                attempt.path().join("verify.pid"),
+                resolve.join("agent.pid"),
+                resolve.join("verify.pid"),
+            ] {
                 if candidate.exists() {
                     files.push(candidate);
                 }
