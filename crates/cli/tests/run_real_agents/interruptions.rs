@@ -239,3 +239,75 @@ fn heavy_ctrl_c_stops_commits_partial_work_then_resume_completes() {
         assert_eq!(merges, 1, "{task}");
     }
 }
+
+/// A verify that hangs the first time it runs (and notes its pid), then
+/// passes.
+const HANG_ONCE: &str = "#!/bin/sh\n\
+    if [ ! -e \"$0.tried\" ]; then touch \"$0.tried\"; echo $$ > \"$0.pid\"; exec sleep 600; fi\n\
+    exit 0\n";
+
+/// Stops orca (`signal`) while the task's `verify` runs, then resumes.
+fn stop_during_verify_then_resume(signal: Signal) {
+    let server = ModelServer::start(
+        [
+            Rule::tool(ToolCall::write_file("note.txt", "noted\n"))
+                .marker("Task T01: Write the note")
+                .tool_result(false),
+            Rule::text("T01 done.").marker("Task T01: Write the note").tool_result(true),
+        ]
+        .into_iter()
+        .fold(Script::new(), Script::rule),
+    )
+    .unwrap();
+    let project = Project::new(&[("README.md", "# note\n")]);
+    project.configure(Cli::Claude, &server, "");
+    let verify = project.repo.parent().unwrap().join("hang-once.sh");
+    std::fs::write(&verify, HANG_ONCE).unwrap();
+    let plan = project.plan(&format!(
+        "# Plan: A note\n\n### T01: Write the note\n- deps: none\n- role: docs\n\
+         - files: note.txt\n- verify: sh {}\n",
+        verify.display()
+    ));
+    let mut orca = project.spawn(&server, "run", &["run", "--plan", plan.to_str().unwrap()]);
+    let pid_file = verify.with_file_name("hang-once.sh.pid");
+    orca.wait_for("verify to hang", RUN_PATIENCE, &server, |_, _| {
+        std::fs::read_to_string(&pid_file).is_ok_and(|text| text.ends_with('\n'))
+    });
+    let verify_pid: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
+    assert_eq!(group_members(verify_pid), [verify_pid], "verify runs in its own process group");
+
+    orca.signal(signal);
+    // Far less than the hanging verify's 600 s: orca does not wait for it.
+    let status = orca.wait(Duration::from_secs(120), &server);
+    let story = || orca.story(&server);
+    if signal == Signal::SIGINT {
+        assert_eq!(status.code(), Some(130), "{}", story());
+        assert!(group_members(verify_pid).is_empty(), "Ctrl-C stops verify\n{}", story());
+        assert_eq!(orca.events().outcome().as_deref(), Some("interrupted"));
+    } else {
+        assert_eq!(group_members(verify_pid), [verify_pid], "verify outlives a kill -9 of orca");
+    }
+
+    let resume = project.run(&server, "resume", &["resume"]);
+    resume.assert_exit(0, &server);
+    let events = resume.events();
+    assert_eq!(events.outcome().as_deref(), Some("completed"), "{}", resume.story(&server));
+    // No orphan: the hung verify is gone.
+    wait_until("the hung verify to be gone", Duration::from_secs(10), || {
+        group_members(verify_pid).is_empty()
+    });
+    let integration = events.integration_branch();
+    assert_eq!(project.show(&integration, "note.txt").as_deref(), Some("noted\n"));
+    assert_eq!(merge_order(&project, &integration), ["T01"]);
+    assert_tidy(&project, &integration);
+}
+
+#[test]
+fn heavy_ctrl_c_during_verify_stops_it_then_resume_completes() {
+    stop_during_verify_then_resume(Signal::SIGINT);
+}
+
+#[test]
+fn heavy_kill_9_during_verify_then_resume_leaves_no_orphan() {
+    stop_during_verify_then_resume(Signal::SIGKILL);
+}
