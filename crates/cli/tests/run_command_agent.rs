@@ -638,6 +638,20 @@ fn a_second_run_in_the_same_repository_is_refused_and_names_the_holder() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(stderr.contains(&format!("pid {}", first.id())), "{stderr}");
-    first.kill().unwrap();
-    first.wait().unwrap();
+    // SIGTERM, not SIGKILL: orca stops its agent, which would otherwise
+    // outlive the test by minutes. Once the agent runs, orca surely
+    // listens for signals.
+    let worktrees = fixture.repo.join(".orca/worktrees");
+    while !std::fs::read_dir(&worktrees)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|run| run.path().join("agent-running").exists())
+    {
+        assert!(Instant::now() < deadline, "the first run's agent never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(first.id()).unwrap());
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    assert_eq!(first.wait().unwrap().code(), Some(130));
 }
