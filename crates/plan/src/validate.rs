@@ -277,7 +277,7 @@ fn check_file_conflicts(plan: &Plan, graph: &PlanGraph, diagnostics: &mut Vec<Di
                 task.id
             ),
             own_span,
-            "overlaps",
+            format!("touched by `{}`", task.id),
         );
         for &e in earlier.iter().take(5) {
             let (_, their_span) = overlapping_spans(plan, later, e);

@@ -106,10 +106,12 @@ pub(crate) fn parse_task_heading(
     let text_span = Span::of_subslice(start, line, text);
     let Some((id_part, title_part)) = text.split_once(':') else {
         let help = match text.split_once(char::is_whitespace) {
-            Some((first, rest)) if TaskId::parse(first).is_ok() => {
+            Some((first, rest))
+                if TaskId::parse(first).is_ok() && first.contains(|c: char| c.is_ascii_digit()) =>
+            {
                 format!("add a colon after the ID: `### {first}: {}`", rest.trim())
             }
-            _ => "task headings read `### T01: <title>`".to_owned(),
+            _ => format!("task headings read `### <ID>: <title>`, e.g. `### T01: {text}`"),
         };
         diagnostics.push(
             Diagnostic::new(

@@ -393,9 +393,8 @@ impl<'t> Parser<'t> {
                     "opened here",
                 )
                 .with_help(format!(
-                    "close it with a line of {} `{}`",
-                    fence.len,
-                    char::from(fence.marker)
+                    "add a line with just {} where the code ends",
+                    char::from(fence.marker).to_string().repeat(fence.len)
                 )),
             );
         }
