@@ -39,6 +39,13 @@ pub fn from_json(text: &str) -> Result<Imported, ImportError> {
         task.description = super::markdown_block(&task.description);
         task.accept =
             task.accept.iter().map(|a| super::one_line(a)).filter(|a| !a.is_empty()).collect();
+        if let Some(verify) = &mut task.verify
+            && (verify.command.contains('\n') || verify.command.trim() != verify.command)
+        {
+            // Keep the argv; write the command on one line.
+            verify.command =
+                verify.argv.iter().map(|a| crate::argv::quote(a)).collect::<Vec<_>>().join(" ");
+        }
         if task.phase.is_some_and(|p| p >= plan.phases.len()) {
             task.phase = None;
         }

@@ -30,7 +30,7 @@ pub fn parse(text: &str) -> Parsed {
     while offset < text.len() || (offset == text.len() && offset == 0) {
         let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
         let raw = &text[offset..end];
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let line = raw.trim_end_matches('\r');
         parser.line(offset, line);
         offset = end + 1;
         if end == text.len() {
