@@ -57,7 +57,7 @@ impl ArgvError {
 
 /// Splits `command` into argv. See the module docs for the rules.
 pub fn split(command: &str) -> Result<Vec<String>, ArgvError> {
-    let mut words = Vec::new();
+    let mut words = Vec::with_capacity(command.split_ascii_whitespace().count());
     let mut word = String::new();
     let mut in_word = false;
     let mut word_start = 0;

@@ -485,10 +485,12 @@ impl TaskDraft {
         if value == "none" {
             return;
         }
-        // Linear search is fastest for the usual handful of deps; a map
-        // keeps a task with thousands of deps from going quadratic.
-        let mut seen: Vec<(&str, Span)> = Vec::new();
-        let mut seen_map: HashMap<&str, Span> = HashMap::new();
+        // Repeats are found by scanning the deps so far (no allocation for
+        // the usual handful); past 32 a map keeps it from going quadratic.
+        let mut seen_map: HashMap<TaskId, Span> = HashMap::new();
+        let entries = value.bytes().filter(|&b| b == b',').count() + 1;
+        self.task.deps.reserve_exact(entries);
+        self.task.spans.deps.reserve_exact(entries);
         for raw in split_list(value) {
             let entry = raw.trim();
             if entry.is_empty() {
@@ -516,9 +518,16 @@ impl TaskDraft {
             }
             match ids.get_or_parse(id_text) {
                 Ok(id) => {
-                    let first = if seen_map.is_empty() {
-                        seen.iter().find(|(s, _)| *s == id_text).map(|&(_, span)| span)
+                    let deps = &self.task.deps;
+                    let first = if deps.len() <= 32 {
+                        deps.iter()
+                            .position(|d| d.as_str() == id_text)
+                            .map(|k| self.task.spans.deps[k])
                     } else {
+                        if seen_map.is_empty() {
+                            let spans = &self.task.spans.deps;
+                            seen_map.extend(deps.iter().cloned().zip(spans.iter().copied()));
+                        }
                         seen_map.get(id_text).copied()
                     };
                     if let Some(first) = first {
@@ -534,13 +543,8 @@ impl TaskDraft {
                         );
                         continue;
                     }
-                    if seen_map.is_empty() && seen.len() < 32 {
-                        seen.push((id_text, span));
-                    } else {
-                        if seen_map.is_empty() {
-                            seen_map.extend(seen.drain(..));
-                        }
-                        seen_map.insert(id_text, span);
+                    if !seen_map.is_empty() {
+                        seen_map.insert(id.clone(), span);
                     }
                     self.task.deps.push(id);
                     self.task.spans.deps.push(span);
@@ -581,8 +585,9 @@ impl TaskDraft {
             );
             return;
         }
-        let mut files = Vec::new();
+        let mut files = Vec::with_capacity(value.bytes().filter(|&b| b == b',').count() + 1);
         if value != "none" {
+            self.task.spans.files.reserve_exact(files.capacity());
             for raw in split_list(value) {
                 let entry = raw.trim();
                 if entry.is_empty() {
