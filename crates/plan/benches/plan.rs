@@ -76,11 +76,13 @@ fn child(tasks: usize) {
     let text = orca_plan::synthetic::markdown(tasks, 7);
     let options = PlanOptions::default();
     let (_, baseline_kib) = memory_kib();
-    let rounds = match tasks {
-        0..=2_000 => 30,
-        2_001..=20_000 => 15,
-        _ => 5,
-    };
+    let rounds = std::env::var("ORCA_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(
+        match tasks {
+            0..=2_000 => 30,
+            2_001..=20_000 => 15,
+            _ => 5,
+        },
+    );
     let mut phases: [Vec<Duration>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     let mut totals = Vec::new();
     let mut cpu_totals = Vec::new();

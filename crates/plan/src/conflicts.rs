@@ -36,7 +36,7 @@ impl FileSets {
         FileSets { start, patterns }
     }
 
-    fn of(&self, task: usize) -> &[CompiledPattern] {
+    pub(crate) fn of(&self, task: usize) -> &[CompiledPattern] {
         &self.patterns[self.start[task] as usize..self.start[task + 1] as usize]
     }
 

@@ -63,16 +63,15 @@ fn write_task(out: &mut String, task: &Task) {
         }
     }
     if let Some(verify) = &task.verify {
-        let as_written = &verify.command;
+        let as_written = verify.command();
         // The parser keeps a value's inner text exactly but trims its ends.
         let reads_back = !as_written.contains('\n')
             && as_written.trim() == as_written
-            && !as_written.starts_with('`')
-            && crate::argv::split(as_written).as_ref() == Ok(&verify.argv);
+            && !as_written.starts_with('`');
         if reads_back {
             let _ = writeln!(out, "- verify: {as_written}");
         } else {
-            let quoted: Vec<String> = verify.argv.iter().map(|a| crate::argv::quote(a)).collect();
+            let quoted: Vec<String> = verify.argv().iter().map(|a| crate::argv::quote(a)).collect();
             let _ = writeln!(out, "- verify: {}", quoted.join(" "));
         }
     }

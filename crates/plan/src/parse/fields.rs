@@ -197,11 +197,17 @@ fn suggest_field(key: &str) -> FieldSuggestion {
 
 /// The key of a `- key: value` line, if the line has that shape.
 fn field_key(line: &str) -> Option<&str> {
+    split_field(line).map(|(key, _)| key)
+}
+
+/// `- key: value` split into the key and the raw value after the colon.
+fn split_field(line: &str) -> Option<(&str, &str)> {
     let body = line.strip_prefix("- ")?.trim_start();
-    let (key, _) = body.split_once(':')?;
-    let valid = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    valid.then_some(key)
+    let (key, value) = body.split_once(':')?;
+    let bytes = key.as_bytes();
+    let valid = bytes.first().is_some_and(u8::is_ascii_alphabetic)
+        && bytes.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    valid.then_some((key, value))
 }
 
 impl TaskDraft {
@@ -314,12 +320,7 @@ impl TaskDraft {
     ) {
         let line_span = Span::new(start, start + line.len());
         self.current = Current::Skip;
-        let body = line.strip_prefix("- ").map(str::trim_start);
-        let parsed = body.and_then(|body| {
-            let (key, value) = body.split_once(':')?;
-            field_key(line).map(|_| (key, value))
-        });
-        let Some((key, raw_value)) = parsed else {
+        let Some((key, raw_value)) = split_field(line) else {
             let trimmed = line.trim_start_matches('-').trim();
             let help = if trimmed.starts_with("[ ]")
                 || trimmed.starts_with("[x]")
