@@ -84,6 +84,10 @@ pub(crate) struct TaskDraft {
 pub(crate) struct IdSet(FastSet<TaskId>);
 
 impl IdSet {
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.0.reserve(additional);
+    }
+
     pub(crate) fn get_or_parse(&mut self, text: &str) -> Result<TaskId, IdError> {
         if let Some(id) = self.0.get(text) {
             return Ok(id.clone());

@@ -28,7 +28,9 @@ pub fn parse(text: &str) -> Parsed {
     let mut parser = Parser::new(text);
     // Typical tasks take 150–400 bytes; reserving avoids copying the task
     // list as it grows.
-    parser.plan.tasks.reserve((text.len() / 256).min(100_000));
+    let expected_tasks = (text.len() / 256).min(100_000);
+    parser.plan.tasks.reserve(expected_tasks);
+    parser.ids.reserve(expected_tasks);
     let mut offset = crate::source::bom_len(text);
     while offset < text.len() || (offset == text.len() && offset == 0) {
         let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
