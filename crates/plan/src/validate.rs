@@ -8,19 +8,10 @@ use crate::id::TaskId;
 use crate::model::{Estimate, Plan};
 use crate::span::Span;
 
-/// The roles a plan may use unless configured otherwise.
-pub const DEFAULT_ROLES: &[&str] = &[
-    "backend",
-    "frontend",
-    "fullstack",
-    "test",
-    "security",
-    "docs",
-    "devops",
-    "data",
-    "design",
-    "review",
-];
+/// The roles a plan may use unless configured otherwise: the same default
+/// as `[roles] known` in `.orca/config.toml`.
+pub const DEFAULT_ROLES: &[&str] =
+    &["backend", "frontend", "test", "security", "docs", "infra", "refactor", "review"];
 
 /// How many unknown dependencies get a "did you mean" suggestion; past
 /// that, suggestions would cost more than they help.
