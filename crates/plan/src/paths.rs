@@ -279,6 +279,11 @@ impl CompiledPattern {
         self.glob.as_ref().map_or(&self.text, |g| &g.prefix)
     }
 
+    /// Whether the pattern has glob syntax.
+    pub(crate) fn is_glob(&self) -> bool {
+        self.glob.is_some()
+    }
+
     /// Whether the pattern is a literal path that may be a directory (and
     /// so covers everything below it).
     pub(crate) fn is_directory(&self) -> bool {

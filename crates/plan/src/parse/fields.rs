@@ -205,13 +205,24 @@ fn field_key(line: &str) -> Option<&str> {
 }
 
 /// `- key: value` split into the key and the raw value after the colon.
+/// A byte loop: this runs for every line of every field list.
 fn split_field(line: &str) -> Option<(&str, &str)> {
-    let body = line.strip_prefix("- ")?.trim_start();
-    let (key, value) = body.split_once(':')?;
-    let bytes = key.as_bytes();
-    let valid = bytes.first().is_some_and(u8::is_ascii_alphabetic)
-        && bytes.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    valid.then_some((key, value))
+    let bytes = line.as_bytes();
+    if !bytes.starts_with(b"- ") {
+        return None;
+    }
+    let mut at = 2;
+    while bytes.get(at) == Some(&b' ') || bytes.get(at) == Some(&b'\t') {
+        at += 1;
+    }
+    let key_start = at;
+    if !bytes.get(at).is_some_and(u8::is_ascii_alphabetic) {
+        return None;
+    }
+    while bytes.get(at).is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        at += 1;
+    }
+    (bytes.get(at) == Some(&b':')).then(|| (&line[key_start..at], &line[at + 1..]))
 }
 
 impl TaskDraft {
