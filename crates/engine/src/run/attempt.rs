@@ -181,13 +181,13 @@ async fn attempt(
             let _ = tx.send(Msg::Event(RunEvent::VerifyStarted {
                 task: task.clone(),
                 attempt: job.attempt,
-                command: verify.command.clone(),
+                command: verify.command().to_owned(),
             }));
             // `orca resume` kills what a killed orca left running: it reads
             // verify.pid as it reads agent.pid.
             let pid_file = job.dir.join("verify.pid");
             let result = run_verify(
-                &verify.argv,
+                &verify.argv(),
                 &job.worktree,
                 job.verify_timeout,
                 &job.dir.join("verify.log"),
@@ -197,7 +197,7 @@ async fn attempt(
                 },
             )
             .await;
-            let summary = result.describe(&verify.command);
+            let summary = result.describe(verify.command());
             let _ = tx.send(Msg::Event(RunEvent::VerifyFinished {
                 task,
                 attempt: job.attempt,

@@ -333,7 +333,7 @@ async fn verify_resolution(job: &MergeJob, resolver: &ResolverJob) -> Result<(),
     let Some(verify) = &job.task.verify else { return Ok(()) };
     let pid_file = resolver.dir.join("verify.pid");
     let result = run_verify(
-        &verify.argv,
+        &verify.argv(),
         &resolver.worktree,
         resolver.verify_timeout,
         &resolver.dir.join("verify.log"),
@@ -346,6 +346,6 @@ async fn verify_resolution(job: &MergeJob, resolver: &ResolverJob) -> Result<(),
     if result.passed() {
         Ok(())
     } else {
-        Err(format!("after resolving the conflict, {}", result.describe(&verify.command)))
+        Err(format!("after resolving the conflict, {}", result.describe(verify.command())))
     }
 }
