@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orca_agents::{
-    AgentEvent, AgentOutcome, CancelLevel, CancelToken, ErrorKind, Finish, HostEnv, StopReason,
-    Usage,
+    AgentEvent, AgentOutcome, AgentRun, CancelLevel, CancelToken, ErrorKind, Finish, HostEnv,
+    StopReason, Usage,
 };
 use orca_git::Repo;
 use orca_plan::Task;
@@ -253,20 +253,20 @@ async fn run_agent(
     tx: &mpsc::UnboundedSender<Msg>,
 ) -> Result<(AgentOutcome, Option<String>), String> {
     let task = job.task.id.to_string();
-    let request =
-        job.profile.request(prompt.to_owned(), &job.worktree, &task, resume, &job.isolation);
-    let policy = job.profile.policy(job.task.timeout_secs.map(Duration::from_secs));
-    let mut run = orca_agents::run_agent(
-        job.profile.adapter.clone(),
-        &request,
+    let mut run = start_agent(
         host,
-        policy,
-        job.dir.join(log_name),
-        job.cancel.clone(),
-    )
-    .map_err(|error| format!("cannot start agent `{}`: {error}", job.profile.name))?;
-    // `orca resume` kills what a killed orca left running: it reads this.
-    let _ = std::fs::write(job.dir.join("agent.pid"), process_identity(run.pid()));
+        AgentStart {
+            profile: &job.profile,
+            task: &job.task,
+            prompt: prompt.to_owned(),
+            workdir: &job.worktree,
+            resume,
+            isolation: &job.isolation,
+            dir: &job.dir,
+            log_name,
+            cancel: &job.cancel,
+        },
+    )?;
     let mut last_text = None;
     let mut usage = Usage::default();
     while let Some(event) = run.next_event().await {
@@ -302,6 +302,42 @@ async fn run_agent(
     let outcome =
         run.outcome().await.map_err(|error| format!("agent `{}`: {error}", job.profile.name))?;
     Ok((outcome, last_text))
+}
+
+/// One start of an agent: for an attempt or for a conflict resolver.
+pub(super) struct AgentStart<'a> {
+    pub profile: &'a AgentProfile,
+    pub task: &'a Task,
+    pub prompt: String,
+    pub workdir: &'a Path,
+    pub resume: Option<&'a str>,
+    /// Holds the agent's private HOME and TMPDIR when its profile isolates.
+    pub isolation: &'a Path,
+    /// The attempt's (or resolution's) directory: logs go to
+    /// `<dir>/<log_name>/`, the pid to `<dir>/agent.pid`.
+    pub dir: &'a Path,
+    pub log_name: &'a str,
+    pub cancel: &'a CancelToken,
+}
+
+/// Starts the agent under supervision and records its pid, which
+/// `orca resume` reads to kill what a killed orca left running.
+pub(super) fn start_agent(host: &Arc<HostEnv>, start: AgentStart<'_>) -> Result<AgentRun, String> {
+    let AgentStart { profile, task, prompt, workdir, resume, isolation, dir, log_name, cancel } =
+        start;
+    let request = profile.request(prompt, workdir, task.id.as_str(), resume, isolation);
+    let policy = profile.policy(task.timeout_secs.map(Duration::from_secs));
+    let run = orca_agents::run_agent(
+        profile.adapter.clone(),
+        &request,
+        host,
+        policy,
+        dir.join(log_name),
+        cancel.clone(),
+    )
+    .map_err(|error| format!("cannot start agent `{}`: {error}", profile.name))?;
+    let _ = std::fs::write(dir.join("agent.pid"), process_identity(run.pid()));
+    Ok(run)
 }
 
 /// What the agent's outcome means for the attempt (before `verify`).

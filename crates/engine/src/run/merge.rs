@@ -13,7 +13,7 @@ use orca_git::{MergeCheck, MergeOutcome, Repo};
 use orca_plan::Task;
 use tokio::sync::mpsc;
 
-use super::attempt::{blocking, shorten};
+use super::attempt::{AgentStart, blocking, shorten, start_agent};
 use super::dispatcher::Msg;
 use super::events::RunEvent;
 use super::profiles::AgentProfile;
@@ -294,26 +294,21 @@ async fn run_resolver(
     prompt: String,
     report: &mut MergeReport,
 ) -> Result<(), String> {
-    let task = job.task.id.to_string();
-    let request = resolver.profile.request(
-        prompt,
-        &resolver.worktree,
-        &task,
-        None,
-        &resolver.dir.join("isolated"),
-    );
-    let policy = resolver.profile.policy(job.task.timeout_secs.map(Duration::from_secs));
-    let mut run = orca_agents::run_agent(
-        resolver.profile.adapter.clone(),
-        &request,
+    let isolation = resolver.dir.join("isolated");
+    let mut run = start_agent(
         host,
-        policy,
-        resolver.dir.join("agent"),
-        resolver.cancel.clone(),
-    )
-    .map_err(|error| format!("cannot start the resolver agent: {error}"))?;
-    let _ =
-        std::fs::write(resolver.dir.join("agent.pid"), super::attempt::process_identity(run.pid()));
+        AgentStart {
+            profile: &resolver.profile,
+            task: &job.task,
+            prompt,
+            workdir: &resolver.worktree,
+            resume: None,
+            isolation: &isolation,
+            dir: &resolver.dir,
+            log_name: "agent",
+            cancel: &resolver.cancel,
+        },
+    )?;
     while let Some(event) = run.next_event().await {
         if let AgentEvent::Usage(more) = event {
             report.usage.add(&more);
