@@ -96,6 +96,25 @@ impl Fixture {
         started["integration_branch"].as_str().unwrap().to_owned()
     }
 
+    /// Waits until the agents of the (only) run have written `name` into
+    /// the run's worktree directory (their `..`), and returns its path.
+    fn wait_for_run_file(&self, name: &str, what: &str) -> PathBuf {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let found = std::fs::read_dir(self.repo.join(".orca/worktrees"))
+                .ok()
+                .and_then(|mut runs| runs.next())
+                .and_then(|run| run.ok())
+                .map(|run| run.path().join(name))
+                .filter(|path| path.exists());
+            if let Some(path) = found {
+                return path;
+            }
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// A file's content on a branch.
     fn show(&self, branch: &str, file: &str) -> String {
         self.git(&["show", &format!("{branch}:{file}")])
@@ -535,21 +554,7 @@ fn heavy_kill_9_mid_run_then_resume_loses_nothing_and_leaves_no_orphan() {
         .spawn()
         .unwrap();
     // The hung agent runs in T2's worktree: `..` is the run's worktree dir.
-    let worktrees = fixture.repo.join(".orca/worktrees");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let pid_file = loop {
-        let found = std::fs::read_dir(&worktrees)
-            .ok()
-            .and_then(|mut runs| runs.next())
-            .and_then(|run| run.ok())
-            .map(|run| run.path().join("T2-agent-pid"));
-        if let Some(path) = found.filter(|p| p.exists()) {
-            break path;
-        }
-        assert!(Instant::now() < deadline, "T2's agent never started");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    wait_for_file(&pid_file, "the hung agent's pid");
+    let pid_file = fixture.wait_for_run_file("T2-agent-pid", "T2's agent");
     let agent_pid: u32 = std::fs::read_to_string(&pid_file).unwrap().trim().parse().unwrap();
     assert!(process_alive(agent_pid));
     // kill -9 orca: the agent, in its own process group, survives it.
@@ -589,20 +594,7 @@ fn heavy_ctrl_c_commits_partial_work_and_resume_finishes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let running = loop {
-        let found = std::fs::read_dir(fixture.repo.join(".orca/worktrees"))
-            .ok()
-            .and_then(|mut runs| runs.next())
-            .and_then(|run| run.ok())
-            .map(|run| run.path().join("agent-running"));
-        if let Some(path) = found.filter(|p| p.exists()) {
-            break path;
-        }
-        assert!(Instant::now() < deadline, "the agent never started");
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    assert!(running.exists());
+    fixture.wait_for_run_file("agent-running", "the agent");
     let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let out = child.wait_with_output().unwrap();

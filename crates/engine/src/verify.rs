@@ -198,30 +198,31 @@ mod tests {
         words.iter().map(|w| (*w).to_owned()).collect()
     }
 
+    /// Runs `argv` as verify without a cancel token or a start hook.
+    async fn check(argv: &[String], dir: &Path, timeout: Duration, log: &Path) -> VerifyReport {
+        run_verify(argv, dir, timeout, log, &CancelToken::new(), |_| {}).await
+    }
+
     #[tokio::test]
     async fn passing_and_failing_commands_report_status_and_output() {
         let dir = tempfile::tempdir().unwrap();
         let log = dir.path().join("verify.log");
-        let ok = run_verify(
+        let ok = check(
             &argv(&["sh", "-c", "echo fine; echo warn >&2"]),
             dir.path(),
             Duration::from_secs(30),
             &log,
-            &CancelToken::new(),
-            |_| {},
         )
         .await;
         assert!(ok.passed(), "{ok:?}");
         assert!(ok.output.contains("fine") && ok.output.contains("warn"), "{:?}", ok.output);
         assert!(std::fs::read_to_string(&log).unwrap().contains("fine"));
 
-        let bad = run_verify(
+        let bad = check(
             &argv(&["sh", "-c", "echo broken; exit 3"]),
             dir.path(),
             Duration::from_secs(30),
             &log,
-            &CancelToken::new(),
-            |_| {},
         )
         .await;
         assert_eq!(bad.status, VerifyStatus::Failed { code: Some(3) });
@@ -235,15 +236,8 @@ mod tests {
         let log = dir.path().join("verify.log");
         let marker = dir.path().join("pwned");
         let text = format!("$(touch {}); `touch {}`", marker.display(), marker.display());
-        let report = run_verify(
-            &argv(&["echo", &text]),
-            dir.path(),
-            Duration::from_secs(30),
-            &log,
-            &CancelToken::new(),
-            |_| {},
-        )
-        .await;
+        let report =
+            check(&argv(&["echo", &text]), dir.path(), Duration::from_secs(30), &log).await;
         assert!(report.passed());
         assert!(report.output.contains("$(touch"), "{:?}", report.output);
         assert!(!marker.exists());
@@ -252,13 +246,11 @@ mod tests {
     #[tokio::test]
     async fn a_missing_program_is_reported_not_started() {
         let dir = tempfile::tempdir().unwrap();
-        let report = run_verify(
+        let report = check(
             &argv(&["orca-no-such-program"]),
             dir.path(),
             Duration::from_secs(5),
             &dir.path().join("log"),
-            &CancelToken::new(),
-            |_| {},
         )
         .await;
         assert!(matches!(report.status, VerifyStatus::NotStarted { .. }), "{report:?}");
@@ -274,13 +266,11 @@ mod tests {
             pids.display(),
             pids.display()
         );
-        let report = run_verify(
+        let report = check(
             &argv(&["sh", "-c", &script]),
             dir.path(),
             Duration::from_millis(500),
             &dir.path().join("log"),
-            &CancelToken::new(),
-            |_| {},
         )
         .await;
         assert!(matches!(report.status, VerifyStatus::TimedOut { .. }), "{report:?}");
@@ -336,13 +326,11 @@ mod tests {
     async fn only_the_tail_of_a_huge_output_is_kept() {
         let dir = tempfile::tempdir().unwrap();
         let script = "i=0; while [ $i -lt 20000 ]; do echo line-$i-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; i=$((i+1)); done; echo THE-END";
-        let report = run_verify(
+        let report = check(
             &argv(&["sh", "-c", script]),
             dir.path(),
             Duration::from_secs(60),
             &dir.path().join("log"),
-            &CancelToken::new(),
-            |_| {},
         )
         .await;
         assert!(report.passed());
