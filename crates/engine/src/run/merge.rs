@@ -250,7 +250,10 @@ async fn resolve(
     })
     .await;
     if let Err(reason) = prepared {
-        return conflict(format!("cannot prepare the conflict for a resolver: {reason}"));
+        // git failed, not the merge: another attempt may well succeed.
+        return MergeEnd::Error {
+            reason: format!("cannot prepare the conflict for a resolver: {reason}"),
+        };
     }
     let prompt = resolver_prompt(&ConflictBrief { task: &job.task, files: &files, collided_with });
     let end = run_resolver(host, job, resolver, prompt, report).await;
