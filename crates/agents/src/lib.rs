@@ -24,7 +24,7 @@ pub use program::locate;
 pub use request::{AgentRequest, Endpoint};
 pub use run_files::RunFiles;
 pub use supervise::{
-    AgentOutcome, AgentRun, CancelLevel, CancelToken, DurationError, RunError, StopSignal,
-    SupervisionPolicy, format_duration, group_members, parse_duration, run_agent,
+    AgentOutcome, AgentRun, CancelLevel, CancelToken, DurationError, ProcessGroup, RunError,
+    StopSignal, SupervisionPolicy, format_duration, group_members, parse_duration, run_agent,
 };
 pub use version::{ProgramProbe, parse_version, probe};

@@ -5,6 +5,8 @@ mod commands;
 mod exit_code;
 mod failure;
 mod output;
+mod run_display;
+mod run_session;
 mod store_failure;
 mod store_url;
 
@@ -41,6 +43,11 @@ enum Command {
     Agents(commands::agents::AgentsArgs),
     /// Serve scripted model replies on 127.0.0.1 for agent CLIs (tests, demos).
     ModelServer(commands::model_server::ModelServerArgs),
+    /// Run a plan: up to N agents at once, each task in its own worktree,
+    /// merged into the run's integration branch in dependency order.
+    Run(commands::run::RunArgs),
+    /// Continue a run that was interrupted, crashed or killed.
+    Resume(commands::resume::ResumeArgs),
     /// Show a run: its stage, and every task's state, attempts, lease holder and age.
     Status(commands::status::StatusArgs),
     /// Test-only: a worker whose agent sleeps; used by the crash tests.
@@ -68,6 +75,8 @@ fn main() -> std::process::ExitCode {
         Command::Exec(args) => commands::exec::run(&args, &out),
         Command::Agents(args) => commands::agents::run(&args, &out),
         Command::ModelServer(args) => commands::model_server::run(&args, &out),
+        Command::Run(args) => commands::run::run(&args, &out),
+        Command::Resume(args) => commands::resume::run(&args, &out),
         Command::Status(args) => commands::status::run(&args, &out),
         Command::DebugWorker(args) => commands::debug_worker::run(&args, &out),
         Command::DebugCreateRun(args) => commands::debug_create_run::run(&args, &out),

@@ -177,6 +177,28 @@ fn roles_can_be_configured() {
     );
 }
 
+#[test]
+fn inside_a_repository_the_roles_come_from_its_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = Command::new("git").args(["init", "-q"]).current_dir(dir.path()).output().unwrap();
+    assert!(init.status.success());
+    std::fs::create_dir_all(dir.path().join(".orca")).unwrap();
+    std::fs::write(
+        dir.path().join(".orca/config.toml"),
+        "[roles]\nknown = [\"ml\", \"backend\"]\n",
+    )
+    .unwrap();
+    let plan = "# Plan: Roles\n\n### T1: Train\n- deps: none\n- role: ml\n- files: model.py\n\
+                - verify: true\n- accept:\n  - [ ] trained\n";
+    std::fs::write(dir.path().join("plan.md"), plan).unwrap();
+    let run = orca_in(dir.path(), &["plan", "check", "--color", "never", "plan.md"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    std::fs::write(dir.path().join("plan.md"), plan.replace("role: ml", "role: frontend")).unwrap();
+    let run = orca_in(dir.path(), &["plan", "check", "--color", "never", "plan.md"]);
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(run.stderr.contains("unknown role `frontend`"), "{}", run.stderr);
+}
+
 // ---------------------------------------------------------------- bad input
 
 #[test]

@@ -61,6 +61,9 @@ struct RawAgent {
     timeout: Option<Duration>,
     args: Option<Vec<String>>,
     permission_mode: Option<String>,
+    base_url: Option<String>,
+    api_key_env: Option<String>,
+    isolate: Option<bool>,
 }
 
 fn optional_duration<'de, D: serde::Deserializer<'de>>(
@@ -350,6 +353,15 @@ fn resolve(raw: RawConfig, spans: &Spans<'_>, diagnostics: &mut Vec<ConfigDiagno
         }
         if let Some(args) = settings.args {
             agent.args = args;
+        }
+        if settings.base_url.is_some() {
+            agent.base_url = settings.base_url;
+        }
+        if settings.api_key_env.is_some() {
+            agent.api_key_env = settings.api_key_env;
+        }
+        if let Some(isolate) = settings.isolate {
+            agent.isolate = isolate;
         }
         if let Some(mode) = settings.permission_mode {
             match PermissionMode::from_name(&mode) {

@@ -251,7 +251,7 @@ impl PermissionMode {
 /// The placeholders a `command` agent's argv may use; orca substitutes each
 /// whole argument, never through a shell.
 pub const COMMAND_PLACEHOLDERS: [&str; 5] =
-    ["{prompt}", "{prompt_file}", "{workdir}", "{task}", "{model}"];
+    ["{prompt}", "{prompt_file}", "{workdir}", "{task_id}", "{model}"];
 
 /// `[agents.<name>]`: one agent orca can start.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,6 +272,12 @@ pub struct AgentConfig {
     pub args: Vec<String>,
     /// Claude Code's permission mode (claude adapter only).
     pub permission_mode: Option<PermissionMode>,
+    /// Where the agent sends its model requests instead of its vendor.
+    pub base_url: Option<String>,
+    /// The environment variable holding the key for `base_url`.
+    pub api_key_env: Option<String>,
+    /// A fresh HOME and TMPDIR per attempt.
+    pub isolate: bool,
 }
 
 impl AgentConfig {
@@ -291,6 +297,9 @@ impl AgentConfig {
             timeout: Duration::from_secs(45 * 60),
             args: Vec::new(),
             permission_mode: (adapter == Adapter::Claude).then_some(PermissionMode::AcceptEdits),
+            base_url: None,
+            api_key_env: None,
+            isolate: false,
         }
     }
 }

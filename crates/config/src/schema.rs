@@ -103,7 +103,7 @@ pub const AGENT: Section = Section {
         key(
             "command",
             "The program to run, as a string or an argv array. For command agents an argv \
-             template with {prompt}, {prompt_file}, {workdir}, {task} and {model}; never a shell.",
+             template with {prompt}, {prompt_file}, {workdir}, {task_id} and {model}; never a shell.",
         ),
         key(
             "max_concurrent",
@@ -120,6 +120,21 @@ pub const AGENT: Section = Section {
             "permission_mode",
             "claude only: Claude Code's --permission-mode (acceptEdits, auto, bypassPermissions, \
              default, dontAsk, plan).",
+        ),
+        key(
+            "base_url",
+            "Send the agent's model requests to this server instead of its vendor's, e.g. \
+             `orca model-server` for token-free runs (unset: the agent's own default).",
+        ),
+        key(
+            "api_key_env",
+            "With base_url: the environment variable holding the key sent to that server (the \
+             key itself never goes in this file).",
+        ),
+        key(
+            "isolate",
+            "Give each attempt its own HOME and TMPDIR (under .orca/runs/), so the agent sees no \
+             user settings or logins.",
         ),
     ],
 };

@@ -92,6 +92,17 @@ fn agent_table(out: &mut String, name: &str, agent: &AgentConfig) {
     if let Some(mode) = agent.permission_mode {
         let _ = writeln!(out, "permission_mode = {}", string(mode.as_str()));
     }
+    match &agent.base_url {
+        Some(url) => writeln!(out, "base_url = {}", string(url)),
+        None => writeln!(out, "# base_url = \"http://127.0.0.1:8080\""),
+    }
+    .ok();
+    match &agent.api_key_env {
+        Some(name) => writeln!(out, "api_key_env = {}", string(name)),
+        None => writeln!(out, "# api_key_env = \"MY_SERVER_KEY\""),
+    }
+    .ok();
+    let _ = writeln!(out, "isolate = {}", agent.isolate);
 }
 
 fn section(out: &mut String, section: &Section) {

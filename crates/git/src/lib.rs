@@ -24,12 +24,12 @@
 //! process is waited for briefly.
 //!
 //! ```no_run
-//! use orca_git::{Repo, attempt_branch, attempt_worktree_path, integration_branch};
+//! use orca_git::{Repo, attempt_branch, integration_branch, task_worktree_path};
 //! # fn main() -> anyhow::Result<()> {
 //! let repo = Repo::discover(".")?;
 //! let integration = integration_branch("r1");
 //! repo.create_branch(&integration, "HEAD")?;
-//! let path = attempt_worktree_path(&repo.root().join(".orca/worktrees"), "r1", "T1", 1);
+//! let path = task_worktree_path(&repo.root().join(".orca/worktrees"), "r1", "T1");
 //! let wt = repo.add_worktree(&path, &attempt_branch("r1", "T1", 1), &integration)?;
 //! // ... an agent works in wt.path ...
 //! repo.commit_all(&wt.path, "T1: add the parser")?;
@@ -57,8 +57,8 @@ pub use diff::{
 pub use invocation::GitError;
 pub use merge::{MergeCheck, MergeError, MergeMessage, MergeOutcome};
 pub use refname::{
-    BRANCH_NAMESPACE, attempt_branch, attempt_worktree_path, check_branch_name, integration_branch,
-    ref_component, run_branch_prefix,
+    BRANCH_NAMESPACE, attempt_branch, check_branch_name, integration_branch, ref_component,
+    resolver_worktree_path, run_branch_prefix, task_worktree_path,
 };
 pub use repo::{
     BranchDeletion, DiscoverError, FALLBACK_EMAIL, FALLBACK_NAME, RefError, Repo,

@@ -35,17 +35,27 @@ pub fn run_branch_prefix(run: &str) -> String {
     format!("{BRANCH_NAMESPACE}/{}/", ref_component(run))
 }
 
-/// A directory name for one attempt's worktree below `worktrees_dir`
-/// (orca uses `.orca/worktrees/`): `<worktrees_dir>/<run>/<task>-a<attempt>`.
-/// Each attempt has its own base name, which git also uses to name the
-/// worktree's administrative directory.
-pub fn attempt_worktree_path(
+/// The worktree directory of one task below `worktrees_dir` (orca uses
+/// `.orca/worktrees/`): `<worktrees_dir>/<run>/<task>`. Every attempt of
+/// the task uses the same directory (on its own branch), because agent
+/// CLIs file their sessions under the working directory: resuming a
+/// session after a failed or interrupted attempt needs the same path.
+pub fn task_worktree_path(
     worktrees_dir: &std::path::Path,
     run: &str,
     task: &str,
-    attempt: u32,
 ) -> std::path::PathBuf {
-    worktrees_dir.join(ref_component(run)).join(format!("{}-a{attempt}", task_component(task)))
+    worktrees_dir.join(ref_component(run)).join(task_component(task))
+}
+
+/// The worktree directory where a conflict between `task` and the
+/// integration branch is resolved: `<worktrees_dir>/<run>/<task>.resolve`.
+pub fn resolver_worktree_path(
+    worktrees_dir: &std::path::Path,
+    run: &str,
+    task: &str,
+) -> std::path::PathBuf {
+    worktrees_dir.join(ref_component(run)).join(format!("{}.resolve", task_component(task)))
 }
 
 /// One ref component made from an arbitrary ID: letters, digits, `-`, `_`
@@ -138,8 +148,12 @@ mod tests {
         assert_eq!(attempt_branch("r1", "T3", 2), "orca/r1/T3/a2");
         assert_eq!(run_branch_prefix("r1"), "orca/r1/");
         assert_eq!(
-            attempt_worktree_path(std::path::Path::new("/x/.orca/worktrees"), "r1", "T3", 2),
-            std::path::Path::new("/x/.orca/worktrees/r1/T3-a2")
+            task_worktree_path(std::path::Path::new("/x/.orca/worktrees"), "r1", "T3"),
+            std::path::Path::new("/x/.orca/worktrees/r1/T3")
+        );
+        assert_eq!(
+            resolver_worktree_path(std::path::Path::new("/x/.orca/worktrees"), "r1", "T3"),
+            std::path::Path::new("/x/.orca/worktrees/r1/T3.resolve")
         );
     }
 

@@ -173,11 +173,35 @@ impl Store {
         error: &str,
         policy: &RetryPolicy,
     ) -> Result<FailOutcome, LeaseError> {
+        self.end_in_failure(lease, error, policy, false).await
+    }
+
+    /// Like [`Store::fail`], but without a retry whatever tries are left:
+    /// the failure is not one another attempt can fix (e.g. a merge
+    /// conflict nobody could resolve). Returns the dependents it blocked.
+    pub async fn fail_for_good(
+        &self,
+        lease: &Lease,
+        error: &str,
+    ) -> Result<Vec<String>, LeaseError> {
+        match self.end_in_failure(lease, error, &RetryPolicy::default(), true).await? {
+            FailOutcome::Failed { blocked } => Ok(blocked),
+            FailOutcome::Retry { .. } => unreachable!("a final failure never retries"),
+        }
+    }
+
+    async fn end_in_failure(
+        &self,
+        lease: &Lease,
+        error: &str,
+        policy: &RetryPolicy,
+        final_failure: bool,
+    ) -> Result<FailOutcome, LeaseError> {
         retry_transient(move || async move {
             let err = |e| LeaseError::Store(self.db_error("record the failure", e));
             let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
             let now = tx.now().await.map_err(err)?;
-            let out_of_tries = lease.tries >= lease.max_attempts;
+            let out_of_tries = final_failure || lease.tries >= lease.max_attempts;
             let run_after_ms = if out_of_tries { 0 } else { now + policy.delay_ms(lease.tries) };
             let ending = Ending {
                 state: if out_of_tries { TaskState::Failed } else { TaskState::Ready },

@@ -10,8 +10,8 @@ use crate::event::{AgentEvent, ErrorKind, Finish};
 use crate::request::AgentRequest;
 use crate::run_files::RunFiles;
 
-/// Runs `argv` with `{prompt_file}`, `{workdir}` and `{task_id}` replaced
-/// inside each element. Each template element stays one argument: nothing
+/// Runs `argv` with `{prompt}`, `{prompt_file}`, `{workdir}`, `{task_id}`
+/// and `{model}` replaced inside each element. Each template element stays one argument: nothing
 /// is split or interpreted by a shell.
 #[derive(Debug, Clone)]
 pub struct CommandAdapter {
@@ -59,7 +59,9 @@ impl Adapter for CommandAdapter {
             let text = part
                 .replace("{prompt_file}", &prompt_file.to_string_lossy())
                 .replace("{workdir}", &request.workdir.to_string_lossy())
-                .replace("{task_id}", request.task_id.as_deref().unwrap_or(""));
+                .replace("{task_id}", request.task_id.as_deref().unwrap_or(""))
+                .replace("{model}", request.model.as_deref().unwrap_or(""))
+                .replace("{prompt}", &request.prompt);
             text.into()
         };
         let program = PathBuf::from(expand(&self.template[0]));

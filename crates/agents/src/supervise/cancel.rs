@@ -57,6 +57,13 @@ impl CancelToken {
         next
     }
 
+    /// Waits until a stop (or a kill) is asked; at once if it already was.
+    pub async fn stopped(&self) {
+        let mut level = self.level.subscribe();
+        // The sender lives in `self`: the wait ends only by a raise.
+        let _ = level.wait_for(|level| *level != CancelLevel::Running).await;
+    }
+
     fn raise(&self, to: CancelLevel) {
         self.level.send_if_modified(|level| {
             let raised = to > *level;
@@ -86,5 +93,20 @@ mod tests {
         token.stop();
         assert_eq!(clone.level(), CancelLevel::Kill);
         assert_eq!(token.escalate(), CancelLevel::Kill);
+    }
+
+    #[tokio::test]
+    async fn stopped_waits_for_a_stop() {
+        let token = CancelToken::new();
+        let waiting = tokio::spawn({
+            let token = token.clone();
+            async move { token.stopped().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        token.stop();
+        waiting.await.unwrap();
+        // Already stopped: returns at once.
+        token.stopped().await;
     }
 }

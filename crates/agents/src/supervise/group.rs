@@ -9,20 +9,20 @@ use nix::unistd::Pid;
 
 /// An agent's process group (its id is the agent's pid).
 #[derive(Debug)]
-pub(crate) struct ProcessGroup {
+pub struct ProcessGroup {
     pgid: u32,
     /// SIGKILL the group on drop, unless it was seen empty.
     armed: bool,
 }
 
 impl ProcessGroup {
-    pub(crate) fn new(pgid: u32) -> Self {
+    pub fn new(pgid: u32) -> Self {
         ProcessGroup { pgid, armed: true }
     }
 
     /// Sends `signal` to every process in the group. False when the group
     /// is gone.
-    pub(crate) fn signal(&self, signal: Signal) -> bool {
+    pub fn signal(&self, signal: Signal) -> bool {
         let Ok(pgid) = i32::try_from(self.pgid) else {
             return false;
         };
@@ -37,13 +37,13 @@ impl ProcessGroup {
     }
 
     /// Live members (zombies excluded: they are dead, only not yet reaped).
-    pub(crate) fn members(&self) -> Vec<u32> {
+    pub fn members(&self) -> Vec<u32> {
         group_members(self.pgid)
     }
 
     /// Call once the group was seen empty: nothing is left to kill, and the
     /// id may be reused by an unrelated process later.
-    pub(crate) fn disarm(&mut self) {
+    pub fn disarm(&mut self) {
         self.armed = false;
     }
 }

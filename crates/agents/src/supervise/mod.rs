@@ -23,7 +23,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::sync::mpsc;
 
 pub use cancel::{CancelLevel, CancelToken};
-pub use group::group_members;
+pub use group::{ProcessGroup, group_members};
 pub use policy::{DurationError, StopSignal, SupervisionPolicy, format_duration, parse_duration};
 pub use run::{AgentOutcome, AgentRun};
 
@@ -32,7 +32,6 @@ use crate::environment::HostEnv;
 use crate::program::locate;
 use crate::request::AgentRequest;
 use crate::run_files::RunFiles;
-use group::ProcessGroup;
 use log::{CommandRecord, RunLog, RunRecord};
 use supervisor::{Setup, Supervisor, read_lines};
 

@@ -8,5 +8,7 @@ pub(crate) mod exec;
 pub(crate) mod init;
 pub(crate) mod model_server;
 pub(crate) mod plan;
+pub(crate) mod resume;
+pub(crate) mod run;
 pub(crate) mod status;
 pub(crate) mod version;

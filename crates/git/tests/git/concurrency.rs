@@ -4,7 +4,7 @@
 use std::sync::Barrier;
 use std::thread;
 
-use orca_git::{MergeOutcome, Repo, attempt_branch, attempt_worktree_path, integration_branch};
+use orca_git::{MergeOutcome, Repo, attempt_branch, integration_branch, task_worktree_path};
 
 use crate::support::{Fixture, git, write};
 
@@ -95,7 +95,7 @@ fn parallel_attempts(shared: bool) {
                 let task = format!("T{i}");
                 let branch = attempt_branch("p", &task, 1);
                 start.wait();
-                let path = attempt_worktree_path(wt_dir, "p", &task, 1);
+                let path = task_worktree_path(wt_dir, "p", &task);
                 let wt = repo.add_worktree(&path, &branch, integration).unwrap();
                 for f in 0..5 {
                     write(wt.path.join(format!("{task}/file_{f}.txt")), &format!("{task} {f}\n"));

@@ -23,7 +23,7 @@ fn a_dirty_checkout_is_never_touched() {
     let mut tasks = Vec::new();
     for (task, line) in [("T1", "line two by T1"), ("T2", "line two by T2"), ("T3", "line two")] {
         let branch = attempt_branch("r1", task, 1);
-        let path = orca_git::attempt_worktree_path(&wt_dir, "r1", task, 1);
+        let path = orca_git::task_worktree_path(&wt_dir, "r1", task);
         let wt = fx.repo.add_worktree(&path, &branch, &integration).unwrap();
         write(wt.path.join("README.md"), &format!("# demo\n\nline one\n{line}\nline three\n"));
         write(wt.path.join(format!("{task}.txt")), "task output\n");
@@ -44,7 +44,7 @@ fn a_dirty_checkout_is_never_touched() {
     assert!(matches!(err, MergeError::TargetCheckedOut { .. }), "{err:?}");
 
     let tip = fx.repo.branch_tip(&integration).unwrap().unwrap();
-    let resolver = orca_git::attempt_worktree_path(&wt_dir, "r1", "T2", 2);
+    let resolver = orca_git::resolver_worktree_path(&wt_dir, "r1", "T2");
     let conflict = fx
         .repo
         .prepare_conflict_worktree(

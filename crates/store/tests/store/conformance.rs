@@ -37,6 +37,7 @@ macro_rules! conformance {
 }
 
 conformance!(
+    fail_for_good_ends_the_task_with_tries_left_and_blocks_dependents,
     new_run_starts_tasks_without_deps_ready_and_others_waiting,
     invalid_runs_write_nothing,
     claim_takes_highest_priority_first_then_key,
@@ -325,6 +326,20 @@ async fn a_final_failure_blocks_every_transitive_dependent(s: TestStore) {
     assert_eq!(other.len(), 1);
     s.complete(&other[0], "{}").await.unwrap();
     assert!(s.claim(&run, "w", 5, TTL).await.unwrap().is_empty());
+}
+
+async fn fail_for_good_ends_the_task_with_tries_left_and_blocks_dependents(s: TestStore) {
+    let run = s.create_run(&run_of(vec![task("a", &[]), task("b", &["a"])])).await.unwrap();
+    let lease = s.claim_task(&run, "a", "w", TTL).await.unwrap().unwrap();
+    assert!(lease.tries < lease.max_attempts, "the test needs tries left");
+    let blocked = s.fail_for_good(&lease, "merge conflict in src/a.rs").await.unwrap();
+    assert_eq!(blocked, vec!["b".to_owned()]);
+    let status = s.run_status(&run).await.unwrap();
+    assert_eq!(status.tasks[0].state, TaskState::Failed);
+    assert_eq!(status.tasks[1].state, TaskState::Blocked);
+    assert!(s.claim(&run, "w", 5, TTL).await.unwrap().is_empty(), "nothing is retried");
+    // A stale copy of the lease changes nothing now.
+    assert!(matches!(s.fail_for_good(&lease, "again").await, Err(LeaseError::Lost(_))));
 }
 
 async fn release_returns_the_task_without_spending_a_try(s: TestStore) {

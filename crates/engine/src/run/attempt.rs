@@ -1,0 +1,415 @@
+//! One attempt at one task: a worktree from the right starting point, the
+//! agent, orca's commit of whatever the agent left, and `verify`. The
+//! attempt writes nothing to the store: it reports to the dispatcher,
+//! which owns the task's lease.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use orca_agents::{
+    AgentEvent, AgentOutcome, AgentRun, CancelLevel, CancelToken, ErrorKind, Finish, HostEnv,
+    StopReason, Usage,
+};
+use orca_git::Repo;
+use orca_plan::Task;
+use tokio::sync::mpsc;
+
+use super::dispatcher::Msg;
+use super::events::RunEvent;
+use super::profiles::AgentProfile;
+use crate::verify::{VerifyStatus, run_verify};
+
+/// Everything one attempt needs; built by the dispatcher.
+#[derive(Debug)]
+pub(super) struct AttemptJob {
+    pub index: usize,
+    pub task: Task,
+    pub attempt: i64,
+    pub branch: String,
+    /// Where the attempt's branch starts: the integration branch, or the
+    /// previous attempt's branch when continuing its work.
+    pub start_from: String,
+    pub worktree: PathBuf,
+    /// `.orca/runs/<run>/tasks/<task>/a<n>/`: prompt, logs, verify output.
+    pub dir: PathBuf,
+    /// Holds the agent's own HOME and TMPDIR when its profile isolates.
+    pub isolation: PathBuf,
+    pub profile: Arc<AgentProfile>,
+    pub prompt: String,
+    /// The agent session to resume, if the previous attempt left one.
+    pub resume: Option<String>,
+    /// The prompt to use when the resumed session cannot be found.
+    pub fresh_prompt: String,
+    pub verify_timeout: Duration,
+    pub cancel: CancelToken,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum AttemptEnd {
+    /// The agent finished and `verify` passed (or the task has none).
+    Verified,
+    /// The agent or `verify` failed; another attempt may fix it.
+    Failed { reason: String, verify_output: Option<String> },
+    /// The agent hit a usage limit: pause, then continue the session.
+    Limited { resets_at: Option<u64>, message: String },
+    /// Stopped on request (Ctrl-C); its work is committed.
+    Interrupted,
+}
+
+/// What an attempt reports back.
+#[derive(Debug, Clone)]
+pub(super) struct AttemptReport {
+    pub index: usize,
+    pub attempt: i64,
+    pub end: AttemptEnd,
+    pub agent: String,
+    pub session: Option<String>,
+    /// The commit the attempt started from.
+    pub base: Option<String>,
+    /// The attempt branch's tip after orca's commit.
+    pub head: Option<String>,
+    pub usage: Usage,
+    pub cost_usd: Option<f64>,
+    /// The agent's last words, shortened.
+    pub summary: Option<String>,
+}
+
+/// Runs the attempt and sends its report to the dispatcher.
+pub(super) async fn run_attempt(
+    repo: Arc<Repo>,
+    host: Arc<HostEnv>,
+    job: AttemptJob,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    let report = attempt(&repo, &host, &job, &tx).await;
+    let _ = tx.send(Msg::AttemptDone(Box::new(report)));
+}
+
+async fn attempt(
+    repo: &Arc<Repo>,
+    host: &Arc<HostEnv>,
+    job: &AttemptJob,
+    tx: &mpsc::UnboundedSender<Msg>,
+) -> AttemptReport {
+    let mut report = AttemptReport {
+        index: job.index,
+        attempt: job.attempt,
+        end: AttemptEnd::Interrupted,
+        agent: job.profile.name.clone(),
+        session: job.resume.clone(),
+        base: None,
+        head: None,
+        usage: Usage::default(),
+        cost_usd: None,
+        summary: None,
+    };
+    if let Err(error) = std::fs::create_dir_all(&job.dir) {
+        report.end = failed(format!("cannot create {}: {error}", job.dir.display()));
+        return report;
+    }
+    let prepared = blocking(repo, {
+        let (worktree, branch, start) =
+            (job.worktree.clone(), job.branch.clone(), job.start_from.clone());
+        move |repo| prepare_worktree(repo, &worktree, &branch, &start)
+    })
+    .await;
+    match prepared {
+        Ok(base) => report.base = Some(base),
+        Err(reason) => {
+            report.end = failed(reason);
+            return report;
+        }
+    }
+
+    let mut agent = run_agent(host, job, &job.prompt, job.resume.as_deref(), "agent", tx).await;
+    // A session the CLI cannot find fails at once without using the model:
+    // start over with the full prompt rather than spending a try.
+    if job.resume.is_some() && agent.as_ref().is_ok_and(|(outcome, _)| resume_was_refused(outcome))
+    {
+        agent = run_agent(host, job, &job.fresh_prompt, None, "agent-fresh", tx).await;
+    }
+    report.end = match agent {
+        Ok((outcome, last_text)) => {
+            report.usage = outcome.usage;
+            report.cost_usd = outcome.cost_usd;
+            report.session = outcome.session_id.clone().or(report.session);
+            report.summary = last_text.map(|text| shorten(&text, 600));
+            let _ = tx.send(Msg::Event(RunEvent::AgentFinished {
+                task: job.task.id.to_string(),
+                attempt: job.attempt,
+                status: match &outcome.status {
+                    Finish::Success => "success".into(),
+                    Finish::Failed { kind, .. } => kind.to_string(),
+                },
+                message: match &outcome.status {
+                    Finish::Success => None,
+                    Finish::Failed { message, .. } => Some(shorten(message, 300)),
+                },
+            }));
+            judge(&outcome, &job.cancel)
+        }
+        Err(reason) => failed(reason),
+    };
+
+    // Whatever the agent left is committed before anything else happens to
+    // it: a failed or interrupted attempt's work is kept on its branch.
+    let message = format!("{}: {} (orca attempt {})", job.task.id, job.task.title, job.attempt);
+    let committed = blocking(repo, {
+        let (worktree, branch) = (job.worktree.clone(), job.branch.clone());
+        move |repo| {
+            repo.commit_all(&worktree, &message).map_err(|e| e.to_string())?;
+            repo.branch_tip(&branch)
+                .map(|tip| tip.map(|sha| sha.to_string()))
+                .map_err(|e| e.to_string())
+        }
+    })
+    .await;
+    match committed {
+        Ok(head) => report.head = head,
+        Err(reason) => report.end = failed(format!("cannot commit the attempt's work: {reason}")),
+    }
+
+    if report.end == AttemptEnd::Verified
+        && let Some(verify) = &job.task.verify
+    {
+        if job.cancel.level() != CancelLevel::Running {
+            report.end = AttemptEnd::Interrupted;
+        } else {
+            let task = job.task.id.to_string();
+            let _ = tx.send(Msg::Event(RunEvent::VerifyStarted {
+                task: task.clone(),
+                attempt: job.attempt,
+                command: verify.command().to_owned(),
+            }));
+            // `orca resume` kills what a killed orca left running: it reads
+            // verify.pid as it reads agent.pid.
+            let pid_file = job.dir.join("verify.pid");
+            let result = run_verify(
+                &verify.argv(),
+                &job.worktree,
+                job.verify_timeout,
+                &job.dir.join("verify.log"),
+                &job.cancel,
+                |pid| {
+                    let _ = std::fs::write(&pid_file, process_identity(pid));
+                },
+            )
+            .await;
+            let summary = result.describe(verify.command());
+            let _ = tx.send(Msg::Event(RunEvent::VerifyFinished {
+                task,
+                attempt: job.attempt,
+                passed: result.passed(),
+                summary: summary.clone(),
+            }));
+            if result.status == VerifyStatus::Interrupted {
+                report.end = AttemptEnd::Interrupted;
+            } else if !result.passed() {
+                report.end =
+                    AttemptEnd::Failed { reason: summary, verify_output: Some(result.output) };
+            }
+        }
+    }
+
+    let removed = blocking(repo, {
+        let worktree = job.worktree.clone();
+        move |repo| repo.remove_worktree(&worktree).map(|_| ()).map_err(|e| e.to_string())
+    })
+    .await;
+    if let Err(reason) = removed {
+        tracing::warn!(task = %job.task.id, attempt = job.attempt, %reason, "cannot remove the attempt's worktree");
+    }
+    report
+}
+
+/// Creates the attempt's worktree on a new branch at `start`, replacing a
+/// worktree left in the task's directory by an earlier attempt. Returns
+/// the commit the branch starts at.
+fn prepare_worktree(
+    repo: &Repo,
+    worktree: &Path,
+    branch: &str,
+    start: &str,
+) -> Result<String, String> {
+    let base = repo.rev_parse(start).map_err(|e| e.to_string())?.to_string();
+    repo.remove_worktree(worktree).map_err(|e| e.to_string())?;
+    if repo.branch_exists(branch).map_err(|e| e.to_string())? {
+        // A crash after creating the branch: the branch may hold work.
+        repo.add_worktree_for_branch(worktree, branch).map_err(|e| e.to_string())?;
+    } else {
+        repo.add_worktree(worktree, branch, &base).map_err(|e| e.to_string())?;
+    }
+    Ok(base)
+}
+
+async fn run_agent(
+    host: &Arc<HostEnv>,
+    job: &AttemptJob,
+    prompt: &str,
+    resume: Option<&str>,
+    log_name: &str,
+    tx: &mpsc::UnboundedSender<Msg>,
+) -> Result<(AgentOutcome, Option<String>), String> {
+    let task = job.task.id.to_string();
+    let mut run = start_agent(
+        host,
+        AgentStart {
+            profile: &job.profile,
+            task: &job.task,
+            prompt: prompt.to_owned(),
+            workdir: &job.worktree,
+            resume,
+            isolation: &job.isolation,
+            dir: &job.dir,
+            log_name,
+            cancel: &job.cancel,
+        },
+    )?;
+    let mut last_text = None;
+    let mut usage = Usage::default();
+    while let Some(event) = run.next_event().await {
+        match event {
+            AgentEvent::ToolUse { name, .. } => {
+                let _ = tx.send(Msg::Event(RunEvent::AgentActivity {
+                    task: task.clone(),
+                    tool: Some(name),
+                    input_tokens: usage.input_tokens,
+                    output_tokens: usage.output_tokens,
+                }));
+            }
+            AgentEvent::Usage(more) => {
+                usage.add(&more);
+                let _ = tx.send(Msg::Event(RunEvent::AgentActivity {
+                    task: task.clone(),
+                    tool: None,
+                    input_tokens: usage.input_tokens,
+                    output_tokens: usage.output_tokens,
+                }));
+            }
+            AgentEvent::Started { session_id, .. } => {
+                let _ = tx.send(Msg::Session {
+                    index: job.index,
+                    attempt: job.attempt,
+                    session: session_id,
+                });
+            }
+            AgentEvent::Text { text } if !text.trim().is_empty() => last_text = Some(text),
+            _ => {}
+        }
+    }
+    let outcome =
+        run.outcome().await.map_err(|error| format!("agent `{}`: {error}", job.profile.name))?;
+    Ok((outcome, last_text))
+}
+
+/// One start of an agent: for an attempt or for a conflict resolver.
+pub(super) struct AgentStart<'a> {
+    pub profile: &'a AgentProfile,
+    pub task: &'a Task,
+    pub prompt: String,
+    pub workdir: &'a Path,
+    pub resume: Option<&'a str>,
+    /// Holds the agent's private HOME and TMPDIR when its profile isolates.
+    pub isolation: &'a Path,
+    /// The attempt's (or resolution's) directory: logs go to
+    /// `<dir>/<log_name>/`, the pid to `<dir>/agent.pid`.
+    pub dir: &'a Path,
+    pub log_name: &'a str,
+    pub cancel: &'a CancelToken,
+}
+
+/// Starts the agent under supervision and records its pid, which
+/// `orca resume` reads to kill what a killed orca left running.
+pub(super) fn start_agent(host: &Arc<HostEnv>, start: AgentStart<'_>) -> Result<AgentRun, String> {
+    let AgentStart { profile, task, prompt, workdir, resume, isolation, dir, log_name, cancel } =
+        start;
+    let request = profile.request(prompt, workdir, task.id.as_str(), resume, isolation);
+    let policy = profile.policy(task.timeout_secs.map(Duration::from_secs));
+    let run = orca_agents::run_agent(
+        profile.adapter.clone(),
+        &request,
+        host,
+        policy,
+        dir.join(log_name),
+        cancel.clone(),
+    )
+    .map_err(|error| format!("cannot start agent `{}`: {error}", profile.name))?;
+    let _ = std::fs::write(dir.join("agent.pid"), process_identity(run.pid()));
+    Ok(run)
+}
+
+/// What the agent's outcome means for the attempt (before `verify`).
+fn judge(outcome: &AgentOutcome, cancel: &CancelToken) -> AttemptEnd {
+    if outcome.stopped == Some(StopReason::Cancelled) || cancel.level() != CancelLevel::Running {
+        return AttemptEnd::Interrupted;
+    }
+    match &outcome.status {
+        Finish::Success => AttemptEnd::Verified,
+        Finish::Failed { kind: ErrorKind::UsageLimit, message } => AttemptEnd::Limited {
+            resets_at: outcome.limit.as_ref().and_then(|limit| limit.resets_at),
+            message: message.clone(),
+        },
+        Finish::Failed { kind: ErrorKind::Cancelled, .. } => AttemptEnd::Interrupted,
+        Finish::Failed { kind, message } => {
+            failed(format!("the agent failed ({kind}): {}", shorten(message, 400)))
+        }
+    }
+}
+
+fn resume_was_refused(outcome: &AgentOutcome) -> bool {
+    match &outcome.status {
+        Finish::Failed { kind, .. } => {
+            outcome.usage.is_zero()
+                && outcome.stopped.is_none()
+                && !matches!(
+                    kind,
+                    ErrorKind::UsageLimit | ErrorKind::Cancelled | ErrorKind::Authentication
+                )
+        }
+        Finish::Success => false,
+    }
+}
+
+fn failed(reason: String) -> AttemptEnd {
+    AttemptEnd::Failed { reason, verify_output: None }
+}
+
+/// `<pid> <start time>`: the start time (from /proc) tells a live agent
+/// from an unrelated process that reused the pid.
+pub(super) fn process_identity(pid: u32) -> String {
+    format!("{pid} {}", process_start_time(pid).unwrap_or_default())
+}
+
+/// The process's start time in clock ticks since boot (field 22 of
+/// /proc/<pid>/stat), or None when it is gone.
+pub(super) fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: count from the last ')'.
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+pub(super) fn shorten(text: &str, max: usize) -> String {
+    let text = text.trim();
+    if text.len() <= max {
+        return text.to_owned();
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// Runs a git operation off the async runtime.
+pub(super) async fn blocking<T: Send + 'static>(
+    repo: &Arc<Repo>,
+    work: impl FnOnce(&Repo) -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    let repo = Arc::clone(repo);
+    tokio::task::spawn_blocking(move || work(&repo))
+        .await
+        .unwrap_or_else(|panic| Err(format!("git operation panicked: {panic}")))
+}

@@ -1,0 +1,143 @@
+//! What every part of a run shares, and what the dispatcher remembers about
+//! each task between its attempts.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orca_agents::HostEnv;
+use orca_config::{Config, Layout};
+use orca_git::{Repo, attempt_branch, resolver_worktree_path, task_worktree_path};
+use orca_plan::{Plan, PlanGraph, Task, TaskIndex};
+use orca_store::{RunId, Store};
+
+use super::RunError;
+use super::attempt::blocking;
+use super::profiles::{AgentProfile, AgentProfiles};
+use crate::prompt::PreviousFailure;
+
+/// The default time limit for a task's `verify`.
+const DEFAULT_VERIFY_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// Shared, read-only state of one run.
+#[derive(Debug)]
+pub(super) struct RunContext {
+    pub repo: Arc<Repo>,
+    pub host: Arc<HostEnv>,
+    pub layout: Layout,
+    pub store: Store,
+    pub config: Config,
+    pub run: RunId,
+    pub integration: String,
+    pub plan: Plan,
+    pub graph: PlanGraph,
+    /// The graph's node for each task, by position in `plan.tasks`.
+    pub nodes: Vec<TaskIndex>,
+    pub profiles: AgentProfiles,
+    /// The agent for tasks whose plan names none (`--agent`, else config).
+    pub default_agent: String,
+    /// The most agents at once.
+    pub agents: usize,
+    pub resolver: bool,
+    pub keep_branches: bool,
+    /// This process's name in the store's leases.
+    pub worker: String,
+}
+
+/// What the dispatcher remembers about a task.
+#[derive(Debug, Clone, Default)]
+pub(super) struct TaskMemory {
+    /// The last attempt, for the next one: its branch, session and failure.
+    pub previous: Option<PreviousAttempt>,
+    /// The current attempt's start commit and its branch tip after commit.
+    pub attempt_base: Option<String>,
+    pub attempt_head: Option<String>,
+    /// Set once merged: what dependents are told it changed.
+    pub merged: Option<MergedChange>,
+}
+
+/// The attempt before this one.
+#[derive(Debug, Clone)]
+pub(super) struct PreviousAttempt {
+    pub branch: String,
+    pub agent: String,
+    pub session: Option<String>,
+    /// None when the attempt was interrupted rather than failed.
+    pub failure: Option<PreviousFailure>,
+}
+
+/// A merged task's change.
+#[derive(Debug, Clone)]
+pub(super) struct MergedChange {
+    /// The commit its last attempt started from, and the merge commit.
+    pub base: String,
+    pub head: String,
+}
+
+impl RunContext {
+    /// The graph node of the task at `index` in the plan.
+    pub(super) fn node(&self, index: usize) -> TaskIndex {
+        self.nodes[index]
+    }
+
+    pub(super) fn profile_for(&self, task: &Task) -> Result<Arc<AgentProfile>, RunError> {
+        let name = task.agent.as_deref().unwrap_or(&self.default_agent);
+        Ok(self.profiles.get(name)?)
+    }
+
+    pub(super) fn task_worktree(&self, task: &Task) -> PathBuf {
+        task_worktree_path(&self.layout.worktrees_dir(), self.run.as_str(), task.id.as_str())
+    }
+
+    pub(super) fn resolver_worktree(&self, task: &Task) -> PathBuf {
+        resolver_worktree_path(&self.layout.worktrees_dir(), self.run.as_str(), task.id.as_str())
+    }
+
+    /// `.orca/runs/<run>/tasks/<task>/`
+    fn task_dir(&self, task: &Task) -> PathBuf {
+        self.layout
+            .run_dir(self.run.as_str())
+            .join("tasks")
+            .join(orca_git::ref_component(task.id.as_str()))
+    }
+
+    /// `.orca/runs/<run>/tasks/<task>/a<n>/`
+    pub(super) fn attempt_dir(&self, task: &Task, attempt: i64) -> PathBuf {
+        self.task_dir(task).join(format!("a{attempt}"))
+    }
+
+    /// `.orca/runs/<run>/tasks/<task>/isolated/`: the HOME and TMPDIR of an
+    /// isolated agent, one per task rather than per attempt: the CLIs keep
+    /// their sessions in HOME, and a retry resumes the previous attempt's.
+    pub(super) fn isolation_dir(&self, task: &Task) -> PathBuf {
+        self.task_dir(task).join("isolated")
+    }
+
+    pub(super) fn verify_timeout(&self, task: &Task) -> Duration {
+        task.timeout_secs.map_or(DEFAULT_VERIFY_TIMEOUT, Duration::from_secs)
+    }
+
+    /// Deletes every attempt branch of the run; the integration branch,
+    /// the run's result, stays.
+    pub(super) async fn prune_attempt_branches(&self) {
+        let prefixes: Vec<String> = self
+            .plan
+            .tasks
+            .iter()
+            .map(|task| {
+                let first = attempt_branch(self.run.as_str(), task.id.as_str(), 1);
+                first.trim_end_matches("a1").to_owned()
+            })
+            .collect();
+        let pruned = blocking(&self.repo, move |repo| {
+            for prefix in prefixes {
+                repo.delete_branches_with_prefix(&prefix).map_err(|e| e.to_string())?;
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(reason) = pruned {
+            tracing::warn!(%reason, "cannot prune the run's attempt branches");
+        }
+    }
+}

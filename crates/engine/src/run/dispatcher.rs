@@ -1,0 +1,798 @@
+//! The one owner of a run's state. Attempts, the merge queue, heartbeats,
+//! pauses and interrupts all arrive as messages or timers in one loop; only
+//! the dispatcher writes task state to the store and the schedule.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use orca_agents::{CancelToken, Usage};
+use orca_git::attempt_branch;
+use orca_store::{
+    AttemptInfo, FailOutcome, Lease, LeaseError, RetryPolicy, RunState, SessionLock, Stage,
+    StageState,
+};
+use tokio::sync::mpsc;
+
+use super::attempt::{AttemptEnd, AttemptJob, AttemptReport, blocking, run_attempt, shorten};
+use super::context::{MergedChange, PreviousAttempt, RunContext, TaskMemory};
+use super::events::{RunEvent, TimedEvent, Totals};
+use super::merge::{MergeEnd, MergeJob, MergeReport, ResolverJob, merge_queue};
+use super::{RunError, RunOutcome, RunReport};
+use crate::prompt::{
+    DependencyChange, PreviousFailure, TaskBrief, continue_prompt, last_bytes, retry_prompt,
+    task_prompt,
+};
+use crate::schedule::{Schedule, TaskPhase};
+
+/// What the dispatcher hears from its attempts and its merge queue.
+#[derive(Debug)]
+pub(super) enum Msg {
+    Event(RunEvent),
+    /// A running attempt's agent named its session: stored at once, so a
+    /// `kill -9` of orca cannot lose it and `orca resume` continues it.
+    Session {
+        index: usize,
+        attempt: i64,
+        session: String,
+    },
+    AttemptDone(Box<AttemptReport>),
+    MergeDone(Box<MergeReport>),
+}
+
+/// How long a task whose claim failed waits before the next try (another
+/// worker holds it, or its retry backoff has not passed in the store).
+const CLAIM_RETRY: Duration = Duration::from_secs(1);
+
+/// How long dispatch pauses on a usage limit whose reset time is unknown.
+const UNKNOWN_RESET: Duration = Duration::from_secs(5 * 60);
+
+/// Verified attempts whose merge a crash interrupted: merge them without
+/// running the agent again.
+pub(super) type PendingMerges = Vec<(usize, String)>;
+
+pub(super) struct Dispatcher {
+    ctx: Arc<RunContext>,
+    schedule: Schedule,
+    memory: Vec<TaskMemory>,
+    leases: HashMap<usize, Lease>,
+    /// Leases the store says we lost: the attempt's report is ignored.
+    lost: HashMap<usize, i64>,
+    cancels: HashMap<usize, CancelToken>,
+    held: HashMap<usize, Instant>,
+    pending_merges: PendingMerges,
+    paused_until: Option<Instant>,
+    stopping: bool,
+    killing: bool,
+    executors: usize,
+    merges: usize,
+    tx: mpsc::UnboundedSender<Msg>,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    merge_tx: Option<mpsc::UnboundedSender<MergeJob>>,
+    events: mpsc::UnboundedSender<TimedEvent>,
+    interrupts: mpsc::UnboundedReceiver<()>,
+    lock: SessionLock,
+    started: Instant,
+    started_at: HashMap<usize, Instant>,
+    /// Seconds spent per unit of plan weight, over merged tasks.
+    pace: (f64, u64),
+    usage: Usage,
+    cost_usd: f64,
+    failures: Vec<(String, String)>,
+    resumed: bool,
+}
+
+impl Dispatcher {
+    #[expect(clippy::too_many_arguments, reason = "built once, by start and resume")]
+    pub(super) fn new(
+        ctx: Arc<RunContext>,
+        schedule: Schedule,
+        memory: Vec<TaskMemory>,
+        pending_merges: PendingMerges,
+        events: mpsc::UnboundedSender<TimedEvent>,
+        interrupts: mpsc::UnboundedReceiver<()>,
+        lock: SessionLock,
+        resumed: bool,
+    ) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let (merge_tx, merge_rx) = mpsc::unbounded_channel();
+        tokio::spawn(merge_queue(ctx.repo.clone(), ctx.host.clone(), merge_rx, tx.clone()));
+        Dispatcher {
+            ctx,
+            schedule,
+            memory,
+            leases: HashMap::new(),
+            lost: HashMap::new(),
+            cancels: HashMap::new(),
+            held: HashMap::new(),
+            pending_merges,
+            paused_until: None,
+            stopping: false,
+            killing: false,
+            executors: 0,
+            merges: 0,
+            tx,
+            rx,
+            merge_tx: Some(merge_tx),
+            events,
+            interrupts,
+            lock,
+            started: Instant::now(),
+            started_at: HashMap::new(),
+            pace: (0.0, 0),
+            usage: Usage::default(),
+            cost_usd: 0.0,
+            failures: Vec::new(),
+            resumed,
+        }
+    }
+
+    pub(super) async fn run(mut self) -> Result<RunReport, RunError> {
+        let ctx = self.ctx.clone();
+        self.emit(RunEvent::RunStarted {
+            run: ctx.run.to_string(),
+            title: ctx.plan.title.clone(),
+            tasks: ctx.plan.tasks.len(),
+            agents: ctx.agents,
+            integration_branch: ctx.integration.clone(),
+            resumed: self.resumed,
+        });
+        self.progress();
+        for (index, branch) in std::mem::take(&mut self.pending_merges) {
+            self.merge_again(index, branch).await?;
+        }
+        let mut heartbeat = tokio::time::interval(ctx.config.lease.heartbeat);
+        heartbeat.tick().await;
+        loop {
+            let now = Instant::now();
+            let due: Vec<usize> =
+                self.held.iter().filter(|(_, at)| **at <= now).map(|(i, _)| *i).collect();
+            for index in due {
+                self.held.remove(&index);
+                self.schedule.unhold(index);
+            }
+            if self.paused_until.is_some_and(|until| until <= now) {
+                self.paused_until = None;
+                self.emit(RunEvent::Unpaused);
+            }
+            if !self.stopping && self.paused_until.is_none() {
+                self.dispatch().await?;
+            }
+            if self.executors == 0 && self.merges == 0 {
+                if self.stopping || self.schedule.is_finished() {
+                    break;
+                }
+                if self.held.is_empty() && self.paused_until.is_none() {
+                    return Err(RunError::Stuck(format!("{:?}", self.schedule.counts())));
+                }
+            }
+            let wake = self.held.values().chain(self.paused_until.iter()).min().copied();
+            tokio::select! {
+                Some(msg) = self.rx.recv() => self.handle(msg).await?,
+                _ = heartbeat.tick() => self.heartbeat().await,
+                Some(()) = self.interrupts.recv() => self.interrupt(),
+                () = sleep_until(wake) => {}
+            }
+        }
+        self.finish().await
+    }
+
+    /// Starts every task the schedule allows now.
+    async fn dispatch(&mut self) -> Result<(), RunError> {
+        for index in self.schedule.start_ready() {
+            self.launch(index).await?;
+        }
+        Ok(())
+    }
+
+    async fn launch(&mut self, index: usize) -> Result<(), RunError> {
+        let ctx = self.ctx.clone();
+        let task = ctx.plan.tasks[index].clone();
+        let lease = match ctx
+            .store
+            .claim_task(&ctx.run, task.id.as_str(), &ctx.worker, ctx.config.lease.ttl)
+            .await
+        {
+            Ok(Some(lease)) => lease,
+            Ok(None) => {
+                // Not claimable now: its backoff runs, or someone else holds it.
+                self.schedule.hold(index);
+                self.held.insert(index, Instant::now() + CLAIM_RETRY);
+                return Ok(());
+            }
+            Err(error) => return Err(RunError::Store(error)),
+        };
+        let profile = ctx.profile_for(&task)?;
+        let branch =
+            attempt_branch(ctx.run.as_str(), task.id.as_str(), attempt_number(lease.attempt));
+        let info = AttemptInfo {
+            branch: Some(branch.clone()),
+            agent: Some(profile.name.clone()),
+            ..AttemptInfo::default()
+        };
+        if let Err(error) = ctx.store.record_attempt(&lease, &info).await {
+            return self.lease_error(index, error);
+        }
+        let previous = self.memory[index].previous.clone();
+        let fresh_prompt = task_prompt(
+            &TaskBrief {
+                plan_title: &ctx.plan.title,
+                task: &task,
+                role_instructions: ctx
+                    .config
+                    .roles
+                    .instructions
+                    .get(&task.role)
+                    .map(String::as_str),
+                dependencies: self.dependency_changes(index).await,
+            },
+            previous.as_ref().and_then(|p| p.failure.as_ref()),
+        );
+        let resume =
+            previous.as_ref().filter(|p| p.agent == profile.name).and_then(|p| p.session.clone());
+        let prompt = match (&resume, previous.as_ref().and_then(|p| p.failure.as_ref())) {
+            (Some(_), Some(failure)) => retry_prompt(&task, failure),
+            (Some(_), None) => continue_prompt(&task),
+            (None, _) => fresh_prompt.clone(),
+        };
+        let start_from = match &previous {
+            Some(previous) if branch_exists(&ctx, &previous.branch).await => {
+                previous.branch.clone()
+            }
+            _ => ctx.integration.clone(),
+        };
+        let cancel = CancelToken::new();
+        let job = AttemptJob {
+            index,
+            task: task.clone(),
+            attempt: lease.attempt,
+            branch: branch.clone(),
+            start_from,
+            worktree: ctx.task_worktree(&task),
+            dir: ctx.attempt_dir(&task, lease.attempt),
+            isolation: ctx.isolation_dir(&task),
+            profile: profile.clone(),
+            prompt,
+            resume: resume.clone(),
+            fresh_prompt,
+            verify_timeout: ctx.verify_timeout(&task),
+            cancel: cancel.clone(),
+        };
+        self.emit(RunEvent::TaskStarted {
+            task: task.id.to_string(),
+            title: task.title.clone(),
+            attempt: lease.attempt,
+            agent: profile.name.clone(),
+            branch,
+            resumed_session: resume.is_some(),
+        });
+        self.started_at.insert(index, Instant::now());
+        self.cancels.insert(index, cancel);
+        self.leases.insert(index, lease);
+        self.executors += 1;
+        tokio::spawn(run_attempt(ctx.repo.clone(), ctx.host.clone(), job, self.tx.clone()));
+        self.progress();
+        Ok(())
+    }
+
+    async fn handle(&mut self, msg: Msg) -> Result<(), RunError> {
+        match msg {
+            // Live agent numbers; totals are added when an attempt ends.
+            Msg::Event(event) => self.emit(event),
+            Msg::Session { index, attempt, session } => {
+                self.record_session(index, attempt, session).await
+            }
+            Msg::AttemptDone(report) => {
+                self.attempt_done(*report).await?;
+                self.progress();
+            }
+            Msg::MergeDone(report) => {
+                self.merge_done(*report).await?;
+                self.progress();
+            }
+        }
+        Ok(())
+    }
+
+    async fn attempt_done(&mut self, report: AttemptReport) -> Result<(), RunError> {
+        let ctx = self.ctx.clone();
+        let index = report.index;
+        self.executors -= 1;
+        self.cancels.remove(&index);
+        self.usage.add(&report.usage);
+        self.cost_usd += report.cost_usd.unwrap_or(0.0);
+        let task = ctx.plan.tasks[index].clone();
+        let Some(lease) = self.leases.get(&index).cloned() else {
+            return Ok(());
+        };
+        let branch =
+            attempt_branch(ctx.run.as_str(), task.id.as_str(), attempt_number(report.attempt));
+        self.memory[index].previous = Some(PreviousAttempt {
+            branch: branch.clone(),
+            agent: report.agent.clone(),
+            session: report.session.clone(),
+            failure: match &report.end {
+                AttemptEnd::Failed { reason, verify_output } => Some(PreviousFailure {
+                    attempt: report.attempt,
+                    reason: reason.clone(),
+                    verify_output: verify_output.clone(),
+                }),
+                _ => None,
+            },
+        });
+        if self.lost.remove(&index).is_some() {
+            self.leases.remove(&index);
+            self.schedule.hold(index);
+            self.held.insert(index, Instant::now() + CLAIM_RETRY);
+            return Ok(());
+        }
+        let info = AttemptInfo {
+            branch: Some(branch.clone()),
+            agent: Some(report.agent.clone()),
+            agent_session_id: report.session.clone(),
+            commit_sha: report.head.clone(),
+            summary: report.summary.clone(),
+            details_json: Some(
+                serde_json::json!({
+                    "end": end_name(&report.end),
+                    "base": report.base,
+                    "head": report.head,
+                    "input_tokens": report.usage.input_tokens,
+                    "output_tokens": report.usage.output_tokens,
+                    "cost_usd": report.cost_usd,
+                    "verify_output": match &report.end {
+                        AttemptEnd::Failed { verify_output: Some(output), .. } => Some(last_bytes(output, 4_000)),
+                        _ => None,
+                    },
+                })
+                .to_string(),
+            ),
+        };
+        if let Err(error) = ctx.store.record_attempt(&lease, &info).await {
+            return self.lease_error(index, error);
+        }
+        match report.end {
+            AttemptEnd::Verified => {
+                self.memory[index].attempt_base = report.base.clone();
+                self.memory[index].attempt_head = report.head.clone();
+                self.send_to_merge(index, report.attempt, branch);
+            }
+            AttemptEnd::Failed { reason, .. } => {
+                self.failed_attempt(index, &lease, &reason).await?
+            }
+            AttemptEnd::Limited { resets_at, message } => {
+                self.leases.remove(&index);
+                self.release(index, &lease, &format!("usage limit: {}", shorten(&message, 200)))
+                    .await?;
+                self.pause(resets_at, &message);
+            }
+            AttemptEnd::Interrupted => {
+                self.leases.remove(&index);
+                self.release(index, &lease, "interrupted; its work is committed on its branch")
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_session(&mut self, index: usize, attempt: i64, session: String) {
+        let Some(lease) = self.leases.get(&index).filter(|lease| lease.attempt == attempt) else {
+            return;
+        };
+        let info = AttemptInfo { agent_session_id: Some(session), ..AttemptInfo::default() };
+        // A lost lease shows at the next heartbeat, which stops the attempt.
+        if let Err(error) = self.ctx.store.record_attempt(lease, &info).await {
+            tracing::warn!(task = %lease.task, attempt, %error, "cannot record the agent's session");
+        }
+    }
+
+    fn send_to_merge(&mut self, index: usize, attempt: i64, branch: String) {
+        // Interrupts and a lost lease reach a resolver through this token.
+        let cancel = self.cancels.entry(index).or_default().clone();
+        let ctx = &self.ctx;
+        let task = ctx.plan.tasks[index].clone();
+        let resolver = ctx.resolver.then(|| {
+            let profile = ctx.profile_for(&task).ok()?;
+            Some(ResolverJob {
+                profile,
+                worktree: ctx.resolver_worktree(&task),
+                branch: format!("{branch}-resolve"),
+                dir: ctx.attempt_dir(&task, attempt).join("resolve"),
+                verify_timeout: ctx.verify_timeout(&task),
+                cancel,
+            })
+        });
+        let job = MergeJob {
+            index,
+            task,
+            attempt,
+            branch,
+            integration: ctx.integration.clone(),
+            resolver: resolver.flatten(),
+        };
+        if let Some(merge_tx) = &self.merge_tx
+            && merge_tx.send(job).is_ok()
+        {
+            self.merges += 1;
+        }
+    }
+
+    async fn merge_done(&mut self, report: MergeReport) -> Result<(), RunError> {
+        let ctx = self.ctx.clone();
+        let index = report.index;
+        self.merges -= 1;
+        self.usage.add(&report.usage);
+        self.cost_usd += report.cost_usd.unwrap_or(0.0);
+        let task = ctx.plan.tasks[index].clone();
+        let Some(lease) = self.leases.remove(&index) else {
+            return Ok(());
+        };
+        if self.lost.remove(&index).is_some() {
+            self.schedule.hold(index);
+            self.held.insert(index, Instant::now() + CLAIM_RETRY);
+            return Ok(());
+        }
+        match report.end {
+            MergeEnd::Merged { commit, resolved_conflict } => {
+                let memory = &mut self.memory[index];
+                memory.merged = Some(MergedChange {
+                    base: memory.attempt_base.clone().unwrap_or_else(|| format!("{commit}^1")),
+                    head: commit.clone(),
+                });
+                let result = serde_json::json!({
+                    "merge_commit": commit,
+                    "branch": attempt_branch(ctx.run.as_str(), task.id.as_str(), attempt_number(report.attempt)),
+                    "resolved_conflict": resolved_conflict,
+                    "base": memory.attempt_base,
+                    "head": memory.attempt_head,
+                });
+                if let Err(error) = ctx.store.complete(&lease, &result.to_string()).await {
+                    return self.lease_error(index, error);
+                }
+                if let Some(started) = self.started_at.remove(&index) {
+                    let weight = ctx.graph.weight(ctx.node(index));
+                    self.pace.0 += started.elapsed().as_secs_f64();
+                    self.pace.1 += weight;
+                }
+                self.cancels.remove(&index);
+                self.schedule.merged(index);
+                self.emit(RunEvent::Merged {
+                    task: task.id.to_string(),
+                    attempt: report.attempt,
+                    commit,
+                    resolved_conflict,
+                });
+            }
+            // A resolver stopped by Ctrl-C did not fail: the task waits for
+            // `orca resume` like any interrupted attempt.
+            MergeEnd::Conflict { .. } if self.stopping => {
+                self.cancels.remove(&index);
+                self.release(index, &lease, "interrupted while resolving a merge conflict").await?;
+            }
+            MergeEnd::Conflict { files, reason } => {
+                let message = format!("merge conflict in {}: {reason}", files.join(", "));
+                self.cancels.remove(&index);
+                match ctx.store.fail_for_good(&lease, &message).await {
+                    Ok(blocked) => self.task_failed(index, message, blocked),
+                    Err(error) => return self.lease_error(index, error),
+                }
+            }
+            MergeEnd::Error { reason } => {
+                self.cancels.remove(&index);
+                self.failed_attempt(index, &lease, &format!("merging failed: {reason}")).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn failed_attempt(
+        &mut self,
+        index: usize,
+        lease: &Lease,
+        reason: &str,
+    ) -> Result<(), RunError> {
+        let ctx = self.ctx.clone();
+        self.leases.remove(&index);
+        let policy = RetryPolicy {
+            base: ctx.config.limits.retry_backoff_base,
+            max: ctx.config.limits.retry_backoff_max,
+            ..RetryPolicy::default()
+        };
+        match ctx.store.fail(lease, reason, &policy).await {
+            Ok(FailOutcome::Retry { run_after_ms }) => {
+                let delay =
+                    Duration::from_millis(u64::try_from(run_after_ms - now_ms_i64()).unwrap_or(0));
+                self.schedule.hold(index);
+                self.held.insert(index, Instant::now() + delay);
+                self.emit(RunEvent::Retrying {
+                    task: ctx.plan.tasks[index].id.to_string(),
+                    attempt: lease.attempt,
+                    reason: shorten(reason, 300),
+                    after_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                });
+                Ok(())
+            }
+            Ok(FailOutcome::Failed { blocked }) => {
+                self.task_failed(index, reason.to_owned(), blocked);
+                Ok(())
+            }
+            Err(error) => self.lease_error(index, error),
+        }
+    }
+
+    fn task_failed(&mut self, index: usize, reason: String, blocked: Vec<String>) {
+        let id = self.ctx.plan.tasks[index].id.to_string();
+        self.schedule.failed(index);
+        self.failures.push((id.clone(), reason.clone()));
+        self.emit(RunEvent::TaskFailed { task: id, reason: shorten(&reason, 600), blocked });
+    }
+
+    async fn release(&mut self, index: usize, lease: &Lease, reason: &str) -> Result<(), RunError> {
+        match self.ctx.store.release(lease, reason).await {
+            Ok(()) => {
+                self.schedule.returned(index);
+                Ok(())
+            }
+            Err(error) => self.lease_error(index, error),
+        }
+    }
+
+    /// A store write through a lease failed. A lost lease means another
+    /// worker owns the task now: step back and look again later.
+    fn lease_error(&mut self, index: usize, error: LeaseError) -> Result<(), RunError> {
+        match error {
+            LeaseError::Lost(lost) => {
+                tracing::warn!(task = %self.ctx.plan.tasks[index].id, %lost, "lease lost");
+                self.leases.remove(&index);
+                if self.schedule.phase(index) == TaskPhase::InFlight {
+                    self.schedule.hold(index);
+                }
+                self.held.insert(index, Instant::now() + CLAIM_RETRY);
+                Ok(())
+            }
+            LeaseError::Store(error) => Err(RunError::Store(error)),
+        }
+    }
+
+    fn pause(&mut self, resets_at: Option<u64>, message: &str) {
+        let margin = self.ctx.config.limits.usage_limit_margin;
+        let wait = match resets_at {
+            Some(at) => Duration::from_secs(at.saturating_sub(now_secs())) + margin,
+            None => UNKNOWN_RESET.max(margin),
+        };
+        let until = Instant::now() + wait;
+        if self.paused_until.is_none_or(|current| current < until) {
+            self.paused_until = Some(until);
+            self.emit(RunEvent::Paused {
+                reason: format!("usage limit: {}", shorten(message, 200)),
+                until_ms: now_ms() + u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+            });
+        }
+    }
+
+    async fn heartbeat(&mut self) {
+        for (index, lease) in &self.leases {
+            if let Err(LeaseError::Lost(lost)) = self.ctx.store.heartbeat(lease).await {
+                tracing::warn!(task = %lease.task, %lost, "lease lost while running; stopping the attempt");
+                self.lost.insert(*index, lease.attempt);
+                if let Some(cancel) = self.cancels.get(index) {
+                    cancel.kill();
+                }
+            }
+        }
+        if let Err(error) = self.lock.heartbeat() {
+            tracing::warn!(%error, "cannot renew the session lock");
+        }
+    }
+
+    fn interrupt(&mut self) {
+        if !self.stopping {
+            self.stopping = true;
+            self.emit(RunEvent::Stopping {
+                reason: "interrupted: stopping agents and committing their work; `orca resume` continues".into(),
+            });
+            for cancel in self.cancels.values() {
+                cancel.stop();
+            }
+        } else if !self.killing {
+            self.killing = true;
+            self.emit(RunEvent::Stopping { reason: "interrupted again: killing agents".into() });
+            for cancel in self.cancels.values() {
+                cancel.kill();
+            }
+        }
+    }
+
+    /// Re-queues a verified attempt whose merge a crash interrupted: a new
+    /// lease, then straight to the merge queue.
+    async fn merge_again(&mut self, index: usize, branch: String) -> Result<(), RunError> {
+        let ctx = self.ctx.clone();
+        let task = &ctx.plan.tasks[index];
+        let Some(lease) = ctx
+            .store
+            .claim_task(&ctx.run, task.id.as_str(), &ctx.worker, ctx.config.lease.ttl)
+            .await?
+        else {
+            return Ok(());
+        };
+        let info = AttemptInfo { branch: Some(branch.clone()), ..AttemptInfo::default() };
+        if let Err(error) = ctx.store.record_attempt(&lease, &info).await {
+            return self.lease_error(index, error);
+        }
+        self.schedule.start(index);
+        self.started_at.insert(index, Instant::now());
+        self.leases.insert(index, lease.clone());
+        self.send_to_merge(index, lease.attempt, branch);
+        Ok(())
+    }
+
+    async fn dependency_changes(&self, index: usize) -> Vec<DependencyChange> {
+        let ctx = &self.ctx;
+        let mut changes = Vec::new();
+        for dep in ctx.graph.deps(ctx.node(index)) {
+            let dep = dep.index();
+            let Some(merged) = &self.memory[dep].merged else { continue };
+            let (base, head) = (merged.base.clone(), merged.head.clone());
+            let summary = blocking(&ctx.repo, move |repo| {
+                repo.summarize_range(&base, &head)
+                    .map(|s| s.render(1_500))
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .unwrap_or_else(|reason| format!("(no summary: {reason})"));
+            let task = &ctx.plan.tasks[dep];
+            changes.push(DependencyChange {
+                id: task.id.to_string(),
+                title: task.title.clone(),
+                summary,
+            });
+        }
+        changes
+    }
+
+    async fn finish(mut self) -> Result<RunReport, RunError> {
+        self.merge_tx = None;
+        let ctx = self.ctx.clone();
+        let counts = self.schedule.counts();
+        let outcome = if self.stopping && !self.schedule.is_finished() {
+            RunOutcome::Interrupted
+        } else if counts.failed + counts.blocked == 0 {
+            RunOutcome::Completed
+        } else {
+            RunOutcome::Failed
+        };
+        match outcome {
+            RunOutcome::Interrupted => {}
+            RunOutcome::Completed => {
+                ctx.store.set_stage(&ctx.run, Stage::Implement, StageState::Passed).await?;
+                ctx.store.finish_run(&ctx.run, RunState::Succeeded).await?;
+                if !ctx.keep_branches {
+                    ctx.prune_attempt_branches().await;
+                }
+            }
+            RunOutcome::Failed => {
+                ctx.store.set_stage(&ctx.run, Stage::Implement, StageState::Failed).await?;
+                ctx.store.finish_run(&ctx.run, RunState::Failed).await?;
+            }
+        }
+        let blocked = (0..self.schedule.len())
+            .filter_map(|index| match self.schedule.phase(index) {
+                TaskPhase::Blocked { by } => {
+                    Some((ctx.plan.tasks[index].id.to_string(), ctx.plan.tasks[by].id.to_string()))
+                }
+                _ => None,
+            })
+            .collect::<Vec<_>>();
+        let report = RunReport {
+            run: ctx.run.clone(),
+            outcome,
+            merged: counts.merged,
+            failed: std::mem::take(&mut self.failures),
+            blocked,
+            integration_branch: ctx.integration.clone(),
+            duration: self.started.elapsed(),
+            usage: self.usage,
+            cost_usd: self.cost_usd,
+        };
+        self.emit(RunEvent::RunFinished {
+            run: ctx.run.to_string(),
+            outcome: outcome.as_str().into(),
+            merged: report.merged,
+            failed: report.failed.len(),
+            blocked: report.blocked.len(),
+            integration_branch: report.integration_branch.clone(),
+            duration_ms: u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
+            input_tokens: report.usage.input_tokens,
+            output_tokens: report.usage.output_tokens,
+            cost_usd: report.cost_usd,
+        });
+        Ok(report)
+    }
+
+    fn progress(&self) {
+        let counts = self.schedule.counts();
+        let totals = Totals {
+            done: counts.merged,
+            running: counts.in_flight,
+            queued: counts.waiting + counts.ready + counts.held,
+            failed: counts.failed,
+            blocked: counts.blocked,
+            input_tokens: self.usage.input_tokens,
+            output_tokens: self.usage.output_tokens,
+            cost_usd: self.cost_usd,
+            eta_secs: self.eta_secs(),
+        };
+        self.emit(RunEvent::Progress(totals));
+    }
+
+    /// Remaining critical path (or remaining work spread over the agents,
+    /// if longer) at the pace observed so far.
+    fn eta_secs(&self) -> Option<u64> {
+        let (seconds, weight) = self.pace;
+        if weight == 0 {
+            return None;
+        }
+        let per_unit = seconds / weight as f64;
+        let graph = &self.ctx.graph;
+        let unfinished = (0..self.schedule.len()).filter(|&index| {
+            matches!(
+                self.schedule.phase(index),
+                TaskPhase::Waiting | TaskPhase::Ready | TaskPhase::InFlight | TaskPhase::Held
+            )
+        });
+        let (mut path, mut work) = (0u64, 0u64);
+        for index in unfinished {
+            let task = self.ctx.node(index);
+            path = path.max(graph.remaining_path(task));
+            work += graph.weight(task);
+        }
+        let spread = work as f64 / self.ctx.agents.max(1) as f64;
+        Some((path as f64).max(spread).mul_add(per_unit, 0.0).round() as u64)
+    }
+
+    fn emit(&self, event: RunEvent) {
+        let _ = self.events.send(TimedEvent { at_ms: now_ms(), event });
+    }
+}
+
+fn attempt_number(attempt: i64) -> u32 {
+    u32::try_from(attempt).unwrap_or(u32::MAX)
+}
+
+fn end_name(end: &AttemptEnd) -> &'static str {
+    match end {
+        AttemptEnd::Verified => "verified",
+        AttemptEnd::Failed { .. } => "failed",
+        AttemptEnd::Limited { .. } => "limited",
+        AttemptEnd::Interrupted => "interrupted",
+    }
+}
+
+async fn branch_exists(ctx: &RunContext, branch: &str) -> bool {
+    let branch = branch.to_owned();
+    blocking(&ctx.repo, move |repo| repo.branch_exists(&branch).map_err(|e| e.to_string()))
+        .await
+        .unwrap_or(false)
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+pub(super) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn now_ms_i64() -> i64 {
+    i64::try_from(now_ms()).unwrap_or(i64::MAX)
+}
+
+fn now_secs() -> u64 {
+    now_ms() / 1000
+}

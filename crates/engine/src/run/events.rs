@@ -1,0 +1,120 @@
+//! What a run reports as it goes: one event per state change, for the
+//! terminal display and for `--json` (one JSON object per line).
+
+use serde::Serialize;
+
+/// An event and when it happened.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimedEvent {
+    /// Milliseconds since the Unix epoch.
+    pub at_ms: u64,
+    #[serde(flatten)]
+    pub event: RunEvent,
+}
+
+/// Where tasks stand, sent after every change.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Totals {
+    pub done: usize,
+    pub running: usize,
+    pub queued: usize,
+    pub failed: usize,
+    pub blocked: usize,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub cost_usd: f64,
+    /// Estimated seconds left, from the remaining critical path and the
+    /// pace so far (None until a task has finished).
+    pub eta_secs: Option<u64>,
+}
+
+/// One thing that happened in a run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum RunEvent {
+    RunStarted {
+        run: String,
+        title: String,
+        tasks: usize,
+        agents: usize,
+        integration_branch: String,
+        resumed: bool,
+    },
+    TaskStarted {
+        task: String,
+        title: String,
+        attempt: i64,
+        agent: String,
+        branch: String,
+        resumed_session: bool,
+    },
+    /// The agent is using a tool, or reported usage.
+    AgentActivity {
+        task: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tool: Option<String>,
+        input_tokens: u64,
+        output_tokens: u64,
+    },
+    AgentFinished {
+        task: String,
+        attempt: i64,
+        status: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        message: Option<String>,
+    },
+    VerifyStarted {
+        task: String,
+        attempt: i64,
+        command: String,
+    },
+    VerifyFinished {
+        task: String,
+        attempt: i64,
+        passed: bool,
+        summary: String,
+    },
+    Conflict {
+        task: String,
+        files: Vec<String>,
+        resolver: bool,
+    },
+    Merged {
+        task: String,
+        attempt: i64,
+        commit: String,
+        resolved_conflict: bool,
+    },
+    Retrying {
+        task: String,
+        attempt: i64,
+        reason: String,
+        after_ms: u64,
+    },
+    TaskFailed {
+        task: String,
+        reason: String,
+        blocked: Vec<String>,
+    },
+    Paused {
+        reason: String,
+        until_ms: u64,
+    },
+    Unpaused,
+    Stopping {
+        reason: String,
+    },
+    Progress(Totals),
+    RunFinished {
+        run: String,
+        outcome: String,
+        merged: usize,
+        failed: usize,
+        blocked: usize,
+        integration_branch: String,
+        duration_ms: u64,
+        input_tokens: u64,
+        output_tokens: u64,
+        cost_usd: f64,
+    },
+}

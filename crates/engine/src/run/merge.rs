@@ -1,0 +1,349 @@
+//! The merge queue: merges verified attempts into the run's integration
+//! branch one at a time. A task only starts once its dependencies are
+//! merged, so merging in the order attempts finish is consistent with the
+//! dependencies. Conflicts go to a resolver agent in a worktree that holds
+//! the merge in progress.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use orca_agents::{AgentEvent, CancelToken, Finish, HostEnv, Usage};
+use orca_git::{MergeCheck, MergeOutcome, Repo};
+use orca_plan::Task;
+use tokio::sync::mpsc;
+
+use super::attempt::{AgentStart, blocking, shorten, start_agent};
+use super::dispatcher::Msg;
+use super::events::RunEvent;
+use super::profiles::AgentProfile;
+use crate::prompt::{ConflictBrief, resolver_prompt};
+use crate::verify::run_verify;
+
+/// A verified attempt waiting to be merged.
+#[derive(Debug)]
+pub(super) struct MergeJob {
+    pub index: usize,
+    pub task: Task,
+    pub attempt: i64,
+    pub branch: String,
+    pub integration: String,
+    /// Present when conflicts go to a resolver agent.
+    pub resolver: Option<ResolverJob>,
+}
+
+/// How to resolve a conflict.
+#[derive(Debug)]
+pub(super) struct ResolverJob {
+    pub profile: Arc<AgentProfile>,
+    pub worktree: PathBuf,
+    pub branch: String,
+    pub dir: PathBuf,
+    pub verify_timeout: Duration,
+    pub cancel: CancelToken,
+}
+
+/// How a merge ended.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum MergeEnd {
+    Merged {
+        commit: String,
+        resolved_conflict: bool,
+    },
+    /// The conflict could not be resolved; `reason` says why.
+    Conflict {
+        files: Vec<String>,
+        reason: String,
+    },
+    /// git itself failed.
+    Error {
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct MergeReport {
+    pub index: usize,
+    pub attempt: i64,
+    pub end: MergeEnd,
+    pub usage: Usage,
+    pub cost_usd: Option<f64>,
+}
+
+/// A merge this queue made: a resolver is told which of them collided
+/// with the task it resolves.
+#[derive(Debug, Clone)]
+struct MergedTask {
+    id: String,
+    title: String,
+    /// The integration branch's tip after the merge.
+    commit: String,
+    /// The files the merge changed on the integration branch.
+    changed: Vec<String>,
+}
+
+/// Merges jobs one by one until the channel closes.
+pub(super) async fn merge_queue(
+    repo: Arc<Repo>,
+    host: Arc<HostEnv>,
+    mut jobs: mpsc::UnboundedReceiver<MergeJob>,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    let mut merged = Vec::new();
+    while let Some(job) = jobs.recv().await {
+        let before = blocking(&repo, {
+            let integration = job.integration.clone();
+            move |repo| repo.rev_parse(&integration).map_err(|e| e.to_string())
+        })
+        .await;
+        let (id, title) = (job.task.id.to_string(), job.task.title.clone());
+        let report = merge(&repo, &host, job, &merged, &tx).await;
+        if let (Ok(before), MergeEnd::Merged { commit, .. }) = (before, &report.end) {
+            let changed = blocking(&repo, {
+                let (before, commit) = (before.to_string(), commit.clone());
+                move |repo| repo.changed_files(&before, &commit).map_err(|e| e.to_string())
+            })
+            .await
+            .map(|files| files.into_iter().map(|change| change.path).collect())
+            .unwrap_or_default();
+            merged.push(MergedTask { id, title, commit: commit.clone(), changed });
+        }
+        if tx.send(Msg::MergeDone(Box::new(report))).is_err() {
+            break;
+        }
+    }
+}
+
+async fn merge(
+    repo: &Arc<Repo>,
+    host: &Arc<HostEnv>,
+    job: MergeJob,
+    merged: &[MergedTask],
+    tx: &mpsc::UnboundedSender<Msg>,
+) -> MergeReport {
+    let mut report = MergeReport {
+        index: job.index,
+        attempt: job.attempt,
+        end: MergeEnd::Error { reason: String::new() },
+        usage: Usage::default(),
+        cost_usd: None,
+    };
+    let message =
+        format!("orca: merge {} (attempt {}): {}", job.task.id, job.attempt, job.task.title);
+    let check = blocking(repo, {
+        let (integration, branch) = (job.integration.clone(), job.branch.clone());
+        move |repo| repo.merge_check(&integration, &branch).map_err(|e| e.to_string())
+    })
+    .await;
+    report.end = match check {
+        Err(reason) => MergeEnd::Error { reason },
+        Ok(MergeCheck::AlreadyMerged | MergeCheck::Clean { .. }) => {
+            merge_branch(repo, &job.integration, &job.branch, message, false).await
+        }
+        Ok(MergeCheck::Conflicted { files, .. }) => {
+            let _ = tx.send(Msg::Event(RunEvent::Conflict {
+                task: job.task.id.to_string(),
+                files: files.clone(),
+                resolver: job.resolver.is_some(),
+            }));
+            match &job.resolver {
+                None => MergeEnd::Conflict {
+                    files,
+                    reason: "conflict resolution is off ([run] resolver = false)".into(),
+                },
+                Some(resolver) => {
+                    let collided_with = collided_with(repo, &job, merged, &files).await;
+                    let conflict = Conflict { files, collided_with };
+                    resolve(repo, host, &job, resolver, conflict, message, &mut report).await
+                }
+            }
+        }
+    };
+    report
+}
+
+async fn merge_branch(
+    repo: &Arc<Repo>,
+    integration: &str,
+    branch: &str,
+    message: String,
+    resolved_conflict: bool,
+) -> MergeEnd {
+    let merged = blocking(repo, {
+        let (integration, branch) = (integration.to_owned(), branch.to_owned());
+        move |repo| repo.merge_into(&integration, &branch, &message).map_err(|e| e.to_string())
+    })
+    .await;
+    match merged {
+        Ok(MergeOutcome::Merged { commit } | MergeOutcome::FastForwarded { commit }) => {
+            MergeEnd::Merged { commit: commit.to_string(), resolved_conflict }
+        }
+        Ok(MergeOutcome::AlreadyMerged { tip }) => {
+            MergeEnd::Merged { commit: tip.to_string(), resolved_conflict }
+        }
+        Err(reason) => MergeEnd::Error { reason },
+    }
+}
+
+/// The files a merge could not merge, and the tasks whose merges changed
+/// them after the attempt's branch left the integration branch.
+struct Conflict {
+    files: Vec<String>,
+    collided_with: Vec<(String, String)>,
+}
+
+/// The merges of this queue that the task's branch has not seen and that
+/// changed one of `files`. Worked out when the conflict happens: a merge
+/// made after the task was queued counts too.
+async fn collided_with(
+    repo: &Arc<Repo>,
+    job: &MergeJob,
+    merged: &[MergedTask],
+    files: &[String],
+) -> Vec<(String, String)> {
+    let mut collided = Vec::new();
+    for task in merged.iter().filter(|task| task.changed.iter().any(|file| files.contains(file))) {
+        let seen = blocking(repo, {
+            let (commit, branch) = (task.commit.clone(), job.branch.clone());
+            move |repo| repo.is_ancestor(&commit, &branch).map_err(|e| e.to_string())
+        })
+        .await
+        .unwrap_or(false);
+        if !seen {
+            collided.push((task.id.clone(), task.title.clone()));
+        }
+    }
+    collided
+}
+
+/// Runs the resolver agent on a worktree holding the merge in progress,
+/// checks the result, and merges it.
+async fn resolve(
+    repo: &Arc<Repo>,
+    host: &Arc<HostEnv>,
+    job: &MergeJob,
+    resolver: &ResolverJob,
+    Conflict { files, collided_with }: Conflict,
+    message: String,
+    report: &mut MergeReport,
+) -> MergeEnd {
+    let conflict = |reason: String| MergeEnd::Conflict { files: files.clone(), reason };
+    if let Err(error) = std::fs::create_dir_all(&resolver.dir) {
+        return conflict(format!("cannot create {}: {error}", resolver.dir.display()));
+    }
+    let prepared = blocking(repo, {
+        let (path, branch, integration, source) = (
+            resolver.worktree.clone(),
+            resolver.branch.clone(),
+            job.integration.clone(),
+            job.branch.clone(),
+        );
+        move |repo| {
+            repo.remove_worktree(&path).map_err(|e| e.to_string())?;
+            // A resolution cut short (orca killed, then resumed) left its
+            // branch: scratch work, never merged, made again from scratch.
+            // The name ends in `-resolve`, so as a prefix it names only it.
+            repo.delete_branches_with_prefix(&branch).map_err(|e| e.to_string())?;
+            let tip = repo.rev_parse(&integration).map_err(|e| e.to_string())?.to_string();
+            repo.prepare_conflict_worktree(&path, &branch, &tip, &source).map_err(|e| e.to_string())
+        }
+    })
+    .await;
+    if let Err(reason) = prepared {
+        // git failed, not the merge: another attempt may well succeed.
+        return MergeEnd::Error {
+            reason: format!("cannot prepare the conflict for a resolver: {reason}"),
+        };
+    }
+    let prompt = resolver_prompt(&ConflictBrief { task: &job.task, files: &files, collided_with });
+    let end = run_resolver(host, job, resolver, prompt, report).await;
+    let end = match end {
+        Err(reason) => conflict(reason),
+        Ok(()) => {
+            let finished = blocking(repo, {
+                let path = resolver.worktree.clone();
+                let message = message.clone();
+                move |repo| {
+                    repo.finish_conflict_resolution(&path, &message).map_err(|e| e.to_string())
+                }
+            })
+            .await;
+            match finished {
+                Err(reason) => conflict(format!("the resolver did not resolve it: {reason}")),
+                Ok(_) => match verify_resolution(job, resolver).await {
+                    Err(reason) => conflict(reason),
+                    Ok(()) => {
+                        merge_branch(repo, &job.integration, &resolver.branch, message, true).await
+                    }
+                },
+            }
+        }
+    };
+    let removed = blocking(repo, {
+        let path = resolver.worktree.clone();
+        move |repo| repo.remove_worktree(&path).map(|_| ()).map_err(|e| e.to_string())
+    })
+    .await;
+    if let Err(reason) = removed {
+        tracing::warn!(task = %job.task.id, %reason, "cannot remove the resolver's worktree");
+    }
+    end
+}
+
+async fn run_resolver(
+    host: &Arc<HostEnv>,
+    job: &MergeJob,
+    resolver: &ResolverJob,
+    prompt: String,
+    report: &mut MergeReport,
+) -> Result<(), String> {
+    let isolation = resolver.dir.join("isolated");
+    let mut run = start_agent(
+        host,
+        AgentStart {
+            profile: &resolver.profile,
+            task: &job.task,
+            prompt,
+            workdir: &resolver.worktree,
+            resume: None,
+            isolation: &isolation,
+            dir: &resolver.dir,
+            log_name: "agent",
+            cancel: &resolver.cancel,
+        },
+    )?;
+    while let Some(event) = run.next_event().await {
+        if let AgentEvent::Usage(more) = event {
+            report.usage.add(&more);
+        }
+    }
+    let outcome = run.outcome().await.map_err(|error| format!("the resolver agent: {error}"))?;
+    report.cost_usd = outcome.cost_usd;
+    match outcome.status {
+        Finish::Success => Ok(()),
+        Finish::Failed { kind, message } => {
+            Err(format!("the resolver agent failed ({kind}): {}", shorten(&message, 300)))
+        }
+    }
+}
+
+async fn verify_resolution(job: &MergeJob, resolver: &ResolverJob) -> Result<(), String> {
+    let Some(verify) = &job.task.verify else { return Ok(()) };
+    let pid_file = resolver.dir.join("verify.pid");
+    let result = run_verify(
+        &verify.argv(),
+        &resolver.worktree,
+        resolver.verify_timeout,
+        &resolver.dir.join("verify.log"),
+        &resolver.cancel,
+        |pid| {
+            let _ = std::fs::write(&pid_file, super::attempt::process_identity(pid));
+        },
+    )
+    .await;
+    if result.passed() {
+        Ok(())
+    } else {
+        Err(format!("after resolving the conflict, {}", result.describe(verify.command())))
+    }
+}
