@@ -27,6 +27,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Check, inspect, graph and import plans.
+    Plan(commands::plan::PlanArgs),
     /// Print orca's version and build information.
     Version(commands::version::VersionArgs),
     /// Write orca's system into this repository for agent sessions: the
@@ -60,6 +62,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let out = Output::new(cli.json);
     let result = match cli.command {
+        Command::Plan(args) => commands::plan::run(&args, &out),
         Command::Version(args) => commands::version::run(&args, &out),
         Command::Init(args) => commands::init::run(&args, &out),
         Command::Exec(args) => commands::exec::run(&args, &out),

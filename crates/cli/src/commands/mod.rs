@@ -7,5 +7,6 @@ pub(crate) mod debug_worker;
 pub(crate) mod exec;
 pub(crate) mod init;
 pub(crate) mod model_server;
+pub(crate) mod plan;
 pub(crate) mod status;
 pub(crate) mod version;

@@ -1,0 +1,224 @@
+//! `orca plan show FILE`
+
+use std::fmt::Write;
+use std::path::PathBuf;
+
+use orca_plan::{CriticalPath, Plan, PlanGraph, TaskIndex, Weights, format_duration};
+
+use super::input::{PlanInputArgs, load};
+use crate::exit_code::ExitCode;
+use crate::failure::Failure;
+use crate::output::Output;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct ShowArgs {
+    /// The plan file (`-` reads standard input).
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+
+    #[command(flatten)]
+    input: PlanInputArgs,
+}
+
+/// A path length in its unit: `7h30m`, `12 points`, `5 tasks`.
+pub(super) fn length(weights: Weights, length: u64) -> String {
+    match weights {
+        Weights::Seconds => format_duration(length),
+        Weights::Points => format!("{length} point{}", if length == 1 { "" } else { "s" }),
+        Weights::Unit => format!("{length} task{}", if length == 1 { "" } else { "s" }),
+    }
+}
+
+fn path_text(graph: &PlanGraph, path: &CriticalPath) -> String {
+    path.tasks.iter().map(|&t| graph.id(t).as_str()).collect::<Vec<_>>().join(" → ")
+}
+
+pub(crate) fn run(args: &ShowArgs, out: &Output) -> Result<ExitCode, Failure> {
+    let loaded = load(&args.file, &args.input)?;
+    let graph = match loaded.require_valid(&args.input, out) {
+        Ok(graph) => graph,
+        Err(code) => return Ok(code),
+    };
+    let plan = &loaded.checked.plan;
+    let critical = graph.critical_path();
+    let parallelism = graph.max_parallelism();
+    let waves = graph.waves();
+    let id = |t: &TaskIndex| graph.id(*t).as_str().to_owned();
+    // Pairs joined by a dependency path never run together anyway.
+    let pairs = graph.conflict_pairs();
+    let unordered: Vec<(TaskIndex, TaskIndex)> = pairs
+        .iter()
+        .zip(graph.ordered(pairs))
+        .filter(|(_, ordered)| !ordered)
+        .map(|(pair, _)| *pair)
+        .collect();
+    if out.is_json() {
+        let tasks: Vec<serde_json::Value> = graph
+            .indices()
+            .map(|t| {
+                let task = &plan.tasks[t.index()];
+                serde_json::json!({
+                    "id": task.id,
+                    "title": task.title,
+                    "phase": task.phase.map(|p| plan.phases[p].title.clone()),
+                    "role": task.role,
+                    "wave": graph.wave_of(t) + 1,
+                    "priority": task.priority,
+                    "estimate": task.estimate,
+                    "deps": task.deps,
+                    "remaining_path": graph.remaining_path(t),
+                })
+            })
+            .collect();
+        out.json(&serde_json::json!({
+            "file": loaded.source.name,
+            "title": plan.title,
+            "phases": plan.phases.iter().map(|p| p.title.clone()).collect::<Vec<_>>(),
+            "tasks": tasks,
+            "waves": waves.iter().map(|w| w.iter().map(id).collect::<Vec<_>>()).collect::<Vec<_>>(),
+            "critical_path": {
+                "tasks": critical.tasks.iter().map(id).collect::<Vec<_>>(),
+                "length": critical.length,
+                "weights": critical.weights,
+            },
+            "max_parallelism": {
+                "agents": parallelism.agents,
+                "tasks": parallelism.tasks.iter().map(id).collect::<Vec<_>>(),
+            },
+            "conflicts": unordered.iter().map(|(a, b)| [id(a), id(b)]).collect::<Vec<_>>(),
+            "warnings": loaded.source().locate(&loaded.checked.diagnostics),
+        }));
+        return Ok(ExitCode::Success);
+    }
+    out.text(summary(
+        &loaded.source.name,
+        plan,
+        graph,
+        &critical,
+        &parallelism,
+        &waves,
+        &unordered,
+    ));
+    Ok(ExitCode::Success)
+}
+
+fn plural(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
+}
+
+fn summary(
+    name: &str,
+    plan: &Plan,
+    graph: &PlanGraph,
+    critical: &CriticalPath,
+    parallelism: &orca_plan::Parallelism,
+    waves: &[Vec<TaskIndex>],
+    pairs: &[(TaskIndex, TaskIndex)],
+) -> String {
+    let mut text = String::new();
+    let ids =
+        |ts: &[TaskIndex]| ts.iter().map(|&t| graph.id(t).as_str()).collect::<Vec<_>>().join(", ");
+    let _ = writeln!(text, "Plan: {}", plan.title);
+    let phases = if plan.phases.is_empty() {
+        String::new()
+    } else {
+        format!(" in {}", plural(plan.phases.len(), "phase"))
+    };
+    let _ = writeln!(
+        text,
+        "  {name}: {}{phases}, {}",
+        plural(plan.tasks.len(), "task"),
+        plural(waves.len(), "wave")
+    );
+    let _ = writeln!(
+        text,
+        "  up to {} at once: {}",
+        plural(parallelism.agents, "agent"),
+        ids(&parallelism.tasks)
+    );
+    let by = match critical.weights {
+        Weights::Unit => "counting tasks",
+        _ => "by estimate",
+    };
+    let _ = writeln!(
+        text,
+        "  critical path ({by}): {}: {}",
+        length(critical.weights, critical.length),
+        path_text(graph, critical)
+    );
+
+    let header = ["ID", "WAVE", "ROLE", "PRIORITY", "ESTIMATE", "TITLE", "DEPS"];
+    let rows: Vec<(Option<usize>, [String; 7])> = graph
+        .indices()
+        .map(|t| {
+            let task = &plan.tasks[t.index()];
+            let deps = if task.deps.is_empty() {
+                "-".to_owned()
+            } else {
+                task.deps.iter().map(|d| d.as_str()).collect::<Vec<_>>().join(", ")
+            };
+            let title: String = if task.title.chars().count() > 60 {
+                format!("{}…", task.title.chars().take(59).collect::<String>())
+            } else {
+                task.title.clone()
+            };
+            (
+                task.phase,
+                [
+                    task.id.to_string(),
+                    (graph.wave_of(t) + 1).to_string(),
+                    task.role.clone(),
+                    task.priority.to_string(),
+                    task.estimate.map_or_else(|| "-".to_owned(), |e| e.to_string()),
+                    title,
+                    deps,
+                ],
+            )
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for (_, row) in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut line = String::from("  ");
+        for (i, cell) in cells.iter().enumerate() {
+            if i + 1 == cells.len() {
+                line.push_str(cell);
+            } else {
+                let pad = widths[i] - cell.chars().count();
+                let _ = write!(line, "{cell}{}  ", " ".repeat(pad));
+            }
+        }
+        line.trim_end().to_owned()
+    };
+    let mut current_phase = None;
+    text.push_str("\nTasks\n");
+    let _ = writeln!(text, "{}", line(&header.map(str::to_owned)));
+    for (phase, row) in &rows {
+        if *phase != current_phase {
+            current_phase = *phase;
+            if let Some(p) = phase {
+                let _ = writeln!(text, "  {}", plan.phases[*p].title);
+            }
+        }
+        let _ = writeln!(text, "{}", line(row));
+    }
+    text.push_str("\nWaves\n");
+    let digits = waves.len().to_string().len();
+    for (i, wave) in waves.iter().enumerate() {
+        let _ = writeln!(text, "  {:>digits$}  {}", i + 1, ids(wave));
+    }
+    if !pairs.is_empty() {
+        let _ = writeln!(text, "\nShared files, no order between them (run one at a time)");
+        for (a, b) in pairs.iter().take(50) {
+            let _ = writeln!(text, "  {} · {}", graph.id(*a), graph.id(*b));
+        }
+        if pairs.len() > 50 {
+            let _ = writeln!(text, "  … and {} more pairs", pairs.len() - 50);
+        }
+    }
+    text.trim_end().to_owned()
+}

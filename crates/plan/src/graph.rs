@@ -1,0 +1,644 @@
+//! The dependency graph of a valid plan and what can be computed from it
+//! once: topological order, waves, critical path, dispatch keys, file
+//! conflicts. Everything a scheduler asks per event is O(1) or
+//! O(degree) from here.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+
+use serde::Serialize;
+
+use crate::conflicts::{ConflictPairs, FileSets};
+use crate::fast_hash::{FastMap, fast_map};
+use crate::id::TaskId;
+use crate::model::{Estimate, Plan};
+
+/// A task's position in [`Plan::tasks`] (document order); every per-task
+/// query on [`PlanGraph`] takes one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(transparent)]
+pub struct TaskIndex(u32);
+
+impl TaskIndex {
+    /// The index into [`Plan::tasks`].
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+
+    pub(crate) fn new(index: usize) -> Self {
+        TaskIndex(u32::try_from(index).expect("plans have fewer than 2^32 tasks"))
+    }
+
+    pub(crate) fn raw(self) -> u32 {
+        self.0
+    }
+}
+
+/// What the critical path is measured in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Weights {
+    /// Every task has a duration estimate; lengths are seconds.
+    Seconds,
+    /// Every task has a points estimate; lengths are points.
+    Points,
+    /// Estimates are missing or mixed; every task weighs 1.
+    Unit,
+}
+
+/// Why a plan has no graph. [`crate::validate`] reports these (and more)
+/// as diagnostics; this is for plans that come from elsewhere, e.g. JSON.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    /// Two tasks share an ID.
+    #[error("two tasks have the ID `{0}`")]
+    DuplicateId(TaskId),
+    /// A dependency names no task.
+    #[error("task `{task}` depends on `{dep}`, which does not exist")]
+    UnknownDep {
+        /// The task.
+        task: TaskId,
+        /// The missing dependency.
+        dep: TaskId,
+    },
+    /// A task depends on itself.
+    #[error("task `{0}` depends on itself")]
+    SelfDep(TaskId),
+    /// Dependencies form a cycle (`a` depends on `b` ... depends on `a`).
+    #[error("dependency cycle: {}", .0.iter().map(TaskId::as_str).collect::<Vec<_>>().join(" → "))]
+    Cycle(Vec<TaskId>),
+}
+
+/// The critical path: the chain of dependent tasks with the largest total
+/// weight.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CriticalPath {
+    /// First task to last; each depends on the one before.
+    pub tasks: Vec<TaskIndex>,
+    /// Total weight, in [`CriticalPath::weights`] units.
+    pub length: u64,
+    /// What the length measures.
+    pub weights: Weights,
+}
+
+/// The most agents that could be busy at once, with the tasks that achieve
+/// it (see [`PlanGraph::max_parallelism`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Parallelism {
+    /// How many tasks.
+    pub agents: usize,
+    /// Tasks that can all run at the same time: no dependency path between
+    /// any two of them and no shared files.
+    pub tasks: Vec<TaskIndex>,
+}
+
+/// Sort key for dispatch: smaller dispatches first. Compares, in order,
+/// the longest remaining path to a sink (longer first), priority (higher
+/// first), direct dependents (more first), then the ID in natural order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DispatchKey {
+    remaining: Reverse<u64>,
+    priority: Reverse<u8>,
+    dependents: Reverse<u32>,
+    id_rank: u32,
+}
+
+impl DispatchKey {
+    /// Weight of the heaviest chain from this task to the end of the plan,
+    /// the task included.
+    pub fn remaining_path(&self) -> u64 {
+        self.remaining.0
+    }
+
+    /// The task's priority, 0–100.
+    pub fn priority(&self) -> u8 {
+        self.priority.0
+    }
+
+    /// How many tasks list this one in `deps`.
+    pub fn dependents(&self) -> u32 {
+        self.dependents.0
+    }
+}
+
+/// The dependency graph of a valid plan. Edges point from a task to the
+/// tasks that depend on it.
+#[derive(Debug, Clone)]
+pub struct PlanGraph {
+    ids: Vec<TaskId>,
+    lookup: FastMap<TaskId, TaskIndex>,
+    dep_start: Vec<u32>,
+    dep_list: Vec<TaskIndex>,
+    out_start: Vec<u32>,
+    out_list: Vec<TaskIndex>,
+    order: Vec<TaskIndex>,
+    wave: Vec<u32>,
+    late_wave: Vec<u32>,
+    wave_count: u32,
+    weights: Weights,
+    weight: Vec<u64>,
+    remaining: Vec<u64>,
+    priority: Vec<u8>,
+    id_rank: Vec<u32>,
+    files: FileSets,
+    pairs: ConflictPairs,
+}
+
+/// Compressed adjacency: `start[i]..start[i + 1]` indexes `list`.
+fn csr(n: usize, edges: &[(usize, usize)]) -> (Vec<u32>, Vec<TaskIndex>) {
+    let mut count = vec![0u32; n + 1];
+    for &(from, _) in edges {
+        count[from + 1] += 1;
+    }
+    for i in 0..n {
+        count[i + 1] += count[i];
+    }
+    let mut fill = count.clone();
+    let mut list = vec![TaskIndex(0); edges.len()];
+    for &(from, to) in edges {
+        list[fill[from] as usize] = TaskIndex::new(to);
+        fill[from] += 1;
+    }
+    (count, list)
+}
+
+/// Kahn's algorithm, smallest index first among ready nodes so the order
+/// follows the document. Returns the order (shorter than `n` when there
+/// is a cycle).
+fn topological_order(
+    n: usize,
+    out_start: &[u32],
+    out_list: &[TaskIndex],
+    indegree: &mut [u32],
+) -> Vec<TaskIndex> {
+    let mut heap: BinaryHeap<Reverse<u32>> =
+        (0..n).filter(|&i| indegree[i] == 0).map(|i| Reverse(TaskIndex::new(i).0)).collect();
+    let mut order = Vec::with_capacity(n);
+    while let Some(Reverse(i)) = heap.pop() {
+        order.push(TaskIndex(i));
+        for &next in &out_list[out_start[i as usize] as usize..out_start[i as usize + 1] as usize] {
+            indegree[next.index()] -= 1;
+            if indegree[next.index()] == 0 {
+                heap.push(Reverse(next.0));
+            }
+        }
+    }
+    order
+}
+
+/// Every dependency cycle, one per strongly connected component, as a
+/// path of task indices that starts and ends at the component's first
+/// task in document order; each element depends on the next.
+/// `deps[i]` lists the indices task `i` depends on.
+pub(crate) fn find_cycles(deps: &[Vec<usize>]) -> Vec<Vec<usize>> {
+    use petgraph::graph::{DiGraph, NodeIndex};
+    let mut graph = DiGraph::<(), ()>::with_capacity(deps.len(), 0);
+    for _ in 0..deps.len() {
+        graph.add_node(());
+    }
+    for (task, list) in deps.iter().enumerate() {
+        for &dep in list {
+            graph.add_edge(NodeIndex::new(task), NodeIndex::new(dep), ());
+        }
+    }
+    let mut cycles = Vec::new();
+    for component in petgraph::algo::tarjan_scc(&graph) {
+        if component.len() < 2 {
+            continue;
+        }
+        let members: std::collections::HashSet<usize> =
+            component.iter().map(|n| n.index()).collect();
+        let start = *members.iter().min().expect("component is not empty");
+        // Shortest way around: breadth-first from `start` back to it.
+        let mut parent: HashMap<usize, usize> = HashMap::new();
+        let mut queue = VecDeque::from([start]);
+        let mut closing = None;
+        'search: while let Some(node) = queue.pop_front() {
+            let mut next: Vec<usize> =
+                deps[node].iter().copied().filter(|d| members.contains(d)).collect();
+            next.sort_unstable();
+            for dep in next {
+                if dep == start {
+                    closing = Some(node);
+                    break 'search;
+                }
+                if let std::collections::hash_map::Entry::Vacant(e) = parent.entry(dep) {
+                    e.insert(node);
+                    queue.push_back(dep);
+                }
+            }
+        }
+        let Some(mut node) = closing else { continue };
+        let mut path = vec![start, node];
+        while node != start {
+            node = parent[&node];
+            path.push(node);
+        }
+        path.reverse();
+        cycles.push(path);
+    }
+    cycles.sort();
+    cycles
+}
+
+/// Resolved edges in both directions and a topological order: what both
+/// validation and [`PlanGraph`] need, computed once.
+pub(crate) struct Skeleton {
+    dep_start: Vec<u32>,
+    dep_list: Vec<TaskIndex>,
+    out_start: Vec<u32>,
+    out_list: Vec<TaskIndex>,
+    order: Vec<TaskIndex>,
+}
+
+impl Skeleton {
+    /// `edges` are `(dep, task)` pairs; duplicates are fine.
+    pub(crate) fn new(n: usize, mut edges: Vec<(usize, usize)>) -> Skeleton {
+        edges.sort_unstable();
+        edges.dedup();
+        let (out_start, out_list) = csr(n, &edges);
+        // `edges` is sorted by dep, so each task's deps come out ascending.
+        let reversed: Vec<(usize, usize)> = edges.iter().map(|&(a, b)| (b, a)).collect();
+        let (dep_start, dep_list) = csr(n, &reversed);
+        let mut indegree: Vec<u32> = (0..n).map(|i| dep_start[i + 1] - dep_start[i]).collect();
+        let order = topological_order(n, &out_start, &out_list, &mut indegree);
+        Skeleton { dep_start, dep_list, out_start, out_list, order }
+    }
+
+    pub(crate) fn is_acyclic(&self) -> bool {
+        self.order.len() + 1 == self.dep_start.len()
+    }
+
+    /// Each task's deps as indices.
+    pub(crate) fn dep_lists(&self) -> Vec<Vec<usize>> {
+        (0..self.dep_start.len() - 1)
+            .map(|i| {
+                self.dep_list[self.dep_start[i] as usize..self.dep_start[i + 1] as usize]
+                    .iter()
+                    .map(|d| d.index())
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+impl PlanGraph {
+    /// Builds the graph of a plan whose IDs are unique and whose
+    /// dependencies exist and form no cycle.
+    pub fn new(plan: &Plan) -> Result<PlanGraph, GraphError> {
+        let n = plan.tasks.len();
+        let mut lookup = fast_map(n);
+        for (i, task) in plan.tasks.iter().enumerate() {
+            if lookup.insert(task.id.clone(), TaskIndex::new(i)).is_some() {
+                return Err(GraphError::DuplicateId(task.id.clone()));
+            }
+        }
+        let mut edges = Vec::with_capacity(plan.tasks.iter().map(|t| t.deps.len()).sum());
+        for (i, task) in plan.tasks.iter().enumerate() {
+            for dep in &task.deps {
+                let Some(&d) = lookup.get(dep) else {
+                    return Err(GraphError::UnknownDep { task: task.id.clone(), dep: dep.clone() });
+                };
+                if d.index() == i {
+                    return Err(GraphError::SelfDep(task.id.clone()));
+                }
+                edges.push((d.index(), i));
+            }
+        }
+        let skeleton = Skeleton::new(n, edges);
+        if !skeleton.is_acyclic() {
+            let cycle = find_cycles(&skeleton.dep_lists()).into_iter().next().unwrap_or_default();
+            return Err(GraphError::Cycle(
+                cycle.into_iter().map(|i| plan.tasks[i].id.clone()).collect(),
+            ));
+        }
+        Ok(PlanGraph::from_skeleton(plan, lookup, skeleton))
+    }
+
+    /// Finishes a graph from resolved parts; `skeleton` must be acyclic and
+    /// `lookup` must map every ID to its first task.
+    pub(crate) fn from_skeleton(
+        plan: &Plan,
+        lookup: FastMap<TaskId, TaskIndex>,
+        skeleton: Skeleton,
+    ) -> PlanGraph {
+        let n = plan.tasks.len();
+        let Skeleton { dep_start, dep_list, out_start, out_list, order } = skeleton;
+        let mut graph = PlanGraph {
+            ids: plan.tasks.iter().map(|t| t.id.clone()).collect(),
+            lookup,
+            dep_start,
+            dep_list,
+            out_start,
+            out_list,
+            order,
+            wave: vec![0; n],
+            late_wave: vec![0; n],
+            wave_count: 0,
+            weights: Weights::Unit,
+            weight: vec![1; n],
+            remaining: vec![0; n],
+            priority: plan.tasks.iter().map(|t| t.priority.value()).collect(),
+            id_rank: vec![0; n],
+            files: FileSets::new(plan),
+            pairs: ConflictPairs::default(),
+        };
+        graph.compute_levels();
+        graph.compute_weights(plan);
+        graph.compute_ranks();
+        graph.pairs = ConflictPairs::enumerate(&graph.files);
+        graph
+    }
+
+    fn compute_levels(&mut self) {
+        for &t in &self.order {
+            let level = self.deps(t).iter().map(|d| self.wave[d.index()] + 1).max().unwrap_or(0);
+            self.wave[t.index()] = level;
+        }
+        self.wave_count = self.wave.iter().max().map_or(0, |m| m + 1);
+        // As late as possible: the last wave a task can sit in without
+        // delaying anything after it.
+        let last = self.wave_count.saturating_sub(1);
+        for &t in self.order.iter().rev() {
+            let level = self
+                .dependents(t)
+                .iter()
+                .map(|d| self.late_wave[d.index()] - 1)
+                .min()
+                .unwrap_or(last);
+            self.late_wave[t.index()] = level;
+        }
+    }
+
+    fn compute_weights(&mut self, plan: &Plan) {
+        let all_seconds =
+            plan.tasks.iter().all(|t| matches!(t.estimate, Some(Estimate::Seconds(_))));
+        let all_points = plan.tasks.iter().all(|t| matches!(t.estimate, Some(Estimate::Points(_))));
+        self.weights = if plan.tasks.is_empty() {
+            Weights::Unit
+        } else if all_seconds {
+            Weights::Seconds
+        } else if all_points {
+            Weights::Points
+        } else {
+            Weights::Unit
+        };
+        if self.weights != Weights::Unit {
+            for (i, task) in plan.tasks.iter().enumerate() {
+                self.weight[i] = match task.estimate {
+                    Some(Estimate::Seconds(v) | Estimate::Points(v)) => v,
+                    None => 1,
+                };
+            }
+        }
+        for &t in self.order.iter().rev() {
+            let after =
+                self.dependents(t).iter().map(|d| self.remaining[d.index()]).max().unwrap_or(0);
+            self.remaining[t.index()] = self.weight[t.index()].saturating_add(after);
+        }
+    }
+
+    fn compute_ranks(&mut self) {
+        let mut by_id: Vec<usize> = (0..self.ids.len()).collect();
+        by_id.sort_by(|&a, &b| self.ids[a].natural_cmp(&self.ids[b]));
+        for (rank, i) in by_id.into_iter().enumerate() {
+            self.id_rank[i] = u32::try_from(rank).unwrap_or(u32::MAX);
+        }
+    }
+
+    /// Number of tasks.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// Whether the plan has no tasks.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// All task indices in document order.
+    pub fn indices(&self) -> impl ExactSizeIterator<Item = TaskIndex> + use<> {
+        (0..TaskIndex::new(self.ids.len()).0).map(TaskIndex)
+    }
+
+    /// The index of the task with this ID.
+    pub fn index_of(&self, id: &str) -> Option<TaskIndex> {
+        self.lookup.get(id).copied()
+    }
+
+    /// The ID of a task.
+    pub fn id(&self, task: TaskIndex) -> &TaskId {
+        &self.ids[task.index()]
+    }
+
+    /// The tasks `task` depends on.
+    pub fn deps(&self, task: TaskIndex) -> &[TaskIndex] {
+        let i = task.index();
+        &self.dep_list[self.dep_start[i] as usize..self.dep_start[i + 1] as usize]
+    }
+
+    /// The tasks that list `task` in their `deps`.
+    pub fn dependents(&self, task: TaskIndex) -> &[TaskIndex] {
+        let i = task.index();
+        &self.out_list[self.out_start[i] as usize..self.out_start[i + 1] as usize]
+    }
+
+    /// A deterministic topological order: every task after its deps, ties
+    /// broken by document order.
+    pub fn topological_order(&self) -> &[TaskIndex] {
+        &self.order
+    }
+
+    /// The task's wave, 0-based: 0 for tasks without deps, else one more
+    /// than the latest wave among its deps.
+    pub fn wave_of(&self, task: TaskIndex) -> u32 {
+        self.wave[task.index()]
+    }
+
+    /// Tasks grouped by wave; within a wave, in dispatch order.
+    pub fn waves(&self) -> Vec<Vec<TaskIndex>> {
+        let mut waves = vec![Vec::new(); self.wave_count as usize];
+        for t in self.indices() {
+            waves[self.wave[t.index()] as usize].push(t);
+        }
+        for wave in &mut waves {
+            self.sort_for_dispatch(wave);
+        }
+        waves
+    }
+
+    /// What the critical path and remaining-path lengths measure.
+    pub fn weights(&self) -> Weights {
+        self.weights
+    }
+
+    /// The weight of a task on the critical path (its estimate, or 1).
+    pub fn weight(&self, task: TaskIndex) -> u64 {
+        self.weight[task.index()]
+    }
+
+    /// The heaviest chain from `task` to the end of the plan, `task`
+    /// included.
+    pub fn remaining_path(&self, task: TaskIndex) -> u64 {
+        self.remaining[task.index()]
+    }
+
+    /// The critical path: start from the task with the longest remaining
+    /// path and follow the heaviest dependent each step (ties: dispatch
+    /// order).
+    pub fn critical_path(&self) -> CriticalPath {
+        let first = self.indices().min_by_key(|&t| self.dispatch_key(t));
+        let mut tasks = Vec::new();
+        let length = first.map_or(0, |t| self.remaining_path(t));
+        let mut current = first;
+        while let Some(t) = current {
+            tasks.push(t);
+            current = self.dependents(t).iter().copied().min_by_key(|&d| self.dispatch_key(d));
+        }
+        CriticalPath { tasks, length, weights: self.weights }
+    }
+
+    /// The dispatch key of a task; sort any ready subset by it.
+    pub fn dispatch_key(&self, task: TaskIndex) -> DispatchKey {
+        let i = task.index();
+        DispatchKey {
+            remaining: Reverse(self.remaining[i]),
+            priority: Reverse(self.priority[i]),
+            dependents: Reverse(self.out_start[i + 1] - self.out_start[i]),
+            id_rank: self.id_rank[i],
+        }
+    }
+
+    /// Sorts tasks into dispatch order (see [`DispatchKey`]).
+    pub fn sort_for_dispatch(&self, tasks: &mut [TaskIndex]) {
+        tasks.sort_by_cached_key(|&t| self.dispatch_key(t));
+    }
+
+    /// Whether two tasks may touch a common file (glob-aware; see
+    /// [`crate::paths`]). Tasks without a `files` field conflict with
+    /// nothing. Exact, whatever the pair-list limit.
+    pub fn conflicts(&self, a: TaskIndex, b: TaskIndex) -> bool {
+        a != b && self.files.conflict(a.index(), b.index())
+    }
+
+    /// Every pair of tasks whose files overlap, each as `(earlier, later)`
+    /// in document order, sorted. Complete unless
+    /// [`PlanGraph::conflict_pairs_truncated`].
+    pub fn conflict_pairs(&self) -> &[(TaskIndex, TaskIndex)] {
+        self.pairs.pairs()
+    }
+
+    /// Whether the pair list stopped at [`crate::conflicts::MAX_CONFLICT_PAIRS`].
+    pub fn conflict_pairs_truncated(&self) -> bool {
+        self.pairs.truncated()
+    }
+
+    /// The tasks whose files overlap `task`'s, from the pair list.
+    pub fn conflicting(&self, task: TaskIndex) -> &[TaskIndex] {
+        self.pairs.neighbours(task)
+    }
+
+    /// For each pair, whether a dependency path joins the two tasks (in
+    /// either direction). Bit-parallel reachability over blocks of targets,
+    /// with memory bounded to about 16 MiB whatever the plan size.
+    pub fn ordered(&self, pairs: &[(TaskIndex, TaskIndex)]) -> Vec<bool> {
+        let n = self.len();
+        let mut position = vec![0u32; n];
+        for (p, t) in self.order.iter().enumerate() {
+            position[t.index()] = u32::try_from(p).unwrap_or(u32::MAX);
+        }
+        // Orient each pair so only `from` can reach `to`.
+        let oriented: Vec<(usize, usize)> = pairs
+            .iter()
+            .map(|&(a, b)| {
+                if position[a.index()] < position[b.index()] {
+                    (a.index(), b.index())
+                } else {
+                    (b.index(), a.index())
+                }
+            })
+            .collect();
+        let mut targets: Vec<usize> = oriented.iter().map(|&(_, to)| to).collect();
+        targets.sort_unstable();
+        targets.dedup();
+        let mut answer = vec![false; pairs.len()];
+        if targets.is_empty() {
+            return answer;
+        }
+        let words = ((16 << 20) / 8 / n.max(1)).clamp(1, targets.len().div_ceil(64));
+        let block = words * 64;
+        let mut slot = vec![u32::MAX; n];
+        let mut reach = vec![0u64; n * words];
+        for chunk in targets.chunks(block) {
+            for (k, &t) in chunk.iter().enumerate() {
+                slot[t] = u32::try_from(k).unwrap_or(u32::MAX);
+            }
+            reach.iter_mut().for_each(|w| *w = 0);
+            for &t in self.order.iter().rev() {
+                let i = t.index();
+                for &d in self.dependents(t) {
+                    let d = d.index();
+                    if slot[d] != u32::MAX {
+                        reach[i * words + slot[d] as usize / 64] |= 1 << (slot[d] % 64);
+                    }
+                    for w in 0..words {
+                        reach[i * words + w] |= reach[d * words + w];
+                    }
+                }
+            }
+            for (p, &(from, to)) in oriented.iter().enumerate() {
+                if slot[to] != u32::MAX {
+                    let s = slot[to] as usize;
+                    answer[p] = reach[from * words + s / 64] & (1 << (s % 64)) != 0;
+                }
+            }
+            for &t in chunk {
+                slot[t] = u32::MAX;
+            }
+        }
+        answer
+    }
+
+    /// The most agents that could be busy at once, as computed: for every
+    /// wave, both as early as possible ([`PlanGraph::wave_of`]) and as late
+    /// as possible, the tasks of that wave taken greedily in dispatch order
+    /// while they share no files; the largest such set wins. Every set is
+    /// really achievable (no dependency path joins two tasks of one wave),
+    /// so this is a lower bound on the true maximum (the largest antichain
+    /// of the dependency order without file conflicts), and equal to it for
+    /// plans built in layers.
+    pub fn max_parallelism(&self) -> Parallelism {
+        let mut best = Parallelism { agents: 0, tasks: Vec::new() };
+        for levels in [&self.wave, &self.late_wave] {
+            let mut groups = vec![Vec::new(); self.wave_count as usize];
+            for t in self.indices() {
+                groups[levels[t.index()] as usize].push(t);
+            }
+            for mut group in groups {
+                if group.len() <= best.agents {
+                    continue;
+                }
+                self.sort_for_dispatch(&mut group);
+                let chosen = self.greedy_compatible(&group);
+                if chosen.len() > best.agents {
+                    best = Parallelism { agents: chosen.len(), tasks: chosen };
+                }
+            }
+        }
+        best
+    }
+
+    /// Takes tasks in the given order while they conflict with none taken.
+    fn greedy_compatible(&self, tasks: &[TaskIndex]) -> Vec<TaskIndex> {
+        let mut blocked = std::collections::HashSet::new();
+        let mut chosen = Vec::new();
+        for &t in tasks {
+            if blocked.contains(&t) {
+                continue;
+            }
+            chosen.push(t);
+            blocked.extend(self.conflicting(t).iter().copied());
+        }
+        chosen
+    }
+}

@@ -1,0 +1,487 @@
+//! Task Master `tasks.json` into an orca plan.
+//!
+//! Mapping (also in docs/plan-format.md):
+//! - The file is either tagged (`{"master": {"tasks": [...]}}`) or legacy
+//!   (`{"tasks": [...]}`); one tag is imported: the one asked for, else
+//!   `master`, else the only one.
+//! - IDs: a numeric ID `12` becomes `T12`; a string ID is kept when it is a
+//!   valid orca ID (else its invalid characters become `-`); a subtask
+//!   becomes `<parent>.<sub>`, e.g. `T12.3`.
+//! - A task with subtasks is replaced by its subtasks (recursively): each
+//!   subtask inherits its ancestors' dependencies, and a dependency on the
+//!   parent becomes a dependency on all of its subtasks.
+//! - Dependencies: `"12.3"` names subtask 3 of task 12; inside a subtask, a
+//!   bare `3` names sibling subtask 3 when there is one, else top-level
+//!   task 3 (Task Master writes sibling references as bare numbers). A
+//!   dependency on one's own parent is dropped. Missing targets are kept,
+//!   so `orca plan check` reports them at their line.
+//! - Status: `done`/`completed` tasks are kept and listed as done (or
+//!   left out with `drop_done`); `cancelled` tasks are left out together
+//!   with dependencies on them; every other status is pending, and
+//!   `in-progress`, `review`, `deferred` and `blocked` are noted in the
+//!   description.
+//! - `priority` maps by name (critical, high, medium, low); `testStrategy`
+//!   becomes the single acceptance item; `description` and `details` become
+//!   the description. Task Master has no roles, files or verify commands.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+
+use super::{ImportError, ImportOptions, Imported, join_blocks, one_line, shorten};
+use crate::id::TaskId;
+use crate::model::{Plan, Priority, Task};
+
+/// Deeper subtask nesting than this is ignored (and noted).
+const MAX_DEPTH: usize = 8;
+
+struct Node {
+    /// The ID as written, at its level.
+    raw: String,
+    /// The orca ID.
+    id: String,
+    title: String,
+    description: String,
+    details: String,
+    test_strategy: String,
+    status: String,
+    priority: Option<String>,
+    deps: Vec<String>,
+    children: Vec<Node>,
+}
+
+fn text(value: &Value, key: &str) -> String {
+    match value.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+fn raw_id(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// A valid orca ID for a raw Task Master ID: `T` + digits for numbers,
+/// else the text with invalid characters replaced.
+fn id_part(raw: &str, top_level: bool) -> String {
+    let raw = raw.rsplit('.').next().unwrap_or(raw);
+    let cleaned: String = raw
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '-' })
+        .collect();
+    if top_level && !cleaned.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        format!("T{cleaned}")
+    } else {
+        cleaned
+    }
+}
+
+/// Selects the task array and its tag.
+fn select_tasks<'v>(
+    root: &'v Value,
+    options: &ImportOptions,
+) -> Result<(Option<String>, &'v Vec<Value>), ImportError> {
+    if let Value::Array(tasks) = root {
+        return Ok((None, tasks));
+    }
+    let Value::Object(map) = root else {
+        return Err(ImportError::Shape(
+            "a Task Master file is a JSON object with a `tasks` list, or tags holding one"
+                .to_owned(),
+        ));
+    };
+    if let Some(tasks) = map.get("tasks") {
+        return match tasks {
+            Value::Array(list) => Ok((None, list)),
+            _ => Err(ImportError::Shape("`tasks` is not a list".to_owned())),
+        };
+    }
+    let tags: Vec<String> = map
+        .iter()
+        .filter(|(_, v)| v.get("tasks").is_some_and(Value::is_array))
+        .map(|(k, _)| k.clone())
+        .collect();
+    if tags.is_empty() {
+        return Err(ImportError::Shape(
+            "no `tasks` list found (expected `{\"tasks\": [...]}` or `{\"master\": {\"tasks\": [...]}}`)".to_owned(),
+        ));
+    }
+    let tag = match &options.tag {
+        Some(tag) if tags.contains(tag) => tag.clone(),
+        Some(tag) => return Err(ImportError::TagNotFound { tag: tag.clone(), available: tags }),
+        None if tags.iter().any(|t| t == "master") => "master".to_owned(),
+        None if tags.len() == 1 => tags[0].clone(),
+        None => return Err(ImportError::AmbiguousTag { available: tags }),
+    };
+    match map.get(&tag).and_then(|v| v.get("tasks")) {
+        Some(Value::Array(list)) => Ok((Some(tag), list)),
+        _ => Err(ImportError::Shape(format!("tag `{tag}` has no `tasks` list"))),
+    }
+}
+
+fn read_node(
+    value: &Value,
+    parent_id: Option<&str>,
+    depth: usize,
+    seq: &mut usize,
+    notes: &mut Vec<String>,
+) -> Option<Node> {
+    *seq += 1;
+    let Some(raw) = value.get("id").and_then(raw_id) else {
+        notes.push(format!(
+            "skipped an entry without an `id` (title: {:?})",
+            one_line(&text(value, "title"))
+        ));
+        return None;
+    };
+    let part = id_part(&raw, parent_id.is_none());
+    let candidate = match parent_id {
+        Some(parent) => format!("{parent}.{part}"),
+        None => part,
+    };
+    let id = if TaskId::parse(&candidate).is_ok() {
+        candidate
+    } else {
+        let fallback = format!("T{seq}");
+        notes.push(format!("Task Master ID `{raw}` cannot be an orca ID; it became `{fallback}`"));
+        fallback
+    };
+    let deps = match value.get("dependencies") {
+        Some(Value::Array(list)) => list.iter().filter_map(raw_id).collect(),
+        _ => Vec::new(),
+    };
+    let mut children = Vec::new();
+    if let Some(Value::Array(subtasks)) = value.get("subtasks") {
+        if depth >= MAX_DEPTH {
+            if !subtasks.is_empty() {
+                notes.push(format!("subtasks of `{id}` are nested too deeply and were left out"));
+            }
+        } else {
+            children = subtasks
+                .iter()
+                .filter_map(|s| read_node(s, Some(&id), depth + 1, seq, notes))
+                .collect();
+        }
+    }
+    Some(Node {
+        raw,
+        id,
+        title: text(value, "title"),
+        description: text(value, "description"),
+        details: text(value, "details"),
+        test_strategy: text(value, "testStrategy"),
+        status: text(value, "status").trim().to_ascii_lowercase(),
+        priority: value
+            .get("priority")
+            .and_then(Value::as_str)
+            .map(|p| p.trim().to_ascii_lowercase()),
+        deps,
+        children,
+    })
+}
+
+/// Where a node sits: indices from the top-level list down.
+type Path = Vec<usize>;
+
+struct Tree {
+    roots: Vec<Node>,
+}
+
+impl Tree {
+    fn node(&self, path: &[usize]) -> &Node {
+        let mut node = &self.roots[path[0]];
+        for &i in &path[1..] {
+            node = &node.children[i];
+        }
+        node
+    }
+
+    fn children_of(&self, parent: &[usize]) -> &[Node] {
+        if parent.is_empty() { &self.roots } else { &self.node(parent).children }
+    }
+
+    /// Resolves a reference written in the node at `from`.
+    fn resolve(&self, from: &[usize], reference: &str) -> Option<Path> {
+        let find = |nodes: &[Node], raw: &str| nodes.iter().position(|n| n.raw == raw);
+        if reference.contains('.') {
+            let mut path = Vec::new();
+            for part in reference.split('.') {
+                let i = find(self.children_of(&path), part)?;
+                path.push(i);
+            }
+            return Some(path);
+        }
+        if from.len() > 1 {
+            let parent = &from[..from.len() - 1];
+            if let Some(i) = find(self.children_of(parent), reference) {
+                let mut path = parent.to_vec();
+                path.push(i);
+                return Some(path);
+            }
+        }
+        find(&self.roots, reference).map(|i| vec![i])
+    }
+
+    /// The leaves at or below `path`.
+    fn leaves(&self, path: &[usize], out: &mut Vec<Path>) {
+        let node = self.node(path);
+        if node.children.is_empty() {
+            out.push(path.to_vec());
+            return;
+        }
+        for i in 0..node.children.len() {
+            let mut child = path.to_vec();
+            child.push(i);
+            self.leaves(&child, out);
+        }
+    }
+}
+
+fn is_cancelled(status: &str) -> bool {
+    matches!(status, "cancelled" | "canceled")
+}
+
+fn is_done(status: &str) -> bool {
+    matches!(status, "done" | "completed")
+}
+
+/// Imports a Task Master `tasks.json`. See the module docs for the mapping.
+pub fn from_taskmaster(text_in: &str, options: &ImportOptions) -> Result<Imported, ImportError> {
+    let root: Value = serde_json::from_str(text_in).map_err(|e| ImportError::json(&e))?;
+    let (tag, list) = select_tasks(&root, options)?;
+    let mut notes = Vec::new();
+    let mut seq = 0;
+    let roots: Vec<Node> =
+        list.iter().filter_map(|v| read_node(v, None, 0, &mut seq, &mut notes)).collect();
+    if roots.is_empty() {
+        return Err(ImportError::NoTasks("the Task Master file has no tasks".to_owned()));
+    }
+    let tree = Tree { roots };
+
+    // Every leaf, with the statuses of its ancestors applied.
+    let mut leaves = Vec::new();
+    for i in 0..tree.roots.len() {
+        tree.leaves(&[i], &mut leaves);
+    }
+    let status_of = |path: &[usize]| -> String {
+        // A cancelled ancestor cancels everything below it; otherwise the
+        // nearest explicit status counts.
+        for depth in 1..=path.len() {
+            if is_cancelled(&tree.node(&path[..depth]).status) {
+                return "cancelled".to_owned();
+            }
+        }
+        (1..=path.len())
+            .rev()
+            .map(|depth| tree.node(&path[..depth]).status.clone())
+            .find(|s| !s.is_empty())
+            .unwrap_or_default()
+    };
+    let statuses: HashMap<Path, String> =
+        leaves.iter().map(|p| (p.clone(), status_of(p))).collect();
+    let left_out = |path: &Path| {
+        let status = &statuses[path];
+        is_cancelled(status) || (options.drop_done && is_done(status))
+    };
+
+    let mut plan = Plan {
+        title: options
+            .title
+            .clone()
+            .map(|t| one_line(&t))
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| match &tag {
+                Some(tag) => format!("Task Master tasks (tag {tag})"),
+                None => "Task Master tasks".to_owned(),
+            }),
+        ..Plan::default()
+    };
+    let mut done = Vec::new();
+    let mut cancelled = 0;
+    for path in &leaves {
+        if is_cancelled(&statuses[path]) {
+            cancelled += 1;
+        }
+        if left_out(path) {
+            continue;
+        }
+        let node = tree.node(path);
+        let mut deps: Vec<String> = Vec::new();
+        let mut seen: HashSet<String> = HashSet::new();
+        for depth in 1..=path.len() {
+            let declaring = &path[..depth];
+            for reference in &tree.node(declaring).deps {
+                let Some(target) = tree.resolve(declaring, reference) else {
+                    // Kept, so `orca plan check` points at it.
+                    let missing = missing_id(reference);
+                    notes.push(format!(
+                        "`{}` depends on `{reference}`, which is not in the file",
+                        node.id
+                    ));
+                    if seen.insert(missing.clone()) {
+                        deps.push(missing);
+                    }
+                    continue;
+                };
+                if path.starts_with(&target) {
+                    notes.push(format!(
+                        "dropped `{}`'s dependency on its own parent `{reference}`",
+                        node.id
+                    ));
+                    continue;
+                }
+                let mut targets = Vec::new();
+                tree.leaves(&target, &mut targets);
+                for t in targets {
+                    if left_out(&t) {
+                        if is_cancelled(&statuses[&t]) {
+                            notes.push(format!(
+                                "dropped `{}`'s dependency on cancelled task `{}`",
+                                node.id,
+                                tree.node(&t).id
+                            ));
+                        }
+                        continue;
+                    }
+                    let id = tree.node(&t).id.clone();
+                    if seen.insert(id.clone()) {
+                        deps.push(id);
+                    }
+                }
+            }
+        }
+        let Ok(id) = TaskId::parse(&node.id) else { continue };
+        let mut task = Task::new(id.clone(), title_of(node), options.role.clone());
+        task.deps = deps.iter().filter_map(|d| TaskId::parse(d).ok()).collect();
+        let priority = (1..=path.len()).rev().find_map(|d| tree.node(&path[..d]).priority.clone());
+        task.priority = match priority.as_deref() {
+            None | Some("") => Priority::default(),
+            Some(name) => Priority::parse(name).unwrap_or_else(|| {
+                notes.push(format!(
+                    "`{id}` has priority `{name}`, which orca does not know; it is medium"
+                ));
+                Priority::default()
+            }),
+        };
+        let strategy = one_line(&node.test_strategy);
+        if !strategy.is_empty() {
+            task.accept.push(strategy);
+        }
+        let mut context = String::new();
+        if path.len() > 1 {
+            let parent = tree.node(&path[..path.len() - 1]);
+            context = format!("Part of `{}`: {}", parent.id, title_of(parent));
+        }
+        let status = &statuses[path];
+        let status_note = match status.as_str() {
+            "in-progress" | "review" | "deferred" | "blocked" => {
+                format!("Task Master status: {status}.")
+            }
+            _ => String::new(),
+        };
+        task.description = join_blocks([
+            context.as_str(),
+            node.description.as_str(),
+            node.details.as_str(),
+            status_note.as_str(),
+        ]);
+        if is_done(status) {
+            done.push(id);
+        }
+        plan.tasks.push(task);
+    }
+    if cancelled > 0 {
+        notes.push(format!("left out {cancelled} cancelled task(s)"));
+    }
+    if plan.tasks.is_empty() {
+        return Err(ImportError::NoTasks(
+            "every task in the file is cancelled or left out as done".to_owned(),
+        ));
+    }
+    Ok(Imported { plan, done, notes })
+}
+
+fn title_of(node: &Node) -> String {
+    let title = shorten(&one_line(&node.title), 120);
+    if title.is_empty() { format!("Task {}", node.raw) } else { title }
+}
+
+/// The orca ID a reference to a missing task would have.
+fn missing_id(reference: &str) -> String {
+    let mut parts = reference.split('.');
+    let first = parts.next().unwrap_or_default();
+    let mut id = id_part(first, true);
+    for part in parts {
+        id.push('.');
+        id.push_str(&id_part(part, false));
+    }
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn import(json: &str) -> Imported {
+        from_taskmaster(json, &ImportOptions::default()).unwrap()
+    }
+
+    fn deps_of<'a>(imported: &'a Imported, id: &str) -> Vec<&'a str> {
+        let task = imported.plan.tasks.iter().find(|t| t.id.as_str() == id).unwrap();
+        task.deps.iter().map(TaskId::as_str).collect()
+    }
+
+    #[test]
+    fn subtasks_replace_their_parent_and_resolve_references() {
+        let imported = import(
+            r#"{"master": {"tasks": [
+                {"id": 1, "title": "Base", "status": "done", "dependencies": []},
+                {"id": 2, "title": "Parent", "status": "pending", "dependencies": [1], "subtasks": [
+                    {"id": 1, "title": "a", "dependencies": []},
+                    {"id": 2, "title": "b", "dependencies": [1]},
+                    {"id": 3, "title": "c", "dependencies": ["2.2", 2]}
+                ]},
+                {"id": 3, "title": "After", "status": "pending", "dependencies": [2], "priority": "high"}
+            ]}}"#,
+        );
+        let ids: Vec<&str> = imported.plan.tasks.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["T1", "T2.1", "T2.2", "T2.3", "T3"]);
+        assert_eq!(deps_of(&imported, "T2.2"), ["T1", "T2.1"]);
+        // `2` inside subtask 2.3 is its sibling 2.2, not top-level task 2.
+        assert_eq!(deps_of(&imported, "T2.3"), ["T1", "T2.2"]);
+        assert_eq!(deps_of(&imported, "T3"), ["T2.1", "T2.2", "T2.3"]);
+        assert_eq!(imported.done, [TaskId::parse("T1").unwrap()]);
+        assert_eq!(imported.plan.tasks[4].priority, Priority::HIGH);
+    }
+
+    #[test]
+    fn cancelled_tasks_and_dependencies_on_them_are_left_out() {
+        let imported = import(
+            r#"{"tasks": [
+                {"id": 1, "title": "x", "status": "cancelled"},
+                {"id": 2, "title": "y", "status": "pending", "dependencies": [1, 9]}
+            ]}"#,
+        );
+        assert_eq!(imported.plan.tasks.len(), 1);
+        assert_eq!(deps_of(&imported, "T2"), ["T9"], "missing deps are kept for `plan check`");
+        assert!(imported.notes.iter().any(|n| n.contains("cancelled")));
+    }
+
+    #[test]
+    fn tags_are_chosen_explicitly_or_by_default() {
+        let two = r#"{"a": {"tasks": [{"id": 1, "title": "x"}]}, "b": {"tasks": [{"id": 1, "title": "y"}]}}"#;
+        assert!(matches!(
+            from_taskmaster(two, &ImportOptions::default()),
+            Err(ImportError::AmbiguousTag { .. })
+        ));
+        let options = ImportOptions { tag: Some("b".to_owned()), ..ImportOptions::default() };
+        assert_eq!(from_taskmaster(two, &options).unwrap().plan.tasks[0].title, "y");
+        let options = ImportOptions { tag: Some("c".to_owned()), ..ImportOptions::default() };
+        assert!(matches!(from_taskmaster(two, &options), Err(ImportError::TagNotFound { .. })));
+    }
+}
