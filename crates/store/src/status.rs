@@ -127,7 +127,7 @@ impl Store {
     }
 }
 
-fn run_from_row(row: &Row) -> Result<Run, String> {
+pub(crate) fn run_from_row(row: &Row) -> Result<Run, String> {
     let text = |c| row.text(c).map_err(|e| e.to_string());
     let int = |c| row.int(c).map_err(|e| e.to_string());
     Ok(Run {
@@ -142,7 +142,7 @@ fn run_from_row(row: &Row) -> Result<Run, String> {
     })
 }
 
-fn task_from_row(
+pub(crate) fn task_from_row(
     row: &Row,
     now: i64,
     deps: &mut HashMap<String, Vec<String>>,
