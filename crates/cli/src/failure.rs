@@ -37,7 +37,6 @@ impl Failure {
         Failure { kind: FailureKind::Failed, message: message.into(), hints: Vec::new() }
     }
 
-    #[expect(dead_code, reason = "used by `orca run` once it takes the session lock")]
     pub(crate) fn refused(message: impl Into<String>) -> Self {
         Failure { kind: FailureKind::Refused, message: message.into(), hints: Vec::new() }
     }

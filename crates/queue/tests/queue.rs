@@ -337,7 +337,11 @@ async fn failures_retry_with_the_reason_then_block_dependents(s: TestStore) {
     );
     let t04 = queue.show(&run, "T04").await.unwrap();
     assert_eq!(t04.state, TaskState::Blocked);
-    assert!(t04.to_string().contains("blocked: depends on `T01`, which failed on its last try (2 of 2)"), "{t04}");
+    assert!(
+        t04.to_string()
+            .contains("blocked: depends on `T01`, which failed on its last try (2 of 2)"),
+        "{t04}"
+    );
 }
 
 async fn block_blocks_the_task_and_what_depends_on_it(s: TestStore) {

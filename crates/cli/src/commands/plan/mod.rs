@@ -5,7 +5,7 @@ mod check;
 mod generate;
 mod graph;
 mod import;
-mod input;
+pub(crate) mod input;
 mod next;
 mod show;
 
