@@ -3,7 +3,7 @@
 
 use orca_config::Layout;
 use orca_queue::{Queue, QueueError, QueueSettings, Refusal, RefusalKind, SessionName};
-use orca_store::{OpenError, RunId, Store, TaskState};
+use orca_store::{OpenError, RunId, Store, StoreError, TaskState};
 
 use crate::failure::{Failure, describe};
 use crate::store_failure::{open_failure, store_failure};
@@ -102,6 +102,9 @@ pub(crate) fn queue_failure(error: &QueueError) -> Failure {
         QueueError::Refused(refusal) => refusal_failure(refusal),
         QueueError::NotReady { .. } => Failure::failed(describe(error))
             .with_hint("`orca task next --claim` takes the next task that is ready"),
+        QueueError::Store(error @ StoreError::TaskNotFound { .. }) => {
+            Failure::usage(describe(error)).with_hint("`orca status` lists the run's tasks")
+        }
         QueueError::Store(error) => store_failure(error),
     }
 }
