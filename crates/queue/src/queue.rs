@@ -4,8 +4,8 @@
 //! `orca run` workers.
 
 use orca_store::{
-    AttemptInfo, Lease, LeaseError, RunId, RunState, Stage, StageState, Store, StoreError,
-    TaskState,
+    AttemptInfo, Lease, LeaseError, Location, Remaining, RunId, RunState, Stage, StageState, Store,
+    StoreError, TaskState,
 };
 
 use crate::error::QueueError;
@@ -61,8 +61,7 @@ impl Queue {
 
     /// The task a claim would take now, without claiming it; or why there is none.
     pub async fn next(&self, run: &RunId) -> Result<NextTask, QueueError> {
-        self.store.rescue_expired().await?;
-        let leases = self.store.leases(run, self.settings.session_ttl).await?;
+        let leases = self.current_leases(run).await?;
         let busy = busy_files(&leases);
         let candidates = self.store.ready_tasks(run, CANDIDATES).await?;
         let mut held_back = Vec::new();
@@ -80,9 +79,8 @@ impl Queue {
     /// with running ones). A session that already holds a task of the run
     /// gets that one back, renewed: one task at a time.
     pub async fn claim_next(&self, run: &RunId, me: &SessionName) -> Result<NextTask, QueueError> {
-        self.store.rescue_expired().await?;
+        let leases = self.current_leases(run).await?;
         self.touch(me).await?;
-        let leases = self.store.leases(run, self.settings.session_ttl).await?;
         if let Some(mine) = leases.iter().find(|lease| lease.worker == me.as_str()) {
             return self.renewed(mine, me).await;
         }
@@ -128,10 +126,9 @@ impl Queue {
         key: &str,
         me: &SessionName,
     ) -> Result<NextTask, QueueError> {
-        self.store.rescue_expired().await?;
+        let leases = self.current_leases(run).await?;
         self.touch(me).await?;
         let ttl = self.settings.session_ttl;
-        let leases = self.store.leases(run, ttl).await?;
         if let Some(lease) = leases.iter().find(|lease| lease.task == key) {
             if lease.worker == me.as_str() {
                 return self.renewed(lease, me).await;
@@ -214,14 +211,14 @@ impl Queue {
                 if status.state == TaskState::Succeeded
                     && last.is_some_and(|a| a.worker == me.as_str())
                 {
-                    let (ready_now, _) = self.after_finish(run).await?;
+                    let (remaining, _) = self.after_finish(run).await?;
                     return Ok(Done {
                         run: run.clone(),
                         task: key.to_owned(),
                         attempt: status.attempt,
                         already: true,
                         summary: last.and_then(|a| a.summary.clone()),
-                        ready_now,
+                        ready_now: remaining.ready,
                         run_end: None,
                     });
                 }
@@ -236,14 +233,14 @@ impl Queue {
         if let Err(error) = self.store.complete(&lease, &result.to_string()).await {
             return Err(self.refusal_after(error, run, key, me).await);
         }
-        let (ready_now, run_end) = self.after_finish(run).await?;
+        let (remaining, run_end) = self.after_finish(run).await?;
         Ok(Done {
             run: run.clone(),
             task: key.to_owned(),
             attempt: lease.attempt,
             already: false,
             summary: summary.map(str::to_owned),
-            ready_now,
+            ready_now: remaining.ready,
             run_end,
         })
     }
@@ -262,8 +259,7 @@ impl Queue {
             Ok(outcome) => outcome,
             Err(error) => return Err(self.refusal_after(error, run, key, me).await),
         };
-        let now_ms = self.store.task_counts(run).await?.now_ms;
-        let (ready_now, run_end) = self.after_finish(run).await?;
+        let (remaining, run_end) = self.after_finish(run).await?;
         Ok(Failed {
             run: run.clone(),
             task: key.to_owned(),
@@ -271,9 +267,9 @@ impl Queue {
             tries: lease.tries,
             max_attempts: lease.max_attempts,
             outcome,
-            ready_now,
+            ready_now: remaining.ready,
             run_end,
-            now_ms,
+            now_ms: remaining.now_ms,
         })
     }
 
@@ -291,14 +287,14 @@ impl Queue {
             Ok(blocked) => blocked,
             Err(error) => return Err(self.refusal_after(error, run, key, me).await),
         };
-        let (ready_now, run_end) = self.after_finish(run).await?;
+        let (remaining, run_end) = self.after_finish(run).await?;
         Ok(Blocked {
             run: run.clone(),
             task: key.to_owned(),
             attempt: lease.attempt,
             reason: reason.to_owned(),
             blocked,
-            ready_now,
+            ready_now: remaining.ready,
             run_end,
         })
     }
@@ -317,6 +313,28 @@ impl Queue {
             running: holders(&leases),
             next,
         })
+    }
+
+    /// The run's leases after taking expired ones back (so their tasks can
+    /// be claimed again). On SQLite the store's clock is this machine's, so
+    /// the leases read say whether any expired, and the write is skipped
+    /// when none did (most calls); on PostgreSQL the clock is the server's,
+    /// so the rescue always runs.
+    async fn current_leases(&self, run: &RunId) -> Result<Vec<Lease>, QueueError> {
+        let ttl = self.settings.session_ttl;
+        if matches!(self.store.location(), Location::Postgres { .. }) {
+            self.store.rescue_expired().await?;
+            return Ok(self.store.leases(run, ttl).await?);
+        }
+        let leases = self.store.leases(run, ttl).await?;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        if leases.iter().any(|lease| lease.expires_ms < now) {
+            self.store.rescue_expired().await?;
+            return Ok(self.store.leases(run, ttl).await?);
+        }
+        Ok(leases)
     }
 
     /// Records that the session is alive (it shows in the store's workers;
@@ -435,16 +453,16 @@ impl Queue {
     /// that was the last unfinished task of a session-driven run (which
     /// then ends: succeeded when every task did, else failed). Runs that
     /// `orca run` drives are ended by it, after the later stages.
-    async fn after_finish(&self, run: &RunId) -> Result<(u64, Option<RunEnd>), QueueError> {
-        let counts = self.store.task_counts(run).await?;
-        let ready_now = counts.count(TaskState::Ready).saturating_sub(counts.backing_off);
-        if counts.unfinished() > 0 {
-            return Ok((ready_now, None));
+    async fn after_finish(&self, run: &RunId) -> Result<(Remaining, Option<RunEnd>), QueueError> {
+        let remaining = self.store.remaining(run).await?;
+        if remaining.unfinished {
+            return Ok((remaining, None));
         }
         let info = self.store.run(run).await?;
         if info.mode != SESSION_MODE || info.state != RunState::Active {
-            return Ok((ready_now, None));
+            return Ok((remaining, None));
         }
+        let counts = self.store.task_counts(run).await?;
         let all_succeeded = counts.count(TaskState::Succeeded) == counts.total;
         let (state, stage) = if all_succeeded {
             (RunState::Succeeded, StageState::Passed)
@@ -453,7 +471,7 @@ impl Queue {
         };
         self.store.set_stage(run, Stage::Implement, stage).await?;
         self.store.finish_run(run, state).await?;
-        Ok((ready_now, Some(RunEnd { state, counts })))
+        Ok((remaining, Some(RunEnd { state, counts })))
     }
 }
 

@@ -32,7 +32,7 @@ mod workers;
 
 pub use error::{LeaseError, LeaseLost, OpenError, StorageProblem, StoreError, TaskNow};
 pub use location::{Location, LocationError, redact_url};
-pub use lookup::{DepState, ReadyTask, TaskCounts};
+pub use lookup::{DepState, ReadyTask, Remaining, TaskCounts};
 pub use model::{
     AttemptInfo, AttemptRecord, Event, FailOutcome, Lease, LeaseView, NewRun, NewTask, Rescued,
     RetryPolicy, Run, RunId, RunState, RunStatus, Stage, StageState, StageStatus, TaskState,

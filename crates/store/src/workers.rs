@@ -38,12 +38,12 @@ impl Store {
     /// registering it if it is new; unlike [`Store::register_worker`] a
     /// known worker keeps its start time.
     pub async fn touch_worker(&self, id: &str, host: &str, pid: u32) -> Result<(), StoreError> {
+        // One statement, atomic on its own: no transaction around it.
         retry_transient(move || async move {
             let err = |e| self.db_error("update the worker", e);
-            let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
-            let now = tx.now().await.map_err(err)?;
-            tx.execute(TOUCH, args![id, host, i64::from(pid), now]).await.map_err(err)?;
-            tx.commit().await.map_err(err)
+            let now = self.pool.now().await.map_err(err)?;
+            self.pool.execute(TOUCH, args![id, host, i64::from(pid), now]).await.map_err(err)?;
+            Ok(())
         })
         .await
     }
@@ -65,6 +65,7 @@ impl Store {
         let err = |e| self.db_error("read the workers", e);
         let mut tx = self.pool.begin(TxKind::Read).await.map_err(err)?;
         let rows = tx.fetch_all(WORKERS, vec![]).await.map_err(err)?;
+        tx.commit().await.map_err(err)?;
         rows.iter()
             .map(|row| {
                 Ok(Worker {

@@ -1,6 +1,6 @@
 //! `orca task block ID --reason TEXT`
 
-use super::session::{SessionArgs, open, queue_failure, run_of};
+use super::session::{SessionArgs, finish, open, queue_failure, run_of};
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
@@ -28,7 +28,10 @@ pub(crate) fn run(args: &BlockArgs, out: &Output) -> Result<ExitCode, Failure> {
     let blocked = store_url::runtime()?.block_on(async {
         let queue = open(args.session.store.as_deref(), false).await?;
         let run = run_of(&queue, &args.session).await?;
-        queue.block(&run, &args.id, &me, &args.reason).await.map_err(|e| queue_failure(&e))
+        let result =
+            queue.block(&run, &args.id, &me, &args.reason).await.map_err(|e| queue_failure(&e));
+        finish(queue).await;
+        result
     })?;
     if out.is_json() {
         out.json(&blocked);

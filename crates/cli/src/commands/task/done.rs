@@ -1,6 +1,6 @@
 //! `orca task done ID [--summary TEXT]`
 
-use super::session::{SessionArgs, open, queue_failure, run_of};
+use super::session::{SessionArgs, finish, open, queue_failure, run_of};
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
@@ -25,10 +25,9 @@ pub(crate) fn run(args: &DoneArgs, out: &Output) -> Result<ExitCode, Failure> {
     let done = store_url::runtime()?.block_on(async {
         let queue = open(args.session.store.as_deref(), false).await?;
         let run = run_of(&queue, &args.session).await?;
-        queue
-            .done(&run, &args.id, &me, args.summary.as_deref())
-            .await
-            .map_err(|e| queue_failure(&e))
+        let result = queue.done(&run, &args.id, &me, args.summary.as_deref()).await;
+        finish(queue).await;
+        result.map_err(|e| queue_failure(&e))
     })?;
     if out.is_json() {
         out.json(&done);

@@ -1,6 +1,6 @@
 //! `orca task fail ID --reason TEXT`
 
-use super::session::{SessionArgs, open, queue_failure, run_of};
+use super::session::{SessionArgs, finish, open, queue_failure, run_of};
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
@@ -29,7 +29,10 @@ pub(crate) fn run(args: &FailArgs, out: &Output) -> Result<ExitCode, Failure> {
     let failed = store_url::runtime()?.block_on(async {
         let queue = open(args.session.store.as_deref(), false).await?;
         let run = run_of(&queue, &args.session).await?;
-        queue.fail(&run, &args.id, &me, &args.reason).await.map_err(|e| queue_failure(&e))
+        let result =
+            queue.fail(&run, &args.id, &me, &args.reason).await.map_err(|e| queue_failure(&e));
+        finish(queue).await;
+        result
     })?;
     if out.is_json() {
         out.json(&failed);

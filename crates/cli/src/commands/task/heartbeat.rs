@@ -1,6 +1,6 @@
 //! `orca task heartbeat ID`
 
-use super::session::{SessionArgs, open, queue_failure, run_of};
+use super::session::{SessionArgs, finish, open, queue_failure, run_of};
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
@@ -21,7 +21,9 @@ pub(crate) fn run(args: &HeartbeatArgs, out: &Output) -> Result<ExitCode, Failur
     let renewed = store_url::runtime()?.block_on(async {
         let queue = open(args.session.store.as_deref(), false).await?;
         let run = run_of(&queue, &args.session).await?;
-        queue.heartbeat(&run, &args.id, &me).await.map_err(|e| queue_failure(&e))
+        let result = queue.heartbeat(&run, &args.id, &me).await.map_err(|e| queue_failure(&e));
+        finish(queue).await;
+        result
     })?;
     if out.is_json() {
         out.json(&renewed);

@@ -2,7 +2,7 @@
 
 use orca_queue::NextTask;
 
-use super::session::{SessionArgs, open, queue_failure, run_of};
+use super::session::{SessionArgs, finish, open, queue_failure, run_of};
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
@@ -28,6 +28,7 @@ pub(crate) fn run(args: &NextArgs, out: &Output) -> Result<ExitCode, Failure> {
             Some(me) => queue.claim_next(&run, me).await,
             None => queue.next(&run).await,
         };
+        finish(queue).await;
         next.map_err(|e| queue_failure(&e))
     })?;
     let code =

@@ -3,7 +3,7 @@
 
 use orca_config::Layout;
 use orca_queue::{Queue, QueueError, QueueSettings, Refusal, RefusalKind, SessionName};
-use orca_store::{OpenError, RunId, Store, StoreError, TaskState};
+use orca_store::{Location, OpenError, RunId, Store, StoreError, TaskState};
 
 use crate::failure::{Failure, describe};
 use crate::store_failure::{open_failure, store_failure};
@@ -83,6 +83,20 @@ fn shown(path: &std::path::Path, layout: Option<&Layout>) -> String {
         .unwrap_or(path)
         .display()
         .to_string()
+}
+
+/// Ends a command's use of the queue. SQLite connections are left open for
+/// the process exit to drop: closing the last one checkpoints the WAL into
+/// the database with an fsync, milliseconds on every command an agent
+/// session runs. SQLite is built for that: the WAL stays valid for the next
+/// process, and commits checkpoint it once it passes 1000 pages.
+/// PostgreSQL connections are closed properly.
+pub(crate) async fn finish(queue: Queue) {
+    if matches!(queue.store().location(), Location::Postgres { .. }) {
+        queue.store().close().await;
+    } else {
+        std::mem::forget(queue);
+    }
 }
 
 /// The run the options name, or the newest active one.

@@ -1,6 +1,6 @@
 //! `orca task show ID`
 
-use super::session::{SessionArgs, open, queue_failure, run_of};
+use super::session::{SessionArgs, finish, open, queue_failure, run_of};
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
@@ -20,7 +20,9 @@ pub(crate) fn run(args: &ShowArgs, out: &Output) -> Result<ExitCode, Failure> {
     let task = store_url::runtime()?.block_on(async {
         let queue = open(args.session.store.as_deref(), false).await?;
         let run = run_of(&queue, &args.session).await?;
-        queue.show(&run, &args.id).await.map_err(|e| queue_failure(&e))
+        let result = queue.show(&run, &args.id).await.map_err(|e| queue_failure(&e));
+        finish(queue).await;
+        result
     })?;
     if out.is_json() {
         out.json(&task);
