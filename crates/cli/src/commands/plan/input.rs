@@ -15,7 +15,7 @@ use crate::output::Output;
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct PlanInputArgs {
     /// Allowed task roles, comma-separated (default: backend, frontend,
-    /// fullstack, test, security, docs, devops, data, design, review).
+    /// test, security, docs, infra, refactor, review).
     #[arg(long, value_delimiter = ',', value_name = "ROLES")]
     pub(crate) roles: Vec<String>,
 
