@@ -158,7 +158,7 @@ impl fmt::Display for TaskView {
             };
             writeln!(f, "files:    {files}")?;
             if let Some(verify) = &task.verify {
-                writeln!(f, "verify:   {}", verify.command)?;
+                writeln!(f, "verify:   {}", verify.command())?;
             }
             if let Some(timeout) = task.timeout_secs {
                 writeln!(f, "timeout:  {}", orca_plan::format_duration(timeout))?;
