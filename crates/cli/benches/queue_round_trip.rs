@@ -73,7 +73,9 @@ fn main() {
     let mut claim = Vec::with_capacity(rounds);
     let mut done = Vec::with_capacity(rounds);
     let mut peek = Vec::with_capacity(rounds);
+    let mut start = Vec::with_capacity(rounds);
     for round in 0..rounds + 5 {
+        let (t_start, _) = timed(orca().arg("version").current_dir(&repo));
         let (t_peek, _) = timed(orca().args(["task", "next"]).current_dir(&repo));
         let (t_claim, out) = timed(
             orca().args(["task", "next", "--claim", "--as", "bench", "--json"]).current_dir(&repo),
@@ -85,12 +87,12 @@ fn main() {
             timed(orca().args(["task", "done", &key, "--as", "bench"]).current_dir(&repo));
         if round >= 5 {
             // The first rounds warm the page cache.
+            start.push(t_start);
             peek.push(t_peek);
             claim.push(t_claim);
             done.push(t_done);
         }
     }
-    let (version, _) = timed(orca().arg("version").current_dir(&repo));
 
     println!(
         "plan: {tasks} tasks (orca plan generate), loaded in {:.0} ms",
@@ -102,7 +104,11 @@ fn main() {
     println!("{}", row("`orca task next --claim --as NAME`", rounds, claim));
     println!("{}", row("`orca task next` (no claim)", rounds, peek));
     println!("{}", row("`orca task done ID --as NAME`", rounds, done));
-    println!("{}", row("`orca version` (process start only)", 1, vec![version]));
+    println!("{}", row("`orca version` (process start, no store)", rounds, start));
+
+    let (claim_tool, complete_tool) = over_mcp(&repo, rounds);
+    println!("{}", row("MCP `claim_task` (one `orca mcp` process)", rounds, claim_tool));
+    println!("{}", row("MCP `complete_task`", rounds, complete_tool));
 
     if let Some(task_master) = std::env::var_os("ORCA_BENCH_TASKMASTER").map(PathBuf::from) {
         let tm = dir.path().join("taskmaster");
@@ -126,4 +132,69 @@ fn main() {
         }
         println!("{}", row("`task-master next` (Task Master, same plan)", tm_rounds, times));
     }
+}
+
+/// The same loop through one long-lived `orca mcp` (a second session on the
+/// same queue): JSON-RPC lines on its stdin and stdout, timed per tool call.
+fn over_mcp(repo: &Path, rounds: usize) -> (Vec<Duration>, Vec<Duration>) {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = orca()
+        .args(["mcp", "--as", "bench-mcp"])
+        .current_dir(repo)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut id = 0;
+    let mut call = |method: &str, params: serde_json::Value| -> serde_json::Value {
+        id += 1;
+        let request =
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        writeln!(stdin, "{request}").unwrap();
+        if method == "initialize" {
+            let mut line = String::new();
+            stdout.read_line(&mut line).unwrap();
+            writeln!(
+                stdin,
+                "{}",
+                serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
+            )
+            .unwrap();
+            return serde_json::from_str(&line).unwrap();
+        }
+        let mut line = String::new();
+        stdout.read_line(&mut line).unwrap();
+        serde_json::from_str(&line).unwrap()
+    };
+    call(
+        "initialize",
+        serde_json::json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "bench", "version": "1"}}),
+    );
+    let (mut claims, mut completes) = (Vec::new(), Vec::new());
+    for round in 0..rounds + 5 {
+        let started = Instant::now();
+        let claimed =
+            call("tools/call", serde_json::json!({"name": "claim_task", "arguments": {}}));
+        let t_claim = started.elapsed();
+        let text = claimed["result"]["content"][0]["text"].as_str().unwrap().to_owned();
+        assert!(text.starts_with("claimed "), "{text}");
+        let key = text.lines().nth(1).unwrap().split(':').next().unwrap().to_owned();
+        let started = Instant::now();
+        let done = call(
+            "tools/call",
+            serde_json::json!({"name": "complete_task", "arguments": {"id": key}}),
+        );
+        let t_done = started.elapsed();
+        assert_eq!(done["result"]["isError"], false, "{done}");
+        if round >= 5 {
+            claims.push(t_claim);
+            completes.push(t_done);
+        }
+    }
+    drop(stdin);
+    child.wait().unwrap();
+    (claims, completes)
 }

@@ -64,6 +64,7 @@ conformance!(
     ready_tasks_list_the_claim_order_without_leasing,
     task_counts_say_why_nothing_is_ready,
     touching_a_worker_keeps_its_start,
+    remaining_says_what_can_be_claimed_and_whether_anything_is_left,
 );
 
 async fn new_run_starts_tasks_without_deps_ready_and_others_waiting(s: TestStore) {
@@ -635,4 +636,26 @@ async fn touching_a_worker_keeps_its_start(s: TestStore) {
     .await;
     assert_eq!(later.len(), 1);
     assert_eq!((later[0].started_ms, later[0].host.as_str()), (first[0].started_ms, "host-b"));
+}
+
+async fn remaining_says_what_can_be_claimed_and_whether_anything_is_left(s: TestStore) {
+    let run = s
+        .create_run(&run_of(vec![task("a", &[]), task("b", &[]), task("c", &["a"])]))
+        .await
+        .unwrap();
+    let start = s.remaining(&run).await.unwrap();
+    assert_eq!((start.ready, start.unfinished), (2, true));
+    let a = s.claim_task(&run, "a", "w", TTL).await.unwrap().unwrap();
+    let slow =
+        RetryPolicy { base: Duration::from_secs(600), max: Duration::from_secs(600), jitter: 0.0 };
+    s.fail(&a, "flaky", &slow).await.unwrap();
+    let backing_off = s.remaining(&run).await.unwrap();
+    assert_eq!(backing_off.ready, 1, "a waits out its backoff");
+    let b = s.claim_task(&run, "b", "w", TTL).await.unwrap().unwrap();
+    s.block(&b, "stuck").await.unwrap();
+    let cancelled = s.cancel_run(&run).await.unwrap();
+    assert_eq!(cancelled, 2, "a and c");
+    let end = s.remaining(&run).await.unwrap();
+    assert_eq!((end.ready, end.unfinished), (0, false));
+    assert!(end.now_ms > 0);
 }
