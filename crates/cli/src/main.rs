@@ -48,6 +48,12 @@ enum Command {
     Run(commands::run::RunArgs),
     /// Continue a run that was interrupted, crashed or killed.
     Resume(commands::resume::ResumeArgs),
+    /// Work the task queue from an agent session: load a plan, claim the
+    /// next task, heartbeat, done, fail, block.
+    Task(commands::task::TaskArgs),
+    /// Serve the task queue over MCP on stdin/stdout (tools next_task,
+    /// claim_task, heartbeat, complete_task, fail_task, plan_status, validate_plan).
+    Mcp(commands::mcp::McpArgs),
     /// Show a run: its stage, and every task's state, attempts, lease holder and age.
     Status(commands::status::StatusArgs),
     /// Test-only: a worker whose agent sleeps; used by the crash tests.
@@ -78,6 +84,8 @@ fn main() -> std::process::ExitCode {
         Command::Run(args) => commands::run::run(&args, &out),
         Command::Resume(args) => commands::resume::run(&args, &out),
         Command::Status(args) => commands::status::run(&args, &out),
+        Command::Task(args) => commands::task::run(&args, &out),
+        Command::Mcp(args) => commands::mcp::run(&args, &out),
         Command::DebugWorker(args) => commands::debug_worker::run(&args, &out),
         Command::DebugCreateRun(args) => commands::debug_create_run::run(&args, &out),
     };

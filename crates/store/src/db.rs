@@ -129,6 +129,76 @@ impl Pool {
         Ok(())
     }
 
+    /// Runs one query outside an explicit transaction and returns every
+    /// row. A single statement reads one consistent snapshot anyway, and on
+    /// SQLite this is one round trip to the connection's thread instead of
+    /// three (BEGIN, the query, COMMIT).
+    pub(crate) async fn fetch_all(
+        &self,
+        sql: Sql,
+        args: Vec<Arg>,
+    ) -> Result<Vec<Row>, sqlx::Error> {
+        Ok(match self {
+            Pool::Sqlite(pool) => bind_sqlite(sqlx::query(sql.sqlite), args)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(Row::Sqlite)
+                .collect(),
+            Pool::Postgres(pool) => bind_pg(sqlx::query(sql.postgres), args)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(Row::Postgres)
+                .collect(),
+        })
+    }
+
+    /// [`Pool::fetch_all`] for at most one row.
+    pub(crate) async fn fetch_optional(
+        &self,
+        sql: Sql,
+        args: Vec<Arg>,
+    ) -> Result<Option<Row>, sqlx::Error> {
+        Ok(match self {
+            Pool::Sqlite(pool) => bind_sqlite(sqlx::query(sql.sqlite), args)
+                .fetch_optional(pool)
+                .await?
+                .map(Row::Sqlite),
+            Pool::Postgres(pool) => bind_pg(sqlx::query(sql.postgres), args)
+                .fetch_optional(pool)
+                .await?
+                .map(Row::Postgres),
+        })
+    }
+
+    /// Runs one statement on its own: atomic by itself, one round trip
+    /// instead of three. Returns the number of rows it changed.
+    pub(crate) async fn execute(&self, sql: Sql, args: Vec<Arg>) -> Result<u64, sqlx::Error> {
+        Ok(match self {
+            Pool::Sqlite(pool) => {
+                bind_sqlite(sqlx::query(sql.sqlite), args).execute(pool).await?.rows_affected()
+            }
+            Pool::Postgres(pool) => {
+                bind_pg(sqlx::query(sql.postgres), args).execute(pool).await?.rows_affected()
+            }
+        })
+    }
+
+    /// The store's clock in milliseconds (see [`Tx::now`]).
+    pub(crate) async fn now(&self) -> Result<i64, sqlx::Error> {
+        match self {
+            Pool::Sqlite(_) => Ok(system_now_ms()),
+            Pool::Postgres(pool) => {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint",
+                )
+                .fetch_one(pool)
+                .await
+            }
+        }
+    }
+
     pub(crate) async fn close(&self) {
         match self {
             Pool::Sqlite(pool) => pool.close().await,

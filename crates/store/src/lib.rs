@@ -21,6 +21,7 @@ mod events;
 mod lease_sql;
 mod leases;
 mod location;
+mod lookup;
 mod model;
 mod runs;
 mod schema;
@@ -31,6 +32,7 @@ mod workers;
 
 pub use error::{LeaseError, LeaseLost, OpenError, StorageProblem, StoreError, TaskNow};
 pub use location::{Location, LocationError, redact_url};
+pub use lookup::{DepState, ReadyTask, Remaining, TaskCounts};
 pub use model::{
     AttemptInfo, AttemptRecord, Event, FailOutcome, Lease, LeaseView, NewRun, NewTask, Rescued,
     RetryPolicy, Run, RunId, RunState, RunStatus, Stage, StageState, StageStatus, TaskState,

@@ -13,9 +13,11 @@ const TASK_ROWS_PER_INSERT: usize = 1000;
 const DEP_ROWS_PER_INSERT: usize = 2000;
 
 const INSERT_RUN: Sql = Sql::both(
-    "INSERT INTO runs (id, title, plan_path, plan_json, mode, state, created_ms, updated_ms) \
-     VALUES ($1, $2, $3, $4, $5, 'active', $6, $6)",
+    "INSERT INTO runs (id, title, plan_path, mode, state, created_ms, updated_ms) \
+     VALUES ($1, $2, $3, $4, 'active', $5, $5)",
 );
+/// Plans live apart from `runs` so that reading a run never reads its plan.
+const INSERT_PLAN: Sql = Sql::both("INSERT INTO run_plans (run_id, plan_json) VALUES ($1, $2)");
 const INSERT_EVENT: Sql = Sql::both(
     "INSERT INTO events (run_id, task_key, attempt, kind, payload_json, at_ms) \
      VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
@@ -59,17 +61,11 @@ impl Store {
         let id = RunId::generate(now);
         tx.execute(
             INSERT_RUN,
-            args![
-                id.as_str(),
-                &run.title,
-                run.plan_path.as_deref(),
-                &run.plan_json,
-                &run.mode,
-                now
-            ],
+            args![id.as_str(), &run.title, run.plan_path.as_deref(), &run.mode, now],
         )
         .await
         .map_err(err)?;
+        tx.execute(INSERT_PLAN, args![id.as_str(), &run.plan_json]).await.map_err(err)?;
 
         for chunk in run.tasks.chunks(TASK_ROWS_PER_INSERT) {
             let mut args = Vec::with_capacity(chunk.len() * 7);

@@ -6,7 +6,7 @@
 use crate::db::{Pool, Sql, TxKind, args};
 
 /// The schema version this build of orca reads and writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 struct Migration {
     version: i64,
@@ -28,12 +28,26 @@ const MIGRATIONS: &[Migration] = &[
             include_str!("../migrations/postgres/0002_stages_workers.sql"),
         ),
     },
+    Migration {
+        version: 3,
+        sql: Sql::each(
+            include_str!("../migrations/sqlite/0003_run_plans.sql"),
+            include_str!("../migrations/postgres/0003_run_plans.sql"),
+        ),
+    },
 ];
 
 /// Outlives every schema change: how a future orca finds the version.
 const CREATE_META: Sql =
     Sql::both("CREATE TABLE IF NOT EXISTS orca_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)");
 const READ_VERSION: Sql = Sql::both("SELECT value FROM orca_meta WHERE key = 'schema_version'");
+/// The version and, on SQLite, the journal mode, in one round trip: every
+/// process that opens the store asks both.
+const READ_VERSION_AND_MODE: Sql = Sql::each(
+    "SELECT value, (SELECT journal_mode FROM pragma_journal_mode) AS mode \
+     FROM orca_meta WHERE key = 'schema_version'",
+    "SELECT value, 'wal' AS mode FROM orca_meta WHERE key = 'schema_version'",
+);
 const WRITE_VERSION: Sql = Sql::both(
     "INSERT INTO orca_meta (key, value) VALUES ('schema_version', $1) \
      ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -70,11 +84,13 @@ impl From<sqlx::Error> for SchemaError {
 pub(crate) async fn prepare(pool: &Pool, target: i64) -> Result<(), SchemaError> {
     // The common case needs no write lock: the store is already current.
     match read_version(pool).await {
-        Ok(found) if found == target => {
-            pool.ensure_wal().await?;
+        Ok((found, wal)) if found == target => {
+            if !wal {
+                pool.ensure_wal().await?;
+            }
             return Ok(());
         }
-        Ok(found) if found > SCHEMA_VERSION => return Err(SchemaError::Newer { found }),
+        Ok((found, _)) if found > SCHEMA_VERSION => return Err(SchemaError::Newer { found }),
         _ => {}
     }
     let mut tx = pool.begin(TxKind::Write).await?;
@@ -108,9 +124,17 @@ pub(crate) async fn prepare(pool: &Pool, target: i64) -> Result<(), SchemaError>
     Ok(())
 }
 
-async fn read_version(pool: &Pool) -> Result<i64, SchemaError> {
-    let mut tx = pool.begin(TxKind::Read).await?;
-    current_version(&mut tx).await
+/// The common case on every open: the version, and whether the file is in
+/// WAL mode already, in one statement.
+async fn read_version(pool: &Pool) -> Result<(i64, bool), SchemaError> {
+    match pool.fetch_optional(READ_VERSION_AND_MODE, vec![]).await? {
+        None => Ok((0, false)),
+        Some(row) => {
+            let text = row.text("value")?;
+            let wal = row.text("mode")?.eq_ignore_ascii_case("wal");
+            Ok((text.parse().map_err(|_| SchemaError::BadVersion(text))?, wal))
+        }
+    }
 }
 
 async fn current_version(tx: &mut crate::db::Tx) -> Result<i64, SchemaError> {

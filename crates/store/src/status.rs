@@ -16,7 +16,7 @@ const LATEST_RUN: Sql = Sql::both(
 const RUN: Sql = Sql::both(
     "SELECT id, title, plan_path, mode, state, stage, created_ms, updated_ms FROM runs WHERE id = $1",
 );
-const PLAN: Sql = Sql::both("SELECT plan_json FROM runs WHERE id = $1");
+const PLAN: Sql = Sql::both("SELECT plan_json FROM run_plans WHERE run_id = $1");
 const STAGES: Sql = Sql::both("SELECT stage, state, updated_ms FROM run_stages WHERE run_id = $1");
 const TASKS: Sql = Sql::both(
     "SELECT key, state, priority, attempt, tries, max_attempts, run_after_ms, lease_owner, \
@@ -38,14 +38,14 @@ impl Store {
         let err = |e| self.db_error("read the latest run", e);
         let mut tx = self.pool.begin(TxKind::Read).await.map_err(err)?;
         let row = tx.fetch_optional(LATEST_RUN, vec![]).await.map_err(err)?;
+        tx.commit().await.map_err(err)?;
         row.map(|row| run_from_row(&row).map_err(|e| bad_data(&e))).transpose()
     }
 
     /// One run (without its plan).
     pub async fn run(&self, run: &RunId) -> Result<Run, StoreError> {
         let err = |e| self.db_error("read the run", e);
-        let mut tx = self.pool.begin(TxKind::Read).await.map_err(err)?;
-        let row = tx.fetch_optional(RUN, args![run.as_str()]).await.map_err(err)?;
+        let row = self.pool.fetch_optional(RUN, args![run.as_str()]).await.map_err(err)?;
         let row = row.ok_or_else(|| StoreError::RunNotFound(run.clone()))?;
         run_from_row(&row).map_err(|e| bad_data(&e))
     }
@@ -93,6 +93,7 @@ impl Store {
         for row in tx.fetch_all(TASKS, args![run.as_str()]).await.map_err(err)? {
             tasks.push(task_from_row(&row, now, &mut deps).map_err(|e| bad_data(&e))?);
         }
+        tx.commit().await.map_err(err)?;
         Ok(RunStatus { run: run_info, stages, tasks, now_ms: now })
     }
 
@@ -105,6 +106,7 @@ impl Store {
         let err = |e| self.db_error("read the attempts", e);
         let mut tx = self.pool.begin(TxKind::Read).await.map_err(err)?;
         let rows = tx.fetch_all(ATTEMPTS, args![run.as_str(), task]).await.map_err(err)?;
+        tx.commit().await.map_err(err)?;
         rows.iter()
             .map(|row| {
                 Ok(AttemptRecord {
@@ -127,7 +129,7 @@ impl Store {
     }
 }
 
-fn run_from_row(row: &Row) -> Result<Run, String> {
+pub(crate) fn run_from_row(row: &Row) -> Result<Run, String> {
     let text = |c| row.text(c).map_err(|e| e.to_string());
     let int = |c| row.int(c).map_err(|e| e.to_string());
     Ok(Run {
@@ -142,7 +144,7 @@ fn run_from_row(row: &Row) -> Result<Run, String> {
     })
 }
 
-fn task_from_row(
+pub(crate) fn task_from_row(
     row: &Row,
     now: i64,
     deps: &mut HashMap<String, Vec<String>>,

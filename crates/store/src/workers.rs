@@ -10,6 +10,13 @@ const REGISTER: Sql = Sql::both(
      ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, \
      started_ms = excluded.started_ms, last_seen_ms = excluded.last_seen_ms",
 );
+/// Keeps `started_ms` of a known worker: an agent session touches its row
+/// with every command, and it started with the first.
+const TOUCH: Sql = Sql::both(
+    "INSERT INTO workers (id, host, pid, started_ms, last_seen_ms) VALUES ($1, $2, $3, $4, $4) \
+     ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, \
+     last_seen_ms = excluded.last_seen_ms",
+);
 const SEEN: Sql = Sql::both("UPDATE workers SET last_seen_ms = $2 WHERE id = $1");
 const WORKERS: Sql =
     Sql::both("SELECT id, host, pid, started_ms, last_seen_ms FROM workers ORDER BY id");
@@ -23,6 +30,20 @@ impl Store {
             let now = tx.now().await.map_err(err)?;
             tx.execute(REGISTER, args![id, host, i64::from(pid), now]).await.map_err(err)?;
             tx.commit().await.map_err(err)
+        })
+        .await
+    }
+
+    /// Records that worker `id` (on `host`, process `pid`) is alive now,
+    /// registering it if it is new; unlike [`Store::register_worker`] a
+    /// known worker keeps its start time.
+    pub async fn touch_worker(&self, id: &str, host: &str, pid: u32) -> Result<(), StoreError> {
+        // One statement, atomic on its own: no transaction around it.
+        retry_transient(move || async move {
+            let err = |e| self.db_error("update the worker", e);
+            let now = self.pool.now().await.map_err(err)?;
+            self.pool.execute(TOUCH, args![id, host, i64::from(pid), now]).await.map_err(err)?;
+            Ok(())
         })
         .await
     }
@@ -44,6 +65,7 @@ impl Store {
         let err = |e| self.db_error("read the workers", e);
         let mut tx = self.pool.begin(TxKind::Read).await.map_err(err)?;
         let rows = tx.fetch_all(WORKERS, vec![]).await.map_err(err)?;
+        tx.commit().await.map_err(err)?;
         rows.iter()
             .map(|row| {
                 Ok(Worker {

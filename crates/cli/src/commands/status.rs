@@ -1,7 +1,7 @@
 //! `orca status`: a run's stage and every task's state, attempts, lease
 //! holder and lease age.
 
-use orca_store::{RunId, RunStatus, Store, TaskState, TaskStatus};
+use orca_store::{RunId, RunStatus, Store, TaskState, TaskStatus, Worker};
 
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
@@ -36,19 +36,35 @@ pub(crate) fn run(args: &StatusArgs, out: &Output) -> Result<ExitCode, Failure> 
             },
         };
         let status = store.run_status(&run).await.map_err(|e| store_failure(&e));
+        let workers = store.workers().await.map_err(|e| store_failure(&e));
         store.close().await;
-        status
+        let status = status?;
+        // Workers and agent sessions that were active while this run was.
+        let workers: Vec<Worker> = workers?
+            .into_iter()
+            .filter(|worker| worker.last_seen_ms >= status.run.created_ms)
+            .collect();
+        Ok((status, workers))
     })?;
+    let (status, workers) = status;
     if out.is_json() {
-        out.json(&status);
+        out.json(&StatusJson { status: &status, workers: &workers });
     } else {
-        out.text(render(&status));
+        out.text(render(&status, &workers));
     }
     Ok(ExitCode::Success)
 }
 
+/// `orca status --json`: the run's status plus its workers.
+#[derive(serde::Serialize)]
+struct StatusJson<'a> {
+    #[serde(flatten)]
+    status: &'a RunStatus,
+    workers: &'a [Worker],
+}
+
 /// The human view of a run's status.
-pub(crate) fn render(status: &RunStatus) -> String {
+pub(crate) fn render(status: &RunStatus, workers: &[Worker]) -> String {
     let mut lines = Vec::new();
     let run = &status.run;
     lines.push(format!("run {}: {} ({})", run.id, run.title, run.state));
@@ -69,6 +85,9 @@ pub(crate) fn render(status: &RunStatus) -> String {
         })
         .collect();
     lines.push(format!("tasks: {} total: {}", status.tasks.len(), counts.join(", ")));
+    for worker in workers {
+        lines.push(worker_line(worker, status));
+    }
     if status.tasks.is_empty() {
         return lines.join("\n");
     }
@@ -90,6 +109,26 @@ pub(crate) fn render(status: &RunStatus) -> String {
         }
     }
     lines.join("\n")
+}
+
+/// `worker s1 on host-a, last seen 3s ago, holds T03` (an agent session
+/// has no process of its own: pid 0).
+fn worker_line(worker: &Worker, status: &RunStatus) -> String {
+    let kind = if worker.pid == 0 { "session" } else { "worker" };
+    let held: Vec<&str> = status
+        .tasks
+        .iter()
+        .filter(|t| t.lease.as_ref().is_some_and(|l| l.worker == worker.id))
+        .map(|t| t.key.as_str())
+        .collect();
+    let holds =
+        if held.is_empty() { String::new() } else { format!(", holds {}", held.join(", ")) };
+    let host = if worker.host.is_empty() { String::new() } else { format!(" on {}", worker.host) };
+    format!(
+        "{kind} {}{host}, last seen {} ago{holds}",
+        worker.id,
+        duration(status.now_ms - worker.last_seen_ms)
+    )
 }
 
 fn task_row(task: &TaskStatus) -> [String; 6] {

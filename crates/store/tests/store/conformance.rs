@@ -59,6 +59,13 @@ conformance!(
     workers_are_registered_and_seen,
     a_large_plan_loads_in_one_piece,
     reopening_a_store_keeps_its_runs,
+    latest_active_run_skips_finished_runs,
+    one_task_reads_with_its_deps_and_spec,
+    a_lease_read_back_acts_like_the_claimed_one,
+    ready_tasks_list_the_claim_order_without_leasing,
+    task_counts_say_why_nothing_is_ready,
+    touching_a_worker_keeps_its_start,
+    remaining_says_what_can_be_claimed_and_whether_anything_is_left,
 );
 
 async fn new_run_starts_tasks_without_deps_ready_and_others_waiting(s: TestStore) {
@@ -532,4 +539,138 @@ async fn reopening_a_store_keeps_its_runs(s: TestStore) {
     s.close().await;
     let again = orca_store::Store::open(&s.url).await.unwrap();
     assert_eq!(again.latest_run().await.unwrap().unwrap().id, run);
+}
+
+async fn latest_active_run_skips_finished_runs(s: TestStore) {
+    assert_eq!(s.latest_active_run().await.unwrap(), None);
+    let first = s.create_run(&run_of(vec![task("a", &[])])).await.unwrap();
+    let second = s.create_run(&run_of(vec![task("a", &[])])).await.unwrap();
+    assert_eq!(s.latest_active_run().await.unwrap().unwrap().id, second);
+    s.finish_run(&second, RunState::Succeeded).await.unwrap();
+    assert_eq!(s.latest_active_run().await.unwrap().unwrap().id, first);
+    s.cancel_run(&first).await.unwrap();
+    assert_eq!(s.latest_active_run().await.unwrap(), None);
+    assert_eq!(s.latest_run().await.unwrap().unwrap().id, second);
+}
+
+async fn one_task_reads_with_its_deps_and_spec(s: TestStore) {
+    let run = s
+        .create_run(&run_of(vec![task("a", &[]), task("c", &[]), task("b", &["c", "a"])]))
+        .await
+        .unwrap();
+    let b = s.task(&run, "b").await.unwrap();
+    assert_eq!(
+        (b.key.as_str(), b.state, b.deps.clone()),
+        ("b", TaskState::Waiting, vec!["a".to_owned(), "c".to_owned()])
+    );
+    assert_eq!(b, s.run_status(&run).await.unwrap().tasks[1]);
+    assert_eq!(s.task_spec(&run, "b").await.unwrap(), r#"{"task":"b"}"#);
+    let a = s.claim_task(&run, "a", "w", TTL).await.unwrap().unwrap();
+    s.complete(&a, "{}").await.unwrap();
+    let deps = s.deps_of(&run, "b").await.unwrap();
+    let deps: Vec<(&str, TaskState)> = deps.iter().map(|d| (d.key.as_str(), d.state)).collect();
+    assert_eq!(deps, [("a", TaskState::Succeeded), ("c", TaskState::Ready)]);
+    assert!(matches!(
+        s.task(&run, "zz").await,
+        Err(StoreError::TaskNotFound { key, .. }) if key == "zz"
+    ));
+    assert!(matches!(s.task_spec(&run, "zz").await, Err(StoreError::TaskNotFound { .. })));
+    let missing = orca_store::RunId::from("19990101-000000-0000");
+    assert!(matches!(s.task(&missing, "a").await, Err(StoreError::RunNotFound(_))));
+}
+
+async fn a_lease_read_back_acts_like_the_claimed_one(s: TestStore) {
+    let run = s
+        .create_run(&run_of(vec![task("a", &[]), task("b", &["a"]), task("c", &[])]))
+        .await
+        .unwrap();
+    assert_eq!(s.lease_of(&run, "a", TTL).await.unwrap(), None, "ready, not leased");
+    let claimed = s.claim_task(&run, "a", "w1", TTL).await.unwrap().unwrap();
+    s.claim_task(&run, "c", "w2", TTL).await.unwrap().unwrap();
+    let read = s.lease_of(&run, "a", TTL).await.unwrap().unwrap();
+    assert_eq!(read, claimed);
+    let all = s.leases(&run, TTL).await.unwrap();
+    let holders: Vec<(&str, &str)> =
+        all.iter().map(|l| (l.task.as_str(), l.worker.as_str())).collect();
+    assert_eq!(holders, [("a", "w1"), ("c", "w2")]);
+    // Renewal and completion through the read-back lease are fenced alike.
+    assert!(s.heartbeat(&read).await.unwrap() >= claimed.expires_ms);
+    s.complete(&read, "{}").await.unwrap();
+    assert_eq!(s.lease_of(&run, "a", TTL).await.unwrap(), None);
+    assert_eq!(s.task(&run, "b").await.unwrap().state, TaskState::Ready);
+}
+
+async fn ready_tasks_list_the_claim_order_without_leasing(s: TestStore) {
+    let mut tasks = vec![task("b", &[]), task("a", &[]), task("c", &[]), task("d", &["a"])];
+    tasks[2].priority = 9;
+    let run = s.create_run(&run_of(tasks)).await.unwrap();
+    let ready = s.ready_tasks(&run, 2).await.unwrap();
+    let keys: Vec<&str> = ready.iter().map(|t| t.key.as_str()).collect();
+    assert_eq!(keys, ["c", "a"]);
+    assert_eq!((ready[0].priority, ready[0].spec_json.as_str()), (9, r#"{"task":"c"}"#));
+    assert_eq!(s.task_counts(&run).await.unwrap().count(TaskState::Ready), 3, "nothing leased");
+    let claimed = s.claim(&run, "w", 2, TTL).await.unwrap();
+    assert_eq!(claimed.iter().map(|l| l.task.as_str()).collect::<Vec<_>>(), keys);
+    let rest = s.ready_tasks(&run, 10).await.unwrap();
+    assert_eq!(rest.iter().map(|t| t.key.as_str()).collect::<Vec<_>>(), ["b"]);
+}
+
+async fn task_counts_say_why_nothing_is_ready(s: TestStore) {
+    let run = s
+        .create_run(&run_of(vec![task("a", &[]), task("b", &["a"]), task("c", &[])]))
+        .await
+        .unwrap();
+    let c = s.claim_task(&run, "c", "w", TTL).await.unwrap().unwrap();
+    let slow =
+        RetryPolicy { base: Duration::from_secs(600), max: Duration::from_secs(600), jitter: 0.0 };
+    let outcome = s.fail(&c, "flaky", &slow).await.unwrap();
+    let FailOutcome::Retry { run_after_ms } = outcome else { panic!("{outcome:?}") };
+    s.claim_task(&run, "a", "w", TTL).await.unwrap().unwrap();
+    let counts = s.task_counts(&run).await.unwrap();
+    assert_eq!(counts.total, 3);
+    assert_eq!(
+        counts.by_state,
+        [(TaskState::Waiting, 1), (TaskState::Ready, 1), (TaskState::Leased, 1)]
+    );
+    assert_eq!((counts.backing_off, counts.next_retry_ms), (1, Some(run_after_ms)));
+    assert_eq!(counts.unfinished(), 3);
+    assert!(s.ready_tasks(&run, 10).await.unwrap().is_empty(), "c waits out its backoff");
+    let missing = orca_store::RunId::from("19990101-000000-0000");
+    assert!(matches!(s.task_counts(&missing).await, Err(StoreError::RunNotFound(_))));
+}
+
+async fn touching_a_worker_keeps_its_start(s: TestStore) {
+    s.touch_worker("session-1", "host-a", 0).await.unwrap();
+    let first = s.workers().await.unwrap();
+    assert_eq!((first[0].id.as_str(), first[0].pid), ("session-1", 0));
+    let later = eventually("the clock to move", WAIT, || async {
+        s.touch_worker("session-1", "host-b", 0).await.unwrap();
+        let now = s.workers().await.unwrap();
+        (now[0].last_seen_ms > first[0].last_seen_ms).then_some(now)
+    })
+    .await;
+    assert_eq!(later.len(), 1);
+    assert_eq!((later[0].started_ms, later[0].host.as_str()), (first[0].started_ms, "host-b"));
+}
+
+async fn remaining_says_what_can_be_claimed_and_whether_anything_is_left(s: TestStore) {
+    let run = s
+        .create_run(&run_of(vec![task("a", &[]), task("b", &[]), task("c", &["a"])]))
+        .await
+        .unwrap();
+    let start = s.remaining(&run).await.unwrap();
+    assert_eq!((start.ready, start.unfinished), (2, true));
+    let a = s.claim_task(&run, "a", "w", TTL).await.unwrap().unwrap();
+    let slow =
+        RetryPolicy { base: Duration::from_secs(600), max: Duration::from_secs(600), jitter: 0.0 };
+    s.fail(&a, "flaky", &slow).await.unwrap();
+    let backing_off = s.remaining(&run).await.unwrap();
+    assert_eq!(backing_off.ready, 1, "a waits out its backoff");
+    let b = s.claim_task(&run, "b", "w", TTL).await.unwrap().unwrap();
+    s.block(&b, "stuck").await.unwrap();
+    let cancelled = s.cancel_run(&run).await.unwrap();
+    assert_eq!(cancelled, 2, "a and c");
+    let end = s.remaining(&run).await.unwrap();
+    assert_eq!((end.ready, end.unfinished), (0, false));
+    assert!(end.now_ms > 0);
 }

@@ -39,7 +39,8 @@ async fn a_store_from_a_newer_orca_is_refused(backend: Backend) {
 async fn an_older_store_is_migrated_and_keeps_its_data(backend: Backend) {
     let s = backend.fresh().await;
     s.close().await;
-    // A fresh database brought only to version 1, as an older orca left it.
+    // A fresh database brought only to version 1, with a run written the
+    // way an orca of that version wrote it.
     let url = match backend {
         Backend::Sqlite => s.dir.as_ref().unwrap().path().join("old.db").display().to_string(),
         Backend::Postgres => orca_test_postgres::shared().create_database(),
@@ -48,13 +49,46 @@ async fn an_older_store_is_migrated_and_keeps_its_data(backend: Backend) {
         Store::open_with(&url, &StoreOptions { schema_version: 1, ..StoreOptions::default() })
             .await
             .unwrap();
-    let run = old.create_run(&run_of(vec![task("a", &[]), task("b", &["a"])])).await.unwrap();
     old.close().await;
+    let version_1_rows = [
+        "INSERT INTO runs (id, title, plan_path, plan_json, mode, state, created_ms, updated_ms) \
+         VALUES ('20250101-000000-0001', 'old run', 'plan.md', '{\"plan\":1}', 'orca', 'active', 1, 1)",
+        "INSERT INTO tasks (run_id, key, spec_json, state, priority, deps_remaining, max_attempts, updated_ms) \
+         VALUES ('20250101-000000-0001', 'a', '{}', 'ready', 0, 0, 3, 1), \
+                ('20250101-000000-0001', 'b', '{}', 'waiting', 0, 1, 3, 1)",
+        "INSERT INTO task_deps (run_id, task_key, dep_key) VALUES ('20250101-000000-0001', 'b', 'a')",
+    ];
+    execute(&url, &version_1_rows).await;
+    let run = orca_store::RunId::from("20250101-000000-0001");
     let new = Store::open(&url).await.unwrap();
     let status = new.run_status(&run).await.unwrap();
     assert_eq!(status.tasks.len(), 2);
     assert_eq!(status.run.stage, None);
+    assert_eq!(status.run.title, "old run");
+    // Version 3 keeps plans in their own table.
+    assert_eq!(new.plan_json(&run).await.unwrap(), r#"{"plan":1}"#);
     new.set_stage(&run, orca_store::Stage::Plan, orca_store::StageState::Passed).await.unwrap();
+    let lease = new.claim(&run, "w", 1, Duration::from_secs(30)).await.unwrap().remove(0);
+    new.complete(&lease, "{}").await.unwrap();
+    assert_eq!(new.task(&run, "b").await.unwrap().state, orca_store::TaskState::Ready);
+    let fresh = new.create_run(&run_of(vec![task("x", &[])])).await.unwrap();
+    assert_eq!(new.plan_json(&fresh).await.unwrap(), r#"{"plan":true}"#);
+}
+
+async fn execute(url: &str, statements: &[&str]) {
+    if url.starts_with("postgres") {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        for sql in statements {
+            sqlx::query(sqlx::AssertSqlSafe(*sql)).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    } else {
+        let pool = sqlx::SqlitePool::connect(&format!("sqlite:{url}")).await.unwrap();
+        for sql in statements {
+            sqlx::query(sqlx::AssertSqlSafe(*sql)).execute(&pool).await.unwrap();
+        }
+        pool.close().await;
+    }
 }
 
 #[tokio::test]

@@ -1,0 +1,43 @@
+//! `orca task fail ID --reason TEXT`
+
+use super::session::{SessionArgs, finish, open, queue_failure, run_of};
+use crate::exit_code::ExitCode;
+use crate::failure::Failure;
+use crate::output::Output;
+use crate::store_url;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct FailArgs {
+    /// The task ID, e.g. T03.
+    #[arg(value_name = "ID")]
+    id: String,
+
+    /// Why it failed (e.g. the failing output, in short); the retry gets it.
+    #[arg(long, value_name = "TEXT")]
+    reason: String,
+
+    #[command(flatten)]
+    session: SessionArgs,
+}
+
+pub(crate) fn run(args: &FailArgs, out: &Output) -> Result<ExitCode, Failure> {
+    let me = args.session.name()?;
+    if args.reason.trim().is_empty() {
+        return Err(Failure::usage("--reason is empty")
+            .with_hint("say why, e.g. the failing test's output in short"));
+    }
+    let failed = store_url::runtime()?.block_on(async {
+        let queue = open(args.session.store.as_deref(), false).await?;
+        let run = run_of(&queue, &args.session).await?;
+        let result =
+            queue.fail(&run, &args.id, &me, &args.reason).await.map_err(|e| queue_failure(&e));
+        finish(queue).await;
+        result
+    })?;
+    if out.is_json() {
+        out.json(&failed);
+    } else {
+        out.text(failed.to_string());
+    }
+    Ok(ExitCode::Success)
+}

@@ -1,0 +1,65 @@
+//! `orca task load PLAN`
+
+use std::path::PathBuf;
+
+use orca_queue::LoadError;
+
+use super::session::open_resolved;
+use crate::commands::plan::input::{PlanInputArgs, load};
+use crate::exit_code::ExitCode;
+use crate::failure::Failure;
+use crate::output::Output;
+use crate::store_failure::store_failure;
+use crate::store_url;
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct LoadArgs {
+    /// The plan (orca's Markdown format; `-` reads standard input).
+    #[arg(value_name = "PLAN")]
+    plan: PathBuf,
+
+    /// The store: a SQLite path, `sqlite:PATH` or `postgres://...`
+    /// [default: `[store] url` of .orca/config.toml, else .orca/orca.db in
+    /// the repository's main worktree]
+    #[arg(long, value_name = "URL", env = "ORCA_STORE")]
+    store: Option<String>,
+
+    #[command(flatten)]
+    input: PlanInputArgs,
+}
+
+pub(crate) fn run(args: &LoadArgs, out: &Output) -> Result<ExitCode, Failure> {
+    let resolved = store_url::resolve_with_config(args.store.as_deref())?;
+    // Roles come from `[roles] known` unless --roles overrides them.
+    let mut input = args.input.clone();
+    if input.roles.is_empty() {
+        input.roles = resolved.config.roles.known.clone();
+    }
+    let plan = load(&args.plan, &input)?;
+    let graph = match plan.require_valid(&input, out) {
+        Ok(graph) => graph,
+        Err(code) => return Ok(code),
+    };
+    let loaded = store_url::runtime()?.block_on(async {
+        let queue = open_resolved(&resolved, true).await?;
+        queue.load(&plan.checked.plan, Some(graph), Some(plan.source.name.clone())).await.map_err(
+            |error| match error {
+                LoadError::Invalid => Failure::failed("the plan is not valid"),
+                LoadError::Store(error) => store_failure(&error),
+            },
+        )
+    })?;
+    if out.is_json() {
+        out.json(&loaded);
+        return Ok(ExitCode::Success);
+    }
+    out.text(loaded.to_string());
+    if let Some(previous) = &loaded.previous_active {
+        out.text(format!(
+            "note: run {previous} is still active; `orca task` commands without --run now use run {}",
+            loaded.run
+        ));
+    }
+    out.text("next: each session runs `orca task next --claim --as NAME`");
+    Ok(ExitCode::Success)
+}
