@@ -188,6 +188,7 @@ fn line_for(event: &RunEvent) -> Option<String> {
             "▶ {task} attempt {attempt} with {agent}{}",
             if *resumed_session { " (resumed session)" } else { "" }
         ),
+        RunEvent::SessionRestarted { task, reason, .. } => format!("↻ {task}: {reason}"),
         RunEvent::VerifyFinished { task, passed: false, summary, .. } => {
             format!("✗ {task}: {summary}")
         }

@@ -108,3 +108,47 @@ fn heavy_failing_verify_fixed_on_retry_with_claude() {
 fn heavy_failing_verify_fixed_on_retry_with_codex() {
     failing_verify_fixed_on_retry(Cli::Codex);
 }
+
+/// Like [`CHECK`], and the failing check also deletes Claude Code's
+/// session files from the task's isolated HOME, so the retry cannot resume.
+const CHECK_AND_FORGET: &str = "#!/bin/sh\nvalue=$(cat value.txt 2>/dev/null)\n\
+    if [ \"$value\" != 42 ]; then\n\
+      run=$(basename \"$(dirname \"$PWD\")\")\n\
+      rm -rf \"../../../runs/$run/tasks/T01/isolated/home/.claude/projects\"\n\
+      echo \"check: value.txt holds ${value:-nothing}, want 42\"; exit 1\n\
+    fi\n\
+    echo 'check: ok'\n";
+
+#[test]
+fn heavy_a_session_that_cannot_be_resumed_is_restarted_with_the_full_prompt() {
+    let cli = Cli::Claude;
+    let server = ModelServer::start(script(cli)).unwrap();
+    let project = Project::new(&[("README.md", "# answer\n"), ("check.sh", CHECK_AND_FORGET)]);
+    project.configure(cli, &server, "");
+    let plan = project.plan(PLAN);
+
+    let orca = project.run(&server, "run", &["run", "--plan", plan.to_str().unwrap()]);
+    orca.assert_exit(0, &server);
+    let events = orca.events();
+    let story = || orca.story(&server);
+    assert_eq!(events.of("task_started", "T01")[1]["resumed_session"], true, "{}", story());
+    let restarted = events.of("session_restarted", "T01");
+    assert_eq!(restarted.len(), 1, "{}", story());
+    assert_eq!(restarted[0]["attempt"], 2);
+    assert_eq!(events.of("merged", "T01")[0]["attempt"], 2, "{}", story());
+    assert_eq!(project.show(&events.integration_branch(), "value.txt").as_deref(), Some("42\n"));
+
+    // The new session starts from the whole task prompt plus the failure.
+    let log = server.model_requests();
+    let header = cli.session_header();
+    let first_session = requests_for(&log, "Task T01")[0].header(header).map(str::to_owned);
+    let fresh = requests_for(&log, FEEDBACK)
+        .into_iter()
+        .find(|request| request.header(header).map(str::to_owned) != first_session)
+        .unwrap_or_else(|| panic!("no request in a new session\n{}", story()));
+    assert_eq!(fresh.turn, Some(1), "{}", story());
+    let prompt = prompt_text(fresh);
+    assert!(prompt.contains("## How orca checks it"), "{prompt}");
+    assert!(prompt.contains("## Attempt 1 did not pass"), "{prompt}");
+    assert_tidy(&project, &events.integration_branch());
+}

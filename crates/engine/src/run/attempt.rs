@@ -128,6 +128,12 @@ async fn attempt(
     // start over with the full prompt rather than spending a try.
     if job.resume.is_some() && agent.as_ref().is_ok_and(|(outcome, _)| resume_was_refused(outcome))
     {
+        let _ = tx.send(Msg::Event(RunEvent::SessionRestarted {
+            task: job.task.id.to_string(),
+            attempt: job.attempt,
+            reason: "the agent could not resume its previous session; starting a new one with the full prompt"
+                .into(),
+        }));
         agent = run_agent(host, job, &job.fresh_prompt, None, "agent-fresh", tx).await;
     }
     report.end = match agent {

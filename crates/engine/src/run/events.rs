@@ -48,6 +48,13 @@ pub enum RunEvent {
         branch: String,
         resumed_session: bool,
     },
+    /// `task_started` said the attempt resumes a session, but the agent
+    /// could not find it: the attempt runs in a new session instead.
+    SessionRestarted {
+        task: String,
+        attempt: i64,
+        reason: String,
+    },
     /// The agent is using a tool, or reported usage.
     AgentActivity {
         task: String,
