@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orca_agents::{AgentEvent, CancelToken, Finish, HostEnv, Usage};
-use orca_git::{MergeCheck, MergeOutcome, Repo};
+use orca_git::{MergeError, MergeOutcome, Repo};
 use orca_plan::Task;
 use tokio::sync::mpsc;
 
@@ -102,34 +102,36 @@ async fn merge(
     };
     let message =
         format!("orca: merge {} (attempt {}): {}", job.task.id, job.attempt, job.task.title);
-    let check = blocking(repo, {
-        let (integration, branch) = (job.integration.clone(), job.branch.clone());
-        move |repo| repo.merge_check(&integration, &branch).map_err(|e| e.to_string())
-    })
-    .await;
-    report.end = match check {
-        Err(reason) => MergeEnd::Error { reason },
-        Ok(MergeCheck::AlreadyMerged | MergeCheck::Clean { .. }) => {
-            merge_branch(repo, &job.integration, &job.branch, message, false).await
-        }
-        Ok(MergeCheck::Conflicted { files, .. }) => {
-            let _ = tx.send(Msg::Event(RunEvent::Conflict {
-                task: job.task.id.to_string(),
-                files: files.clone(),
-                resolver: job.resolver.is_some(),
-            }));
-            match &job.resolver {
-                None => MergeEnd::Conflict {
-                    files,
-                    reason: "conflict resolution is off ([run] resolver = false)".into(),
-                },
-                Some(resolver) => {
-                    resolve(repo, host, &job, resolver, files, message, &mut report).await
+    // `merge_into` computes the merge in the object store first and
+    // changes nothing on a conflict: it is the precheck.
+    report.end =
+        match merge_branch(repo, &job.integration, &job.branch, message.clone(), false).await {
+            Merged::Done(end) => end,
+            Merged::Conflicted(files) => {
+                let _ = tx.send(Msg::Event(RunEvent::Conflict {
+                    task: job.task.id.to_string(),
+                    files: files.clone(),
+                    resolver: job.resolver.is_some(),
+                }));
+                match &job.resolver {
+                    None => MergeEnd::Conflict {
+                        files,
+                        reason: "conflict resolution is off ([run] resolver = false)".into(),
+                    },
+                    Some(resolver) => {
+                        resolve(repo, host, &job, resolver, files, message, &mut report).await
+                    }
                 }
             }
-        }
-    };
+        };
     report
+}
+
+/// The result of one merge into the integration branch.
+enum Merged {
+    Done(MergeEnd),
+    /// The merge would conflict in these files; nothing changed.
+    Conflicted(Vec<String>),
 }
 
 async fn merge_branch(
@@ -138,21 +140,26 @@ async fn merge_branch(
     branch: &str,
     message: String,
     resolved_conflict: bool,
-) -> MergeEnd {
+) -> Merged {
     let merged = blocking(repo, {
         let (integration, branch) = (integration.to_owned(), branch.to_owned());
-        move |repo| repo.merge_into(&integration, &branch, &message).map_err(|e| e.to_string())
+        move |repo| match repo.merge_into(&integration, &branch, &message) {
+            Ok(outcome) => Ok(Ok(outcome)),
+            Err(MergeError::Conflicted { files, .. }) => Ok(Err(files)),
+            Err(error) => Err(error.to_string()),
+        }
     })
     .await;
-    match merged {
-        Ok(MergeOutcome::Merged { commit } | MergeOutcome::FastForwarded { commit }) => {
+    Merged::Done(match merged {
+        Ok(Ok(MergeOutcome::Merged { commit } | MergeOutcome::FastForwarded { commit })) => {
             MergeEnd::Merged { commit: commit.to_string(), resolved_conflict }
         }
-        Ok(MergeOutcome::AlreadyMerged { tip }) => {
+        Ok(Ok(MergeOutcome::AlreadyMerged { tip })) => {
             MergeEnd::Merged { commit: tip.to_string(), resolved_conflict }
         }
+        Ok(Err(files)) => return Merged::Conflicted(files),
         Err(reason) => MergeEnd::Error { reason },
-    }
+    })
 }
 
 /// Runs the resolver agent on a worktree holding the merge in progress,
@@ -211,7 +218,19 @@ async fn resolve(
                 Ok(_) => match verify_resolution(job, resolver).await {
                     Err(reason) => conflict(reason),
                     Ok(()) => {
-                        merge_branch(repo, &job.integration, &resolver.branch, message, true).await
+                        match merge_branch(repo, &job.integration, &resolver.branch, message, true)
+                            .await
+                        {
+                            Merged::Done(end) => end,
+                            Merged::Conflicted(files) => MergeEnd::Error {
+                                reason: format!(
+                                    "merging {} into {} conflicts in {}",
+                                    resolver.branch,
+                                    job.integration,
+                                    files.join(", ")
+                                ),
+                            },
+                        }
                     }
                 },
             }
