@@ -74,10 +74,15 @@ pub(super) struct MergedChange {
     /// The commit its last attempt started from, and the merge commit.
     pub base: String,
     pub head: String,
-    /// Files the merge changed in the integration branch.
-    pub changed: Vec<String>,
+    /// The merge commit, for tasks merged by this process: what the merge
+    /// changed in the integration branch is asked of git only when a
+    /// resolver needs it.
+    pub merge_commit: Option<String>,
     /// The order of merges in this process (resolver context).
     pub seq: u64,
+    /// What dependents are told it changed ([`Repo::summarize_range`] of
+    /// `base..head`), once the first dependent has asked.
+    pub summary: Option<String>,
 }
 
 impl RunContext {

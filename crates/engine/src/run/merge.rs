@@ -39,8 +39,9 @@ pub(super) struct ResolverJob {
     pub worktree: PathBuf,
     pub branch: String,
     pub dir: PathBuf,
-    /// Tasks merged since this attempt started, with the files each changed.
-    pub merged_since: Vec<(String, String, Vec<String>)>,
+    /// Tasks merged since this attempt started: ID, title and, when this
+    /// process merged it, the merge commit.
+    pub merged_since: Vec<(String, String, Option<String>)>,
     pub verify_timeout: Duration,
     pub cancel: CancelToken,
 }
@@ -194,12 +195,7 @@ async fn resolve(
     if let Err(reason) = prepared {
         return conflict(format!("cannot prepare the conflict for a resolver: {reason}"));
     }
-    let collided_with = resolver
-        .merged_since
-        .iter()
-        .filter(|(_, _, changed)| changed.iter().any(|file| files.contains(file)))
-        .map(|(id, title, _)| (id.clone(), title.clone()))
-        .collect();
+    let collided_with = collided_with(repo, &resolver.merged_since, &files).await;
     let prompt = resolver_prompt(&ConflictBrief { task: &job.task, files: &files, collided_with });
     let end = run_resolver(host, job, resolver, prompt, report).await;
     let end = match end {
@@ -245,6 +241,32 @@ async fn resolve(
         tracing::warn!(task = %job.task.id, %reason, "cannot remove the resolver's worktree");
     }
     end
+}
+
+/// The tasks merged since the attempt started whose merge changed one of
+/// the conflicted `files`.
+async fn collided_with(
+    repo: &Arc<Repo>,
+    merged_since: &[(String, String, Option<String>)],
+    files: &[String],
+) -> Vec<(String, String)> {
+    let candidates: Vec<(String, String, String)> = merged_since
+        .iter()
+        .filter_map(|(id, title, commit)| Some((id.clone(), title.clone(), commit.clone()?)))
+        .collect();
+    let files = files.to_vec();
+    blocking(repo, move |repo| {
+        Ok(candidates
+            .into_iter()
+            .filter(|(_, _, commit)| {
+                repo.changed_files(&format!("{commit}^1"), commit)
+                    .is_ok_and(|changed| changed.iter().any(|change| files.contains(&change.path)))
+            })
+            .map(|(id, title, _)| (id, title))
+            .collect())
+    })
+    .await
+    .unwrap_or_default()
 }
 
 async fn run_resolver(

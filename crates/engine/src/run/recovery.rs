@@ -158,8 +158,9 @@ fn remembered(attempts: &[AttemptRecord]) -> TaskMemory {
         memory.merged = Some(MergedChange {
             base: base.into(),
             head: head.into(),
-            changed: Vec::new(),
+            merge_commit: None,
             seq: 0,
+            summary: None,
         });
     }
     memory
