@@ -248,6 +248,17 @@ impl Repo {
     /// If another process moves one of the branches meanwhile, the
     /// transaction fails and nothing is deleted.
     pub fn delete_branches_with_prefix(&self, prefix: &str) -> Result<BranchDeletion, RefError> {
+        self.delete_branches_where(prefix, |_| true)
+    }
+
+    /// [`Repo::delete_branches_with_prefix`] for the branches starting with
+    /// `prefix` that `select` picks (given the full branch name): many
+    /// groups of branches in one transaction and three git calls.
+    pub fn delete_branches_where(
+        &self,
+        prefix: &str,
+        select: impl Fn(&str) -> bool,
+    ) -> Result<BranchDeletion, RefError> {
         if prefix.is_empty() {
             // Deleting every branch is never what a caller means.
             return Err(RefError::InvalidBranchName { name: String::new(), reason: "it is empty" });
@@ -258,6 +269,9 @@ impl Repo {
         let mut result = BranchDeletion::default();
         let mut script = String::from("start\n");
         for (name, sha) in self.branches_with_prefix(prefix)? {
+            if !select(&name) {
+                continue;
+            }
             if checked_out.contains(&name) {
                 result.checked_out.push(name);
             } else {
