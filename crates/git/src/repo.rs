@@ -293,12 +293,21 @@ impl Repo {
     pub fn is_ancestor(&self, ancestor: &str, descendant: &str) -> Result<bool, RefError> {
         let a = self.rev_parse(ancestor)?;
         let d = self.rev_parse(descendant)?;
+        Ok(self.commit_is_ancestor(&a, &d)?)
+    }
+
+    /// [`Repo::is_ancestor`] for commits already resolved.
+    pub(crate) fn commit_is_ancestor(
+        &self,
+        ancestor: &Sha,
+        descendant: &Sha,
+    ) -> Result<bool, GitError> {
         let out = self
             .git
             .at(&self.root)
             .args(["merge-base", "--is-ancestor"])
-            .arg(&a)
-            .arg(&d)
+            .arg(ancestor)
+            .arg(descendant)
             .run_allowing(&[0, 1])?;
         Ok(out.code == Some(0))
     }
@@ -306,7 +315,12 @@ impl Repo {
     /// The parents of `commit`, first parent first.
     pub fn parents(&self, commit: &str) -> Result<Vec<Sha>, RefError> {
         let sha = self.rev_parse(commit)?;
-        let inv = self.git.at(&self.root).args(["rev-list", "--parents", "-n", "1"]).arg(&sha);
+        Ok(self.commit_parents(&sha)?)
+    }
+
+    /// [`Repo::parents`] of a commit already resolved.
+    pub(crate) fn commit_parents(&self, sha: &Sha) -> Result<Vec<Sha>, GitError> {
+        let inv = self.git.at(&self.root).args(["rev-list", "--parents", "-n", "1"]).arg(sha);
         let line = inv.run_text()?;
         let mut parents = Vec::new();
         for word in line.split_whitespace().skip(1) {
