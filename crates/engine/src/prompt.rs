@@ -86,7 +86,7 @@ pub fn task_prompt(brief: &TaskBrief<'_>, previous: Option<&PreviousFailure>) ->
             out,
             "\n## How orca checks it\n\nWhen you finish, orca runs `{}` in this worktree. The \
              task counts as done only if it exits 0, so run it yourself before you finish.\n",
-            verify.command
+            verify.command()
         );
     }
     let _ = write!(out, "\n## Role: {}\n", task.role);
@@ -180,7 +180,7 @@ pub fn resolver_prompt(brief: &ConflictBrief<'_>) -> String {
          do not run git merge commands: orca finishes the merge. Reply with a short summary.\n",
     );
     if let Some(verify) = &task.verify {
-        let _ = write!(out, "\nAfterwards orca runs `{}`; it must exit 0.\n", verify.command);
+        let _ = write!(out, "\nAfterwards orca runs `{}`; it must exit 0.\n", verify.command());
     }
     out
 }

@@ -55,9 +55,37 @@ impl ArgvError {
     }
 }
 
+/// Whether a byte needs no quoting or checking: most commands are made of
+/// these only, and take the fast path.
+fn is_plain(b: u8) -> bool {
+    b.is_ascii_alphanumeric()
+        || matches!(b, b' ' | b'-' | b'_' | b'.' | b'/' | b':' | b'=' | b',' | b'@' | b'%' | b'+')
+}
+
 /// Splits `command` into argv. See the module docs for the rules.
 pub fn split(command: &str) -> Result<Vec<String>, ArgvError> {
-    let mut words = Vec::new();
+    let mut words = Vec::with_capacity(command.split_ascii_whitespace().count());
+    scan(command, &mut |word| words.push(word.to_owned()))?;
+    Ok(words)
+}
+
+/// Checks that [`split`] would succeed, without building the argv.
+pub fn check(command: &str) -> Result<(), ArgvError> {
+    scan(command, &mut |_| {})
+}
+
+/// Walks `command` word by word, calling `emit` for each argument.
+fn scan(command: &str, emit: &mut dyn FnMut(&str)) -> Result<(), ArgvError> {
+    let mut count = 0;
+    if command.bytes().all(is_plain) {
+        for word in command.split_ascii_whitespace() {
+            let at = word.as_ptr() as usize - command.as_ptr() as usize;
+            check_assignment(count, word, at)?;
+            emit(word);
+            count += 1;
+        }
+        return if count == 0 { Err(ArgvError::Empty) } else { Ok(()) };
+    }
     let mut word = String::new();
     let mut in_word = false;
     let mut word_start = 0;
@@ -66,8 +94,10 @@ pub fn split(command: &str) -> Result<Vec<String>, ArgvError> {
         match c {
             c if c.is_whitespace() => {
                 if in_word {
-                    check_assignment(&words, &word, word_start)?;
-                    words.push(std::mem::take(&mut word));
+                    check_assignment(count, &word, word_start)?;
+                    emit(&word);
+                    count += 1;
+                    word.clear();
                     in_word = false;
                 }
             }
@@ -146,13 +176,14 @@ pub fn split(command: &str) -> Result<Vec<String>, ArgvError> {
         }
     }
     if in_word {
-        check_assignment(&words, &word, word_start)?;
-        words.push(word);
+        check_assignment(count, &word, word_start)?;
+        emit(&word);
+        count += 1;
     }
-    if words.is_empty() {
+    if count == 0 {
         return Err(ArgvError::Empty);
     }
-    Ok(words)
+    Ok(())
 }
 
 fn start_word(in_word: &mut bool, word_start: &mut usize, at: usize) {
@@ -168,8 +199,8 @@ fn shell(what: &'static str, text: &str, at: usize) -> ArgvError {
 
 /// A leading `NAME=value` word sets a variable in a shell; run directly it
 /// would be taken as the program name.
-fn check_assignment(words: &[String], word: &str, at: usize) -> Result<(), ArgvError> {
-    if !words.is_empty() {
+fn check_assignment(index: usize, word: &str, at: usize) -> Result<(), ArgvError> {
+    if index > 0 {
         return Ok(());
     }
     let Some((name, _)) = word.split_once('=') else { return Ok(()) };

@@ -36,7 +36,7 @@ impl FileSets {
         FileSets { start, patterns }
     }
 
-    fn of(&self, task: usize) -> &[CompiledPattern] {
+    pub(crate) fn of(&self, task: usize) -> &[CompiledPattern] {
         &self.patterns[self.start[task] as usize..self.start[task + 1] as usize]
     }
 
@@ -69,18 +69,36 @@ fn ancestors_or_self(prefix: &str) -> impl Iterator<Item = &str> {
 
 impl ConflictPairs {
     pub(crate) fn enumerate(files: &FileSets) -> Self {
+        // Patterns by their literal prefix. Below another pattern's prefix
+        // only a possible directory or a glob can overlap it, so those are
+        // also kept apart, with the lengths of their prefixes: most plans
+        // list files only, and then no ancestor needs looking up at all.
         let mut by_prefix: FastMap<&str, Vec<usize>> = fast_map(files.patterns.len());
+        let mut covering: FastMap<&str, Vec<usize>> = fast_map(0);
+        let mut covering_lengths: Vec<bool> = Vec::new();
         for (id, pattern) in files.patterns.iter().enumerate() {
             by_prefix.entry(pattern.prefix()).or_default().push(id);
+            if pattern.is_directory() || pattern.is_glob() {
+                covering.entry(pattern.prefix()).or_default().push(id);
+                let len = pattern.prefix().len();
+                if covering_lengths.len() <= len {
+                    covering_lengths.resize(len + 1, false);
+                }
+                covering_lengths[len] = true;
+            }
         }
         let owners: Vec<usize> = (0..files.patterns.len()).map(|p| files.task_of(p)).collect();
         let mut found: Vec<(u32, u32)> = Vec::new();
         let mut checks = 0usize;
         let mut truncated = false;
         'patterns: for (p, pattern) in files.patterns.iter().enumerate() {
-            for prefix in ancestors_or_self(pattern.prefix()) {
-                let Some(candidates) = by_prefix.get(prefix) else { continue };
-                let same_node = prefix.len() == pattern.prefix().len();
+            let own = pattern.prefix();
+            let ancestors = ancestors_or_self(own).filter(|a| a.len() < own.len());
+            let above = ancestors
+                .filter(|a| covering_lengths.get(a.len()).copied().unwrap_or(false))
+                .filter_map(|a| covering.get(a).map(|c| (false, c)));
+            let here = by_prefix.get(own).map(|c| (true, c));
+            for (same_node, candidates) in above.chain(here) {
                 for &q in candidates {
                     if same_node && q >= p {
                         break; // each same-node pair once; candidates are ascending

@@ -181,17 +181,19 @@ pub fn sort(diagnostics: &mut [Diagnostic]) {
     diagnostics.sort_by(|a, b| a.span().cmp(&b.span()).then(a.code.cmp(&b.code)));
 }
 
-/// Suggests the candidate closest to `wanted` (Damerau–Levenshtein distance
-/// at most 2, or equal ignoring case), scanning at most `limit` candidates
-/// so a huge plan with many typos stays fast.
+/// Suggests the candidate closest to `wanted`: equal ignoring case, or a
+/// Damerau–Levenshtein distance of 1 (2 for words longer than four
+/// characters). Scans at most `limit` candidates so a huge plan with many
+/// typos stays fast.
 pub fn closest<'a>(
     wanted: &str,
     candidates: impl IntoIterator<Item = &'a str>,
     limit: usize,
 ) -> Option<&'a str> {
+    let threshold = if wanted.chars().count() > 4 { 2 } else { 1 };
     let mut best: Option<(usize, &str)> = None;
     for candidate in candidates.into_iter().take(limit) {
-        if candidate.len().abs_diff(wanted.len()) > 2 {
+        if candidate.len().abs_diff(wanted.len()) > threshold {
             continue;
         }
         let distance = if candidate.eq_ignore_ascii_case(wanted) {
@@ -203,7 +205,7 @@ pub fn closest<'a>(
             None => true,
             Some((d, c)) => distance < d || (distance == d && candidate < c),
         };
-        if distance <= 2 && better {
+        if distance <= threshold && better {
             best = Some((distance, candidate));
         }
     }

@@ -400,7 +400,11 @@ impl PlanGraph {
 
     fn compute_ranks(&mut self) {
         let mut by_id: Vec<usize> = (0..self.ids.len()).collect();
-        by_id.sort_by(|&a, &b| self.ids[a].natural_cmp(&self.ids[b]));
+        // Plans usually list tasks in ID order already.
+        let sorted = self.ids.windows(2).all(|w| w[0].natural_cmp(&w[1]).is_le());
+        if !sorted {
+            by_id.sort_by(|&a, &b| self.ids[a].natural_cmp(&self.ids[b]));
+        }
         for (rank, i) in by_id.into_iter().enumerate() {
             self.id_rank[i] = u32::try_from(rank).unwrap_or(u32::MAX);
         }
@@ -531,6 +535,11 @@ impl PlanGraph {
     /// Whether the pair list stopped at [`crate::conflicts::MAX_CONFLICT_PAIRS`].
     pub fn conflict_pairs_truncated(&self) -> bool {
         self.pairs.truncated()
+    }
+
+    /// A task's compiled `files` patterns, in the order the plan lists them.
+    pub(crate) fn patterns(&self, task: TaskIndex) -> &[crate::paths::CompiledPattern] {
+        self.files.of(task.index())
     }
 
     /// The tasks whose files overlap `task`'s, from the pair list.

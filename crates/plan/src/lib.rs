@@ -1,7 +1,7 @@
 //! orca's plan model. Pure: no I/O.
 //!
-//! - [`parse`] reads orca's Markdown plan format (docs/plan-format.md),
-//!   [`validate`] checks the plan as a whole, [`check`] does both.
+//! - [`parse()`] reads orca's Markdown plan format (docs/plan-format.md),
+//!   [`validate()`] checks the plan as a whole, [`check()`] does both.
 //! - [`PlanGraph`] answers scheduling questions: ready set, waves,
 //!   critical path, dispatch order, file conflicts.
 //! - [`import`] reads spec-kit `tasks.md`, Task Master `tasks.json` and

@@ -170,21 +170,47 @@ impl<'de> Deserialize<'de> for FilePattern {
     }
 }
 
-/// A task's `verify` command: the text as written and the argv orca runs
-/// (directly, never through a shell).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A task's `verify` command, checked: it splits into argv under the rules
+/// of [`crate::argv`]. orca runs [`Verify::argv`] directly, never through a
+/// shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verify {
-    /// The command as written in the plan.
-    pub command: String,
-    /// The program and its arguments.
-    pub argv: Vec<String>,
+    command: String,
 }
 
 impl Verify {
-    /// Splits `command` into argv (see [`crate::argv::split`]).
+    /// Checks `command` (see [`crate::argv::split`]).
     pub fn parse(command: &str) -> Result<Verify, crate::argv::ArgvError> {
-        let argv = crate::argv::split(command)?;
-        Ok(Verify { command: command.to_owned(), argv })
+        crate::argv::check(command)?;
+        Ok(Verify { command: command.to_owned() })
+    }
+
+    /// A command for an argv: each argument quoted as needed.
+    pub fn from_argv<S: AsRef<str>>(argv: &[S]) -> Result<Verify, crate::argv::ArgvError> {
+        let command =
+            argv.iter().map(|a| crate::argv::quote(a.as_ref())).collect::<Vec<_>>().join(" ");
+        Verify::parse(&command)
+    }
+
+    /// The command as written in the plan.
+    pub fn command(&self) -> &str {
+        &self.command
+    }
+
+    /// The program and its arguments. Computed from the command (which was
+    /// checked when this value was made), so it cannot disagree with it.
+    pub fn argv(&self) -> Vec<String> {
+        crate::argv::split(&self.command).unwrap_or_default()
+    }
+}
+
+impl Serialize for Verify {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut state = serializer.serialize_struct("Verify", 2)?;
+        state.serialize_field("command", &self.command)?;
+        state.serialize_field("argv", &self.argv())?;
+        state.end()
     }
 }
 
@@ -194,7 +220,7 @@ impl<'de> Deserialize<'de> for Verify {
         struct Raw {
             command: String,
         }
-        // argv is always derived from the command so the two cannot disagree.
+        // `argv`, if present, is ignored: it is always derived from the command.
         let raw = Raw::deserialize(deserializer)?;
         Verify::parse(&raw.command).map_err(serde::de::Error::custom)
     }

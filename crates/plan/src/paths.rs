@@ -61,18 +61,24 @@ pub fn check_pattern(text: &str) -> Result<Cow<'_, str>, PatternError> {
     if text.starts_with('/') || text.starts_with('~') || has_drive_letter(text) {
         return Err(PatternError::Absolute(text.to_owned()));
     }
-    if text.contains('\\') {
-        return Err(PatternError::Backslash(text.to_owned()));
-    }
     let trimmed = text.strip_suffix('/').unwrap_or(text);
+    // One pass over the bytes: segment shapes and glob syntax.
     let mut dots = false;
     let mut segments = 0;
-    for segment in trimmed.split('/') {
+    let mut glob = false;
+    for segment in trimmed.as_bytes().split(|&b| b == b'/') {
         match segment {
-            "" => return Err(PatternError::EmptySegment(text.to_owned())),
-            "." => dots = true,
-            ".." => return Err(PatternError::ParentDir(text.to_owned())),
+            b"" => return Err(PatternError::EmptySegment(text.to_owned())),
+            b"." => dots = true,
+            b".." => return Err(PatternError::ParentDir(text.to_owned())),
             _ => segments += 1,
+        }
+        for &b in segment {
+            match b {
+                b'\\' => return Err(PatternError::Backslash(text.to_owned())),
+                b'*' | b'?' | b'[' | b']' | b'{' | b'}' | b',' => glob = true,
+                _ => {}
+            }
         }
     }
     if segments == 0 {
@@ -83,7 +89,7 @@ pub fn check_pattern(text: &str) -> Result<Cow<'_, str>, PatternError> {
     } else {
         Cow::Borrowed(trimmed)
     };
-    if !normal.contains(['*', '?', '[', ']', '{', '}', ',']) {
+    if !glob {
         return Ok(normal);
     }
     let glob = |reason| PatternError::Glob { pattern: text.to_owned(), reason };
@@ -220,7 +226,7 @@ enum Token {
 }
 
 fn is_glob(text: &str) -> bool {
-    text.contains(['*', '?', '[', '{'])
+    text.bytes().any(|b| matches!(b, b'*' | b'?' | b'[' | b'{'))
 }
 
 impl CompiledPattern {
@@ -229,8 +235,9 @@ impl CompiledPattern {
     /// covering everything, which is the safe choice for a scheduler.
     pub(crate) fn new(text: Arc<str>) -> CompiledPattern {
         if !is_glob(&text) {
-            let last = text.rsplit('/').next().unwrap_or(&text);
-            let directory = !last.chars().skip(1).any(|c| c == '.');
+            let bytes = text.as_bytes();
+            let last = bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes);
+            let directory = !last.iter().skip(1).any(|&b| b == b'.');
             return CompiledPattern { text, directory, glob: None };
         }
         let expanded = expand_braces(&text).unwrap_or_else(|_| vec!["**".to_owned()]);
@@ -270,6 +277,11 @@ impl CompiledPattern {
     /// The literal directory prefix used to index patterns.
     pub(crate) fn prefix(&self) -> &str {
         self.glob.as_ref().map_or(&self.text, |g| &g.prefix)
+    }
+
+    /// Whether the pattern has glob syntax.
+    pub(crate) fn is_glob(&self) -> bool {
+        self.glob.is_some()
     }
 
     /// Whether the pattern is a literal path that may be a directory (and

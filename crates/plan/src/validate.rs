@@ -6,22 +6,12 @@ use crate::fast_hash::{FastMap, fast_map};
 use crate::graph::{PlanGraph, Skeleton, TaskIndex, find_cycles};
 use crate::id::TaskId;
 use crate::model::{Estimate, Plan};
-use crate::paths::CompiledPattern;
 use crate::span::Span;
 
-/// The roles a plan may use unless configured otherwise.
-pub const DEFAULT_ROLES: &[&str] = &[
-    "backend",
-    "frontend",
-    "fullstack",
-    "test",
-    "security",
-    "docs",
-    "devops",
-    "data",
-    "design",
-    "review",
-];
+/// The roles a plan may use unless configured otherwise: the same default
+/// as `[roles] known` in `.orca/config.toml`.
+pub const DEFAULT_ROLES: &[&str] =
+    &["backend", "frontend", "test", "security", "docs", "infra", "refactor", "review"];
 
 /// How many unknown dependencies get a "did you mean" suggestion; past
 /// that, suggestions would cost more than they help.
@@ -269,7 +259,7 @@ fn check_file_conflicts(plan: &Plan, graph: &PlanGraph, diagnostics: &mut Vec<Di
         let shown = names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
         let others =
             if names.len() > 5 { format!(" and {} more", names.len() - 5) } else { String::new() };
-        let (own_span, _) = overlapping_spans(plan, later, earlier[0]);
+        let (own_span, _) = overlapping_spans(plan, graph, later, earlier[0]);
         let mut diagnostic = Diagnostic::new(
             Code::FileConflict,
             format!(
@@ -277,10 +267,10 @@ fn check_file_conflicts(plan: &Plan, graph: &PlanGraph, diagnostics: &mut Vec<Di
                 task.id
             ),
             own_span,
-            "overlaps",
+            format!("touched by `{}`", task.id),
         );
         for &e in earlier.iter().take(5) {
-            let (_, their_span) = overlapping_spans(plan, later, e);
+            let (_, their_span) = overlapping_spans(plan, graph, later, e);
             diagnostic = diagnostic
                 .with_label(their_span, format!("also touched by `{}`", plan.tasks[e.index()].id));
         }
@@ -305,13 +295,11 @@ fn check_file_conflicts(plan: &Plan, graph: &PlanGraph, diagnostics: &mut Vec<Di
 }
 
 /// The spans of the first pair of overlapping `files` entries of two tasks.
-fn overlapping_spans(plan: &Plan, a: TaskIndex, b: TaskIndex) -> (Span, Span) {
+fn overlapping_spans(plan: &Plan, graph: &PlanGraph, a: TaskIndex, b: TaskIndex) -> (Span, Span) {
     let (ta, tb) = (&plan.tasks[a.index()], &plan.tasks[b.index()]);
-    let (fa, fb) = (ta.files.as_deref().unwrap_or(&[]), tb.files.as_deref().unwrap_or(&[]));
-    for (i, pa) in fa.iter().enumerate() {
-        let ca = CompiledPattern::new(pa.shared());
-        for (j, pb) in fb.iter().enumerate() {
-            if ca.overlaps(&CompiledPattern::new(pb.shared())) {
+    for (i, pa) in graph.patterns(a).iter().enumerate() {
+        for (j, pb) in graph.patterns(b).iter().enumerate() {
+            if pa.overlaps(pb) {
                 let sa = ta.spans.files.get(i).copied().unwrap_or(ta.spans.id);
                 let sb = tb.spans.files.get(j).copied().unwrap_or(tb.spans.id);
                 return (sa, sb);

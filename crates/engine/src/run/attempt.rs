@@ -179,16 +179,16 @@ async fn attempt(
             let _ = tx.send(Msg::Event(RunEvent::VerifyStarted {
                 task: task.clone(),
                 attempt: job.attempt,
-                command: verify.command.clone(),
+                command: verify.command().to_owned(),
             }));
             let result = run_verify(
-                &verify.argv,
+                &verify.argv(),
                 &job.worktree,
                 job.verify_timeout,
                 &job.dir.join("verify.log"),
             )
             .await;
-            let summary = result.describe(&verify.command);
+            let summary = result.describe(verify.command());
             let _ = tx.send(Msg::Event(RunEvent::VerifyFinished {
                 task,
                 attempt: job.attempt,

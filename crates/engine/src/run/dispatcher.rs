@@ -274,10 +274,15 @@ impl Dispatcher {
         match msg {
             // Live agent numbers; totals are added when an attempt ends.
             Msg::Event(event) => self.emit(event),
-            Msg::AttemptDone(report) => self.attempt_done(*report).await?,
-            Msg::MergeDone(report) => self.merge_done(*report).await?,
+            Msg::AttemptDone(report) => {
+                self.attempt_done(*report).await?;
+                self.progress();
+            }
+            Msg::MergeDone(report) => {
+                self.merge_done(*report).await?;
+                self.progress();
+            }
         }
-        self.progress();
         Ok(())
     }
 
@@ -363,6 +368,8 @@ impl Dispatcher {
     }
 
     fn send_to_merge(&mut self, index: usize, attempt: i64, branch: String) {
+        // Interrupts and a lost lease reach a resolver through this token.
+        let cancel = self.cancels.entry(index).or_default().clone();
         let ctx = &self.ctx;
         let task = ctx.plan.tasks[index].clone();
         let resolver = ctx.resolver.then(|| {
@@ -386,7 +393,7 @@ impl Dispatcher {
                     })
                     .collect(),
                 verify_timeout: ctx.verify_timeout(&task),
-                cancel: self.cancels.get(&index).cloned().unwrap_or_default(),
+                cancel,
             })
         });
         let job = MergeJob {
@@ -453,6 +460,12 @@ impl Dispatcher {
                     commit,
                     resolved_conflict,
                 });
+            }
+            // A resolver stopped by Ctrl-C did not fail: the task waits for
+            // `orca resume` like any interrupted attempt.
+            MergeEnd::Conflict { .. } if self.stopping => {
+                self.cancels.remove(&index);
+                self.release(index, &lease, "interrupted while resolving a merge conflict").await?;
             }
             MergeEnd::Conflict { files, reason } => {
                 let message = format!("merge conflict in {}: {reason}", files.join(", "));

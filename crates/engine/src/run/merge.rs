@@ -314,7 +314,7 @@ async fn run_resolver(
 async fn verify_resolution(job: &MergeJob, resolver: &ResolverJob) -> Result<(), String> {
     let Some(verify) = &job.task.verify else { return Ok(()) };
     let result = run_verify(
-        &verify.argv,
+        &verify.argv(),
         &resolver.worktree,
         resolver.verify_timeout,
         &resolver.dir.join("verify.log"),
@@ -323,6 +323,6 @@ async fn verify_resolution(job: &MergeJob, resolver: &ResolverJob) -> Result<(),
     if result.passed() {
         Ok(())
     } else {
-        Err(format!("after resolving the conflict, {}", result.describe(&verify.command)))
+        Err(format!("after resolving the conflict, {}", result.describe(verify.command())))
     }
 }

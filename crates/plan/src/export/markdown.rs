@@ -54,20 +54,24 @@ fn write_task(out: &mut String, task: &Task) {
     if let Some(files) = &task.files {
         if files.is_empty() {
             out.push_str("- files: none\n");
+        } else if files.len() == 1 && files[0].as_str() == "none" {
+            // A path called `none`, not the word.
+            out.push_str("- files: ./none\n");
         } else {
             let files: Vec<&str> = files.iter().map(|f| f.as_str()).collect();
             let _ = writeln!(out, "- files: {}", files.join(", "));
         }
     }
     if let Some(verify) = &task.verify {
-        let as_written = &verify.command;
-        let reads_back = !as_written.contains(['\n', '\r'])
-            && !as_written.starts_with('`')
-            && crate::argv::split(as_written).as_ref() == Ok(&verify.argv);
+        let as_written = verify.command();
+        // The parser keeps a value's inner text exactly but trims its ends.
+        let reads_back = !as_written.contains('\n')
+            && as_written.trim() == as_written
+            && !as_written.starts_with('`');
         if reads_back {
-            let _ = writeln!(out, "- verify: {}", as_written.trim());
+            let _ = writeln!(out, "- verify: {as_written}");
         } else {
-            let quoted: Vec<String> = verify.argv.iter().map(|a| crate::argv::quote(a)).collect();
+            let quoted: Vec<String> = verify.argv().iter().map(|a| crate::argv::quote(a)).collect();
             let _ = writeln!(out, "- verify: {}", quoted.join(" "));
         }
     }
@@ -90,4 +94,43 @@ fn write_task(out: &mut String, task: &Task) {
         let _ = writeln!(out, "- timeout: {}", format_duration(timeout));
     }
     block(out, &task.description);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn round_trip(text: &str) {
+        let first = crate::parse(text);
+        assert!(first.diagnostics.iter().all(|d| !d.is_error()), "{:?}", first.diagnostics);
+        let written = to_markdown(&first.plan);
+        let second = crate::parse(&written);
+        let strip = |mut plan: Plan| {
+            plan.title_span = Default::default();
+            plan.phases.iter_mut().for_each(|p| p.span = Default::default());
+            plan.tasks.iter_mut().for_each(|t| t.spans = Default::default());
+            plan
+        };
+        assert_eq!(strip(second.plan), strip(first.plan), "{written}");
+    }
+
+    #[test]
+    fn a_path_named_none_is_not_the_word_none() {
+        round_trip("# Plan: x\n\n### T1: a\n- deps: none\n- role: backend\n- files: ./none\n");
+    }
+
+    #[test]
+    fn a_carriage_return_inside_a_command_is_kept() {
+        // Found by the `markdown` fuzz target.
+        round_trip(
+            "# Plan: x\n\n### T1: a\n- deps: none\n- role: backend\n- verify: c\rrgo test\n",
+        );
+    }
+
+    #[test]
+    fn stray_carriage_returns_at_line_ends_are_dropped() {
+        round_trip(
+            "# Plan: x\r\n\r\n### T1: a\r\n- deps: none\r\n- role: backend\r\n\r\ntext\r\r\n",
+        );
+    }
 }

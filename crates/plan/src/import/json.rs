@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::{ImportError, Imported};
 use crate::export::{FORMAT_NAME, FORMAT_VERSION};
-use crate::model::Plan;
+use crate::model::{Plan, Verify};
 
 /// Reads the JSON that `orca plan graph --format json` (or
 /// [`crate::to_json`]) writes. A `graph` object, if present, is ignored:
@@ -39,6 +39,12 @@ pub fn from_json(text: &str) -> Result<Imported, ImportError> {
         task.description = super::markdown_block(&task.description);
         task.accept =
             task.accept.iter().map(|a| super::one_line(a)).filter(|a| !a.is_empty()).collect();
+        if let Some(verify) = &task.verify
+            && (verify.command().contains('\n') || verify.command().trim() != verify.command())
+        {
+            // Keep the argv; write the command on one line.
+            task.verify = Verify::from_argv(&verify.argv()).ok();
+        }
         if task.phase.is_some_and(|p| p >= plan.phases.len()) {
             task.phase = None;
         }

@@ -29,7 +29,7 @@ pub struct ImportOptions {
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { role: "fullstack".to_owned(), drop_done: false, tag: None, title: None }
+        ImportOptions { role: "backend".to_owned(), drop_done: false, tag: None, title: None }
     }
 }
 

@@ -2,7 +2,8 @@
 //!
 //! Mapping (also in docs/plan-format.md):
 //! - Task lines are checklist items whose first word is an ID:
-//!   `- [ ] T012 [P] [US1] Create the model in src/models/user.py`, with
+//!   `- [ ] T012 [P] [US1] Create the model in src/models/user.py` (an ID is
+//!   `T`, digits and optionally more characters, like `T049a`), with
 //!   indented lines below continuing the text. Other lines are context and
 //!   are not imported, except as noted here.
 //! - The title is the first `# ` heading (a leading `Tasks:` is dropped).
@@ -61,12 +62,12 @@ fn checkbox(line: &str) -> Option<(bool, &str)> {
     Some((done, rest.strip_prefix(']')?.trim_start()))
 }
 
-/// An ID such as `T001`: letters, then a digit, then ID characters.
+/// A spec-kit task ID: `T`, a digit, then more ID characters (`T001`,
+/// `T049a`).
 fn task_id(word: &str) -> Option<&str> {
     let word = word.trim_end_matches([':', '.', ',']);
-    let letters = word.bytes().take_while(u8::is_ascii_alphabetic).count();
-    let digit = word.as_bytes().get(letters).is_some_and(u8::is_ascii_digit);
-    (letters > 0 && digit && TaskId::parse(word).is_ok()).then_some(word)
+    let digit = word.as_bytes().get(1).is_some_and(u8::is_ascii_digit);
+    (word.starts_with('T') && digit && TaskId::parse(word).is_ok()).then_some(word)
 }
 
 fn phase_priority(heading: &str) -> Priority {

@@ -84,6 +84,10 @@ pub(crate) struct TaskDraft {
 pub(crate) struct IdSet(FastSet<TaskId>);
 
 impl IdSet {
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.0.reserve(additional);
+    }
+
     pub(crate) fn get_or_parse(&mut self, text: &str) -> Result<TaskId, IdError> {
         if let Some(id) = self.0.get(text) {
             return Ok(id.clone());
@@ -106,10 +110,12 @@ pub(crate) fn parse_task_heading(
     let text_span = Span::of_subslice(start, line, text);
     let Some((id_part, title_part)) = text.split_once(':') else {
         let help = match text.split_once(char::is_whitespace) {
-            Some((first, rest)) if TaskId::parse(first).is_ok() => {
+            Some((first, rest))
+                if TaskId::parse(first).is_ok() && first.contains(|c: char| c.is_ascii_digit()) =>
+            {
                 format!("add a colon after the ID: `### {first}: {}`", rest.trim())
             }
-            _ => "task headings read `### T01: <title>`".to_owned(),
+            _ => format!("task headings read `### <ID>: <title>`, e.g. `### T01: {text}`"),
         };
         diagnostics.push(
             Diagnostic::new(
@@ -195,11 +201,28 @@ fn suggest_field(key: &str) -> FieldSuggestion {
 
 /// The key of a `- key: value` line, if the line has that shape.
 fn field_key(line: &str) -> Option<&str> {
-    let body = line.strip_prefix("- ")?.trim_start();
-    let (key, _) = body.split_once(':')?;
-    let valid = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-    valid.then_some(key)
+    split_field(line).map(|(key, _)| key)
+}
+
+/// `- key: value` split into the key and the raw value after the colon.
+/// A byte loop: this runs for every line of every field list.
+fn split_field(line: &str) -> Option<(&str, &str)> {
+    let bytes = line.as_bytes();
+    if !bytes.starts_with(b"- ") {
+        return None;
+    }
+    let mut at = 2;
+    while bytes.get(at) == Some(&b' ') || bytes.get(at) == Some(&b'\t') {
+        at += 1;
+    }
+    let key_start = at;
+    if !bytes.get(at).is_some_and(u8::is_ascii_alphabetic) {
+        return None;
+    }
+    while bytes.get(at).is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+        at += 1;
+    }
+    (bytes.get(at) == Some(&b':')).then(|| (&line[key_start..at], &line[at + 1..]))
 }
 
 impl TaskDraft {
@@ -312,12 +335,7 @@ impl TaskDraft {
     ) {
         let line_span = Span::new(start, start + line.len());
         self.current = Current::Skip;
-        let body = line.strip_prefix("- ").map(str::trim_start);
-        let parsed = body.and_then(|body| {
-            let (key, value) = body.split_once(':')?;
-            field_key(line).map(|_| (key, value))
-        });
-        let Some((key, raw_value)) = parsed else {
+        let Some((key, raw_value)) = split_field(line) else {
             let trimmed = line.trim_start_matches('-').trim();
             let help = if trimmed.starts_with("[ ]")
                 || trimmed.starts_with("[x]")
@@ -483,10 +501,12 @@ impl TaskDraft {
         if value == "none" {
             return;
         }
-        // Linear search is fastest for the usual handful of deps; a map
-        // keeps a task with thousands of deps from going quadratic.
-        let mut seen: Vec<(&str, Span)> = Vec::new();
-        let mut seen_map: HashMap<&str, Span> = HashMap::new();
+        // Repeats are found by scanning the deps so far (no allocation for
+        // the usual handful); past 32 a map keeps it from going quadratic.
+        let mut seen_map: HashMap<TaskId, Span> = HashMap::new();
+        let entries = value.bytes().filter(|&b| b == b',').count() + 1;
+        self.task.deps.reserve_exact(entries);
+        self.task.spans.deps.reserve_exact(entries);
         for raw in split_list(value) {
             let entry = raw.trim();
             if entry.is_empty() {
@@ -514,9 +534,16 @@ impl TaskDraft {
             }
             match ids.get_or_parse(id_text) {
                 Ok(id) => {
-                    let first = if seen_map.is_empty() {
-                        seen.iter().find(|(s, _)| *s == id_text).map(|&(_, span)| span)
+                    let deps = &self.task.deps;
+                    let first = if deps.len() <= 32 {
+                        deps.iter()
+                            .position(|d| d.as_str() == id_text)
+                            .map(|k| self.task.spans.deps[k])
                     } else {
+                        if seen_map.is_empty() {
+                            let spans = &self.task.spans.deps;
+                            seen_map.extend(deps.iter().cloned().zip(spans.iter().copied()));
+                        }
                         seen_map.get(id_text).copied()
                     };
                     if let Some(first) = first {
@@ -532,13 +559,8 @@ impl TaskDraft {
                         );
                         continue;
                     }
-                    if seen_map.is_empty() && seen.len() < 32 {
-                        seen.push((id_text, span));
-                    } else {
-                        if seen_map.is_empty() {
-                            seen_map.extend(seen.drain(..));
-                        }
-                        seen_map.insert(id_text, span);
+                    if !seen_map.is_empty() {
+                        seen_map.insert(id.clone(), span);
                     }
                     self.task.deps.push(id);
                     self.task.spans.deps.push(span);
@@ -579,8 +601,9 @@ impl TaskDraft {
             );
             return;
         }
-        let mut files = Vec::new();
+        let mut files = Vec::with_capacity(value.bytes().filter(|&b| b == b',').count() + 1);
         if value != "none" {
+            self.task.spans.files.reserve_exact(files.capacity());
             for raw in split_list(value) {
                 let entry = raw.trim();
                 if entry.is_empty() {

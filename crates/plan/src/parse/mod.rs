@@ -26,11 +26,16 @@ pub struct Parsed {
 /// diagnostics and the plan holds what could be read.
 pub fn parse(text: &str) -> Parsed {
     let mut parser = Parser::new(text);
+    // Typical tasks take 150–400 bytes; reserving avoids copying the task
+    // list as it grows.
+    let expected_tasks = (text.len() / 256).min(100_000);
+    parser.plan.tasks.reserve(expected_tasks);
+    parser.ids.reserve(expected_tasks);
     let mut offset = crate::source::bom_len(text);
     while offset < text.len() || (offset == text.len() && offset == 0) {
         let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
         let raw = &text[offset..end];
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        let line = raw.trim_end_matches('\r');
         parser.line(offset, line);
         offset = end + 1;
         if end == text.len() {
@@ -393,9 +398,8 @@ impl<'t> Parser<'t> {
                     "opened here",
                 )
                 .with_help(format!(
-                    "close it with a line of {} `{}`",
-                    fence.len,
-                    char::from(fence.marker)
+                    "add a line with just {} where the code ends",
+                    char::from(fence.marker).to_string().repeat(fence.len)
                 )),
             );
         }
@@ -431,5 +435,30 @@ impl<'t> Parser<'t> {
         }
         crate::diagnostic::sort(&mut self.diagnostics);
         Parsed { plan: self.plan, diagnostics: self.diagnostics }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_deps_are_found_in_long_lists_too() {
+        let ids: Vec<String> = (1..=40).map(|i| format!("T{i}")).collect();
+        let mut text = String::from("# Plan: x\n");
+        for id in &ids {
+            text.push_str(&format!("\n### {id}: t\n- deps: none\n- role: backend\n"));
+        }
+        text.push_str(&format!(
+            "\n### Z: last\n- deps: {}, T3, T40\n- role: backend\n",
+            ids.join(", ")
+        ));
+        let parsed = parse(&text);
+        let repeats: Vec<&Diagnostic> =
+            parsed.diagnostics.iter().filter(|d| d.code == Code::DuplicateDep).collect();
+        assert_eq!(repeats.len(), 2, "{repeats:?}");
+        let last = parsed.plan.tasks.last().unwrap();
+        assert_eq!(last.deps.len(), 40);
+        assert_eq!(last.spans.deps.len(), 40);
     }
 }

@@ -74,11 +74,13 @@ pub fn split_list(text: &str) -> impl Iterator<Item = &str> {
     std::iter::from_fn(move || {
         let current = rest?;
         let mut depth = 0usize;
-        for (i, c) in current.char_indices() {
-            match c {
-                '{' => depth += 1,
-                '}' => depth = depth.saturating_sub(1),
-                ',' if depth == 0 => {
+        // Bytes are fine here: `,`, `{` and `}` never occur inside a
+        // multi-byte UTF-8 character.
+        for (i, &b) in current.as_bytes().iter().enumerate() {
+            match b {
+                b'{' => depth += 1,
+                b'}' => depth = depth.saturating_sub(1),
+                b',' if depth == 0 => {
                     rest = Some(&current[i + 1..]);
                     return Some(&current[..i]);
                 }

@@ -30,7 +30,7 @@ pub(crate) struct ImportArgs {
     force: bool,
 
     /// The role every imported task gets (the sources have none).
-    #[arg(long, default_value = "fullstack")]
+    #[arg(long, default_value = "backend")]
     role: String,
 
     /// Leave out tasks the source marks done (and dependencies on them).

@@ -15,7 +15,7 @@ use crate::output::Output;
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct PlanInputArgs {
     /// Allowed task roles, comma-separated (default: backend, frontend,
-    /// fullstack, test, security, docs, devops, data, design, review).
+    /// test, security, docs, infra, refactor, review).
     #[arg(long, value_delimiter = ',', value_name = "ROLES")]
     pub(crate) roles: Vec<String>,
 
@@ -39,10 +39,15 @@ impl PlanInputArgs {
         PlanInputArgs { roles, color: ColorChoice::Auto }
     }
 
+    /// The roles to check against: `--roles`, else `[roles] known` of the
+    /// repository's `.orca/config.toml`, else the defaults.
     pub(crate) fn options(&self) -> PlanOptions {
         let roles: Vec<String> =
             self.roles.iter().map(|r| r.trim().to_owned()).filter(|r| !r.is_empty()).collect();
-        if roles.is_empty() { PlanOptions::default() } else { PlanOptions { roles } }
+        if !roles.is_empty() {
+            return PlanOptions { roles };
+        }
+        configured_roles().map_or_else(PlanOptions::default, |roles| PlanOptions { roles })
     }
 
     /// Fixed width and, off a terminal, plain ASCII, so output is stable.
@@ -58,6 +63,16 @@ impl PlanInputArgs {
         };
         RenderOptions { style, width: 100 }
     }
+}
+
+/// `[roles] known` from the config of the repository around the current
+/// directory; None outside a repository or when the config cannot be read
+/// (`orca init --check` reports config problems).
+fn configured_roles() -> Option<Vec<String>> {
+    let cwd = std::env::current_dir().ok()?;
+    let repo = orca_git::Repo::discover(&cwd).ok()?;
+    let config = orca_config::Config::load_file(&orca_config::Layout::new(repo.root())).ok()?;
+    Some(config.roles.known)
 }
 
 /// A plan file read from disk (or stdin for `-`).

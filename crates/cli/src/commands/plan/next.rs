@@ -148,7 +148,7 @@ pub(crate) fn run(args: &NextArgs, out: &Output) -> Result<ExitCode, Failure> {
                 Some(HoldReason::NoSlot) => "wait (no free slot)".to_owned(),
             };
             text.push_str(&format!(
-                "  {:<width$}  {}  [path {}, priority {}, unblocks {}]  {action}\n",
+                "  {:<width$}  {}  [remaining path {}, priority {}, unblocks {}]  {action}\n",
                 graph.id(t).as_str(),
                 plan.tasks[t.index()].title,
                 super::show::length(graph.weights(), key.remaining_path()),

@@ -1,0 +1,1 @@
+"""Greetings, formal and casual."""
