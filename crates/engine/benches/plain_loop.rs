@@ -162,7 +162,7 @@ fn main() {
                 .iter()
                 .map(|dep| dep.index())
                 .collect(),
-            verify: task.verify.as_ref().map(|verify| verify.argv.clone()),
+            verify: task.verify.as_ref().map(orca_plan::Verify::argv),
         })
         .collect();
     let mut dependents = vec![Vec::new(); tasks.len()];
