@@ -11,6 +11,8 @@
 
 use std::collections::BTreeSet;
 
+use orca_plan::PlanGraph;
+
 /// One task as the scheduler sees it. Indices refer to positions in the
 /// slice given to [`Schedule::new`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -337,6 +339,20 @@ impl Schedule {
             self.blocked_by_conflict[other] -= 1;
         }
     }
+}
+
+/// Each task's dispatch rank, by plan position: its place in dispatch
+/// order (critical path first, then priority, then most-unblocking, then
+/// ID; see [`PlanGraph::sort_for_dispatch`]). Feed it to
+/// [`ScheduledTask::rank`].
+pub fn dispatch_ranks(graph: &PlanGraph) -> Vec<u64> {
+    let mut all: Vec<_> = graph.indices().collect();
+    graph.sort_for_dispatch(&mut all);
+    let mut rank = vec![0; all.len()];
+    for (position, node) in all.into_iter().enumerate() {
+        rank[node.index()] = position as u64;
+    }
+    rank
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use crate::schedule::{Caps, Schedule, ScheduledTask};
+use orca_plan::{Estimate, Plan, PlanGraph, Task, TaskId};
+
+use crate::schedule::{Caps, Schedule, ScheduledTask, dispatch_ranks};
 
 /// One task of a simulated plan.
 #[derive(Debug, Clone, PartialEq)]
@@ -78,6 +80,41 @@ pub fn makespan(tasks: &[SimTask], ranks: &[u64], agents: usize, policy: Policy)
     now
 }
 
+/// The ranks `orca run` dispatches `tasks` in: the plan's real dispatch
+/// order ([`dispatch_ranks`]) for a plan with these dependencies and, per
+/// task, the estimate in seconds (`None`: the plan has no estimates, so
+/// every task weighs 1).
+///
+/// # Panics
+/// If a dependency does not point to an earlier task, or `estimates` has
+/// the wrong length.
+pub fn plan_ranks(tasks: &[SimTask], estimates: Option<&[u64]>) -> Vec<u64> {
+    let id = |index: usize| TaskId::parse(&format!("T{}", index + 1)).expect("a valid task ID");
+    let plan = Plan {
+        title: "simulated".to_owned(),
+        tasks: tasks
+            .iter()
+            .enumerate()
+            .map(|(index, sim)| {
+                let mut task = Task::new(id(index), format!("task {}", index + 1), "backend");
+                task.deps = sim
+                    .deps
+                    .iter()
+                    .map(|&dep| {
+                        assert!(dep < index, "task {index}: dependency {dep} must come earlier");
+                        id(dep)
+                    })
+                    .collect();
+                task.estimate = estimates.map(|all| Estimate::Seconds(all[index]));
+                task
+            })
+            .collect(),
+        ..Plan::default()
+    };
+    let graph = PlanGraph::new(&plan).expect("an acyclic plan");
+    dispatch_ranks(&graph)
+}
+
 /// max(critical path, total work / agents): no schedule can beat it.
 pub fn lower_bound(tasks: &[SimTask], agents: usize) -> f64 {
     let mut finish = vec![0u64; tasks.len()];
@@ -122,6 +159,16 @@ mod tests {
         assert_eq!(makespan(&tasks, &ranks, 2, Policy::Continuous), 10);
         assert_eq!(makespan(&tasks, &ranks, 2, Policy::WaveBarrier), 15);
         assert_eq!(lower_bound(&tasks, 2), 10.0);
+    }
+
+    #[test]
+    fn plan_ranks_put_the_longest_remaining_chain_first() {
+        // 0 → 1 is a long chain; 2 is long alone; 3 is short alone.
+        let tasks = sim(&[&[], &[0], &[], &[]], &[1, 1, 1, 1]);
+        assert_eq!(plan_ranks(&tasks, Some(&[5, 5, 8, 1])), vec![0, 2, 1, 3]);
+        // Without estimates the chain (2 tasks) still goes first, then ID
+        // order.
+        assert_eq!(plan_ranks(&tasks, None), vec![0, 1, 2, 3]);
     }
 
     #[test]

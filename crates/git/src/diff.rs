@@ -1,7 +1,7 @@
 //! What a range of history changed: files, line counts, and a bounded
 //! summary for telling a dependent task's agent what its dependencies did.
 
-use crate::invocation::nul_fields;
+use crate::invocation::{GitError, nul_fields};
 use crate::repo::{RefError, Repo};
 use crate::sha::Sha;
 
@@ -108,7 +108,11 @@ impl Repo {
     /// (renames detected), in path order.
     pub fn changed_files(&self, from: &str, to: &str) -> Result<Vec<FileChange>, RefError> {
         let (from, to) = (self.rev_parse(from)?, self.rev_parse(to)?);
-        let inv = self.diff(&from, &to, "--name-status");
+        Ok(self.changed_between(&from, &to)?)
+    }
+
+    fn changed_between(&self, from: &Sha, to: &Sha) -> Result<Vec<FileChange>, GitError> {
+        let inv = self.diff(from, to, "--name-status");
         let out = inv.run()?;
         let mut fields = nul_fields(&out);
         let mut changes = Vec::new();
@@ -130,7 +134,11 @@ impl Repo {
     /// Lines added and deleted per file between the trees of `from` and `to`.
     pub fn diff_stat(&self, from: &str, to: &str) -> Result<DiffStat, RefError> {
         let (from, to) = (self.rev_parse(from)?, self.rev_parse(to)?);
-        let inv = self.diff(&from, &to, "--numstat");
+        Ok(self.stat_between(&from, &to)?)
+    }
+
+    fn stat_between(&self, from: &Sha, to: &Sha) -> Result<DiffStat, GitError> {
+        let inv = self.diff(from, to, "--numstat");
         let out = inv.run()?;
         let mut fields = nul_fields(&out);
         let mut files = Vec::new();
@@ -164,8 +172,9 @@ impl Repo {
     /// counts, and the subjects of the commits reachable from `to` but not
     /// from `from`. For a task merged as commit `M`, use `M^1` and `M`.
     pub fn summarize_range(&self, from: &str, to: &str) -> Result<RangeSummary, RefError> {
-        let changes = self.changed_files(from, to)?;
-        let stat = self.diff_stat(from, to)?;
+        let (from, to) = (self.rev_parse(from)?, self.rev_parse(to)?);
+        let changes = self.changed_between(&from, &to)?;
+        let stat = self.stat_between(&from, &to)?;
         let files = changes
             .into_iter()
             .map(|change| {
@@ -177,7 +186,6 @@ impl Repo {
                 }
             })
             .collect();
-        let (from, to) = (self.rev_parse(from)?, self.rev_parse(to)?);
         let range = format!("{from}..{to}");
         let count = self.git.at(self.root()).args(["rev-list", "--count", &range]);
         let commit_count =

@@ -86,7 +86,7 @@ impl Repo {
     }
 
     fn check_commits(&self, target: &Sha, branch: &Sha) -> Result<MergeCheck, MergeError> {
-        if self.is_ancestor(branch.as_str(), target.as_str())? {
+        if self.commit_is_ancestor(branch, target)? {
             return Ok(MergeCheck::AlreadyMerged);
         }
         let inv = self
@@ -157,7 +157,7 @@ impl Repo {
                 .branch_tip(target_branch)?
                 .ok_or_else(|| RefError::NoSuchBranch { name: target_branch.to_string() })?;
             let theirs = self.rev_parse(branch)?;
-            let parents = self.parents(theirs.as_str())?;
+            let parents = self.commit_parents(&theirs)?;
             let (new, fast_forward) = if parents.len() == 2 && parents[0] == old {
                 (theirs.clone(), true)
             } else {

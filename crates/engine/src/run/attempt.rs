@@ -11,7 +11,7 @@ use orca_agents::{
     AgentEvent, AgentOutcome, AgentRun, CancelLevel, CancelToken, ErrorKind, Finish, HostEnv,
     StopReason, Usage,
 };
-use orca_git::Repo;
+use orca_git::{RefError, Repo, WorktreeError};
 use orca_plan::Task;
 use tokio::sync::mpsc;
 
@@ -239,15 +239,20 @@ fn prepare_worktree(
     branch: &str,
     start: &str,
 ) -> Result<String, String> {
-    let base = repo.rev_parse(start).map_err(|e| e.to_string())?.to_string();
     repo.remove_worktree(worktree).map_err(|e| e.to_string())?;
-    if repo.branch_exists(branch).map_err(|e| e.to_string())? {
+    match repo.add_worktree(worktree, branch, start) {
+        Ok(added) => added
+            .head
+            .map(|base| base.to_string())
+            .ok_or_else(|| format!("the new worktree {} has no commit", worktree.display())),
         // A crash after creating the branch: the branch may hold work.
-        repo.add_worktree_for_branch(worktree, branch).map_err(|e| e.to_string())?;
-    } else {
-        repo.add_worktree(worktree, branch, &base).map_err(|e| e.to_string())?;
+        Err(WorktreeError::Ref(RefError::BranchExists { .. })) => {
+            let base = repo.rev_parse(start).map_err(|e| e.to_string())?.to_string();
+            repo.add_worktree_for_branch(worktree, branch).map_err(|e| e.to_string())?;
+            Ok(base)
+        }
+        Err(error) => Err(error.to_string()),
     }
-    Ok(base)
 }
 
 async fn run_agent(

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use orca_agents::HostEnv;
 use orca_config::{Config, Layout};
-use orca_git::{Repo, attempt_branch, resolver_worktree_path, task_worktree_path};
+use orca_git::{
+    Repo, attempt_branch, resolver_worktree_path, run_branch_prefix, task_worktree_path,
+};
 use orca_plan::{Plan, PlanGraph, Task, TaskIndex};
 use orca_store::{RunId, Store};
 
@@ -72,6 +74,9 @@ pub(super) struct MergedChange {
     /// The commit its last attempt started from, and the merge commit.
     pub base: String,
     pub head: String,
+    /// What dependents are told it changed ([`Repo::summarize_range`] of
+    /// `base..head`), once the first dependent has asked.
+    pub summary: Option<String>,
 }
 
 impl RunContext {
@@ -117,8 +122,8 @@ impl RunContext {
         task.timeout_secs.map_or(DEFAULT_VERIFY_TIMEOUT, Duration::from_secs)
     }
 
-    /// Deletes every attempt branch of the run; the integration branch,
-    /// the run's result, stays.
+    /// Deletes every attempt branch of the run (one git transaction); the
+    /// integration branch, the run's result, stays.
     pub(super) async fn prune_attempt_branches(&self) {
         let prefixes: Vec<String> = self
             .plan
@@ -129,11 +134,13 @@ impl RunContext {
                 first.trim_end_matches("a1").to_owned()
             })
             .collect();
+        let run_prefix = run_branch_prefix(self.run.as_str());
         let pruned = blocking(&self.repo, move |repo| {
-            for prefix in prefixes {
-                repo.delete_branches_with_prefix(&prefix).map_err(|e| e.to_string())?;
-            }
-            Ok(())
+            repo.delete_branches_where(&run_prefix, |name| {
+                prefixes.iter().any(|prefix| name.starts_with(prefix.as_str()))
+            })
+            .map(|_| ())
+            .map_err(|e| e.to_string())
         })
         .await;
         if let Err(reason) = pruned {

@@ -438,6 +438,7 @@ impl Dispatcher {
                 memory.merged = Some(MergedChange {
                     base: memory.attempt_base.clone().unwrap_or_else(|| format!("{commit}^1")),
                     head: commit.clone(),
+                    summary: None,
                 });
                 let result = serde_json::json!({
                     "merge_commit": commit,
@@ -626,20 +627,34 @@ impl Dispatcher {
         Ok(())
     }
 
-    async fn dependency_changes(&self, index: usize) -> Vec<DependencyChange> {
-        let ctx = &self.ctx;
+    /// What each dependency of the task changed. A dependency's summary is
+    /// asked of git once, by its first dependent, and kept.
+    async fn dependency_changes(&mut self, index: usize) -> Vec<DependencyChange> {
+        let ctx = self.ctx.clone();
         let mut changes = Vec::new();
         for dep in ctx.graph.deps(ctx.node(index)) {
             let dep = dep.index();
-            let Some(merged) = &self.memory[dep].merged else { continue };
-            let (base, head) = (merged.base.clone(), merged.head.clone());
-            let summary = blocking(&ctx.repo, move |repo| {
-                repo.summarize_range(&base, &head)
-                    .map(|s| s.render(1_500))
-                    .map_err(|e| e.to_string())
-            })
-            .await
-            .unwrap_or_else(|reason| format!("(no summary: {reason})"));
+            let Some(merged) = &mut self.memory[dep].merged else { continue };
+            let summary = match &merged.summary {
+                Some(summary) => summary.clone(),
+                None => {
+                    let (base, head) = (merged.base.clone(), merged.head.clone());
+                    let summary = blocking(&ctx.repo, move |repo| {
+                        repo.summarize_range(&base, &head)
+                            .map(|s| s.render(1_500))
+                            .map_err(|e| e.to_string())
+                    })
+                    .await;
+                    match summary {
+                        Ok(summary) => {
+                            merged.summary = Some(summary.clone());
+                            summary
+                        }
+                        // Not kept: the next dependent asks again.
+                        Err(reason) => format!("(no summary: {reason})"),
+                    }
+                }
+            };
             let task = &ctx.plan.tasks[dep];
             changes.push(DependencyChange {
                 id: task.id.to_string(),

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orca_agents::{AgentEvent, CancelToken, Finish, HostEnv, Usage};
-use orca_git::{MergeCheck, MergeOutcome, Repo};
+use orca_git::{MergeError, MergeOutcome, Repo};
 use orca_plan::Task;
 use tokio::sync::mpsc;
 
@@ -76,10 +76,10 @@ pub(super) struct MergeReport {
 struct MergedTask {
     id: String,
     title: String,
-    /// The integration branch's tip after the merge.
+    /// The integration branch's tip before and after the merge: what it
+    /// changed is asked of git only when a resolver needs it.
+    before: String,
     commit: String,
-    /// The files the merge changed on the integration branch.
-    changed: Vec<String>,
 }
 
 /// Merges jobs one by one until the channel closes.
@@ -99,14 +99,12 @@ pub(super) async fn merge_queue(
         let (id, title) = (job.task.id.to_string(), job.task.title.clone());
         let report = merge(&repo, &host, job, &merged, &tx).await;
         if let (Ok(before), MergeEnd::Merged { commit, .. }) = (before, &report.end) {
-            let changed = blocking(&repo, {
-                let (before, commit) = (before.to_string(), commit.clone());
-                move |repo| repo.changed_files(&before, &commit).map_err(|e| e.to_string())
-            })
-            .await
-            .map(|files| files.into_iter().map(|change| change.path).collect())
-            .unwrap_or_default();
-            merged.push(MergedTask { id, title, commit: commit.clone(), changed });
+            merged.push(MergedTask {
+                id,
+                title,
+                before: before.to_string(),
+                commit: commit.clone(),
+            });
         }
         if tx.send(Msg::MergeDone(Box::new(report))).is_err() {
             break;
@@ -130,36 +128,38 @@ async fn merge(
     };
     let message =
         format!("orca: merge {} (attempt {}): {}", job.task.id, job.attempt, job.task.title);
-    let check = blocking(repo, {
-        let (integration, branch) = (job.integration.clone(), job.branch.clone());
-        move |repo| repo.merge_check(&integration, &branch).map_err(|e| e.to_string())
-    })
-    .await;
-    report.end = match check {
-        Err(reason) => MergeEnd::Error { reason },
-        Ok(MergeCheck::AlreadyMerged | MergeCheck::Clean { .. }) => {
-            merge_branch(repo, &job.integration, &job.branch, message, false).await
-        }
-        Ok(MergeCheck::Conflicted { files, .. }) => {
-            let _ = tx.send(Msg::Event(RunEvent::Conflict {
-                task: job.task.id.to_string(),
-                files: files.clone(),
-                resolver: job.resolver.is_some(),
-            }));
-            match &job.resolver {
-                None => MergeEnd::Conflict {
-                    files,
-                    reason: "conflict resolution is off ([run] resolver = false)".into(),
-                },
-                Some(resolver) => {
-                    let collided_with = collided_with(repo, &job, merged, &files).await;
-                    let conflict = Conflict { files, collided_with };
-                    resolve(repo, host, &job, resolver, conflict, message, &mut report).await
+    // `merge_into` computes the merge in the object store first and
+    // changes nothing on a conflict: it is the precheck.
+    report.end =
+        match merge_branch(repo, &job.integration, &job.branch, message.clone(), false).await {
+            Merged::Done(end) => end,
+            Merged::Conflicted(files) => {
+                let _ = tx.send(Msg::Event(RunEvent::Conflict {
+                    task: job.task.id.to_string(),
+                    files: files.clone(),
+                    resolver: job.resolver.is_some(),
+                }));
+                match &job.resolver {
+                    None => MergeEnd::Conflict {
+                        files,
+                        reason: "conflict resolution is off ([run] resolver = false)".into(),
+                    },
+                    Some(resolver) => {
+                        let collided_with = collided_with(repo, &job, merged, &files).await;
+                        let conflict = Conflict { files, collided_with };
+                        resolve(repo, host, &job, resolver, conflict, message, &mut report).await
+                    }
                 }
             }
-        }
-    };
+        };
     report
+}
+
+/// The result of one merge into the integration branch.
+enum Merged {
+    Done(MergeEnd),
+    /// The merge would conflict in these files; nothing changed.
+    Conflicted(Vec<String>),
 }
 
 async fn merge_branch(
@@ -168,21 +168,26 @@ async fn merge_branch(
     branch: &str,
     message: String,
     resolved_conflict: bool,
-) -> MergeEnd {
+) -> Merged {
     let merged = blocking(repo, {
         let (integration, branch) = (integration.to_owned(), branch.to_owned());
-        move |repo| repo.merge_into(&integration, &branch, &message).map_err(|e| e.to_string())
+        move |repo| match repo.merge_into(&integration, &branch, &message) {
+            Ok(outcome) => Ok(Ok(outcome)),
+            Err(MergeError::Conflicted { files, .. }) => Ok(Err(files)),
+            Err(error) => Err(error.to_string()),
+        }
     })
     .await;
-    match merged {
-        Ok(MergeOutcome::Merged { commit } | MergeOutcome::FastForwarded { commit }) => {
+    Merged::Done(match merged {
+        Ok(Ok(MergeOutcome::Merged { commit } | MergeOutcome::FastForwarded { commit })) => {
             MergeEnd::Merged { commit: commit.to_string(), resolved_conflict }
         }
-        Ok(MergeOutcome::AlreadyMerged { tip }) => {
+        Ok(Ok(MergeOutcome::AlreadyMerged { tip })) => {
             MergeEnd::Merged { commit: tip.to_string(), resolved_conflict }
         }
+        Ok(Err(files)) => return Merged::Conflicted(files),
         Err(reason) => MergeEnd::Error { reason },
-    }
+    })
 }
 
 /// The files a merge could not merge, and the tasks whose merges changed
@@ -201,19 +206,21 @@ async fn collided_with(
     merged: &[MergedTask],
     files: &[String],
 ) -> Vec<(String, String)> {
-    let mut collided = Vec::new();
-    for task in merged.iter().filter(|task| task.changed.iter().any(|file| files.contains(file))) {
-        let seen = blocking(repo, {
-            let (commit, branch) = (task.commit.clone(), job.branch.clone());
-            move |repo| repo.is_ancestor(&commit, &branch).map_err(|e| e.to_string())
-        })
-        .await
-        .unwrap_or(false);
-        if !seen {
-            collided.push((task.id.clone(), task.title.clone()));
-        }
-    }
-    collided
+    let (merged, branch, files) = (merged.to_vec(), job.branch.clone(), files.to_vec());
+    blocking(repo, move |repo| {
+        Ok(merged
+            .into_iter()
+            .filter(|task| {
+                !repo.is_ancestor(&task.commit, &branch).unwrap_or(false)
+                    && repo.changed_files(&task.before, &task.commit).is_ok_and(|changed| {
+                        changed.iter().any(|change| files.contains(&change.path))
+                    })
+            })
+            .map(|task| (task.id, task.title))
+            .collect())
+    })
+    .await
+    .unwrap_or_default()
 }
 
 /// Runs the resolver agent on a worktree holding the merge in progress,
@@ -273,7 +280,19 @@ async fn resolve(
                 Ok(_) => match verify_resolution(job, resolver).await {
                     Err(reason) => conflict(reason),
                     Ok(()) => {
-                        merge_branch(repo, &job.integration, &resolver.branch, message, true).await
+                        match merge_branch(repo, &job.integration, &resolver.branch, message, true)
+                            .await
+                        {
+                            Merged::Done(end) => end,
+                            Merged::Conflicted(files) => MergeEnd::Error {
+                                reason: format!(
+                                    "merging {} into {} conflicts in {}",
+                                    resolver.branch,
+                                    job.integration,
+                                    files.join(", ")
+                                ),
+                            },
+                        }
                     }
                 },
             }

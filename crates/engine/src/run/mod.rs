@@ -33,7 +33,7 @@ pub use profiles::{AgentProfile, AgentProfiles, ProfileError};
 use context::{RunContext, TaskMemory};
 use dispatcher::Dispatcher;
 
-use crate::schedule::{Caps, Schedule, ScheduledTask};
+use crate::schedule::{Caps, Schedule, ScheduledTask, dispatch_ranks};
 
 /// The `mode` of runs that `orca run` drives (the store also holds runs
 /// worked by agent sessions).
@@ -177,8 +177,8 @@ pub async fn start(
             }
         })?;
 
-    let order = dispatch_order(&plan.graph);
-    let count = plan.plan.tasks.len();
+    let order = dispatch_ranks(&plan.graph);
+    let count = plan.plan.tasks.len() as u64;
     let tasks = plan
         .plan
         .tasks
@@ -321,22 +321,10 @@ fn context(
     }
 }
 
-/// Each task's position in dispatch order (critical path first, then
-/// priority, then most-unblocking, then ID), by plan position.
-fn dispatch_order(graph: &PlanGraph) -> Vec<usize> {
-    let mut all: Vec<_> = graph.indices().collect();
-    graph.sort_for_dispatch(&mut all);
-    let mut position = vec![0; all.len()];
-    for (rank, node) in all.into_iter().enumerate() {
-        position[node.index()] = rank;
-    }
-    position
-}
-
 fn build_schedule(ctx: &RunContext) -> Schedule {
     let names = ctx.profiles.names();
     let agent_of = |name: &str| names.iter().position(|known| known == name).unwrap_or(0);
-    let order = dispatch_order(&ctx.graph);
+    let order = dispatch_ranks(&ctx.graph);
     let tasks = ctx
         .plan
         .tasks
@@ -348,7 +336,7 @@ fn build_schedule(ctx: &RunContext) -> Schedule {
                 deps: ctx.graph.deps(node).iter().map(|dep| dep.index()).collect(),
                 conflicts: ctx.graph.conflicting(node).iter().map(|other| other.index()).collect(),
                 agent: agent_of(task.agent.as_deref().unwrap_or(&ctx.default_agent)),
-                rank: order[index] as u64,
+                rank: order[index],
             }
         })
         .collect();

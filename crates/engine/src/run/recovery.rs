@@ -163,7 +163,7 @@ fn remembered(attempts: &[AttemptRecord]) -> TaskMemory {
     if last.outcome == "succeeded"
         && let (Some(base), Some(head)) = (details["base"].as_str(), details["head"].as_str())
     {
-        memory.merged = Some(MergedChange { base: base.into(), head: head.into() });
+        memory.merged = Some(MergedChange { base: base.into(), head: head.into(), summary: None });
     }
     memory
 }

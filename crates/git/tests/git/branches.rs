@@ -62,6 +62,29 @@ fn deleting_a_runs_branches_spares_other_runs_and_checkouts() {
 }
 
 #[test]
+fn deleting_selected_branches_keeps_the_rest_of_the_prefix() {
+    let fx = Fixture::new();
+    for name in [
+        integration_branch("r1"),
+        attempt_branch("r1", "T1", 1),
+        attempt_branch("r1", "T1", 2),
+        attempt_branch("r1", "T2", 1),
+        attempt_branch("r1", "T3", 1),
+    ] {
+        fx.repo.create_branch(&name, "main").unwrap();
+    }
+    let result = fx
+        .repo
+        .delete_branches_where(&run_branch_prefix("r1"), |name| {
+            name.starts_with("orca/r1/T1/") || name.starts_with("orca/r1/T2/")
+        })
+        .unwrap();
+    assert_eq!(result.deleted, ["orca/r1/T1/a1", "orca/r1/T1/a2", "orca/r1/T2/a1"]);
+    let left = fx.git(&["for-each-ref", "--format=%(refname:short)", "refs/heads/"]);
+    assert_eq!(left, "main\norca/r1/T3/a1\norca/r1/integration");
+}
+
+#[test]
 fn branches_with_prefix_lists_tips() {
     let fx = Fixture::new();
     fx.repo.create_branch("orca/r/a", "main~1").unwrap();
