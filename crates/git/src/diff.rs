@@ -149,7 +149,7 @@ impl Repo {
             let (Some(added), Some(deleted), Some(path)) =
                 (parts.next(), parts.next(), parts.next())
             else {
-                return Err(inv.unexpected(format!("bad numstat field {field:?}")).into());
+                return Err(inv.unexpected(format!("bad numstat field {field:?}")));
             };
             let (path, old_path) = if path.is_empty() {
                 let old = fields.next().ok_or_else(|| inv.unexpected("old path missing"))?;
