@@ -145,7 +145,7 @@ pub async fn run_verify(
     };
     // Whatever the command left behind in its group goes with it.
     if let Some(group) = group.as_mut() {
-        if !group.members().is_empty() {
+        if !group.is_empty() {
             group.signal(Signal::SIGKILL);
         }
         group.disarm();

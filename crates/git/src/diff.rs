@@ -172,7 +172,13 @@ impl Repo {
     /// counts, and the subjects of the commits reachable from `to` but not
     /// from `from`. For a task merged as commit `M`, use `M^1` and `M`.
     pub fn summarize_range(&self, from: &str, to: &str) -> Result<RangeSummary, RefError> {
-        let (from, to) = (self.rev_parse(from)?, self.rev_parse(to)?);
+        let [from_sha, to_sha] = self
+            .resolve_objects(&[format!("{from}^{{commit}}"), format!("{to}^{{commit}}")])?
+            .try_into()
+            .expect("two names, two answers");
+        let unknown = |rev: &str| RefError::UnknownRevision { rev: rev.to_string() };
+        let from = from_sha.ok_or_else(|| unknown(from))?;
+        let to = to_sha.ok_or_else(|| unknown(to))?;
         let changes = self.changed_between(&from, &to)?;
         let stat = self.stat_between(&from, &to)?;
         let files = changes
@@ -187,9 +193,6 @@ impl Repo {
             })
             .collect();
         let range = format!("{from}..{to}");
-        let count = self.git.at(self.root()).args(["rev-list", "--count", &range]);
-        let commit_count =
-            count.run_text()?.parse().map_err(|_| count.unexpected("not a number"))?;
         let subjects = self
             .git
             .at(self.root())
@@ -197,11 +200,20 @@ impl Repo {
             .arg(format!("--max-count={MAX_SUMMARY_COMMITS}"))
             .args([&range, "--"])
             .run()?;
-        let commits = String::from_utf8_lossy(&subjects)
+        let commits: Vec<String> = String::from_utf8_lossy(&subjects)
             .split('\0')
             .map(|s| s.trim_start_matches('\n').to_string())
             .filter(|s| !s.is_empty())
             .collect();
+        // Fewer commits listed than asked for are all of them: no need to
+        // count (each ends in a NUL; empty subjects are listed too).
+        let listed = subjects.iter().filter(|&&byte| byte == 0).count();
+        let commit_count = if listed < MAX_SUMMARY_COMMITS {
+            listed
+        } else {
+            let count = self.git.at(self.root()).args(["rev-list", "--count", &range]);
+            count.run_text()?.parse().map_err(|_| count.unexpected("not a number"))?
+        };
         Ok(RangeSummary { files, commits, commit_count })
     }
 

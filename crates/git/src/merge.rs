@@ -89,6 +89,13 @@ impl Repo {
         if self.commit_is_ancestor(branch, target)? {
             return Ok(MergeCheck::AlreadyMerged);
         }
+        self.merge_tree(target, branch)
+    }
+
+    /// The merge of `branch` into `target` as `git merge-tree` computes it:
+    /// [`MergeCheck::Clean`] or [`MergeCheck::Conflicted`], never
+    /// [`MergeCheck::AlreadyMerged`].
+    fn merge_tree(&self, target: &Sha, branch: &Sha) -> Result<MergeCheck, MergeError> {
         let inv = self
             .git
             .at(self.root())
@@ -153,39 +160,61 @@ impl Repo {
         validate_branch(target_branch)?;
         let _guard = self.lock_refs();
         for attempt in 1..=MERGE_ATTEMPTS {
-            let old = self
-                .branch_tip(target_branch)?
-                .ok_or_else(|| RefError::NoSuchBranch { name: target_branch.to_string() })?;
-            let theirs = self.rev_parse(branch)?;
-            let parents = self.commit_parents(&theirs)?;
-            let (new, fast_forward) = if parents.len() == 2 && parents[0] == old {
-                (theirs.clone(), true)
-            } else {
-                match self.check_commits(&old, &theirs)? {
-                    MergeCheck::AlreadyMerged => {
-                        return Ok(MergeOutcome::AlreadyMerged { tip: old });
+            // One git process reads the target's tip and tree and the
+            // branch's commit and parents.
+            let [old, old_tree, theirs, first, second, third] = self
+                .resolve_objects(&[
+                    format!("refs/heads/{target_branch}"),
+                    format!("refs/heads/{target_branch}^{{tree}}"),
+                    format!("{branch}^{{commit}}"),
+                    format!("{branch}^{{commit}}^1"),
+                    format!("{branch}^{{commit}}^2"),
+                    format!("{branch}^{{commit}}^3"),
+                ])?
+                .try_into()
+                .expect("six names, six answers");
+            let old =
+                old.ok_or_else(|| RefError::NoSuchBranch { name: target_branch.to_string() })?;
+            let theirs =
+                theirs.ok_or_else(|| RefError::UnknownRevision { rev: branch.to_string() })?;
+            // A two-parent commit on top of the target (a resolved conflict)
+            // is taken as it is.
+            let (new, fast_forward) =
+                if first.as_ref() == Some(&old) && second.is_some() && third.is_none() {
+                    (theirs.clone(), true)
+                } else {
+                    // Merging a branch the target already holds gives the
+                    // target's own tree: only then is the ancestry asked.
+                    let check = match self.merge_tree(&old, &theirs)? {
+                        MergeCheck::Clean { tree }
+                            if Some(&tree) == old_tree.as_ref()
+                                && self.commit_is_ancestor(&theirs, &old)? =>
+                        {
+                            MergeCheck::AlreadyMerged
+                        }
+                        check => check,
+                    };
+                    match check {
+                        MergeCheck::AlreadyMerged => {
+                            return Ok(MergeOutcome::AlreadyMerged { tip: old });
+                        }
+                        MergeCheck::Conflicted { files, messages } => {
+                            return Err(MergeError::Conflicted {
+                                target: target_branch.to_string(),
+                                branch: branch.to_string(),
+                                files,
+                                messages,
+                            });
+                        }
+                        MergeCheck::Clean { tree } => {
+                            (self.commit_tree(&tree, &old, &theirs, message)?, false)
+                        }
                     }
-                    MergeCheck::Conflicted { files, messages } => {
-                        return Err(MergeError::Conflicted {
-                            target: target_branch.to_string(),
-                            branch: branch.to_string(),
-                            files,
-                            messages,
-                        });
-                    }
-                    MergeCheck::Clean { tree } => {
-                        (self.commit_tree(&tree, &old, &theirs, message)?, false)
-                    }
-                }
-            };
-            if let Some(wt) = self
-                .list_worktrees()?
-                .into_iter()
-                .find(|w| w.branch.as_deref() == Some(target_branch))
-            {
+                };
+            if let Some(worktree) = self.worktree_on_branch(target_branch)? {
                 return Err(MergeError::TargetCheckedOut {
                     target: target_branch.to_string(),
-                    worktree: wt.path,
+                    worktree,
                 });
             }
             match self.update_branch(

@@ -28,6 +28,9 @@ pub struct Repo {
     pub(crate) git: Git,
     /// Serializes read-compute-update sequences on refs (merges, deletions).
     ref_updates: Mutex<()>,
+    /// Directories inside the checkout known to be git-ignored: every
+    /// worktree of a run goes into the same one, which is checked once.
+    pub(crate) ignored_dirs: Mutex<Vec<PathBuf>>,
 }
 
 /// A file lock in the common git directory that orca takes around changes
@@ -137,6 +140,7 @@ impl Repo {
             common_dir: canonical(Path::new(common_dir)),
             git: Git::with_identity(identity),
             ref_updates: Mutex::new(()),
+            ignored_dirs: Mutex::new(Vec::new()),
         })
     }
 
@@ -190,6 +194,29 @@ impl Repo {
             return Ok(None);
         }
         Sha::parse(&text(&out.stdout)).map(Some).map_err(|_| inv.unexpected("not an object name"))
+    }
+
+    /// Resolves several revisions with one git process (`git cat-file
+    /// --batch-check`): each to the object it names, or `None`. Peel with
+    /// `^{commit}` where a commit is meant. A revision must not contain a
+    /// line break.
+    pub(crate) fn resolve_objects(&self, revs: &[String]) -> Result<Vec<Option<Sha>>, GitError> {
+        let input: String = revs.iter().map(|rev| format!("{rev}\n")).collect();
+        let inv =
+            self.git.at(&self.root).args(["cat-file", "--batch-check=%(objectname)"]).stdin(input);
+        let out = String::from_utf8_lossy(&inv.run()?).into_owned();
+        let lines: Vec<&str> = out.lines().collect();
+        if lines.len() != revs.len() {
+            return Err(inv.unexpected(format!("{} answers to {} names", lines.len(), revs.len())));
+        }
+        lines
+            .iter()
+            .map(|line| match Sha::parse(line) {
+                Ok(sha) => Ok(Some(sha)),
+                Err(_) if line.ends_with(" missing") || line.ends_with(" ambiguous") => Ok(None),
+                Err(_) => Err(inv.unexpected(format!("unexpected answer {line:?}"))),
+            })
+            .collect()
     }
 
     /// Whether the branch `name` (without `refs/heads/`) exists.

@@ -4,6 +4,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::PoisonError;
 use std::thread;
 use std::time::Duration;
 
@@ -181,14 +182,35 @@ impl Repo {
             Err(err) => return Err(io_error("read", &path)(err)),
         };
         let inside = path.strip_prefix(self.root()).ok().filter(|rel| !rel.as_os_str().is_empty());
-        if let Some(rel) = inside {
-            let check = self.git.at(self.root()).args(["check-ignore", "--quiet", "--"]).arg(rel);
-            if check.run_allowing(&[0, 1])?.code != Some(0) {
-                ClaimedDir { path: path.clone(), created }.release();
-                return Err(WorktreeError::NotIgnored { path });
-            }
+        if let Some(rel) = inside
+            && !self.is_ignored(rel)?
+        {
+            ClaimedDir { path: path.clone(), created }.release();
+            return Err(WorktreeError::NotIgnored { path });
         }
         Ok(ClaimedDir { path, created })
+    }
+
+    /// Whether `rel` (relative to the root) is git-ignored. Everything in
+    /// an ignored directory is ignored, so a parent found ignored once
+    /// answers for all the worktrees put in it later.
+    fn is_ignored(&self, rel: &Path) -> Result<bool, GitError> {
+        let check_ignore = |path: &Path| -> Result<bool, GitError> {
+            let check = self.git.at(self.root()).args(["check-ignore", "--quiet", "--"]).arg(path);
+            Ok(check.run_allowing(&[0, 1])?.code == Some(0))
+        };
+        let known = || self.ignored_dirs.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(parent) = rel.parent().filter(|p| !p.as_os_str().is_empty()) else {
+            return check_ignore(rel);
+        };
+        if known().iter().any(|dir| dir == parent) {
+            return Ok(true);
+        }
+        if check_ignore(parent)? {
+            known().push(parent.to_path_buf());
+            return Ok(true);
+        }
+        check_ignore(rel)
     }
 
     fn checkout_worktree(&self, path: &Path, branch: &str) -> Result<(), WorktreeError> {
@@ -269,6 +291,19 @@ impl Repo {
             return Err(WorktreeError::MainCheckout { path });
         }
         let _admin = self.lock_worktree_admin(true)?;
+        // git's administration says which linked worktrees exist; reading
+        // it spares a `git worktree list` in the common cases.
+        if let Some(admin) = self.read_worktree_admin() {
+            match admin.into_iter().filter_map(|w| w.path).find(|p| same_path(p, &path)) {
+                Some(registered) => {
+                    self.remove_registered(&registered)?;
+                    tracing::debug!(path = %path.display(), "worktree removed");
+                    return Ok(WorktreeRemoval::Removed);
+                }
+                None if !path.exists() => return Ok(WorktreeRemoval::AlreadyGone),
+                None => {} // an orphan or no worktree at all: git decides below
+            }
+        }
         let registered = self.read_worktree_list()?.into_iter().find(|w| same_path(&w.path, &path));
         match registered {
             Some(wt) if wt.is_main => Err(WorktreeError::MainCheckout { path }),
@@ -400,6 +435,9 @@ impl Repo {
         if !real.is_dir() {
             return Err(not_a_worktree());
         }
+        if self.admin_dir_of(&real).is_some() {
+            return Ok(real);
+        }
         let out = self
             .git
             .at(&real)
@@ -416,6 +454,93 @@ impl Repo {
             }
             _ => Err(not_a_worktree()),
         }
+    }
+}
+
+/// A linked worktree as git's administrative files record it.
+struct AdminEntry {
+    /// `None` when its `gitdir` file cannot be read.
+    path: Option<PathBuf>,
+    /// Its `HEAD` file.
+    head: PathBuf,
+}
+
+impl Repo {
+    /// The linked worktrees recorded in `<common dir>/worktrees/*/gitdir`
+    /// (each names its worktree's `.git` file), as `git worktree list`
+    /// reads them; `None` when they cannot be read.
+    fn read_worktree_admin(&self) -> Option<Vec<AdminEntry>> {
+        let entries = match fs::read_dir(self.common_dir().join("worktrees")) {
+            Ok(entries) => entries,
+            Err(err) if err.kind() == io::ErrorKind::NotFound => return Some(Vec::new()),
+            Err(_) => return None,
+        };
+        let mut worktrees = Vec::new();
+        for entry in entries {
+            let admin = entry.ok()?.path();
+            // Relative paths (worktree.useRelativePaths) are relative to
+            // the administrative directory.
+            let path = fs::read_to_string(admin.join("gitdir")).ok().and_then(|gitdir| {
+                let dot_git = admin.join(gitdir.trim_end_matches(['\n', '\r']));
+                dot_git.parent().map(Path::to_path_buf)
+            });
+            worktrees.push(AdminEntry { path, head: admin.join("HEAD") });
+        }
+        Some(worktrees)
+    }
+
+    /// The administrative directory of the linked worktree at `real` (a
+    /// canonical path): its `.git` file must point into this repository's
+    /// `worktrees/` and that directory's `gitdir` back at it.
+    fn admin_dir_of(&self, real: &Path) -> Option<PathBuf> {
+        let contents = fs::read_to_string(real.join(".git")).ok()?;
+        let gitdir = contents.trim_end_matches(['\n', '\r']).strip_prefix("gitdir: ")?;
+        let admin = canonical(&real.join(gitdir));
+        if admin.parent()? != canonical(&self.common_dir().join("worktrees")) {
+            return None;
+        }
+        let back = fs::read_to_string(admin.join("gitdir")).ok()?;
+        let back = canonical(&admin.join(back.trim_end_matches(['\n', '\r'])));
+        (back == real.join(".git")).then_some(admin)
+    }
+
+    /// The checkout that has `branch` checked out, if any: read from each
+    /// worktree's `HEAD` file (as git itself does) rather than from a
+    /// `git worktree list`, which only runs when one does or when the
+    /// files cannot tell (reftable repositories keep HEAD elsewhere).
+    pub(crate) fn worktree_on_branch(&self, branch: &str) -> Result<Option<PathBuf>, GitError> {
+        let from_git = || -> Result<Option<PathBuf>, GitError> {
+            Ok(self
+                .list_worktrees()?
+                .into_iter()
+                .find(|w| w.branch.as_deref() == Some(branch))
+                .map(|w| w.path))
+        };
+        if self.common_dir().join("reftable").exists() {
+            return from_git();
+        }
+        let Some(linked) = ({
+            let _admin = self.lock_worktree_admin(false)?;
+            self.read_worktree_admin()
+        }) else {
+            return from_git();
+        };
+        let wanted = format!("ref: refs/heads/{branch}");
+        let on_branch = |head: &Path| match fs::read_to_string(head) {
+            Ok(contents) => Some(contents.trim_end() == wanted),
+            Err(err) if err.kind() == io::ErrorKind::NotFound => Some(false),
+            Err(_) => None, // unreadable: ask git
+        };
+        let heads = std::iter::once(self.common_dir().join("HEAD"))
+            .chain(linked.into_iter().map(|w| w.head));
+        let mut any = false;
+        for head in heads {
+            match on_branch(&head) {
+                Some(false) => {}
+                Some(true) | None => any = true,
+            }
+        }
+        if any { from_git() } else { Ok(None) }
     }
 }
 

@@ -41,6 +41,17 @@ impl ProcessGroup {
         group_members(self.pgid)
     }
 
+    /// Whether no live process is left in the group. The kernel answers
+    /// "no such group" without a look at every process; only when it
+    /// still knows the group (perhaps just zombies) is `/proc` read.
+    pub fn is_empty(&self) -> bool {
+        let Ok(pgid) = i32::try_from(self.pgid) else { return true };
+        match killpg(Pid::from_raw(pgid), None) {
+            Err(Errno::ESRCH) => true,
+            _ => self.members().is_empty(),
+        }
+    }
+
     /// Call once the group was seen empty: nothing is left to kill, and the
     /// id may be reused by an unrelated process later.
     pub fn disarm(&mut self) {

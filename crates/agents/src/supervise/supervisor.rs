@@ -197,7 +197,7 @@ impl Supervisor {
                     self.kill(&group);
                 }
                 () = sleep_until(deadline(next_group_poll)), if next_group_poll.is_some() && !group_empty => {
-                    let members = group.members();
+                    let members = if group.is_empty() { Vec::new() } else { group.members() };
                     if members.is_empty() {
                         group_empty = true;
                         group.disarm();

@@ -90,21 +90,34 @@ pub(super) async fn merge_queue(
     tx: mpsc::UnboundedSender<Msg>,
 ) {
     let mut merged = Vec::new();
+    // Only this queue moves the integration branch: after its first merge
+    // it knows the tip without asking git.
+    let mut tip: Option<String> = None;
     while let Some(job) = jobs.recv().await {
-        let before = blocking(&repo, {
-            let integration = job.integration.clone();
-            move |repo| repo.rev_parse(&integration).map_err(|e| e.to_string())
-        })
-        .await;
+        let before = match tip.take() {
+            Some(tip) => Ok(tip),
+            None => {
+                blocking(&repo, {
+                    let integration = job.integration.clone();
+                    move |repo| {
+                        repo.rev_parse(&integration)
+                            .map(|sha| sha.to_string())
+                            .map_err(|e| e.to_string())
+                    }
+                })
+                .await
+            }
+        };
         let (id, title) = (job.task.id.to_string(), job.task.title.clone());
         let report = merge(&repo, &host, job, &merged, &tx).await;
-        if let (Ok(before), MergeEnd::Merged { commit, .. }) = (before, &report.end) {
-            merged.push(MergedTask {
-                id,
-                title,
-                before: before.to_string(),
-                commit: commit.clone(),
-            });
+        match (before, &report.end) {
+            (Ok(before), MergeEnd::Merged { commit, .. }) => {
+                merged.push(MergedTask { id, title, before, commit: commit.clone() });
+                tip = Some(commit.clone());
+            }
+            // Unchanged by a merge that did not happen (a conflict).
+            (Ok(before), MergeEnd::Conflict { .. }) => tip = Some(before),
+            _ => {}
         }
         if tx.send(Msg::MergeDone(Box::new(report))).is_err() {
             break;

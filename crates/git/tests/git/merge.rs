@@ -172,3 +172,32 @@ fn unrelated_histories_are_an_error_not_a_merge() {
     assert!(err.to_string().contains("unrelated histories"), "{err}");
     assert_eq!(fx.rev(INTEGRATION), tip);
 }
+
+#[test]
+fn merge_into_refuses_a_target_checked_out_in_a_linked_worktree() {
+    let fx = Fixture::new();
+    fx.branch_with_file("a", "a.txt", "a\n");
+    let path = fx.wt("on-target");
+    fx.repo.add_worktree(&path, "target", "main").unwrap();
+    let err = fx.repo.merge_into("target", "a", "Merge a").unwrap_err();
+    assert!(
+        matches!(&err, MergeError::TargetCheckedOut { worktree, .. } if *worktree == path),
+        "{err:?}"
+    );
+    // Once that worktree is gone, the branch takes merges.
+    fx.repo.remove_worktree(&path).unwrap();
+    assert!(matches!(
+        fx.repo.merge_into("target", "a", "Merge a").unwrap(),
+        MergeOutcome::Merged { .. } | MergeOutcome::FastForwarded { .. }
+    ));
+}
+
+#[test]
+fn merge_into_names_an_unknown_branch() {
+    let fx = with_integration();
+    let err = fx.repo.merge_into(INTEGRATION, "no-such-branch", "x").unwrap_err();
+    assert!(
+        matches!(&err, MergeError::Ref(RefError::UnknownRevision { rev }) if rev == "no-such-branch"),
+        "{err:?}"
+    );
+}
