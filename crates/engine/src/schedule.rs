@@ -47,7 +47,8 @@ pub enum TaskPhase {
     Waiting,
     /// All dependencies merged; may start.
     Ready,
-    /// Started and not yet merged or failed (agent, verify, merge queue).
+    /// Started and not yet merged or failed (agent, verify, merge queue;
+    /// only the first two take an agent slot).
     InFlight,
     /// Returned, but must not start again before the caller says so (a
     /// retry waiting out its backoff).
@@ -73,6 +74,11 @@ pub struct Schedule {
     ready: BTreeSet<(u64, usize)>,
     /// For each task, how many in-flight tasks conflict with it.
     blocked_by_conflict: Vec<usize>,
+    /// Whether an in-flight task still holds an agent slot: it gives the
+    /// slot back once its agent is done ([`Schedule::release_slot`]),
+    /// while it waits for the merge queue.
+    holds_slot: Vec<bool>,
+    /// Agent slots taken, in all and per agent kind.
     in_flight: usize,
     in_flight_per_agent: Vec<usize>,
 }
@@ -143,6 +149,7 @@ impl Schedule {
             conflicts,
             ready,
             blocked_by_conflict: vec![0; n],
+            holds_slot: vec![false; n],
             in_flight: 0,
             in_flight_per_agent: vec![0; agents],
         }
@@ -219,6 +226,17 @@ impl Schedule {
         self.ready.remove(&(self.tasks[index].rank, index));
         self.mark_in_flight(index);
         true
+    }
+
+    /// The task's agent is done and its work waits for the merge queue: it
+    /// gives its agent slot to the next ready task but stays in flight (its
+    /// files still count as busy, its dependents still wait).
+    pub fn release_slot(&mut self, index: usize) {
+        if self.phase[index] == TaskPhase::InFlight && self.holds_slot[index] {
+            self.holds_slot[index] = false;
+            self.in_flight -= 1;
+            self.in_flight_per_agent[self.tasks[index].agent] -= 1;
+        }
     }
 
     /// The task's work is merged: dependents whose last dependency this was
@@ -325,6 +343,7 @@ impl Schedule {
 
     fn mark_in_flight(&mut self, index: usize) {
         self.phase[index] = TaskPhase::InFlight;
+        self.holds_slot[index] = true;
         self.in_flight += 1;
         self.in_flight_per_agent[self.tasks[index].agent] += 1;
         for &other in &self.conflicts[index] {
@@ -333,8 +352,10 @@ impl Schedule {
     }
 
     fn leave_flight(&mut self, index: usize) {
-        self.in_flight -= 1;
-        self.in_flight_per_agent[self.tasks[index].agent] -= 1;
+        if std::mem::take(&mut self.holds_slot[index]) {
+            self.in_flight -= 1;
+            self.in_flight_per_agent[self.tasks[index].agent] -= 1;
+        }
         for &other in &self.conflicts[index] {
             self.blocked_by_conflict[other] -= 1;
         }

@@ -25,18 +25,32 @@ impl Repo {
     pub fn commit_all(&self, worktree: &Path, message: &str) -> Result<Option<Sha>, WorktreeError> {
         let dir = self.linked_worktree(worktree)?;
         self.git.at(&dir).args(["add", "--all"]).run()?;
-        let staged = self
-            .git
-            .at(&dir)
-            .args(["diff", "--cached", "--quiet", "--no-ext-diff", "--ignore-submodules=none"])
-            .run_allowing(&[0, 1])?;
-        if staged.code == Some(0) {
-            return Ok(None);
+        let commit = self.git.at(&dir).args([
+            "commit",
+            "--quiet",
+            "--no-verify",
+            "--cleanup=whitespace",
+            "-m",
+            message,
+        ]);
+        // git commit exits with 1 when nothing is staged; only then is the
+        // index asked, and a failure that is not that is reported by
+        // running the commit once more.
+        if commit.run_allowing(&[0, 1])?.code == Some(1) {
+            let staged = self
+                .git
+                .at(&dir)
+                .args(["diff", "--cached", "--quiet", "--no-ext-diff", "--ignore-submodules=none"])
+                .run_allowing(&[0, 1])?;
+            if staged.code == Some(0) {
+                return Ok(None);
+            }
+            commit.run()?;
         }
-        self.git
-            .at(&dir)
-            .args(["commit", "--quiet", "--no-verify", "--cleanup=whitespace", "-m", message])
-            .run()?;
+        if let Some(sha) = self.worktree_branch_tip(&dir) {
+            tracing::debug!(worktree = %dir.display(), commit = %sha, "committed worktree changes");
+            return Ok(Some(sha));
+        }
         let head = self.git.at(&dir).args(["rev-parse", "--verify", "HEAD"]);
         let out = head.run()?;
         let sha = Sha::parse(&text(&out)).map_err(|_| head.unexpected("not an object name"))?;

@@ -226,6 +226,9 @@ impl Repo {
 
     /// The commit branch `name` points at, if the branch exists.
     pub fn branch_tip(&self, name: &str) -> Result<Option<Sha>, GitError> {
+        if let Some(tip) = self.loose_branch_tip(name) {
+            return Ok(Some(tip));
+        }
         let inv =
             self.git.at(&self.root).args(["rev-parse", "--verify", "--quiet", "--end-of-options"]);
         let inv = inv.arg(format!("refs/heads/{name}"));
@@ -234,6 +237,19 @@ impl Repo {
             return Ok(None);
         }
         Sha::parse(&text(&out.stdout)).map(Some).map_err(|_| inv.unexpected("not an object name"))
+    }
+
+    /// The branch's tip read from its loose ref file, as git's files
+    /// backend stores a branch it has just written (a loose ref wins over
+    /// `packed-refs`). `None` when that cannot tell: no such file (packed,
+    /// or no branch), a symbolic ref, a reftable repository.
+    pub(crate) fn loose_branch_tip(&self, name: &str) -> Option<Sha> {
+        if validate_branch(name).is_err() || self.common_dir.join("reftable").exists() {
+            return None;
+        }
+        let contents =
+            std::fs::read_to_string(self.common_dir.join("refs/heads").join(name)).ok()?;
+        Sha::parse(contents.trim_end()).ok()
     }
 
     /// Creates branch `name` at commit `at`; fails if it exists already.

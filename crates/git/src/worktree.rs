@@ -504,6 +504,15 @@ impl Repo {
         (back == real.join(".git")).then_some(admin)
     }
 
+    /// The commit the linked worktree at `dir` (canonical) has checked out,
+    /// read from its `HEAD` file and its branch's loose ref; `None` when the
+    /// files cannot tell (detached HEAD, packed or reftable refs).
+    pub(crate) fn worktree_branch_tip(&self, dir: &Path) -> Option<Sha> {
+        let head = fs::read_to_string(self.admin_dir_of(dir)?.join("HEAD")).ok()?;
+        let branch = head.trim_end().strip_prefix("ref: refs/heads/")?;
+        self.loose_branch_tip(branch)
+    }
+
     /// The checkout that has `branch` checked out, if any: read from each
     /// worktree's `HEAD` file (as git itself does) rather than from a
     /// `git worktree list`, which only runs when one does or when the

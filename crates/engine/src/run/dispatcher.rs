@@ -414,6 +414,9 @@ impl Dispatcher {
             && merge_tx.send(job).is_ok()
         {
             self.merges += 1;
+            // The agent is done: its slot goes to the next ready task while
+            // the merge queue works.
+            self.schedule.release_slot(index);
         }
     }
 

@@ -29,6 +29,33 @@ fn diamond_starts_the_root_then_both_sides_then_the_join() {
 }
 
 #[test]
+fn a_task_waiting_for_its_merge_gives_its_slot_away_but_not_its_files() {
+    // 0 and 1 independent, 2 depends on 0, 3 touches 0's files.
+    let mut overlapping = task(&[], 3);
+    overlapping.conflicts = vec![0];
+    let tasks = vec![task(&[], 0), task(&[], 1), task(&[0], 2), overlapping];
+    let mut schedule = Schedule::new(tasks, caps(1));
+    assert_eq!(schedule.start_ready(), vec![0]);
+    assert_eq!(schedule.start_ready(), Vec::<usize>::new(), "the one slot is taken");
+    schedule.release_slot(0);
+    schedule.release_slot(0); // twice is once
+    assert_eq!(schedule.phase(0), TaskPhase::InFlight);
+    assert_eq!(schedule.start_ready(), vec![1], "1 takes the slot; 3 waits for 0's files");
+    assert_eq!(schedule.phase(2), TaskPhase::Waiting, "2 waits for 0's merge");
+    // 0 merges while 1 holds the slot: 0 leaving frees no second slot.
+    assert_eq!(schedule.merged(0), vec![2]);
+    assert_eq!(schedule.start_ready(), Vec::<usize>::new());
+    schedule.merged(1);
+    assert_eq!(schedule.start_ready(), vec![2]);
+    schedule.release_slot(2);
+    assert_eq!(schedule.start_ready(), vec![3]);
+    // A merge that fails after the slot went back frees nothing twice.
+    schedule.failed(2);
+    schedule.merged(3);
+    assert!(schedule.is_finished());
+}
+
+#[test]
 fn rank_decides_who_gets_the_last_slot() {
     let tasks = vec![task(&[], 5), task(&[], 1), task(&[], 3)];
     let mut schedule = Schedule::new(tasks, caps(2));
