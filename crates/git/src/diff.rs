@@ -1,7 +1,7 @@
 //! What a range of history changed: files, line counts, and a bounded
 //! summary for telling a dependent task's agent what its dependencies did.
 
-use crate::invocation::{GitError, nul_fields};
+use crate::invocation::{GitError, Invocation, nul_fields};
 use crate::repo::{RefError, Repo};
 use crate::sha::Sha;
 
@@ -112,7 +112,7 @@ impl Repo {
     }
 
     fn changed_between(&self, from: &Sha, to: &Sha) -> Result<Vec<FileChange>, GitError> {
-        let inv = self.diff(from, to, "--name-status");
+        let inv = self.diff(from, to, &["--name-status"]);
         let out = inv.run()?;
         let mut fields = nul_fields(&out);
         let mut changes = Vec::new();
@@ -138,49 +138,67 @@ impl Repo {
     }
 
     fn stat_between(&self, from: &Sha, to: &Sha) -> Result<DiffStat, GitError> {
-        let inv = self.diff(from, to, "--numstat");
+        let inv = self.diff(from, to, &["--numstat"]);
         let out = inv.run()?;
         let mut fields = nul_fields(&out);
         let mut files = Vec::new();
-        // "<added>\t<deleted>\t<path>", or for a rename
-        // "<added>\t<deleted>\t" followed by two more fields: old, new.
         while let Some(field) = fields.next() {
-            let mut parts = field.splitn(3, '\t');
-            let (Some(added), Some(deleted), Some(path)) =
-                (parts.next(), parts.next(), parts.next())
-            else {
-                return Err(inv.unexpected(format!("bad numstat field {field:?}")));
-            };
-            let (path, old_path) = if path.is_empty() {
-                let old = fields.next().ok_or_else(|| inv.unexpected("old path missing"))?;
-                let new = fields.next().ok_or_else(|| inv.unexpected("new path missing"))?;
-                (new, Some(old))
-            } else {
-                (path.to_string(), None)
-            };
-            files.push(FileStat {
-                path,
-                old_path,
-                added: added.parse().ok(),
-                deleted: deleted.parse().ok(),
-            });
+            files.push(numstat_record(&field, &mut fields, &inv)?);
         }
         Ok(DiffStat { files })
+    }
+
+    /// [`Repo::changed_between`] and [`Repo::stat_between`] from one git
+    /// process: `--raw` records (each starts with `:`) come first, then
+    /// the `--numstat` ones.
+    fn changes_and_stat(
+        &self,
+        from: &Sha,
+        to: &Sha,
+    ) -> Result<(Vec<FileChange>, DiffStat), GitError> {
+        let inv = self.diff(from, to, &["--raw", "--numstat"]);
+        let out = inv.run()?;
+        let mut fields = nul_fields(&out).peekable();
+        let mut changes = Vec::new();
+        // ":<old mode> <new mode> <old sha> <new sha> <status>", then the
+        // path, or for a rename or copy the old and the new path.
+        while let Some(raw) = fields.next_if(|field| field.starts_with(':')) {
+            let status = raw.rsplit(' ').next().unwrap_or_default();
+            let kind = ChangeKind::from_status(status)
+                .ok_or_else(|| inv.unexpected(format!("unknown change status {status:?}")))?;
+            let first = fields.next().ok_or_else(|| inv.unexpected("path missing"))?;
+            changes.push(if matches!(kind, ChangeKind::Renamed | ChangeKind::Copied) {
+                let path = fields.next().ok_or_else(|| inv.unexpected("new path missing"))?;
+                FileChange { kind, path, old_path: Some(first) }
+            } else {
+                FileChange { kind, path: first, old_path: None }
+            });
+        }
+        let mut files = Vec::new();
+        while let Some(field) = fields.next() {
+            files.push(numstat_record(&field, &mut fields, &inv)?);
+        }
+        Ok((changes, DiffStat { files }))
     }
 
     /// What the range `from..to` changed: the tree difference with line
     /// counts, and the subjects of the commits reachable from `to` but not
     /// from `from`. For a task merged as commit `M`, use `M^1` and `M`.
     pub fn summarize_range(&self, from: &str, to: &str) -> Result<RangeSummary, RefError> {
-        let [from_sha, to_sha] = self
-            .resolve_objects(&[format!("{from}^{{commit}}"), format!("{to}^{{commit}}")])?
-            .try_into()
-            .expect("two names, two answers");
-        let unknown = |rev: &str| RefError::UnknownRevision { rev: rev.to_string() };
-        let from = from_sha.ok_or_else(|| unknown(from))?;
-        let to = to_sha.ok_or_else(|| unknown(to))?;
-        let changes = self.changed_between(&from, &to)?;
-        let stat = self.stat_between(&from, &to)?;
+        // Full object names (as orca records them) go to git as they are:
+        // the diff reports one that does not exist.
+        let (from, to) = match (Sha::parse(from), Sha::parse(to)) {
+            (Ok(from), Ok(to)) => (from, to),
+            _ => {
+                let [from_sha, to_sha] = self
+                    .resolve_objects(&[format!("{from}^{{commit}}"), format!("{to}^{{commit}}")])?
+                    .try_into()
+                    .expect("two names, two answers");
+                let unknown = |rev: &str| RefError::UnknownRevision { rev: rev.to_string() };
+                (from_sha.ok_or_else(|| unknown(from))?, to_sha.ok_or_else(|| unknown(to))?)
+            }
+        };
+        let (changes, stat) = self.changes_and_stat(&from, &to)?;
         let files = changes
             .into_iter()
             .map(|change| {
@@ -217,15 +235,37 @@ impl Repo {
         Ok(RangeSummary { files, commits, commit_count })
     }
 
-    fn diff(&self, from: &Sha, to: &Sha, format: &str) -> crate::invocation::Invocation<'_> {
+    fn diff(&self, from: &Sha, to: &Sha, formats: &[&str]) -> Invocation<'_> {
         self.git
             .at(self.root())
             .args(["diff", "--no-color", "--no-ext-diff", "--no-textconv", "--find-renames", "-z"])
-            .arg(format)
+            .args(formats)
             .arg(from)
             .arg(to)
             .arg("--")
     }
+}
+
+/// One `--numstat -z` record: "<added>\t<deleted>\t<path>", or for a
+/// rename "<added>\t<deleted>\t" followed by two more fields, old and new.
+fn numstat_record(
+    field: &str,
+    fields: &mut impl Iterator<Item = String>,
+    inv: &Invocation<'_>,
+) -> Result<FileStat, GitError> {
+    let mut parts = field.splitn(3, '\t');
+    let (Some(added), Some(deleted), Some(path)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return Err(inv.unexpected(format!("bad numstat field {field:?}")));
+    };
+    let (path, old_path) = if path.is_empty() {
+        let old = fields.next().ok_or_else(|| inv.unexpected("old path missing"))?;
+        let new = fields.next().ok_or_else(|| inv.unexpected("new path missing"))?;
+        (new, Some(old))
+    } else {
+        (path.to_string(), None)
+    };
+    Ok(FileStat { path, old_path, added: added.parse().ok(), deleted: deleted.parse().ok() })
 }
 
 impl RangeSummary {

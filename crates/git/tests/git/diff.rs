@@ -111,3 +111,19 @@ fn a_summary_of_a_big_range_stays_bounded() {
     assert!(text.contains("more files"), "{text}");
     assert!(text.contains("more commits") || !text.contains("Commits:"), "{text}");
 }
+
+#[test]
+fn a_range_summary_takes_names_and_refuses_unknown_ones() {
+    let fx = Fixture::new();
+    let (_, tip) = varied_branch(&fx);
+    let by_name = fx.repo.summarize_range("main", "varied").unwrap();
+    let by_sha = fx.repo.summarize_range(&fx.rev("main"), &tip).unwrap();
+    assert_eq!(by_name.render(2000), by_sha.render(2000));
+    let err = fx.repo.summarize_range("nope", "varied").unwrap_err();
+    assert!(
+        matches!(err, orca_git::RefError::UnknownRevision { ref rev } if rev == "nope"),
+        "{err:?}"
+    );
+    // A full name that names nothing is git's error, not a summary.
+    assert!(fx.repo.summarize_range(&"0".repeat(40), &tip).is_err());
+}
