@@ -144,6 +144,9 @@ pub struct PlanGraph {
     pairs: ConflictPairs,
 }
 
+/// Targets per block of [`PlanGraph::ordered`], in 64-bit words.
+const ORDERED_BLOCK_WORDS: usize = 8;
+
 /// Compressed adjacency: `start[i]..start[i + 1]` indexes `list`.
 fn csr(n: usize, edges: &[(usize, usize)]) -> (Vec<u32>, Vec<TaskIndex>) {
     let mut count = vec![0u32; n + 1];
@@ -548,61 +551,91 @@ impl PlanGraph {
     }
 
     /// For each pair, whether a dependency path joins the two tasks (in
-    /// either direction). Bit-parallel reachability over blocks of targets,
-    /// with memory bounded to about 16 MiB whatever the plan size.
+    /// either direction). Bit-parallel reachability over blocks of targets:
+    /// targets are taken in topological order, and a block only looks at
+    /// the stretch of the order between its earliest source and its last
+    /// target (nothing outside can lie on a path between them), so plans
+    /// whose conflicts are local cost time in proportion to their size.
     pub fn ordered(&self, pairs: &[(TaskIndex, TaskIndex)]) -> Vec<bool> {
+        self.ordered_in_blocks(pairs, ORDERED_BLOCK_WORDS)
+    }
+
+    fn ordered_in_blocks(&self, pairs: &[(TaskIndex, TaskIndex)], max_words: usize) -> Vec<bool> {
         let n = self.len();
         let mut position = vec![0u32; n];
         for (p, t) in self.order.iter().enumerate() {
             position[t.index()] = u32::try_from(p).unwrap_or(u32::MAX);
         }
-        // Orient each pair so only `from` can reach `to`.
-        let oriented: Vec<(usize, usize)> = pairs
+        // Orient each pair so only `from` can reach `to`: (to, from, pair)
+        // in positions, sorted by target.
+        let mut oriented: Vec<(u32, u32, u32)> = pairs
             .iter()
-            .map(|&(a, b)| {
-                if position[a.index()] < position[b.index()] {
-                    (a.index(), b.index())
-                } else {
-                    (b.index(), a.index())
-                }
+            .enumerate()
+            .map(|(k, &(a, b))| {
+                let (pa, pb) = (position[a.index()], position[b.index()]);
+                let k = u32::try_from(k).unwrap_or(u32::MAX);
+                if pa < pb { (pb, pa, k) } else { (pa, pb, k) }
             })
             .collect();
-        let mut targets: Vec<usize> = oriented.iter().map(|&(_, to)| to).collect();
-        targets.sort_unstable();
-        targets.dedup();
+        oriented.sort_unstable();
         let mut answer = vec![false; pairs.len()];
-        if targets.is_empty() {
-            return answer;
-        }
-        let words = ((16 << 20) / 8 / n.max(1)).clamp(1, targets.len().div_ceil(64));
-        let block = words * 64;
+        let block = max_words.max(1) * 64;
         let mut slot = vec![u32::MAX; n];
-        let mut reach = vec![0u64; n * words];
-        for chunk in targets.chunks(block) {
-            for (k, &t) in chunk.iter().enumerate() {
-                slot[t] = u32::try_from(k).unwrap_or(u32::MAX);
-            }
-            reach.iter_mut().for_each(|w| *w = 0);
-            for &t in self.order.iter().rev() {
-                let i = t.index();
-                for &d in self.dependents(t) {
-                    let d = d.index();
-                    if slot[d] != u32::MAX {
-                        reach[i * words + slot[d] as usize / 64] |= 1 << (slot[d] % 64);
+        let mut reach: Vec<u64> = Vec::new();
+        let mut rest = &oriented[..];
+        while !rest.is_empty() {
+            // The longest run of pairs with at most `block` distinct targets.
+            let mut targets = 0usize;
+            let mut len = 0;
+            while len < rest.len() {
+                if len == 0 || rest[len].0 != rest[len - 1].0 {
+                    if targets == block {
+                        break;
                     }
+                    targets += 1;
+                }
+                len += 1;
+            }
+            let (chunk, next) = rest.split_at(len);
+            rest = next;
+            let words = targets.div_ceil(64);
+            let hi = chunk[len - 1].0 as usize;
+            let lo = chunk.iter().map(|&(_, from, _)| from as usize).min().unwrap_or(hi);
+            let mut k = 0u32;
+            for (i, &(to, _, _)) in chunk.iter().enumerate() {
+                if i == 0 || to != chunk[i - 1].0 {
+                    slot[to as usize] = k;
+                    k += 1;
+                }
+            }
+            reach.clear();
+            reach.resize((hi - lo + 1) * words, 0);
+            for pos in (lo..=hi).rev() {
+                let row = (pos - lo) * words;
+                for &d in self.dependents(self.order[pos]) {
+                    // Dependents come later in the order; past `hi` none
+                    // of this block's targets can be reached.
+                    let dp = position[d.index()] as usize;
+                    if dp > hi {
+                        continue;
+                    }
+                    let s = slot[dp];
+                    if s != u32::MAX {
+                        reach[row + s as usize / 64] |= 1 << (s % 64);
+                    }
+                    let from_row = (dp - lo) * words;
                     for w in 0..words {
-                        reach[i * words + w] |= reach[d * words + w];
+                        reach[row + w] |= reach[from_row + w];
                     }
                 }
             }
-            for (p, &(from, to)) in oriented.iter().enumerate() {
-                if slot[to] != u32::MAX {
-                    let s = slot[to] as usize;
-                    answer[p] = reach[from * words + s / 64] & (1 << (s % 64)) != 0;
-                }
+            for &(to, from, pair) in chunk {
+                let s = slot[to as usize] as usize;
+                let row = (from as usize - lo) * words;
+                answer[pair as usize] = to != from && reach[row + s / 64] & (1 << (s % 64)) != 0;
             }
-            for &t in chunk {
-                slot[t] = u32::MAX;
+            for &(to, _, _) in chunk {
+                slot[to as usize] = u32::MAX;
             }
         }
         answer
@@ -649,5 +682,57 @@ impl PlanGraph {
             blocked.extend(self.conflicting(t).iter().copied());
         }
         chosen
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Task;
+
+    #[test]
+    fn ordering_in_small_blocks_matches_a_search() {
+        // 300 tasks, each depending on a few earlier ones, some far back.
+        let n = 300;
+        let mut plan = Plan::default();
+        let mut state = 7u64;
+        let mut next = |m: usize| {
+            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as usize % m
+        };
+        for i in 0..n {
+            let id = TaskId::parse(&format!("T{}", n - i)).unwrap();
+            let mut task = Task::new(id, "t", "backend");
+            for _ in 0..(if i == 0 { 0 } else { next(3) }) {
+                let window = if next(4) == 0 { i } else { i.min(20) };
+                let back = 1 + next(window);
+                let dep = plan.tasks[i - back].id.clone();
+                if !task.deps.contains(&dep) {
+                    task.deps.push(dep);
+                }
+            }
+            plan.tasks.push(task);
+        }
+        let graph = PlanGraph::new(&plan).unwrap();
+        let mut reach = vec![vec![false; n]; n];
+        for &t in graph.topological_order().iter().rev() {
+            for &d in graph.dependents(t) {
+                reach[t.index()][d.index()] = true;
+                let below = reach[d.index()].clone();
+                for (r, b) in reach[t.index()].iter_mut().zip(below) {
+                    *r |= b;
+                }
+            }
+        }
+        let pairs: Vec<(TaskIndex, TaskIndex)> = (0..2000)
+            .map(|_| (TaskIndex::new(next(n)), TaskIndex::new(next(n))))
+            .collect();
+        let expected: Vec<bool> = pairs
+            .iter()
+            .map(|&(a, b)| reach[a.index()][b.index()] || reach[b.index()][a.index()])
+            .collect();
+        assert_eq!(graph.ordered_in_blocks(&pairs, 1), expected);
+        assert_eq!(graph.ordered_in_blocks(&pairs, 3), expected);
+        assert_eq!(graph.ordered(&pairs), expected);
     }
 }
