@@ -33,7 +33,7 @@ pub fn parse(text: &str) -> Parsed {
     parser.ids.reserve(expected_tasks);
     let mut offset = crate::source::bom_len(text);
     while offset < text.len() || (offset == text.len() && offset == 0) {
-        let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+        let end = next_newline(text.as_bytes(), offset).unwrap_or(text.len());
         let raw = &text[offset..end];
         let line = raw.trim_end_matches('\r');
         parser.line(offset, line);
@@ -43,6 +43,28 @@ pub fn parse(text: &str) -> Parsed {
         }
     }
     parser.finish()
+}
+
+/// The index of the first `\n` at or after `from`. Lines are short, so
+/// this looks at eight bytes at a time with plain arithmetic instead of
+/// calling a general-purpose search per line.
+fn next_newline(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    const NEWLINES: u64 = ONES * b'\n' as u64;
+    let mut at = from;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word) ^ NEWLINES;
+        // Sets the high bit of the lowest zero byte (exact for the lowest).
+        let found = x.wrapping_sub(ONES) & !x & HIGHS;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    bytes.get(at..)?.iter().position(|&b| b == b'\n').map(|i| at + i)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -441,6 +463,19 @@ impl<'t> Parser<'t> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn newlines_are_found_at_every_offset() {
+        let text = "ab\nc\n\nlonger line here\r\nx\u{e9}\u{2028}\n\n0123456789abcdef0123\nend";
+        let bytes = text.as_bytes();
+        for from in 0..=bytes.len() {
+            let expected = bytes[from..].iter().position(|&b| b == b'\n').map(|i| from + i);
+            assert_eq!(next_newline(bytes, from), expected, "from {from}");
+        }
+        let high: Vec<u8> = (0..40).map(|i| if i == 17 { b'\n' } else { 0x8a }).collect();
+        assert_eq!(next_newline(&high, 0), Some(17));
+        assert_eq!(next_newline(&high, 18), None);
+    }
 
     #[test]
     fn repeated_deps_are_found_in_long_lists_too() {
