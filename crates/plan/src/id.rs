@@ -63,6 +63,12 @@ impl TaskId {
         Ok(TaskId(text.into()))
     }
 
+    /// Where the shared text lives: equal addresses mean equal IDs (not
+    /// the other way round).
+    pub(crate) fn address(&self) -> usize {
+        Arc::as_ptr(&self.0).cast::<u8>() as usize
+    }
+
     /// The ID as text.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -43,25 +43,40 @@ pub struct Validated {
 pub fn validate(plan: &Plan, options: &PlanOptions) -> Validated {
     let mut diagnostics = Vec::new();
     let mut lookup: FastMap<TaskId, TaskIndex> = fast_map(plan.tasks.len());
+    // The parser shares one allocation between a task's ID and every
+    // reference to it, so most references are found by address without
+    // reading or hashing the text. Only the first task with an ID is
+    // entered, so an address found here means what the text would.
+    let mut by_address: FastMap<usize, u32> = fast_map(plan.tasks.len());
+    // For each task, the first task with its ID (itself unless repeated).
+    let mut first_of: Vec<u32> = Vec::with_capacity(plan.tasks.len());
     for (i, task) in plan.tasks.iter().enumerate() {
-        if let Some(&first) = lookup.get(&task.id) {
-            diagnostics.push(
-                Diagnostic::new(
-                    Code::DuplicateId,
-                    format!("two tasks have the ID `{}`", task.id),
-                    task.spans.id,
-                    "used again here",
-                )
-                .with_label(plan.tasks[first.index()].spans.id, "first used here")
-                .with_help("give every task its own ID"),
-            );
-        } else {
-            lookup.insert(task.id.clone(), TaskIndex::new(i));
+        match lookup.entry(task.id.clone()) {
+            std::collections::hash_map::Entry::Occupied(entry) => {
+                let first = *entry.get();
+                first_of.push(first.raw());
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::DuplicateId,
+                        format!("two tasks have the ID `{}`", task.id),
+                        task.spans.id,
+                        "used again here",
+                    )
+                    .with_label(plan.tasks[first.index()].spans.id, "first used here")
+                    .with_help("give every task its own ID"),
+                );
+            }
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let index = TaskIndex::new(i);
+                entry.insert(index);
+                first_of.push(index.raw());
+                by_address.insert(task.id.address(), index.raw());
+            }
         }
     }
 
     check_roles(plan, options, &mut diagnostics);
-    let edges = resolve_deps(plan, &lookup, &mut diagnostics);
+    let edges = resolve_deps(plan, &lookup, &by_address, &first_of, &mut diagnostics);
     let skeleton = Skeleton::new(plan.tasks.len(), edges);
     if !skeleton.is_acyclic() {
         report_cycles(plan, &skeleton.dep_lists(), &mut diagnostics);
@@ -106,6 +121,8 @@ fn check_roles(plan: &Plan, options: &PlanOptions, diagnostics: &mut Vec<Diagnos
 fn resolve_deps(
     plan: &Plan,
     lookup: &FastMap<TaskId, TaskIndex>,
+    by_address: &FastMap<usize, u32>,
+    first_of: &[u32],
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Vec<(usize, usize)> {
     let mut suggestions = 0;
@@ -113,7 +130,13 @@ fn resolve_deps(
     for (i, task) in plan.tasks.iter().enumerate() {
         for (k, dep) in task.deps.iter().enumerate() {
             let span = task.spans.deps.get(k).copied().unwrap_or(task.spans.id);
-            if *dep == task.id {
+            let found = match by_address.get(&dep.address()) {
+                Some(&d) => Some(d as usize),
+                None => lookup.get(dep).map(|d| d.index()),
+            };
+            // Same text as the task's own ID exactly when it resolves to
+            // the first task with that ID; an unknown ID is never its own.
+            if found == Some(first_of[i] as usize) {
                 diagnostics.push(
                     Diagnostic::new(
                         Code::SelfDep,
@@ -125,7 +148,7 @@ fn resolve_deps(
                 );
                 continue;
             }
-            let Some(d) = lookup.get(dep).map(|d| d.index()) else {
+            let Some(d) = found else {
                 let mut diagnostic = Diagnostic::new(
                     Code::UnknownDep,
                     format!("task `{}` depends on `{dep}`, which does not exist", task.id),
