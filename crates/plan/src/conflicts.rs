@@ -73,11 +73,21 @@ impl ConflictPairs {
         // only a possible directory or a glob can overlap it, so those are
         // also kept apart, with the lengths of their prefixes: most plans
         // list files only, and then no ancestor needs looking up at all.
-        let mut by_prefix: FastMap<&str, Vec<usize>> = fast_map(files.patterns.len());
+        // Same-prefix groups as one list in group order (no list per
+        // prefix): `group_start[g]..group_start[g + 1]` indexes `members`.
+        let mut group_of_prefix: FastMap<&str, u32> = fast_map(files.patterns.len());
+        let mut group_of: Vec<u32> = Vec::with_capacity(files.patterns.len());
+        let mut group_start: Vec<u32> = vec![0];
         let mut covering: FastMap<&str, Vec<usize>> = fast_map(0);
         let mut covering_lengths: Vec<bool> = Vec::new();
         for (id, pattern) in files.patterns.iter().enumerate() {
-            by_prefix.entry(pattern.prefix()).or_default().push(id);
+            let next = u32::try_from(group_start.len() - 1).unwrap_or(u32::MAX);
+            let group = *group_of_prefix.entry(pattern.prefix()).or_insert(next);
+            if group == next {
+                group_start.push(0);
+            }
+            group_of.push(group);
+            group_start[group as usize + 1] += 1;
             if pattern.is_directory() || pattern.is_glob() {
                 covering.entry(pattern.prefix()).or_default().push(id);
                 let len = pattern.prefix().len();
@@ -86,6 +96,15 @@ impl ConflictPairs {
                 }
                 covering_lengths[len] = true;
             }
+        }
+        for g in 1..group_start.len() {
+            group_start[g] += group_start[g - 1];
+        }
+        let mut fill = group_start.clone();
+        let mut members = vec![0usize; files.patterns.len()];
+        for (id, &group) in group_of.iter().enumerate() {
+            members[fill[group as usize] as usize] = id;
+            fill[group as usize] += 1;
         }
         let owners: Vec<usize> = (0..files.patterns.len()).map(|p| files.task_of(p)).collect();
         let mut found: Vec<(u32, u32)> = Vec::new();
@@ -96,8 +115,12 @@ impl ConflictPairs {
             let ancestors = ancestors_or_self(own).filter(|a| a.len() < own.len());
             let above = ancestors
                 .filter(|a| covering_lengths.get(a.len()).copied().unwrap_or(false))
-                .filter_map(|a| covering.get(a).map(|c| (false, c)));
-            let here = by_prefix.get(own).map(|c| (true, c));
+                .filter_map(|a| covering.get(a).map(|c| (false, c.as_slice())));
+            let group = group_of[p] as usize;
+            let here = std::iter::once((
+                true,
+                &members[group_start[group] as usize..group_start[group + 1] as usize],
+            ));
             for (same_node, candidates) in above.chain(here) {
                 for &q in candidates {
                     if same_node && q >= p {
