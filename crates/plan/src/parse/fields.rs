@@ -71,7 +71,6 @@ enum Current {
 
 /// A task being read.
 pub(crate) struct TaskDraft {
-    task: Task,
     stage: Stage,
     seen: [Option<Span>; 9],
     current: Current,
@@ -226,9 +225,8 @@ fn split_field(line: &str) -> Option<(&str, &str)> {
 }
 
 impl TaskDraft {
-    pub(crate) fn new(task: Task) -> Self {
+    pub(crate) fn new() -> Self {
         TaskDraft {
-            task,
             stage: Stage::BeforeFields,
             seen: [None; 9],
             current: Current::Skip,
@@ -240,6 +238,7 @@ impl TaskDraft {
     /// description instead.
     pub(crate) fn take_line(
         &mut self,
+        task: &mut Task,
         start: usize,
         line: &str,
         ids: &mut IdSet,
@@ -252,7 +251,7 @@ impl TaskDraft {
                 }
                 if line.starts_with('-') {
                     self.stage = Stage::Fields;
-                    self.field(start, line, ids, diagnostics);
+                    self.field(task, start, line, ids, diagnostics);
                     return true;
                 }
                 self.stage = Stage::Description;
@@ -264,11 +263,11 @@ impl TaskDraft {
                     return true;
                 }
                 if line.starts_with('-') {
-                    self.field(start, line, ids, diagnostics);
+                    self.field(task, start, line, ids, diagnostics);
                     return true;
                 }
                 if line.starts_with([' ', '\t']) {
-                    self.nested(start, line, diagnostics);
+                    self.nested(task, start, line, diagnostics);
                     return true;
                 }
                 diagnostics.push(
@@ -328,6 +327,7 @@ impl TaskDraft {
     /// A `- key: value` line.
     fn field(
         &mut self,
+        task: &mut Task,
         start: usize,
         line: &str,
         ids: &mut IdSet,
@@ -401,11 +401,11 @@ impl TaskDraft {
         self.seen[field.index()] = Some(key_span);
         self.current = Current::OneLine;
         match field {
-            Field::Deps => self.deps(start, line, value, value_span, ids, diagnostics),
+            Field::Deps => Self::deps(task, start, line, value, value_span, ids, diagnostics),
             Field::Role => {
                 if is_name(value) {
-                    self.task.role = value.to_owned();
-                    self.task.spans.role = Some(value_span);
+                    task.role = value.to_owned();
+                    task.spans.role = Some(value_span);
                 } else {
                     Self::error(
                         diagnostics,
@@ -416,8 +416,8 @@ impl TaskDraft {
                     );
                 }
             }
-            Field::Files => self.files(start, line, value, value_span, diagnostics),
-            Field::Verify => self.verify(start, line, value, value_span, diagnostics),
+            Field::Files => Self::files(task, start, line, value, value_span, diagnostics),
+            Field::Verify => Self::verify(task, start, line, value, value_span, diagnostics),
             Field::Accept => {
                 if !value.is_empty() {
                     Self::error(
@@ -432,7 +432,7 @@ impl TaskDraft {
             }
             Field::Agent => {
                 if is_name(value) {
-                    self.task.agent = Some(value.to_owned());
+                    task.agent = Some(value.to_owned());
                 } else {
                     Self::error(
                         diagnostics,
@@ -444,7 +444,7 @@ impl TaskDraft {
                 }
             }
             Field::Priority => match Priority::parse(value) {
-                Some(priority) => self.task.priority = priority,
+                Some(priority) => task.priority = priority,
                 None => Self::error(
                     diagnostics,
                     value_span,
@@ -455,8 +455,8 @@ impl TaskDraft {
             },
             Field::Estimate => match parse_estimate(value) {
                 Some(estimate) => {
-                    self.task.estimate = Some(estimate);
-                    self.task.spans.estimate = Some(value_span);
+                    task.estimate = Some(estimate);
+                    task.spans.estimate = Some(value_span);
                 }
                 None => Self::error(
                     diagnostics,
@@ -467,7 +467,7 @@ impl TaskDraft {
                 ),
             },
             Field::Timeout => match parse_duration(value) {
-                Some(secs) if secs > 0 => self.task.timeout_secs = Some(secs),
+                Some(secs) if secs > 0 => task.timeout_secs = Some(secs),
                 _ => Self::error(
                     diagnostics,
                     value_span,
@@ -480,7 +480,7 @@ impl TaskDraft {
     }
 
     fn deps(
-        &mut self,
+        task: &mut Task,
         start: usize,
         line: &str,
         value: &str,
@@ -505,8 +505,8 @@ impl TaskDraft {
         // the usual handful); past 32 a map keeps it from going quadratic.
         let mut seen_map: HashMap<TaskId, Span> = HashMap::new();
         let entries = value.bytes().filter(|&b| b == b',').count() + 1;
-        self.task.deps.reserve_exact(entries);
-        self.task.spans.deps.reserve_exact(entries);
+        task.deps.reserve_exact(entries);
+        task.spans.deps.reserve_exact(entries);
         for raw in split_list(value) {
             let entry = raw.trim();
             if entry.is_empty() {
@@ -534,14 +534,14 @@ impl TaskDraft {
             }
             match ids.get_or_parse(id_text) {
                 Ok(id) => {
-                    let deps = &self.task.deps;
+                    let deps = &task.deps;
                     let first = if deps.len() <= 32 {
                         deps.iter()
                             .position(|d| d.as_str() == id_text)
-                            .map(|k| self.task.spans.deps[k])
+                            .map(|k| task.spans.deps[k])
                     } else {
                         if seen_map.is_empty() {
-                            let spans = &self.task.spans.deps;
+                            let spans = &task.spans.deps;
                             seen_map.extend(deps.iter().cloned().zip(spans.iter().copied()));
                         }
                         seen_map.get(id_text).copied()
@@ -562,8 +562,8 @@ impl TaskDraft {
                     if !seen_map.is_empty() {
                         seen_map.insert(id.clone(), span);
                     }
-                    self.task.deps.push(id);
-                    self.task.spans.deps.push(span);
+                    task.deps.push(id);
+                    task.spans.deps.push(span);
                 }
                 Err(error) => {
                     let help = if id_text.contains(char::is_whitespace) {
@@ -584,7 +584,7 @@ impl TaskDraft {
     }
 
     fn files(
-        &mut self,
+        task: &mut Task,
         start: usize,
         line: &str,
         value: &str,
@@ -603,7 +603,7 @@ impl TaskDraft {
         }
         let mut files = Vec::with_capacity(value.bytes().filter(|&b| b == b',').count() + 1);
         if value != "none" {
-            self.task.spans.files.reserve_exact(files.capacity());
+            task.spans.files.reserve_exact(files.capacity());
             for raw in split_list(value) {
                 let entry = raw.trim();
                 if entry.is_empty() {
@@ -622,17 +622,17 @@ impl TaskDraft {
                 match FilePattern::parse(path) {
                     Ok(pattern) => {
                         files.push(pattern);
-                        self.task.spans.files.push(span);
+                        task.spans.files.push(span);
                     }
                     Err(error) => diagnostics.push(pattern_diagnostic(&error, span)),
                 }
             }
         }
-        self.task.files = Some(files);
+        task.files = Some(files);
     }
 
     fn verify(
-        &mut self,
+        task: &mut Task,
         start: usize,
         line: &str,
         value: &str,
@@ -647,8 +647,8 @@ impl TaskDraft {
         };
         match Verify::parse(command) {
             Ok(verify) => {
-                self.task.verify = Some(verify);
-                self.task.spans.verify =
+                task.verify = Some(verify);
+                task.spans.verify =
                     Some(Span::new(command_start, command_start + command.len()));
             }
             Err(error) => {
@@ -660,7 +660,13 @@ impl TaskDraft {
     }
 
     /// An indented line in the field list.
-    fn nested(&mut self, start: usize, line: &str, diagnostics: &mut Vec<Diagnostic>) {
+    fn nested(
+        &mut self,
+        task: &mut Task,
+        start: usize,
+        line: &str,
+        diagnostics: &mut Vec<Diagnostic>,
+    ) {
         let trimmed = line.trim_start();
         let indent = line.len() - trimmed.len();
         let span = Span::new(start + indent, start + line.len());
@@ -708,7 +714,7 @@ impl TaskDraft {
                         .with_help("orca tracks progress outside the plan; write `- [ ]`"),
                     );
                 }
-                self.task.accept.push(text.to_owned());
+                task.accept.push(text.to_owned());
                 self.current = Current::Accept(Some(indent));
                 return;
             }
@@ -724,7 +730,7 @@ impl TaskDraft {
             );
             return;
         }
-        match (last_indent, self.task.accept.last_mut()) {
+        match (last_indent, task.accept.last_mut()) {
             (Some(item_indent), Some(item)) if indent > item_indent => {
                 // A wrapped acceptance item.
                 item.push(' ');
@@ -741,9 +747,9 @@ impl TaskDraft {
     }
 
     /// Reports missing fields and returns the task.
-    pub(crate) fn finish(mut self, diagnostics: &mut Vec<Diagnostic>) -> Task {
-        let id = self.task.id.clone();
-        let span = self.task.spans.id;
+    pub(crate) fn finish(mut self, task: &mut Task, diagnostics: &mut Vec<Diagnostic>) {
+        let id = task.id.clone();
+        let span = task.spans.id;
         if self.seen[Field::Deps.index()].is_none() {
             diagnostics.push(
                 Diagnostic::new(
@@ -778,7 +784,7 @@ impl TaskDraft {
                     .with_help("add `- verify: <command that proves the task done>`, e.g. `- verify: cargo test -p api`"),
             );
         }
-        if self.task.accept.is_empty() {
+        if task.accept.is_empty() {
             diagnostics.push(
                 Diagnostic::new(
                     Code::NoAcceptance,
@@ -791,8 +797,7 @@ impl TaskDraft {
                 ),
             );
         }
-        self.task.description = self.prose.take();
-        self.task
+        task.description = self.prose.take();
     }
 }
 

@@ -224,7 +224,8 @@ impl<'t> Parser<'t> {
         }
         if self.target == Target::Task
             && let Some(draft) = self.task.as_mut()
-            && draft.take_line(start, line, &mut self.ids, &mut self.diagnostics)
+            && let Some(task) = self.plan.tasks.last_mut()
+            && draft.take_line(task, start, line, &mut self.ids, &mut self.diagnostics)
         {
             return;
         }
@@ -375,7 +376,10 @@ impl<'t> Parser<'t> {
                 task.phase = phase;
                 task.spans.heading = span;
                 task.spans.id = id_span;
-                self.task = Some(TaskDraft::new(task));
+                // Built in place: a task record is large, and moving it
+                // through the draft into the list showed up as copying.
+                self.plan.tasks.push(task);
+                self.task = Some(TaskDraft::new());
                 self.target = Target::Task;
             }
             None => {
@@ -402,8 +406,10 @@ impl<'t> Parser<'t> {
                 }
             }
             Target::Task => {
-                if let Some(draft) = self.task.take() {
-                    self.plan.tasks.push(draft.finish(&mut self.diagnostics));
+                if let Some(draft) = self.task.take()
+                    && let Some(task) = self.plan.tasks.last_mut()
+                {
+                    draft.finish(task, &mut self.diagnostics);
                 }
             }
         }
