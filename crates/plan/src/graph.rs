@@ -147,22 +147,50 @@ pub struct PlanGraph {
 /// Targets per block of [`PlanGraph::ordered`], in 64-bit words.
 const ORDERED_BLOCK_WORDS: usize = 8;
 
-/// Compressed adjacency: `start[i]..start[i + 1]` indexes `list`.
-fn csr(n: usize, edges: &[(usize, usize)]) -> (Vec<u32>, Vec<TaskIndex>) {
-    let mut count = vec![0u32; n + 1];
-    for &(from, _) in edges {
-        count[from + 1] += 1;
+/// Both adjacency lists from `(dep, task)` edges grouped by task (as
+/// validation produces them): each task's few deps are sorted in place
+/// instead of sorting every edge, and the dependents lists come out
+/// ascending from a counting pass. Same lists as sorting and deduplicating.
+#[expect(clippy::type_complexity, reason = "the four arrays of two adjacency lists")]
+fn grouped_by_task(
+    n: usize,
+    edges: &mut [(usize, usize)],
+) -> (Vec<u32>, Vec<TaskIndex>, Vec<u32>, Vec<TaskIndex>) {
+    let mut dep_start = vec![0u32; n + 1];
+    let mut dep_list = Vec::with_capacity(edges.len());
+    let mut out_count = vec![0u32; n + 1];
+    let mut rest = &mut edges[..];
+    while let Some(&(_, task)) = rest.first() {
+        let len = rest.iter().take_while(|e| e.1 == task).count();
+        let (group, next) = rest.split_at_mut(len);
+        rest = next;
+        group.sort_unstable();
+        let mut last = None;
+        for &(dep, _) in group.iter() {
+            if last != Some(dep) {
+                last = Some(dep);
+                dep_list.push(TaskIndex::new(dep));
+                out_count[dep + 1] += 1;
+            }
+        }
+        dep_start[task + 1] = u32::try_from(dep_list.len()).unwrap_or(u32::MAX);
+    }
+    // Tasks without deps start where the previous task ended.
+    for i in 0..n {
+        dep_start[i + 1] = dep_start[i + 1].max(dep_start[i]);
     }
     for i in 0..n {
-        count[i + 1] += count[i];
+        out_count[i + 1] += out_count[i];
     }
-    let mut fill = count.clone();
-    let mut list = vec![TaskIndex(0); edges.len()];
-    for &(from, to) in edges {
-        list[fill[from] as usize] = TaskIndex::new(to);
-        fill[from] += 1;
+    let mut fill = out_count.clone();
+    let mut out_list = vec![TaskIndex(0); dep_list.len()];
+    for task in 0..n {
+        for &dep in &dep_list[dep_start[task] as usize..dep_start[task + 1] as usize] {
+            out_list[fill[dep.index()] as usize] = TaskIndex::new(task);
+            fill[dep.index()] += 1;
+        }
     }
-    (count, list)
+    (dep_start, dep_list, out_count, out_list)
 }
 
 /// Kahn's algorithm, smallest index first among ready nodes so the order
@@ -257,14 +285,19 @@ pub(crate) struct Skeleton {
 impl Skeleton {
     /// `edges` are `(dep, task)` pairs; duplicates are fine.
     pub(crate) fn new(n: usize, mut edges: Vec<(usize, usize)>) -> Skeleton {
-        edges.sort_unstable();
-        edges.dedup();
-        let (out_start, out_list) = csr(n, &edges);
-        // `edges` is sorted by dep, so each task's deps come out ascending.
-        let reversed: Vec<(usize, usize)> = edges.iter().map(|&(a, b)| (b, a)).collect();
-        let (dep_start, dep_list) = csr(n, &reversed);
-        let mut indegree: Vec<u32> = (0..n).map(|i| dep_start[i + 1] - dep_start[i]).collect();
-        let order = topological_order(n, &out_start, &out_list, &mut indegree);
+        if !edges.windows(2).all(|w| w[0].1 <= w[1].1) {
+            edges.sort_unstable_by_key(|&(dep, task)| (task, dep));
+        }
+        let (dep_start, dep_list, out_start, out_list) = grouped_by_task(n, &mut edges);
+        // Deps listed before their tasks (the usual plan): document order
+        // is what Kahn's algorithm with smallest index first would give.
+        let forward = edges.iter().all(|&(dep, task)| dep < task);
+        let order = if forward {
+            (0..n).map(TaskIndex::new).collect()
+        } else {
+            let mut indegree: Vec<u32> = (0..n).map(|i| dep_start[i + 1] - dep_start[i]).collect();
+            topological_order(n, &out_start, &out_list, &mut indegree)
+        };
         Skeleton { dep_start, dep_list, out_start, out_list, order }
     }
 
