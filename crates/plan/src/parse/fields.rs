@@ -6,7 +6,7 @@ use super::Prose;
 use super::values::{is_name, parse_duration, parse_estimate, split_list, strip_code_span};
 use crate::argv::ArgvError;
 use crate::diagnostic::{Code, Diagnostic, closest};
-use crate::fast_hash::FastSet;
+use crate::fast_hash::FastMap;
 use crate::id::{IdError, TaskId};
 use crate::model::{FilePattern, Priority, Task, Verify};
 use crate::paths::PatternError;
@@ -80,7 +80,7 @@ pub(crate) struct TaskDraft {
 /// Task IDs seen so far, so each distinct ID text is allocated once and
 /// shared by the task and every reference to it.
 #[derive(Default)]
-pub(crate) struct IdSet(FastSet<TaskId>);
+pub(crate) struct IdSet(FastMap<TaskId, ()>);
 
 impl IdSet {
     pub(crate) fn reserve(&mut self, additional: usize) {
@@ -88,12 +88,26 @@ impl IdSet {
     }
 
     pub(crate) fn get_or_parse(&mut self, text: &str) -> Result<TaskId, IdError> {
-        if let Some(id) = self.0.get(text) {
+        if let Some((id, ())) = self.0.get_key_value(text) {
             return Ok(id.clone());
         }
         let id = TaskId::parse(text)?;
-        self.0.insert(id.clone());
+        self.0.insert(id.clone(), ());
         Ok(id)
+    }
+
+    /// [`IdSet::get_or_parse`] for a heading's ID, which is usually new:
+    /// parsed first, then looked up once.
+    pub(crate) fn parse_or_get(&mut self, text: &str) -> Result<TaskId, IdError> {
+        let id = TaskId::parse(text)?;
+        Ok(match self.0.entry(id) {
+            std::collections::hash_map::Entry::Occupied(entry) => entry.key().clone(),
+            std::collections::hash_map::Entry::Vacant(entry) => {
+                let id = entry.key().clone();
+                entry.insert(());
+                id
+            }
+        })
     }
 }
 
@@ -129,7 +143,7 @@ pub(crate) fn parse_task_heading(
     };
     let id_text = id_part.trim();
     let id_span = Span::of_subslice(start, line, id_text);
-    let id = match ids.get_or_parse(id_text) {
+    let id = match ids.parse_or_get(id_text) {
         Ok(id) => id,
         Err(error) => {
             diagnostics.push(
