@@ -1,6 +1,8 @@
 //! Checks that need the whole plan: IDs, roles, dependencies, cycles,
 //! phases, estimates and file overlaps.
 
+use std::fmt::Write as _;
+
 use crate::diagnostic::{Code, Diagnostic, closest};
 use crate::fast_hash::{FastMap, fast_map};
 use crate::graph::{PlanGraph, Skeleton, TaskIndex, find_cycles};
@@ -277,11 +279,19 @@ fn check_file_conflicts(plan: &Plan, graph: &PlanGraph, diagnostics: &mut Vec<Di
     }
     for (later, earlier) in by_later {
         let task = &plan.tasks[later.index()];
-        let names: Vec<String> =
-            earlier.iter().map(|e| format!("`{}`", plan.tasks[e.index()].id)).collect();
-        let shown = names.iter().take(5).cloned().collect::<Vec<_>>().join(", ");
-        let others =
-            if names.len() > 5 { format!(" and {} more", names.len() - 5) } else { String::new() };
+        // The first five names, written straight into one string.
+        let mut shown = String::new();
+        for (k, e) in earlier.iter().take(5).enumerate() {
+            if k > 0 {
+                shown.push_str(", ");
+            }
+            let _ = write!(shown, "`{}`", plan.tasks[e.index()].id);
+        }
+        let others = if earlier.len() > 5 {
+            format!(" and {} more", earlier.len() - 5)
+        } else {
+            String::new()
+        };
         let (own_span, _) = overlapping_spans(plan, graph, later, earlier[0]);
         let mut diagnostic = Diagnostic::new(
             Code::FileConflict,
