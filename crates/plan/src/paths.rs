@@ -66,20 +66,35 @@ pub fn check_pattern(text: &str) -> Result<Cow<'_, str>, PatternError> {
     let mut dots = false;
     let mut segments = 0;
     let mut glob = false;
-    for segment in trimmed.as_bytes().split(|&b| b == b'/') {
-        match segment {
+    let bytes = trimmed.as_bytes();
+    let mut segment_start = 0;
+    loop {
+        // Each segment's bytes are looked at once; the checks and their
+        // order (shape first, then a backslash) are per segment.
+        let mut end = segment_start;
+        let mut backslash = false;
+        while let Some(&b) = bytes.get(end) {
+            match b {
+                b'/' => break,
+                b'\\' => backslash = true,
+                b'*' | b'?' | b'[' | b']' | b'{' | b'}' | b',' => glob = true,
+                _ => {}
+            }
+            end += 1;
+        }
+        match &bytes[segment_start..end] {
             b"" => return Err(PatternError::EmptySegment(text.to_owned())),
             b"." => dots = true,
             b".." => return Err(PatternError::ParentDir(text.to_owned())),
             _ => segments += 1,
         }
-        for &b in segment {
-            match b {
-                b'\\' => return Err(PatternError::Backslash(text.to_owned())),
-                b'*' | b'?' | b'[' | b']' | b'{' | b'}' | b',' => glob = true,
-                _ => {}
-            }
+        if backslash {
+            return Err(PatternError::Backslash(text.to_owned()));
         }
+        if end == bytes.len() {
+            break;
+        }
+        segment_start = end + 1;
     }
     if segments == 0 {
         return Err(PatternError::Empty);
@@ -477,6 +492,12 @@ mod tests {
         assert!(matches!(check_pattern("src/../x"), Err(PatternError::ParentDir(_))));
         assert!(matches!(check_pattern("{..,a}/x"), Err(PatternError::ParentDir(_))));
         assert!(matches!(check_pattern("a\\b"), Err(PatternError::Backslash(_))));
+        // Segments are checked in order, shape before backslash.
+        assert!(matches!(check_pattern("a\\b/../c"), Err(PatternError::Backslash(_))));
+        assert!(matches!(check_pattern("../a\\b"), Err(PatternError::ParentDir(_))));
+        assert!(matches!(check_pattern("a//b\\"), Err(PatternError::EmptySegment(_))));
+        assert!(matches!(check_pattern("x/..\\"), Err(PatternError::Backslash(_))));
+        assert_eq!(check_pattern("./a/./b/").map(|p| p.into_owned()), Ok("a/b".to_owned()));
         assert!(matches!(check_pattern("a//b"), Err(PatternError::EmptySegment(_))));
         for bad in ["src/[ab", "src/{a,b", "a**/x", "x}", "a]"] {
             assert!(matches!(check_pattern(bad), Err(PatternError::Glob { .. })), "{bad}");

@@ -217,6 +217,19 @@ fn field_key(line: &str) -> Option<&str> {
     split_field(line).map(|(key, _)| key)
 }
 
+/// Bytes that may continue a field key: ASCII letters, digits, `_`, `-`.
+/// A table, because the test runs for every byte of every key.
+const KEY_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || c == b'_' || c == b'-';
+        b += 1;
+    }
+    table
+};
+
 /// `- key: value` split into the key and the raw value after the colon.
 /// A byte loop: this runs for every line of every field list.
 fn split_field(line: &str) -> Option<(&str, &str)> {
@@ -232,7 +245,7 @@ fn split_field(line: &str) -> Option<(&str, &str)> {
     if !bytes.get(at).is_some_and(u8::is_ascii_alphabetic) {
         return None;
     }
-    while bytes.get(at).is_some_and(|&b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-') {
+    while bytes.get(at).is_some_and(|&b| KEY_BYTES[usize::from(b)]) {
         at += 1;
     }
     (bytes.get(at) == Some(&b':')).then(|| (&line[key_start..at], &line[at + 1..]))
