@@ -151,7 +151,6 @@ const ORDERED_BLOCK_WORDS: usize = 8;
 /// validation produces them): each task's few deps are sorted in place
 /// instead of sorting every edge, and the dependents lists come out
 /// ascending from a counting pass. Same lists as sorting and deduplicating.
-#[expect(clippy::type_complexity, reason = "the four arrays of two adjacency lists")]
 fn grouped_by_task(
     n: usize,
     edges: &mut [(usize, usize)],
@@ -730,7 +729,9 @@ mod tests {
         let mut plan = Plan::default();
         let mut state = 7u64;
         let mut next = |m: usize| {
-            state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
             (state >> 33) as usize % m
         };
         for i in 0..n {
@@ -757,9 +758,8 @@ mod tests {
                 }
             }
         }
-        let pairs: Vec<(TaskIndex, TaskIndex)> = (0..2000)
-            .map(|_| (TaskIndex::new(next(n)), TaskIndex::new(next(n))))
-            .collect();
+        let pairs: Vec<(TaskIndex, TaskIndex)> =
+            (0..2000).map(|_| (TaskIndex::new(next(n)), TaskIndex::new(next(n)))).collect();
         let expected: Vec<bool> = pairs
             .iter()
             .map(|&(a, b)| reach[a.index()][b.index()] || reach[b.index()][a.index()])

@@ -563,9 +563,7 @@ impl TaskDraft {
                 Ok(id) => {
                     let deps = &task.deps;
                     let first = if deps.len() <= 32 {
-                        deps.iter()
-                            .position(|d| d.as_str() == id_text)
-                            .map(|k| task.spans.deps[k])
+                        deps.iter().position(|d| d.as_str() == id_text).map(|k| task.spans.deps[k])
                     } else {
                         if seen_map.is_empty() {
                             let spans = &task.spans.deps;
@@ -675,8 +673,7 @@ impl TaskDraft {
         match Verify::parse(command) {
             Ok(verify) => {
                 task.verify = Some(verify);
-                task.spans.verify =
-                    Some(Span::new(command_start, command_start + command.len()));
+                task.spans.verify = Some(Span::new(command_start, command_start + command.len()));
             }
             Err(error) => {
                 let (from, to) = error.range(command.len());
