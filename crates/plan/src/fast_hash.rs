@@ -44,7 +44,11 @@ impl Hasher for FastHasher {
     }
 
     fn finish(&self) -> u64 {
-        self.0
+        // hashbrown picks the bucket from the low bits, but a product's low
+        // bits depend only on the input's low bits: the first bytes of an
+        // ID, or the always-zero low bits of an address. The high bits are
+        // well mixed, so they are rotated down (as rustc's FxHasher does).
+        self.0.rotate_left(26)
     }
 }
 
