@@ -185,6 +185,21 @@ impl Pool {
         })
     }
 
+    /// Waits until every open connection is idle in the pool again (see
+    /// [`crate::Store::settle`]); gives up after a bounded number of yields.
+    pub(crate) async fn settle(&self) {
+        for _ in 0..256 {
+            let settled = match self {
+                Pool::Sqlite(pool) => pool.num_idle() >= pool.size() as usize,
+                Pool::Postgres(pool) => pool.num_idle() >= pool.size() as usize,
+            };
+            if settled {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// The store's clock in milliseconds (see [`Tx::now`]).
     pub(crate) async fn now(&self) -> Result<i64, sqlx::Error> {
         match self {

@@ -22,11 +22,16 @@ macro_rules! pg_start_attempts {
 
 /// Leases ready tasks, highest priority first, then by key. On PostgreSQL
 /// concurrent claimers skip each other's rows instead of waiting.
+///
+/// On SQLite the `+` keeps the planner from reaching the picked rows
+/// through `tasks_by_state`, which walks every ready task of the run (the
+/// claim slowed down as the ready set grew); so it looks each one up by key.
 pub(crate) const CLAIM: Sql = Sql::each(
     "UPDATE tasks SET state = 'leased', attempt = attempt + 1, tries = tries + 1, \
      lease_owner = $3, leased_ms = $4, heartbeat_ms = $4, lease_expires_ms = $4 + $5, updated_ms = $4 \
-     WHERE run_id = $1 AND state = 'ready' AND key IN (\
-       SELECT key FROM tasks WHERE run_id = $1 AND state = 'ready' AND run_after_ms <= $4 \
+     WHERE run_id = $1 AND +state = 'ready' AND key IN (\
+       SELECT key FROM tasks INDEXED BY tasks_ready \
+       WHERE run_id = $1 AND state = 'ready' AND run_after_ms <= $4 \
        ORDER BY priority DESC, key LIMIT $2) \
      RETURNING key, attempt, tries, max_attempts, priority, spec_json, lease_expires_ms",
     // A CTE with FOR UPDATE runs exactly once; as an IN sub-select the
@@ -132,14 +137,34 @@ pub(crate) const END_ATTEMPT: Sql = Sql::both(
 );
 /// One dependency done: dependents count down and the last one makes them
 /// ready (SQLite; PostgreSQL does it inside [`END_LEASE_SUCCEEDED`]).
-pub(crate) const RELEASE_DEPENDENTS: Sql = Sql::both(
+///
+/// Left to itself SQLite's planner prefers the covering primary key of
+/// `task_deps` with only `run_id` bound, a walk over every dependency of the
+/// run on each completion; `INDEXED BY` makes it look the dependents up.
+pub(crate) const RELEASE_DEPENDENTS: Sql = Sql::each(
+    "UPDATE tasks SET deps_remaining = deps_remaining - 1, \
+     state = CASE WHEN state = 'waiting' AND deps_remaining = 1 THEN 'ready' ELSE state END, \
+     updated_ms = $3 \
+     WHERE run_id = $1 AND key IN (\
+       SELECT task_key FROM task_deps INDEXED BY task_deps_by_dep WHERE run_id = $1 AND dep_key = $2)",
     "UPDATE tasks SET deps_remaining = deps_remaining - 1, \
      state = CASE WHEN state = 'waiting' AND deps_remaining = 1 THEN 'ready' ELSE state END, \
      updated_ms = $3 \
      WHERE run_id = $1 AND key IN (SELECT task_key FROM task_deps WHERE run_id = $1 AND dep_key = $2)",
 );
-/// Blocks every task downstream of `$2` that has not started.
-pub(crate) const BLOCK_DOWNSTREAM: Sql = Sql::both(
+/// Blocks every task downstream of `$2` that has not started. On SQLite
+/// each step looks dependents up by `task_deps_by_dep` and the blocked
+/// tasks by key (see [`RELEASE_DEPENDENTS`] and [`CLAIM`] for why).
+pub(crate) const BLOCK_DOWNSTREAM: Sql = Sql::each(
+    "WITH RECURSIVE downstream(key) AS (\
+       SELECT task_key FROM task_deps INDEXED BY task_deps_by_dep \
+       WHERE run_id = $1 AND dep_key = $2 \
+       UNION \
+       SELECT d.task_key FROM downstream s \
+       JOIN task_deps d INDEXED BY task_deps_by_dep ON d.run_id = $1 AND d.dep_key = s.key) \
+     UPDATE tasks SET state = 'blocked', blocked_reason = $3, updated_ms = $4 \
+     WHERE run_id = $1 AND +state IN ('waiting', 'ready') AND key IN (SELECT key FROM downstream) \
+     RETURNING key",
     "WITH RECURSIVE downstream(key) AS (\
        SELECT task_key FROM task_deps WHERE run_id = $1 AND dep_key = $2 \
        UNION \

@@ -132,6 +132,8 @@ impl Store {
         let now = tx.now().await.map_err(err)?;
         let Some(row) = tx.fetch_optional(TASK, args![run.as_str(), key]).await.map_err(err)?
         else {
+            // Give the connection back first: a pool may have only one.
+            drop(tx);
             return Err(self.missing_task(run, key).await);
         };
         let deps = tx.fetch_all(DEPS_OF, args![run.as_str(), key]).await.map_err(err)?;

@@ -67,8 +67,18 @@ impl Store {
     /// Opens (creating if needed) the repository's own store,
     /// `.orca/orca.db`, creating `.orca/` and its `.gitignore` first.
     pub async fn open_default(layout: &Layout) -> Result<Store, OpenError> {
-        layout.ensure()?;
-        Store::open(&layout.database().display().to_string()).await
+        Store::open_default_with(layout, &StoreOptions::default()).await
+    }
+
+    /// [`Store::open_default`] with explicit options.
+    pub async fn open_default_with(
+        layout: &Layout,
+        options: &StoreOptions,
+    ) -> Result<Store, OpenError> {
+        if options.create {
+            layout.ensure()?;
+        }
+        Store::open_with(&layout.database().display().to_string(), options).await
     }
 
     /// Opens an existing store; a SQLite file that does not exist is
@@ -100,6 +110,17 @@ impl Store {
     /// Closes every connection; pending operations finish first.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// Lets the connections the last operations released go back to the
+    /// pool. sqlx returns a released connection on a spawned task, so a
+    /// command that ends its async runtime right after its last statement
+    /// drops that task, and with it the connection, which closes it. On
+    /// SQLite, closing the last connection checkpoints the WAL into the
+    /// database (with fsyncs) and deletes it: milliseconds on every short
+    /// command. Call this before leaving the store for the process exit.
+    pub async fn settle(&self) {
+        self.pool.settle().await;
     }
 
     fn schema_error(&self, error: SchemaError) -> OpenError {
@@ -171,7 +192,14 @@ async fn open_sqlite(path: &Path, options: &StoreOptions) -> Result<Pool, OpenEr
         // rebuilds the WAL index by reading the whole WAL: a small WAL keeps
         // that cheap (measured: median `orca task next --claim` 14 ms with
         // 1000 pages, 8 ms with 200, on a loaded 2-core machine).
-        .pragma("wal_autocheckpoint", "200");
+        .pragma("wal_autocheckpoint", "200")
+        // Read the database through a memory map instead of a pread per
+        // page: a short-lived process starts with an empty page cache and
+        // reads some 70 pages per queue command, and mapped pages already in
+        // the OS cache come in many per fault. Writes still go through the
+        // WAL. Measured: `orca task done` 8.2 ms -> 6.9 ms median on the
+        // 10k-task queue benchmark.
+        .pragma("mmap_size", "268435456");
     SqlitePoolOptions::new()
         .max_connections(options.max_connections.unwrap_or(4))
         // A local file needs no ping before every transaction: that was a

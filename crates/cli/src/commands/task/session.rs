@@ -3,7 +3,7 @@
 
 use orca_config::Layout;
 use orca_queue::{Queue, QueueError, QueueSettings, Refusal, RefusalKind, SessionName};
-use orca_store::{Location, OpenError, RunId, Store, StoreError, TaskState};
+use orca_store::{Location, OpenError, RunId, Store, StoreError, StoreOptions, TaskState};
 
 use crate::failure::{Failure, describe};
 use crate::store_failure::{open_failure, store_failure};
@@ -61,10 +61,14 @@ pub(crate) async fn open_resolved(
     create: bool,
 ) -> Result<Queue, Failure> {
     let settings = QueueSettings::from_config(&resolved.config);
-    let opened = match (&resolved.layout, resolved.is_default, create) {
-        (Some(layout), true, true) => Store::open_default(layout).await,
-        (_, _, true) => Store::open(&resolved.url).await,
-        (_, _, false) => Store::open_existing(&resolved.url).await,
+    // One connection: a queue command runs its statements one after
+    // another. With more, sqlx hands a released connection back to the pool
+    // on a spawned task, so the next statement often opened a second one,
+    // and every SQLite connection costs a thread, an open and a schema read.
+    let options = StoreOptions { create, max_connections: Some(1), ..StoreOptions::default() };
+    let opened = match (&resolved.layout, resolved.is_default) {
+        (Some(layout), true) => Store::open_default_with(layout, &options).await,
+        _ => Store::open_with(&resolved.url, &options).await,
     };
     match opened {
         Ok(store) => Ok(Queue::new(store, settings)),
@@ -89,12 +93,14 @@ fn shown(path: &std::path::Path, layout: Option<&Layout>) -> String {
 /// the process exit to drop: closing the last one checkpoints the WAL into
 /// the database with an fsync, milliseconds on every command an agent
 /// session runs. SQLite is built for that: the WAL stays valid for the next
-/// process, and commits checkpoint it once it passes 1000 pages.
+/// process, and a commit checkpoints it once it passes 200 pages.
 /// PostgreSQL connections are closed properly.
 pub(crate) async fn finish(queue: Queue) {
     if matches!(queue.store().location(), Location::Postgres { .. }) {
         queue.store().close().await;
     } else {
+        // Without this the runtime's end would close the connection after all.
+        queue.store().settle().await;
         std::mem::forget(queue);
     }
 }
