@@ -26,6 +26,11 @@ impl Sql {
     pub(crate) const fn each(sqlite: &'static str, postgres: &'static str) -> Sql {
         Sql { sqlite, postgres }
     }
+
+    #[cfg(test)]
+    pub(crate) fn sqlite_text(&self) -> &'static str {
+        self.sqlite
+    }
 }
 
 /// A bind argument. NULLs carry their type because PostgreSQL checks it.

@@ -153,15 +153,16 @@ pub(crate) const RELEASE_DEPENDENTS: Sql = Sql::each(
      WHERE run_id = $1 AND key IN (SELECT task_key FROM task_deps WHERE run_id = $1 AND dep_key = $2)",
 );
 /// Blocks every task downstream of `$2` that has not started. On SQLite
-/// each step looks dependents up by `task_deps_by_dep` and the blocked
-/// tasks by key (see [`RELEASE_DEPENDENTS`] and [`CLAIM`] for why).
+/// each step looks dependents up by `task_deps_by_dep` (`CROSS JOIN` fixes
+/// the loop order: the tasks found so far outside) and the blocked tasks by
+/// key (see [`RELEASE_DEPENDENTS`] and [`CLAIM`] for why).
 pub(crate) const BLOCK_DOWNSTREAM: Sql = Sql::each(
     "WITH RECURSIVE downstream(key) AS (\
        SELECT task_key FROM task_deps INDEXED BY task_deps_by_dep \
        WHERE run_id = $1 AND dep_key = $2 \
        UNION \
        SELECT d.task_key FROM downstream s \
-       JOIN task_deps d INDEXED BY task_deps_by_dep ON d.run_id = $1 AND d.dep_key = s.key) \
+       CROSS JOIN task_deps d INDEXED BY task_deps_by_dep ON d.run_id = $1 AND d.dep_key = s.key) \
      UPDATE tasks SET state = 'blocked', blocked_reason = $3, updated_ms = $4 \
      WHERE run_id = $1 AND +state IN ('waiting', 'ready') AND key IN (SELECT key FROM downstream) \
      RETURNING key",
@@ -186,3 +187,66 @@ pub(crate) const EXPIRED: Sql = Sql::each(
      WHERE state = 'leased' AND lease_expires_ms < $1 ORDER BY lease_expires_ms LIMIT 500 \
      FOR UPDATE SKIP LOCKED",
 );
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Store;
+    use crate::db::Pool;
+
+    /// SQLite's plan for `sql` (with `params` NULL arguments), one line per step.
+    async fn plan(store: &Store, sql: Sql, params: usize) -> Vec<String> {
+        let Pool::Sqlite(pool) = &store.pool else { unreachable!("a SQLite store") };
+        let text = format!("EXPLAIN QUERY PLAN {}", sql.sqlite_text());
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
+        for _ in 0..params {
+            query = query.bind(Option::<i64>::None);
+        }
+        let rows = query.fetch_all(pool).await.unwrap();
+        rows.iter().map(|row| sqlx::Row::get::<String, _>(row, "detail")).collect()
+    }
+
+    /// Whether some line of the plan holds `step`'s words in a row.
+    fn has(plan: &[String], step: &str) -> bool {
+        let step: Vec<&str> = step.split_whitespace().collect();
+        plan.iter().any(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            words.windows(step.len()).any(|w| w == step.as_slice())
+        })
+    }
+
+    fn assert_plan(plan: &[String], uses: &[&str], never: &[&str]) {
+        for step in uses {
+            assert!(has(plan, step), "no `{step}` in {plan:#?}");
+        }
+        for step in never {
+            assert!(!has(plan, step), "`{step}` in {plan:#?}");
+        }
+    }
+
+    /// The statements every claim and completion runs must stay lookups:
+    /// a walk over the run's ready tasks or dependencies made each command
+    /// slower as the plan grew.
+    #[tokio::test]
+    async fn claim_and_release_look_rows_up_instead_of_walking_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("orca.db").display().to_string()).await.unwrap();
+        let walks = ["SCAN tasks", "SCAN task_deps", "SCAN d", "tasks_by_state"];
+        let deps_walk = "sqlite_autoindex_task_deps_1 (run_id=?)";
+
+        let claim = plan(&store, CLAIM, 5).await;
+        assert_plan(
+            &claim,
+            &["tasks_ready", "sqlite_autoindex_tasks_1 (run_id=? AND key=?)"],
+            &walks,
+        );
+        let claim_one = plan(&store, CLAIM_ONE, 5).await;
+        assert_plan(&claim_one, &["sqlite_autoindex_tasks_1 (run_id=? AND key=?)"], &walks);
+        let release = plan(&store, RELEASE_DEPENDENTS, 3).await;
+        assert_plan(&release, &["task_deps_by_dep (run_id=? AND dep_key=?)"], &walks);
+        assert_plan(&release, &[], &[deps_walk]);
+        let block = plan(&store, BLOCK_DOWNSTREAM, 4).await;
+        assert_plan(&block, &["task_deps_by_dep (run_id=? AND dep_key=?)"], &walks);
+        assert_plan(&block, &[], &[deps_walk]);
+    }
+}
