@@ -191,46 +191,14 @@ pub(crate) const EXPIRED: Sql = Sql::each(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Store;
-    use crate::db::Pool;
-
-    /// SQLite's plan for `sql` (with `params` NULL arguments), one line per step.
-    async fn plan(store: &Store, sql: Sql, params: usize) -> Vec<String> {
-        let Pool::Sqlite(pool) = &store.pool else { unreachable!("a SQLite store") };
-        let text = format!("EXPLAIN QUERY PLAN {}", sql.sqlite_text());
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(text));
-        for _ in 0..params {
-            query = query.bind(Option::<i64>::None);
-        }
-        let rows = query.fetch_all(pool).await.unwrap();
-        rows.iter().map(|row| sqlx::Row::get::<String, _>(row, "detail")).collect()
-    }
-
-    /// Whether some line of the plan holds `step`'s words in a row.
-    fn has(plan: &[String], step: &str) -> bool {
-        let step: Vec<&str> = step.split_whitespace().collect();
-        plan.iter().any(|line| {
-            let words: Vec<&str> = line.split_whitespace().collect();
-            words.windows(step.len()).any(|w| w == step.as_slice())
-        })
-    }
-
-    fn assert_plan(plan: &[String], uses: &[&str], never: &[&str]) {
-        for step in uses {
-            assert!(has(plan, step), "no `{step}` in {plan:#?}");
-        }
-        for step in never {
-            assert!(!has(plan, step), "`{step}` in {plan:#?}");
-        }
-    }
+    use crate::query_plan::{assert_plan, plan, sqlite_store};
 
     /// The statements every claim and completion runs must stay lookups:
     /// a walk over the run's ready tasks or dependencies made each command
     /// slower as the plan grew.
     #[tokio::test]
     async fn claim_and_release_look_rows_up_instead_of_walking_the_run() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("orca.db").display().to_string()).await.unwrap();
+        let (_dir, store) = sqlite_store().await;
         let walks = ["SCAN tasks", "SCAN task_deps", "SCAN d", "tasks_by_state"];
         let deps_walk = "sqlite_autoindex_task_deps_1 (run_id=?)";
 

@@ -23,6 +23,8 @@ mod leases;
 mod location;
 mod lookup;
 mod model;
+#[cfg(test)]
+mod query_plan;
 mod runs;
 mod schema;
 pub mod session_lock;

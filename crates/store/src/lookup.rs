@@ -47,7 +47,14 @@ const READY: Sql = Sql::both(
      WHERE run_id = $1 AND state = 'ready' AND run_after_ms <= $2 \
      ORDER BY priority DESC, key LIMIT $3",
 );
-const REMAINING: Sql = Sql::both(
+/// On SQLite `INDEXED BY` counts the ready tasks from `tasks_ready`, which
+/// holds `run_after_ms`; the planner would pick `tasks_by_state` and fetch
+/// every ready task's row to check its backoff.
+const REMAINING: Sql = Sql::each(
+    "SELECT (SELECT count(*) FROM tasks INDEXED BY tasks_ready \
+       WHERE run_id = $1 AND state = 'ready' AND run_after_ms <= $2) AS ready, \
+     (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE run_id = $1 \
+       AND state IN ('waiting', 'ready', 'leased') LIMIT 1) AS open) AS unfinished",
     "SELECT (SELECT count(*) FROM tasks WHERE run_id = $1 AND state = 'ready' AND run_after_ms <= $2) \
        AS ready, \
      (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE run_id = $1 \
@@ -55,7 +62,9 @@ const REMAINING: Sql = Sql::both(
 );
 const COUNTS: Sql =
     Sql::both("SELECT state, count(*) AS n FROM tasks WHERE run_id = $1 GROUP BY state");
-const BACKING_OFF: Sql = Sql::both(
+const BACKING_OFF: Sql = Sql::each(
+    "SELECT count(*) AS n, min(run_after_ms) AS first FROM tasks INDEXED BY tasks_ready \
+     WHERE run_id = $1 AND state = 'ready' AND run_after_ms > $2",
     "SELECT count(*) AS n, min(run_after_ms) AS first FROM tasks \
      WHERE run_id = $1 AND state = 'ready' AND run_after_ms > $2",
 );
@@ -285,4 +294,22 @@ fn lease_from_row(row: &Row, run: &RunId, ttl: Duration) -> Result<Lease, sqlx::
         priority: row.int("priority")?,
         spec_json: row.text("spec_json")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query_plan::{assert_plan, plan, sqlite_store};
+
+    /// Counting what can be claimed now reads the ready-task index alone
+    /// (it carries the backoff time), never a row per ready task.
+    #[tokio::test]
+    async fn ready_counts_come_from_the_index_alone() {
+        let (_dir, store) = sqlite_store().await;
+        let covering = "COVERING INDEX tasks_ready (run_id=?)";
+        let remaining = plan(&store, REMAINING, 2).await;
+        assert_plan(&remaining, &[covering], &["USING INDEX tasks_by_state"]);
+        let backing_off = plan(&store, BACKING_OFF, 2).await;
+        assert_plan(&backing_off, &[covering], &["SCAN tasks"]);
+    }
 }

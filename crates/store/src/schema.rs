@@ -6,7 +6,7 @@
 use crate::db::{Pool, Sql, TxKind, args};
 
 /// The schema version this build of orca reads and writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 struct Migration {
     version: i64,
@@ -33,6 +33,13 @@ const MIGRATIONS: &[Migration] = &[
         sql: Sql::each(
             include_str!("../migrations/sqlite/0003_run_plans.sql"),
             include_str!("../migrations/postgres/0003_run_plans.sql"),
+        ),
+    },
+    Migration {
+        version: 4,
+        sql: Sql::each(
+            include_str!("../migrations/sqlite/0004_ready_index_covers_backoff.sql"),
+            include_str!("../migrations/postgres/0004_ready_index_covers_backoff.sql"),
         ),
     },
 ];
