@@ -18,8 +18,11 @@ use crate::view::{
     Blocked, Done, Failed, HeldBack, Holder, Idle, NextTask, QueueStatus, Renewed, RunEnd, TaskView,
 };
 
-/// How many ready tasks a claim looks at when some share files with
-/// running tasks.
+/// How many ready tasks a claim looks at first when some tasks are running:
+/// usually the first shares no file with them.
+const FIRST_CANDIDATES: usize = 4;
+/// How many ready tasks a claim looks at when the first ones all share
+/// files with running tasks.
 const CANDIDATES: usize = 64;
 /// Claims of a picked candidate that another session took first, before giving up.
 const CLAIM_RACES: usize = 3;
@@ -62,17 +65,40 @@ impl Queue {
     /// The task a claim would take now, without claiming it; or why there is none.
     pub async fn next(&self, run: &RunId) -> Result<NextTask, QueueError> {
         let leases = self.current_leases(run).await?;
-        let busy = busy_files(&leases);
-        let candidates = self.store.ready_tasks(run, CANDIDATES).await?;
-        let mut held_back = Vec::new();
-        for candidate in candidates {
-            if let Some(with) = plan_task(&candidate.spec_json).and_then(|t| busy.conflict(&t)) {
-                held_back.push(HeldBack { task: candidate.key, conflicts_with: with });
-                continue;
-            }
-            return Ok(NextTask::Ready { task: self.show(run, &candidate.key).await? });
+        let (picked, held_back) = self.pick(run, &busy_files(&leases)).await?;
+        match picked {
+            Some(key) => Ok(NextTask::Ready { task: self.show(run, &key).await? }),
+            None => Ok(NextTask::Idle { idle: self.idle(run, &leases, held_back).await? }),
         }
-        Ok(NextTask::Idle { idle: self.idle(run, &leases, held_back).await? })
+    }
+
+    /// The first ready task, in claim order, that shares no file with a
+    /// running one, and the tasks skipped because they do. Reads a few
+    /// candidates first and up to [`CANDIDATES`] only when those all share
+    /// files: every candidate is a row and a spec to parse.
+    async fn pick(
+        &self,
+        run: &RunId,
+        busy: &BusyFiles,
+    ) -> Result<(Option<String>, Vec<HeldBack>), QueueError> {
+        let mut held_back = Vec::new();
+        for limit in [FIRST_CANDIDATES, CANDIDATES] {
+            held_back.clear();
+            let candidates = self.store.ready_tasks(run, limit).await?;
+            let all_read = candidates.len() < limit;
+            for candidate in candidates {
+                match plan_task(&candidate.spec_json).and_then(|t| busy.conflict(&t)) {
+                    Some(with) => {
+                        held_back.push(HeldBack { task: candidate.key, conflicts_with: with })
+                    }
+                    None => return Ok((Some(candidate.key), held_back)),
+                }
+            }
+            if all_read {
+                break;
+            }
+        }
+        Ok((None, held_back))
     }
 
     /// Leases the next ready task to `me` (skipping tasks that share files
@@ -95,19 +121,8 @@ impl Queue {
         }
         let mut held_back = Vec::new();
         for _ in 0..CLAIM_RACES {
-            held_back.clear();
-            let mut picked = None;
-            for candidate in self.store.ready_tasks(run, CANDIDATES).await? {
-                match plan_task(&candidate.spec_json).and_then(|t| busy.conflict(&t)) {
-                    Some(with) => {
-                        held_back.push(HeldBack { task: candidate.key, conflicts_with: with })
-                    }
-                    None => {
-                        picked = Some(candidate.key);
-                        break;
-                    }
-                }
-            }
+            let (picked, skipped) = self.pick(run, &busy).await?;
+            held_back = skipped;
             let Some(key) = picked else { break };
             let lease =
                 self.store.claim_task(run, &key, me.as_str(), self.settings.session_ttl).await?;

@@ -58,6 +58,20 @@ Build the base everything stands on.
 - estimate: 10m
 ";
 
+/// Six independent tasks write one file; a seventh, shorter one (dispatched
+/// after them) writes another.
+fn crowded_plan() -> String {
+    let mut plan = String::from("# Plan: Crowded queue\n");
+    for n in 1..=7 {
+        let (file, estimate) = if n == 7 { ("other", "10m") } else { ("shared", "2h") };
+        plan.push_str(&format!(
+            "\n### T0{n}: Part {n}\n- deps: none\n- role: backend\n- files: src/{file}.rs\n\
+             - verify: cargo test part{n}\n- accept:\n  - [ ] part {n} works\n- estimate: {estimate}\n"
+        ));
+    }
+    plan
+}
+
 macro_rules! on_both_backends {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -89,6 +103,7 @@ on_both_backends!(
     block_blocks_the_task_and_what_depends_on_it,
     next_says_why_nothing_is_ready,
     tasks_sharing_files_with_running_ones_are_held_back,
+    a_claim_looks_past_the_first_candidates_that_share_files,
     acting_on_an_unclaimed_or_unknown_task_is_refused,
     a_specific_claim_says_why_it_cannot_be_had,
     sessions_show_up_as_workers,
@@ -408,6 +423,29 @@ async fn tasks_sharing_files_with_running_ones_are_held_back(s: TestStore) {
     }
     queue.done(&run, "T02", &name("s1"), None).await.unwrap();
     assert_eq!(claimed_key(&queue.claim_next(&run, &name("s3")).await.unwrap()), "T05");
+}
+
+async fn a_claim_looks_past_the_first_candidates_that_share_files(s: TestStore) {
+    let queue = s.queue(settings()).await;
+    let checked = orca_plan::check(&crowded_plan(), &PlanOptions::default());
+    assert!(checked.is_valid(), "{:?}", checked.diagnostics);
+    let run = queue.load(&checked.plan, checked.graph.as_ref(), None).await.unwrap().run;
+    let order: Vec<String> =
+        queue.store().ready_tasks(&run, 64).await.unwrap().into_iter().map(|t| t.key).collect();
+    assert_eq!(order.last().map(String::as_str), Some("T07"), "{order:?}");
+    let running = order[0].clone();
+    assert_eq!(claimed_key(&queue.claim(&run, &running, &name("s1")).await.unwrap()), running);
+
+    // Five ready tasks before T07 share src/shared.rs with the running one:
+    // more than a claim reads at first.
+    assert_eq!(claimed_key(&queue.claim_next(&run, &name("s2")).await.unwrap()), "T07");
+    let NextTask::Idle { idle } = queue.next(&run).await.unwrap() else { panic!() };
+    assert_eq!(idle.held_back.len(), 5, "{:?}", idle.held_back);
+    assert!(idle.held_back.iter().all(|h| h.conflicts_with == running), "{:?}", idle.held_back);
+    let NextTask::Idle { idle } = queue.claim_next(&run, &name("s3")).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(idle.held_back.len(), 5, "{:?}", idle.held_back);
 }
 
 async fn acting_on_an_unclaimed_or_unknown_task_is_refused(s: TestStore) {
