@@ -6,7 +6,8 @@
 //!
 //! One session works the queue the way an agent does: `orca task next
 //! --claim` (timed), then `orca task done ID` (timed separately), so it
-//! holds one task at a time while the plan's ready set evolves.
+//! holds one task at a time while the plan's ready set evolves. Then the
+//! same claims again while four other sessions hold a task each.
 //!
 //! Environment: `ORCA_BENCH_TASKS` (10000), `ORCA_BENCH_ROUNDS` (200),
 //! `ORCA_BENCH_TASKMASTER` (path of the `task-master` CLI; skipped when
@@ -106,6 +107,12 @@ fn main() {
     println!("{}", row("`orca task done ID --as NAME`", rounds, done));
     println!("{}", row("`orca version` (process start, no store)", rounds, start));
 
+    let crowded = claims_beside_other_sessions(&repo, rounds);
+    println!(
+        "{}",
+        row("`orca task next --claim` beside 4 sessions holding tasks", rounds, crowded)
+    );
+
     let (claim_tool, complete_tool) = over_mcp(&repo, rounds);
     println!("{}", row("MCP `claim_task` (one `orca mcp` process)", rounds, claim_tool));
     println!("{}", row("MCP `complete_task`", rounds, complete_tool));
@@ -132,6 +139,29 @@ fn main() {
         }
         println!("{}", row("`task-master next` (Task Master, same plan)", tm_rounds, times));
     }
+}
+
+/// Claims while four other sessions hold a task each, as when several
+/// agents work the queue: every claim then reads the running tasks' files
+/// and skips ready tasks that share them.
+fn claims_beside_other_sessions(repo: &Path, rounds: usize) -> Vec<Duration> {
+    for other in ["other-1", "other-2", "other-3", "other-4"] {
+        timed(orca().args(["task", "next", "--claim", "--as", other]).current_dir(repo));
+    }
+    let mut claims = Vec::with_capacity(rounds);
+    for round in 0..rounds + 5 {
+        let (t_claim, out) = timed(
+            orca().args(["task", "next", "--claim", "--as", "bench", "--json"]).current_dir(repo),
+        );
+        let next: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(next["outcome"], "claimed", "{next}");
+        let key = next["task"]["key"].as_str().unwrap();
+        timed(orca().args(["task", "done", key, "--as", "bench"]).current_dir(repo));
+        if round >= 5 {
+            claims.push(t_claim);
+        }
+    }
+    claims
 }
 
 /// The same loop through one long-lived `orca mcp` (a second session on the
