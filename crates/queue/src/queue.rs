@@ -106,30 +106,32 @@ impl Queue {
     /// gets that one back, renewed: one task at a time.
     pub async fn claim_next(&self, run: &RunId, me: &SessionName) -> Result<NextTask, QueueError> {
         let leases = self.current_leases(run).await?;
-        self.touch(me).await?;
         if let Some(mine) = leases.iter().find(|lease| lease.worker == me.as_str()) {
+            self.touch(me).await?;
             return self.renewed(mine, me).await;
         }
         let busy = busy_files(&leases);
         if busy.is_empty() {
-            let mut claimed =
-                self.store.claim(run, me.as_str(), 1, self.settings.session_ttl).await?;
-            return match claimed.pop() {
+            // The claim records the session as seen, whatever it finds.
+            return match self.claim_for(run, None, me).await? {
                 Some(lease) => Ok(NextTask::Claimed { task: self.claimed_view(&lease).await? }),
                 None => Ok(NextTask::Idle { idle: self.idle(run, &leases, Vec::new()).await? }),
             };
         }
         let mut held_back = Vec::new();
+        let mut seen = false;
         for _ in 0..CLAIM_RACES {
             let (picked, skipped) = self.pick(run, &busy).await?;
             held_back = skipped;
             let Some(key) = picked else { break };
-            let lease =
-                self.store.claim_task(run, &key, me.as_str(), self.settings.session_ttl).await?;
-            if let Some(lease) = lease {
+            seen = true;
+            if let Some(lease) = self.claim_for(run, Some(&key), me).await? {
                 return Ok(NextTask::Claimed { task: self.claimed_view(&lease).await? });
             }
             // Another session took it between the read and the claim.
+        }
+        if !seen {
+            self.touch(me).await?;
         }
         Ok(NextTask::Idle { idle: self.idle(run, &leases, held_back).await? })
     }
@@ -350,6 +352,17 @@ impl Queue {
             return Ok(self.store.leases(run, ttl).await?);
         }
         Ok(leases)
+    }
+
+    /// Leases `key` (or the next ready task) to `me`, recording `me` as seen.
+    async fn claim_for(
+        &self,
+        run: &RunId,
+        key: Option<&str>,
+        me: &SessionName,
+    ) -> Result<Option<Lease>, StoreError> {
+        let ttl = self.settings.session_ttl;
+        self.store.claim_for_session(run, key, me.as_str(), &self.host, ttl).await
     }
 
     /// Records that the session is alive (it shows in the store's workers;

@@ -494,9 +494,19 @@ async fn a_specific_claim_says_why_it_cannot_be_had(s: TestStore) {
 async fn sessions_show_up_as_workers(s: TestStore) {
     let queue = s.queue(settings()).await;
     let run = load(&queue).await;
+    let ids = async || -> Vec<String> {
+        queue.store().workers().await.unwrap().into_iter().map(|w| w.id).collect()
+    };
     queue.claim_next(&run, &name("alice-1")).await.unwrap();
+    assert_eq!(ids().await, ["alice-1"], "the claim records its session");
     queue.heartbeat(&run, "T01", &name("alice-1")).await.unwrap();
     let workers = queue.store().workers().await.unwrap();
     assert_eq!(workers.len(), 1);
     assert_eq!((workers[0].id.as_str(), workers[0].pid), ("alice-1", 0));
+    // Bob's claim skips nothing; Carol's finds only T05, which shares a
+    // file with Bob's T02, and gets nothing: both count as seen.
+    assert_eq!(claimed_key(&queue.claim_next(&run, &name("bob-1")).await.unwrap()), "T02");
+    let carol = queue.claim_next(&run, &name("carol-1")).await.unwrap();
+    assert!(matches!(carol, NextTask::Idle { .. }), "{carol:?}");
+    assert_eq!(ids().await, ["alice-1", "bob-1", "carol-1"]);
 }

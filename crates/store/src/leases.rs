@@ -16,6 +16,7 @@ use crate::lease_sql::{
 use crate::model::{AttemptInfo, FailOutcome, Lease, Rescued, RetryPolicy, RunId, TaskState};
 use crate::runs::insert_event;
 use crate::store::{Store, retry_transient};
+use crate::workers::TOUCH;
 
 /// How a lease ends.
 struct Ending<'a> {
@@ -101,6 +102,53 @@ impl Store {
             }
             tx.commit().await.map_err(err)?;
             Ok(Some(lease))
+        })
+        .await
+    }
+
+    /// Leases one task to an agent session: `key`, or else the next ready
+    /// task as [`Store::claim`] picks it. In the same transaction it records
+    /// the session as seen (as [`Store::touch_worker`] does, on `host` with
+    /// no process id): a session has no process that lives from one command
+    /// to the next, so each command says it is alive, and one commit instead
+    /// of two keeps every claim a little cheaper. The session counts as seen
+    /// even when nothing could be claimed.
+    pub async fn claim_for_session(
+        &self,
+        run: &RunId,
+        key: Option<&str>,
+        session: &str,
+        host: &str,
+        ttl: Duration,
+    ) -> Result<Option<Lease>, StoreError> {
+        retry_transient(move || async move {
+            let err = |e| self.db_error("claim a task", e);
+            let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
+            let now = tx.now().await.map_err(err)?;
+            let ttl_ms = duration_ms(ttl);
+            tx.execute(TOUCH, args![session, host, 0_i64, now]).await.map_err(err)?;
+            let row = match key {
+                Some(key) => {
+                    tx.fetch_optional(CLAIM_ONE, args![run.as_str(), key, session, now, ttl_ms])
+                        .await
+                }
+                None => {
+                    tx.fetch_optional(CLAIM, args![run.as_str(), 1_i64, session, now, ttl_ms]).await
+                }
+            }
+            .map_err(err)?;
+            let lease = match row {
+                Some(row) => {
+                    let lease = lease_from_row(&row, run, session, ttl_ms).map_err(err)?;
+                    if !tx.is_postgres() {
+                        start_attempt(&mut tx, &lease, now).await.map_err(err)?;
+                    }
+                    Some(lease)
+                }
+                None => None,
+            };
+            tx.commit().await.map_err(err)?;
+            Ok(lease)
         })
         .await
     }

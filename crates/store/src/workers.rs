@@ -12,7 +12,7 @@ const REGISTER: Sql = Sql::both(
 );
 /// Keeps `started_ms` of a known worker: an agent session touches its row
 /// with every command, and it started with the first.
-const TOUCH: Sql = Sql::both(
+pub(crate) const TOUCH: Sql = Sql::both(
     "INSERT INTO workers (id, host, pid, started_ms, last_seen_ms) VALUES ($1, $2, $3, $4, $4) \
      ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid, \
      last_seen_ms = excluded.last_seen_ms",
