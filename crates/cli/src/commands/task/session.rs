@@ -52,7 +52,31 @@ impl SessionArgs {
 /// store when it does not exist yet (`orca task load`); the other commands
 /// open only an existing one.
 pub(crate) async fn open(store: Option<&str>, create: bool) -> Result<Queue, Failure> {
-    open_resolved(&store_url::resolve_with_config(store)?, create).await
+    let resolved = store_url::resolve_with_config(store)?;
+    if matches!(Location::parse(&resolved.url), Ok(Location::Sqlite(_))) {
+        keep_on_one_cpu();
+    }
+    open_resolved(&resolved, create).await
+}
+
+/// Keeps this process on the CPU it runs on now; threads it starts later
+/// (SQLite's connection thread) inherit that. A one-shot queue command is a
+/// ping-pong between this thread and the connection's thread (sqlx runs
+/// every SQLite connection on a thread of its own): each statement wakes
+/// the other thread and waits for it. Woken on another CPU, every hand-off
+/// costs an inter-processor interrupt, which in a virtual machine is a trip
+/// through the hypervisor; on one CPU it is a plain switch. Measured on a
+/// 2-vCPU VM: median `orca task next --claim` 4.1 ms -> 3.2 ms. The command
+/// lives a few milliseconds, so giving up migration costs little. Best
+/// effort: when pinning fails nothing else changes.
+fn keep_on_one_cpu() {
+    #[cfg(target_os = "linux")]
+    if let Ok(cpu) = nix::sched::sched_getcpu() {
+        let mut here = nix::sched::CpuSet::new();
+        if here.set(cpu).is_ok() {
+            let _ = nix::sched::sched_setaffinity(nix::unistd::Pid::from_raw(0), &here);
+        }
+    }
 }
 
 /// [`open`] for a store already resolved (and its configuration read).
