@@ -66,7 +66,7 @@ pub(crate) async fn open(store: Option<&str>, create: bool) -> Result<Queue, Fai
 /// the other thread and waits for it. Woken on another CPU, every hand-off
 /// costs an inter-processor interrupt, which in a virtual machine is a trip
 /// through the hypervisor; on one CPU it is a plain switch. Measured on a
-/// 2-vCPU VM: median `orca task next --claim` 4.1 ms -> 3.2 ms. The command
+/// 2-vCPU VM: median `orca task next --claim` 4.1-4.5 ms -> 3.5 ms. The command
 /// lives a few milliseconds, so giving up migration costs little. Best
 /// effort: when pinning fails nothing else changes.
 fn keep_on_one_cpu() {
