@@ -61,11 +61,7 @@ impl Store {
                 .map_err(err)?;
             let mut leases = Vec::with_capacity(rows.len());
             for row in &rows {
-                let lease = lease_from_row(row, run, worker, ttl_ms).map_err(err)?;
-                if !tx.is_postgres() {
-                    start_attempt(&mut tx, &lease, now).await.map_err(err)?;
-                }
-                leases.push(lease);
+                leases.push(leased(&mut tx, row, run, worker, ttl_ms, now).await.map_err(err)?);
             }
             tx.commit().await.map_err(err)?;
             leases.sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.task.cmp(&b.task)));
@@ -96,10 +92,7 @@ impl Store {
             else {
                 return Ok(None);
             };
-            let lease = lease_from_row(&row, run, worker, ttl_ms).map_err(err)?;
-            if !tx.is_postgres() {
-                start_attempt(&mut tx, &lease, now).await.map_err(err)?;
-            }
+            let lease = leased(&mut tx, &row, run, worker, ttl_ms, now).await.map_err(err)?;
             tx.commit().await.map_err(err)?;
             Ok(Some(lease))
         })
@@ -139,11 +132,7 @@ impl Store {
             .map_err(err)?;
             let lease = match row {
                 Some(row) => {
-                    let lease = lease_from_row(&row, run, session, ttl_ms).map_err(err)?;
-                    if !tx.is_postgres() {
-                        start_attempt(&mut tx, &lease, now).await.map_err(err)?;
-                    }
-                    Some(lease)
+                    Some(leased(&mut tx, &row, run, session, ttl_ms, now).await.map_err(err)?)
                 }
                 None => None,
             };
@@ -528,6 +517,23 @@ async fn lost(tx: &mut Tx, lease: &Lease) -> Result<LeaseLost, sqlx::Error> {
         worker: lease.worker.clone(),
         now: TaskNow { state, attempt: row.int("attempt")?, holder: row.opt_text("lease_owner")? },
     })
+}
+
+/// The lease a claim statement returned as `row`, its attempt started (on
+/// PostgreSQL the claim statement itself started it).
+async fn leased(
+    tx: &mut Tx,
+    row: &Row,
+    run: &RunId,
+    worker: &str,
+    ttl_ms: i64,
+    now: i64,
+) -> Result<Lease, sqlx::Error> {
+    let lease = lease_from_row(row, run, worker, ttl_ms)?;
+    if !tx.is_postgres() {
+        start_attempt(tx, &lease, now).await?;
+    }
+    Ok(lease)
 }
 
 async fn start_attempt(tx: &mut Tx, lease: &Lease, now: i64) -> Result<(), sqlx::Error> {
