@@ -100,7 +100,9 @@ fn worktree_root(dir: &Path) -> Option<PathBuf> {
     let dot_git = dir.join(".git");
     let meta = std::fs::metadata(&dot_git).ok()?;
     if meta.is_dir() {
-        return Some(dir.to_owned());
+        // As for git, a `.git` directory without HEAD is no repository: an
+        // agent's sandbox, for one, may leave an empty `.git` as a mount point.
+        return dot_git.join("HEAD").is_file().then(|| dir.to_owned());
     }
     // A linked worktree (or a submodule): `.git` is a file `gitdir: PATH`.
     let text = std::fs::read_to_string(&dot_git).ok()?;
@@ -184,5 +186,15 @@ mod tests {
             .unwrap();
         let common = PathBuf::from(String::from_utf8_lossy(&git_says.stdout).trim());
         assert_eq!(common.parent(), Some(main.as_path()));
+    }
+
+    #[test]
+    fn an_empty_dot_git_directory_is_not_a_repository() {
+        let dir = tempfile::tempdir().unwrap();
+        let inner = dir.path().join("inner");
+        std::fs::create_dir_all(inner.join(".git")).unwrap();
+        assert_eq!(worktree_root(&inner), None);
+        git(&inner, &["init", "-q"]);
+        assert_eq!(worktree_root(&inner), Some(inner.clone()));
     }
 }

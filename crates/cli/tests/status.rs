@@ -166,8 +166,10 @@ fn status_without_a_store_says_so_and_changes_nothing() {
 #[test]
 fn status_outside_a_repository_asks_for_a_store() {
     let dir = tempfile::tempdir().unwrap();
+    // The search must not move up into the temp dir's parent, whatever is there.
+    let ceiling = dir.path().parent().unwrap();
     let out =
-        orca(dir.path()).arg("status").env("GIT_CEILING_DIRECTORIES", dir.path()).output().unwrap();
+        orca(dir.path()).arg("status").env("GIT_CEILING_DIRECTORIES", ceiling).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("not inside a git repository"), "{stderr}");
