@@ -22,8 +22,8 @@ fn tested_versions_are_the_pinned_ones() {
 async fn installed_clis_report_the_tested_versions() {
     let host = HostEnv::current();
     let adapters: [Box<dyn Adapter>; 2] = [
-        Box::new(ClaudeAdapter::default().with_program(orca_testkit::claude_bin().unwrap())),
-        Box::new(CodexAdapter::default().with_program(orca_testkit::codex_bin().unwrap())),
+        Box::new(ClaudeAdapter::default().with_program(orca_model_server::claude_bin().unwrap())),
+        Box::new(CodexAdapter::default().with_program(orca_model_server::codex_bin().unwrap())),
     ];
     for adapter in adapters {
         let probe = probe(adapter.as_ref(), &host).await;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use orca_testkit::{ModelServer, Rule, Script, ToolCall};
+use orca_model_server::{ModelServer, Rule, Script, ToolCall};
 use serde_json::Value;
 
 /// A prompt that would do damage if any shell saw it.
@@ -345,7 +345,7 @@ fn exec_drives_the_real_claude() {
         .arg("--log-dir")
         .arg(workspace.logs())
         .args(["--base-url", &server.base_url(), "--stall-timeout", "60s"])
-        .env("ORCA_AGENT_CLAUDE", orca_testkit::claude_bin().unwrap())
+        .env("ORCA_AGENT_CLAUDE", orca_model_server::claude_bin().unwrap())
         .env("IS_SANDBOX", "1")
         .env("HTTPS_PROXY", server.base_url())
         .env("HTTP_PROXY", server.base_url())

@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use orca_store::{RunId, Store, TaskState};
-use orca_testkit::{
+use orca_model_server::{
     LoggedRequest, ModelServer, ModelServerHandle, Rule, Script, ToolCall, claude_bin,
 };
 use serde_json::{Value, json};
@@ -231,7 +231,7 @@ fn project_instructions(request: &LoggedRequest) -> String {
 
 fn assert_carries_the_managed_block(request: &LoggedRequest) {
     let instructions = project_instructions(request);
-    let lines: Vec<&str> = orca_system::content::MANAGED_BLOCK
+    let lines: Vec<&str> = orca_instructions::content::MANAGED_BLOCK
         .lines()
         .map(str::trim_end)
         // Claude Code drops HTML comments when it loads CLAUDE.md.

@@ -13,7 +13,7 @@ use orca_agents::{
     Adapter, AgentEvent, AgentOutcome, AgentRequest, CancelToken, HostEnv, SupervisionPolicy,
     group_members, run_agent,
 };
-use orca_testkit::{LoggedRequest, ModelServerHandle, claude_bin, codex_bin};
+use orca_model_server::{LoggedRequest, ModelServerHandle, claude_bin, codex_bin};
 use serde_json::Value;
 
 /// A run takes about a second; a slow machine must not fail the suite.

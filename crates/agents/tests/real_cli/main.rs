@@ -10,7 +10,7 @@ mod scenarios;
 use std::time::Duration;
 
 use orca_agents::{ErrorKind, LimitKind, SupervisionPolicy};
-use orca_testkit::{Fault, ModelServer, Rule, Script, ToolCall};
+use orca_model_server::{Fault, ModelServer, Rule, Script, ToolCall};
 
 use crate::harness::{Sandbox, assert_only_loopback, claude, codex, relaxed_policy, run};
 use crate::scenarios::{Cli, fails_with, resumes, shell_text_stays_text, stalls, writes_and_edits};
@@ -167,7 +167,7 @@ async fn claude_bash_denied_by_permission_mode_is_permission_denied() {
     use orca_agents::adapters::claude::{ClaudeAdapter, ClaudePermissionMode};
     let adapter: std::sync::Arc<dyn orca_agents::Adapter> = std::sync::Arc::new(
         ClaudeAdapter::default()
-            .with_program(orca_testkit::claude_bin().unwrap())
+            .with_program(orca_model_server::claude_bin().unwrap())
             .with_permission_mode(ClaudePermissionMode::Default),
     );
     let script = Script::new()

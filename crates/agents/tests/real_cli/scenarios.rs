@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orca_agents::{Adapter, AgentEvent, ErrorKind, StopReason, SupervisionPolicy, group_members};
-use orca_testkit::{Fault, ModelServer, Rule, Script, ToolCall};
+use orca_model_server::{Fault, ModelServer, Rule, Script, ToolCall};
 
 use crate::harness::{
     Finished, Sandbox, alive, assert_only_loopback, carries, relaxed_policy, run,

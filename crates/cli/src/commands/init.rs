@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 use orca_config::{Config, ConfigError, Layout};
-use orca_system::{Action, FileChange, FileKind, InitError, InitOptions, InitPlan, Reason};
+use orca_instructions::{Action, FileChange, FileKind, InitError, InitOptions, InitPlan, Reason};
 use serde::Serialize;
 
 use crate::exit_code::ExitCode;

@@ -1,9 +1,9 @@
-//! `orca model-server`: the scripted model server from orca-testkit, for
+//! `orca model-server`: the scripted model server from orca-model-server, for
 //! deterministic, token-free runs of agent CLIs (docs/model-server.md).
 
 use std::path::PathBuf;
 
-use orca_testkit::{ModelServer, Script, ServerOptions, StopSignals};
+use orca_model_server::{ModelServer, Script, ServerOptions, StopSignals};
 
 use crate::exit_code::ExitCode;
 use crate::failure::{Failure, describe};

@@ -2,7 +2,7 @@
 //! stall watchdog stops it), one whose model API answers with a server
 //! error. Both are retried and the run completes.
 
-use orca_testkit::{Fault, ModelServer, Rule, Script, ToolCall};
+use orca_model_server::{Fault, ModelServer, Rule, Script, ToolCall};
 
 use crate::harness::{Cli, Project, assert_only_model_traffic, assert_tidy, requests_for};
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use orca_agents::group_members;
-use orca_testkit::{Fault, ModelServer, Rule, Script, ToolCall};
+use orca_model_server::{Fault, ModelServer, Rule, Script, ToolCall};
 
 use crate::harness::{
     Cli, Project, RUN_PATIENCE, Steps, agent_pids, assert_only_model_traffic, assert_tidy,

@@ -2,7 +2,7 @@
 //! work (T05), run by real agent CLIs on a repository whose checkout the
 //! user left dirty.
 
-use orca_testkit::{ModelServer, Script, ToolCall};
+use orca_model_server::{ModelServer, Script, ToolCall};
 
 use crate::harness::{
     Checkout, Cli, Project, Steps, assert_merged_in_dependency_order, assert_only_model_traffic,
@@ -166,8 +166,8 @@ pub(crate) fn diamond(cli: Cli) {
         assert_eq!(started[0]["agent"], cli.name());
     }
     let api = match cli {
-        Cli::Claude => orca_testkit::Api::Anthropic,
-        Cli::Codex => orca_testkit::Api::OpenAi,
+        Cli::Claude => orca_model_server::Api::Anthropic,
+        Cli::Codex => orca_model_server::Api::OpenAi,
     };
     assert!(server.model_requests().iter().all(|request| request.api == Some(api)));
     for task in ["T01", "T02", "T03", "T04", "T06"] {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
-use orca_testkit::{LoggedRequest, ModelServerHandle, Rule, ToolCall, claude_bin, codex_bin};
+use orca_model_server::{LoggedRequest, ModelServerHandle, Rule, ToolCall, claude_bin, codex_bin};
 use serde_json::Value;
 
 /// How long one `orca run` may take before the test gives up. A run of six

@@ -2,7 +2,7 @@
 //! the agent's session with the failure output, and the agent (scripted to
 //! answer only when it sees that output) fixes it.
 
-use orca_testkit::{ModelServer, Rule, Script, ToolCall};
+use orca_model_server::{ModelServer, Rule, Script, ToolCall};
 
 use crate::harness::{
     Cli, Project, Steps, assert_only_model_traffic, assert_tidy, overwrite_existing, prompt_text,

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use orca_testkit::{Fault, ModelServer, Rule, Script, ToolCall};
+use orca_model_server::{Fault, ModelServer, Rule, Script, ToolCall};
 
 use crate::harness::{
     Cli, Project, assert_only_model_traffic, assert_tidy, prompt_text, requests_for,

@@ -1,7 +1,7 @@
 //! Several real CLIs share one server at once; markers keep their
 //! conversations apart.
 
-use orca_testkit::{Api, ModelServer, Rule, Script, ToolCall};
+use orca_model_server::{Api, ModelServer, Rule, Script, ToolCall};
 
 use crate::agent_run::{
     ClaudeAuth, RUN_TIMEOUT, Running, Sandbox, assert_only_loopback, claude, codex,

@@ -1,11 +1,11 @@
-//! orca's test kit: a scripted model server that speaks the Anthropic
+//! orca's scripted model server: it speaks the Anthropic
 //! Messages API, the OpenAI Responses and Chat Completions APIs and the
 //! Gemini API on 127.0.0.1, so tests run the real agent CLIs end to end
 //! with canned model turns, and `orca model-server` gives users
 //! deterministic, token-free runs.
 //!
 //! ```no_run
-//! use orca_testkit::{ModelServer, Rule, Script, ToolCall};
+//! use orca_model_server::{ModelServer, Rule, Script, ToolCall};
 //!
 //! let script = Script::new()
 //!     .rule(Rule::tool(ToolCall::write_file("hello.txt", "hi\n")).tool_result(false))

@@ -9,10 +9,10 @@ fn docs_agent_sessions_md_holds_the_managed_block_verbatim() {
     )
     .unwrap();
     // The block's first line is a comment for people editing CLAUDE.md.
-    let (_, body) = orca_system::content::MANAGED_BLOCK.split_once('\n').unwrap();
+    let (_, body) = orca_instructions::content::MANAGED_BLOCK.split_once('\n').unwrap();
     assert!(
         docs.contains(body),
         "docs/agent-sessions.md must end with the managed block's text; copy it from \
-         crates/system/templates/managed-block.md"
+         crates/instructions/templates/managed-block.md"
     );
 }

@@ -1,6 +1,6 @@
 //! The real `claude` CLI against the scripted server.
 
-use orca_testkit::{Api, Fault, ModelServer, Rule, Script, ToolCall, Usage};
+use orca_model_server::{Api, Fault, ModelServer, Rule, Script, ToolCall, Usage};
 
 use crate::agent_run::{
     ClaudeAuth, RUN_TIMEOUT, Running, Sandbox, assert_only_loopback, claude, run,
@@ -82,7 +82,7 @@ fn claude_writes_edits_and_runs_bash_and_reports_the_tokens_sent() {
 fn claude_against(
     fault: Fault,
     auth: ClaudeAuth,
-) -> (crate::agent_run::Finished, orca_testkit::ModelServerHandle) {
+) -> (crate::agent_run::Finished, orca_model_server::ModelServerHandle) {
     let server = ModelServer::start(Script::new().rule(Rule::fault(fault))).unwrap();
     let sandbox = Sandbox::new();
     let finished = run(claude(&server, &sandbox, "TASK-1", auth));

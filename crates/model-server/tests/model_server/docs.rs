@@ -1,6 +1,6 @@
 //! The script examples in docs/model-server.md parse.
 
-use orca_testkit::Script;
+use orca_model_server::Script;
 
 fn code_blocks(language: &str) -> Vec<String> {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/model-server.md");

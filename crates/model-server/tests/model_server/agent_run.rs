@@ -14,7 +14,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use orca_testkit::{ModelServerHandle, claude_bin, codex_bin};
+use orca_model_server::{ModelServerHandle, claude_bin, codex_bin};
 use serde_json::Value;
 
 /// Generous: a run takes about a second; a slow CI machine must not fail.

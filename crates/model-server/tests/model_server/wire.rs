@@ -3,7 +3,7 @@
 use std::io::{BufReader, ErrorKind, Read};
 use std::time::Duration;
 
-use orca_testkit::{Api, Fault, ModelServer, Rule, Script, ServerOptions, ToolCall, Usage};
+use orca_model_server::{Api, Fault, ModelServer, Rule, Script, ServerOptions, ToolCall, Usage};
 use serde_json::{Value, json};
 
 use crate::client::{self, post};
@@ -355,7 +355,7 @@ fn the_log_holds_headers_body_and_rule_and_goes_to_a_jsonl_file() {
     assert_eq!(entry.status, Some(200));
     server.shutdown();
     let text = std::fs::read_to_string(&log_file).unwrap();
-    let lines: Vec<orca_testkit::LoggedRequest> =
+    let lines: Vec<orca_model_server::LoggedRequest> =
         text.lines().map(|line| serde_json::from_str(line).unwrap()).collect();
     assert_eq!(lines, logged);
 }

@@ -1,4 +1,4 @@
-//! The system in the agent's own files. `orca init` writes orca's pipeline,
+//! orca's instructions in the agent's own files. `orca init` writes orca's pipeline,
 //! plan format, queue rules and session rules into the files every agent
 //! session reads (a managed block in CLAUDE.md and AGENTS.md), plus Claude
 //! Code role subagents, slash commands and the documented default config.
