@@ -1,5 +1,5 @@
-//! The one place where errors become what the user reads: a message, the
-//! hints that say what to do, and an exit code.
+//! A failure as the user reads it: a message, the hints that say what to
+//! do, and an exit code. `command_error` makes them from library errors.
 
 use std::fmt;
 
@@ -64,19 +64,4 @@ impl fmt::Display for Failure {
         }
         Ok(())
     }
-}
-
-/// Renders an error and its chain of causes as one message.
-pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
 }

@@ -1,14 +1,14 @@
 //! The `orca` binary: argument parsing and dispatch. Logic lives in the
 //! libraries; each subcommand is one file under `commands/`.
 
+mod command_error;
 mod commands;
 mod exit_code;
 mod failure;
 mod output;
 mod run_display;
 mod run_session;
-mod store_failure;
-mod store_url;
+mod runtime;
 
 use clap::{Parser, Subcommand};
 
@@ -43,10 +43,12 @@ enum Command {
     Agents(commands::agents::AgentsArgs),
     /// Serve scripted model replies on 127.0.0.1 for agent CLIs (tests, demos).
     ModelServer(commands::model_server::ModelServerArgs),
-    /// Run a plan: up to N agents at once, each task in its own worktree,
-    /// merged into the run's integration branch in dependency order.
+    /// Run the pipeline: `orca run "GOAL"` from analysis to a report, or
+    /// `orca run --plan FILE` from the given plan; up to N agents at once,
+    /// each task in its own worktree, merged in dependency order.
     Run(commands::run::RunArgs),
-    /// Continue a run that was interrupted, crashed or killed.
+    /// Continue a run that was interrupted, crashed, killed, paused, waits
+    /// for approval, or failed and was fixed.
     Resume(commands::resume::ResumeArgs),
     /// Work the task queue from an agent session: load a plan, claim the
     /// next task, heartbeat, done, fail, block.
@@ -54,8 +56,10 @@ enum Command {
     /// Serve the task queue over MCP on stdin/stdout (tools next_task,
     /// claim_task, heartbeat, complete_task, fail_task, plan_status, validate_plan).
     Mcp(commands::mcp::McpArgs),
-    /// Show a run: its stage, and every task's state, attempts, lease holder and age.
+    /// Show a run: its stages, and every task's state, attempts, lease holder and age.
     Status(commands::status::StatusArgs),
+    /// List this repository's runs, newest first.
+    Runs(commands::runs::RunsArgs),
     /// Test-only: a worker whose agent sleeps; used by the crash tests.
     #[command(hide = true)]
     DebugWorker(commands::debug_worker::DebugWorkerArgs),
@@ -84,6 +88,7 @@ fn main() -> std::process::ExitCode {
         Command::Run(args) => commands::run::run(&args, &out),
         Command::Resume(args) => commands::resume::run(&args, &out),
         Command::Status(args) => commands::status::run(&args, &out),
+        Command::Runs(args) => commands::runs::run(&args, &out),
         Command::Task(args) => commands::task::run(&args, &out),
         Command::Mcp(args) => commands::mcp::run(&args, &out),
         Command::DebugWorker(args) => commands::debug_worker::run(&args, &out),

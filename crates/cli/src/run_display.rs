@@ -8,7 +8,8 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use orca_engine::run::{RunEvent, TimedEvent, Totals};
+use orca_engine::{RunEvent, TimedEvent, Totals};
+use orca_store::StageState;
 
 use crate::output::Output;
 
@@ -180,10 +181,46 @@ pub(crate) fn summary_line(totals: &Totals) -> String {
 /// A line for events worth a line of their own (terminal and --progress).
 fn line_for(event: &RunEvent) -> Option<String> {
     Some(match event {
-        RunEvent::RunStarted { run, title, tasks, agents, resumed, .. } => format!(
-            "{} run {run}: \"{title}\", {tasks} tasks, up to {agents} agents",
-            if *resumed { "resuming" } else { "starting" }
-        ),
+        RunEvent::RunStarted { run, title, resumed, .. } => {
+            format!("{} run {run}: \"{title}\"", if *resumed { "resuming" } else { "starting" })
+        }
+        RunEvent::StageStarted { stage } => format!("▸ {stage}"),
+        RunEvent::StageFinished { stage, state, note, duration_ms } => {
+            let mark = match state {
+                StageState::Passed => "✓",
+                StageState::Failed => "✗",
+                StageState::Skipped => "-",
+                _ => "↺",
+            };
+            let took = if *duration_ms > 0 {
+                format!(" in {}", orca_agents::format_duration(Duration::from_millis(*duration_ms)))
+            } else {
+                String::new()
+            };
+            let why = note
+                .as_deref()
+                .and_then(|note| note.lines().next())
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default();
+            format!("{mark} {stage} {state}{took}{why}")
+        }
+        RunEvent::Analyzed { files, lines, languages } => {
+            format!("  {files} files, {lines} lines ({})", languages.join(", "))
+        }
+        RunEvent::PlanChecked { round, valid, errors, tasks } => {
+            if *valid {
+                format!("  plan round {round}: valid, {tasks} task(s)")
+            } else {
+                format!("  plan round {round}: {errors} error(s); sent back to the planner")
+            }
+        }
+        RunEvent::ImplementStarted { tasks, agents, integration_branch, .. } => {
+            format!("  {tasks} task(s), up to {agents} agents, into {integration_branch}")
+        }
+        RunEvent::CheckFinished { command, passed, summary } => {
+            format!("  {} {command}: {summary}", if *passed { "✓" } else { "✗" })
+        }
+        RunEvent::ReportWritten { dir } => format!("  report written to {dir}"),
         RunEvent::TaskStarted { task, attempt, agent, resumed_session, .. } => format!(
             "▶ {task} attempt {attempt} with {agent}{}",
             if *resumed_session { " (resumed session)" } else { "" }

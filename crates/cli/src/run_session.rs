@@ -1,104 +1,126 @@
 //! What `orca run` and `orca resume` share: opening the repository, its
 //! config and store; driving the engine on a runtime with Ctrl-C wired to
-//! it; showing events; turning the outcome into an exit code.
+//! it; asking for the plan's approval; showing events; turning the outcome
+//! into a summary and an exit code.
 
-use std::sync::Arc;
+use std::io::{BufRead, IsTerminal, Write};
 
-use orca_agents::HostEnv;
-use orca_config::{Config, Layout};
-use orca_engine::run::{RunChannels, RunError, RunOutcome, RunReport, Workspace};
-use orca_git::Repo;
-use orca_store::{LockError, Store};
+use orca_engine::{
+    OpenWorkspace, PlanSummary, ResumeRequest, RunChannels, RunOutcome, RunReport, RunRequest,
+};
+use orca_store::{StageState, StoreOptions};
+use orca_workspace::Workspace;
 use tokio::sync::mpsc;
 
+use crate::command_error::{engine_failure, open_failure, workspace_failure};
 use crate::exit_code::ExitCode;
-use crate::failure::{Failure, describe};
+use crate::failure::Failure;
 use crate::output::Output;
 use crate::run_display::Display;
-use crate::store_failure::{open_failure, store_failure};
 
-/// The repository around the current directory and its config.
-pub(crate) struct RepoConfig {
-    pub(crate) repo: Repo,
-    pub(crate) layout: Layout,
-    pub(crate) config: Config,
+/// What to ask the engine for.
+pub(crate) enum EngineCall {
+    Start(Box<RunRequest>),
+    Resume(ResumeRequest),
 }
 
-impl RepoConfig {
-    pub(crate) fn open() -> Result<RepoConfig, Failure> {
-        let cwd = std::env::current_dir()
-            .map_err(|e| Failure::usage(format!("cannot read the current directory: {e}")))?;
-        let repo = Repo::discover(&cwd).map_err(|error| {
-            Failure::usage(describe(&error))
-                .with_hint("run orca inside the git repository to work on")
-        })?;
-        let layout = Layout::new(repo.root());
-        layout.ensure().map_err(|error| Failure::usage(describe(&error)))?;
-        let config = Config::load(&layout).map_err(|error| {
-            Failure::usage(describe(&error))
-                .with_hint("`orca init --check` shows every problem in .orca/config.toml")
-        })?;
-        Ok(RepoConfig { repo, layout, config })
-    }
-
-    /// Opens the store (`--store`, else `[store] url`) and makes the
-    /// workspace a run works in.
-    pub(crate) async fn into_workspace(
-        self,
-        store_flag: Option<&str>,
-    ) -> Result<Workspace, Failure> {
-        let url = match store_flag {
-            Some(url) => url.to_owned(),
-            None => match self.config.store.location(self.layout.root()) {
-                orca_config::StoreLocation::Sqlite(path) => path.display().to_string(),
-                orca_config::StoreLocation::Postgres(url) => url,
-            },
-        };
-        let store = Store::open(&url).await.map_err(|error| open_failure(&error))?;
-        Ok(Workspace {
-            repo: Arc::new(self.repo),
-            layout: self.layout,
-            config: self.config,
-            store,
-            host: HostEnv::current(),
-        })
-    }
+/// Finds the repository, its config and store (`--store`, else the config).
+pub(crate) fn find_workspace(store: Option<&str>) -> Result<Workspace, Failure> {
+    let workspace = Workspace::discover(store).map_err(|e| workspace_failure(&e))?;
+    workspace.require_layout().map_err(|e| workspace_failure(&e))?;
+    Ok(workspace)
 }
 
-/// Runs `drive` with events shown and Ctrl-C (and SIGTERM) delivered to it.
-pub(crate) fn drive<F, Fut>(out: &Output, progress: bool, drive: F) -> Result<ExitCode, Failure>
-where
-    F: FnOnce(RunChannels) -> Fut,
-    Fut: std::future::Future<Output = Result<RunReport, Failure>>,
-{
+async fn open(workspace: Workspace) -> Result<OpenWorkspace, Failure> {
+    let store = workspace
+        .open_store(&StoreOptions::default())
+        .await
+        .map_err(|error| open_failure(&error))?;
+    OpenWorkspace::new(workspace, store).map_err(|error| engine_failure(&error))
+}
+
+/// Runs `call` with events shown and Ctrl-C (and SIGTERM) delivered to it.
+/// A plan that waits for approval is shown and asked about when both ends
+/// are a terminal; a yes continues the run at once.
+pub(crate) fn drive(
+    out: &Output,
+    progress: bool,
+    workspace: Workspace,
+    call: EngineCall,
+) -> Result<ExitCode, Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| Failure::failed(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
-        let (events_tx, mut events_rx) = mpsc::unbounded_channel();
-        let (interrupt_tx, interrupt_rx) = mpsc::unbounded_channel();
-        tokio::spawn(forward_interrupts(interrupt_tx));
-        let mut display = Display::new(out, progress);
-        let shown = tokio::spawn(async move {
-            while let Some(event) = events_rx.recv().await {
-                display.show(&event);
+        let mut call = call;
+        let mut workspace = workspace;
+        loop {
+            let ws = open(workspace.clone()).await?;
+            let report = once(out, progress, ws, call).await?;
+            if report.outcome == RunOutcome::AwaitingApproval && may_ask(out) {
+                if let Some(plan) = &report.plan {
+                    eprintln!("{}", plan_text(plan));
+                }
+                if ask("Run this plan?") {
+                    call = EngineCall::Resume(ResumeRequest {
+                        run: Some(report.run.clone()),
+                        yes: true,
+                        ..ResumeRequest::default()
+                    });
+                    workspace = find_workspace(Some(workspace.store_url()))?;
+                    continue;
+                }
             }
-            display.finish();
-        });
-        let result = drive(RunChannels { events: events_tx, interrupts: interrupt_rx }).await;
-        let _ = shown.await;
-        let report = result?;
-        if !out.is_json() {
-            out.text(summary(&report));
+            if !out.is_json() {
+                out.text(summary(&report));
+            }
+            return Ok(exit_code(&report.outcome));
         }
-        Ok(match report.outcome {
-            RunOutcome::Completed => ExitCode::Success,
-            RunOutcome::Failed => ExitCode::Failure,
-            RunOutcome::Interrupted => ExitCode::Interrupted,
-        })
     })
+}
+
+/// One engine call, with its own channels and display.
+async fn once(
+    out: &Output,
+    progress: bool,
+    ws: OpenWorkspace,
+    call: EngineCall,
+) -> Result<RunReport, Failure> {
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    let (interrupt_tx, interrupt_rx) = mpsc::unbounded_channel();
+    let forwarder = tokio::spawn(forward_interrupts(interrupt_tx));
+    let mut display = Display::new(out, progress);
+    let shown = tokio::spawn(async move {
+        while let Some(event) = events_rx.recv().await {
+            display.show(&event);
+        }
+        display.finish();
+    });
+    let channels = RunChannels { events: events_tx, interrupts: interrupt_rx };
+    let result = match call {
+        EngineCall::Start(request) => orca_engine::start(ws, *request, channels).await,
+        EngineCall::Resume(request) => orca_engine::resume(ws, request, channels).await,
+    };
+    let _ = shown.await;
+    forwarder.abort();
+    result.map_err(|error| engine_failure(&error))
+}
+
+fn may_ask(out: &Output) -> bool {
+    !out.is_json() && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+/// Asks a yes/no question on the terminal; anything but yes is no.
+fn ask(question: &str) -> bool {
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
 }
 
 /// Each Ctrl-C or SIGTERM becomes one interrupt message.
@@ -119,23 +141,27 @@ async fn forward_interrupts(tx: mpsc::UnboundedSender<()>) {
     }
 }
 
-/// An engine error as the user reads it.
-pub(crate) fn run_failure(error: &RunError) -> Failure {
-    match error {
-        RunError::Locked(LockError::Held { holder, .. }) => {
-            Failure::refused(format!("another orca is running in this repository: {holder}"))
-                .with_hint("wait for it to finish, or stop it; `orca status` shows its run")
+fn exit_code(outcome: &RunOutcome) -> ExitCode {
+    match outcome {
+        RunOutcome::Completed | RunOutcome::Paused { .. } | RunOutcome::AwaitingApproval => {
+            ExitCode::Success
         }
-        RunError::Store(error) => store_failure(error),
-        RunError::Profile(_) => Failure::usage(describe(error))
-            .with_hint("agents are defined under [agents] in .orca/config.toml"),
-        RunError::NothingToResume | RunError::AlreadyFinished { .. } => {
-            Failure::failed(describe(error))
-                .with_hint("`orca status` shows the runs in this repository")
-        }
-        RunError::NoCommit => Failure::usage(describe(error)),
-        _ => Failure::failed(describe(error)),
+        RunOutcome::Failed { .. } | RunOutcome::Halted { .. } => ExitCode::Failure,
+        RunOutcome::Interrupted { .. } => ExitCode::Interrupted,
     }
+}
+
+/// The plan in numbers, as the approval question shows it.
+fn plan_text(plan: &PlanSummary) -> String {
+    format!(
+        "plan \"{}\": {} task(s) in {} wave(s), up to {} at once\n  critical path: {}\n  the plan: {}",
+        plan.title,
+        plan.tasks,
+        plan.waves,
+        plan.parallelism,
+        plan.critical_path.join(" → "),
+        plan.path.display()
+    )
 }
 
 fn summary(report: &RunReport) -> String {
@@ -148,6 +174,20 @@ fn summary(report: &RunReport) -> String {
         report.blocked.len(),
         orca_agents::format_duration(report.duration),
     )];
+    for stage in &report.stages {
+        let mark = match stage.state {
+            StageState::Passed => "✓",
+            StageState::Failed => "✗",
+            StageState::Skipped => "-",
+            StageState::Running => "…",
+            StageState::Pending => " ",
+        };
+        let mut line = format!("  {mark} {:<10} {}", stage.stage.as_str(), stage.state.as_str());
+        if let Some(note) = stage.note.as_deref().and_then(|note| note.lines().next()) {
+            line.push_str(&format!(": {note}"));
+        }
+        lines.push(line);
+    }
     for (task, reason) in &report.failed {
         lines.push(format!("  failed  {task}: {reason}"));
     }
@@ -155,16 +195,49 @@ fn summary(report: &RunReport) -> String {
         lines.push(format!("  blocked {task}: depends on {by}, which failed"));
     }
     let tokens = report.usage.input_tokens + report.usage.output_tokens;
-    lines.push(format!(
-        "  {tokens} tokens{}",
-        if report.cost_usd > 0.0 { format!(", ${:.2}", report.cost_usd) } else { String::new() }
-    ));
-    match report.outcome {
-        RunOutcome::Interrupted => lines.push("  continue with: orca resume".into()),
-        _ => lines.push(format!(
+    if tokens > 0 || report.cost_usd > 0.0 {
+        lines.push(format!(
+            "  {tokens} tokens{}",
+            if report.cost_usd > 0.0 {
+                format!(", ${:.2}", report.cost_usd)
+            } else {
+                String::new()
+            }
+        ));
+    }
+    match &report.outcome {
+        RunOutcome::Interrupted { .. } => lines.push("  continue with: orca resume".into()),
+        RunOutcome::Halted { reason, .. } => {
+            lines.push(format!("  stopped: {reason}"));
+            lines.push("  once that is fixed, continue with: orca resume".into());
+        }
+        RunOutcome::Paused { after } => {
+            lines.push(format!("  stopped after {after} as asked; continue with: orca resume"));
+        }
+        RunOutcome::AwaitingApproval => {
+            if let Some(plan) = &report.plan {
+                lines.push(format!("  {}", plan_text(plan).replace('\n', "\n  ")));
+            }
+            lines.push(
+                "  the plan waits for your approval: read it, then run it with `orca resume --yes`"
+                    .into(),
+            );
+        }
+        RunOutcome::Failed { stage, reason } => {
+            lines.push(format!("  {stage} failed: {}", reason.lines().next().unwrap_or("")));
+            lines.push(format!(
+                "  after a fix: orca resume --run {}{}",
+                report.run,
+                if *stage == orca_store::Stage::Implement { " --retry-failed" } else { "" }
+            ));
+        }
+        RunOutcome::Completed => lines.push(format!(
             "  the result is on branch {} (your checkout is untouched): git log {0}",
             report.integration_branch
         )),
+    }
+    if report.run_dir.join("report.html").exists() {
+        lines.push(format!("  report: {}", report.run_dir.join("report.html").display()));
     }
     lines.join("\n")
 }

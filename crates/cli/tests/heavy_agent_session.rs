@@ -10,10 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use orca_store::{RunId, Store, TaskState};
 use orca_model_server::{
     LoggedRequest, ModelServer, ModelServerHandle, Rule, Script, ToolCall, claude_bin,
 };
+use orca_store::{RunId, Store, TaskState};
 use serde_json::{Value, json};
 
 /// A claude run takes a second or two; a loaded machine must not fail the suite.

@@ -91,6 +91,7 @@ fn random_run(seed: u64) -> NewRun {
             // Kills cost tries; a task must never run out of them here.
             max_attempts: 100,
             spec_json: "{}".to_owned(),
+            done: false,
         })
         .collect();
     NewRun {
@@ -99,6 +100,7 @@ fn random_run(seed: u64) -> NewRun {
         plan_json: "{}".to_owned(),
         mode: "debug".to_owned(),
         tasks,
+        ..NewRun::default()
     }
 }
 

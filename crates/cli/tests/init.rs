@@ -350,7 +350,8 @@ fn a_generated_file_from_another_version_is_updated() {
     let repo = Repo::new();
     assert_eq!(repo.orca(&["init"]).code, 0);
     let older_body = "---\nname: orca-tester\ndescription: old\ntools: Read\n---\nOld prompt.\n";
-    let older = orca_instructions::stamp::stamp(older_body, orca_instructions::stamp::CommentStyle::Html);
+    let older =
+        orca_instructions::stamp::stamp(older_body, orca_instructions::stamp::CommentStyle::Html);
     repo.write(".claude/agents/orca-tester.md", &older);
 
     let run = repo.orca(&["init"]);

@@ -34,6 +34,7 @@ async fn small_run(url: &str) -> RunId {
             priority: 0,
             max_attempts: 3,
             spec_json: "{}".to_owned(),
+            done: false,
         })
         .collect();
     let run = store

@@ -15,7 +15,8 @@ pub use duration::{DisplayDuration, DurationError, format_duration, parse_durati
 pub use layout::{Layout, LayoutError};
 pub use load::ConfigError;
 pub use model::{
-    Adapter, AgentConfig, COMMAND_PLACEHOLDERS, Config, DEFAULT_ROLES, LeaseConfig, LimitsConfig,
-    PermissionMode, RolesConfig, RunConfig, STORE_ENV, StoreConfig, StoreLocation,
+    Adapter, AgentConfig, AnalyzeConfig, COMMAND_PLACEHOLDERS, CompleteConfig, Config,
+    DEFAULT_ROLES, GATES, GatesConfig, LeaseConfig, LimitsConfig, PermissionMode, PlanConfig,
+    RolesConfig, RunConfig, STORE_ENV, StoreConfig, StoreLocation,
 };
 pub use template::render_default_config;

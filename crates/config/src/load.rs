@@ -16,8 +16,8 @@ use crate::diagnostic::{ConfigDiagnostic, InvalidConfig, Location, did_you_mean}
 use crate::duration::serde_human;
 use crate::layout::Layout;
 use crate::model::{
-    Adapter, AgentConfig, Config, LeaseConfig, LimitsConfig, PermissionMode, RolesConfig,
-    RunConfig, STORE_ENV, StoreConfig,
+    Adapter, AgentConfig, AnalyzeConfig, CompleteConfig, Config, GatesConfig, LeaseConfig,
+    LimitsConfig, PermissionMode, PlanConfig, RolesConfig, RunConfig, STORE_ENV, StoreConfig,
 };
 use crate::{schema, validate};
 
@@ -45,6 +45,10 @@ struct RawConfig {
     store: StoreConfig,
     lease: LeaseConfig,
     limits: LimitsConfig,
+    analyze: AnalyzeConfig,
+    plan: PlanConfig,
+    gates: GatesConfig,
+    complete: CompleteConfig,
     agents: BTreeMap<String, RawAgent>,
 }
 
@@ -385,6 +389,10 @@ fn resolve(raw: RawConfig, spans: &Spans<'_>, diagnostics: &mut Vec<ConfigDiagno
         store: raw.store,
         lease: raw.lease,
         limits: raw.limits,
+        analyze: raw.analyze,
+        plan: raw.plan,
+        gates: raw.gates,
+        complete: raw.complete,
         agents,
     }
 }

@@ -17,9 +17,80 @@ pub struct Config {
     pub store: StoreConfig,
     pub lease: LeaseConfig,
     pub limits: LimitsConfig,
+    pub analyze: AnalyzeConfig,
+    pub plan: PlanConfig,
+    pub gates: GatesConfig,
+    pub complete: CompleteConfig,
     /// Every agent orca can start, by name: the four built-in ones plus any
     /// the file adds.
     pub agents: BTreeMap<String, AgentConfig>,
+}
+
+/// `[analyze]`: the repository map the analyze stage writes for agents.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnalyzeConfig {
+    /// The most tokens `analysis.md` may take in an agent's prompt.
+    pub budget_tokens: u32,
+}
+
+impl Default for AnalyzeConfig {
+    fn default() -> Self {
+        AnalyzeConfig { budget_tokens: 2_000 }
+    }
+}
+
+/// `[plan]`: the plan stage, where an agent writes the run's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PlanConfig {
+    /// The planner agent (a key of [`Config::agents`]); unset: the run's agent.
+    pub agent: Option<String>,
+    /// Rounds of write, check and feedback before the stage fails.
+    pub max_rounds: u32,
+}
+
+impl Default for PlanConfig {
+    fn default() -> Self {
+        PlanConfig { agent: None, max_rounds: 3 }
+    }
+}
+
+/// The pipeline stages that may send fix tasks back to implement.
+pub const GATES: [&str; 4] = ["security", "test", "cleanup", "review"];
+
+/// `[gates]`: the quality gates after implement.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatesConfig {
+    /// Fix rounds a gate may send back to implement before it stops the run.
+    pub max_fix_rounds: u32,
+    /// Gates whose findings are reported but never stop the run.
+    pub advisory: Vec<String>,
+}
+
+impl Default for GatesConfig {
+    fn default() -> Self {
+        GatesConfig { max_fix_rounds: 2, advisory: Vec::new() }
+    }
+}
+
+/// `[complete]`: the final validation on the integration branch.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CompleteConfig {
+    /// Commands that must pass (each an argv array); empty: the build and
+    /// test commands the analyze stage found.
+    pub commands: Vec<Vec<String>>,
+    /// The time limit of each command.
+    #[serde(deserialize_with = "serde_human::deserialize")]
+    pub timeout: Duration,
+}
+
+impl Default for CompleteConfig {
+    fn default() -> Self {
+        CompleteConfig { commands: Vec::new(), timeout: Duration::from_secs(30 * 60) }
+    }
 }
 
 /// `[run]`: how `orca run` schedules work.
@@ -312,6 +383,10 @@ impl Default for Config {
             store: StoreConfig::default(),
             lease: LeaseConfig::default(),
             limits: LimitsConfig::default(),
+            analyze: AnalyzeConfig::default(),
+            plan: PlanConfig::default(),
+            gates: GatesConfig::default(),
+            complete: CompleteConfig::default(),
             agents: Adapter::BUILT_IN
                 .into_iter()
                 .map(|adapter| (adapter.as_str().to_owned(), AgentConfig::defaults_for(adapter)))

@@ -90,6 +90,49 @@ pub const LIMITS: Section = Section {
     ],
 };
 
+pub const ANALYZE: Section = Section {
+    name: "analyze",
+    doc: "The analyze stage: the map of the repository it writes for agents.",
+    keys: &[key(
+        "budget_tokens",
+        "The most tokens analysis.md may take in an agent's prompt; the most central files come first.",
+    )],
+};
+
+pub const PLAN: Section = Section {
+    name: "plan",
+    doc: "The plan stage: an agent writes the run's plan, orca checks it and sends back what is wrong.",
+    keys: &[
+        key("agent", "The planner agent (a table under [agents]); unset: the run's agent."),
+        key("max_rounds", "Rounds of write, check and feedback before the stage fails."),
+    ],
+};
+
+pub const GATES: Section = Section {
+    name: "gates",
+    doc: "The quality gates after implement (security, test, cleanup, review).",
+    keys: &[
+        key(
+            "max_fix_rounds",
+            "Fix rounds a gate may send back to implement before it stops the run.",
+        ),
+        key("advisory", "Gates whose findings are reported but never stop the run."),
+    ],
+};
+
+pub const COMPLETE: Section = Section {
+    name: "complete",
+    doc: "The final validation of the integration branch before the report.",
+    keys: &[
+        key(
+            "commands",
+            "Commands that must pass, each an argv array, e.g. [[\"cargo\", \"test\"]]; empty: the \
+             build and test commands the analyze stage found.",
+        ),
+        key("timeout", "The time limit of each command."),
+    ],
+};
+
 pub const AGENT: Section = Section {
     name: "agents.<name>",
     doc: "One table per agent orca can start. claude, codex, gemini and opencode are built in; \
@@ -140,13 +183,16 @@ pub const AGENT: Section = Section {
 };
 
 /// The top-level tables, in the order the template writes them.
-pub const TOP_LEVEL: [Section; 5] = [RUN, ROLES, STORE, LEASE, LIMITS];
+pub const TOP_LEVEL: [Section; 9] =
+    [RUN, ROLES, STORE, LEASE, LIMITS, ANALYZE, PLAN, GATES, COMPLETE];
 
 /// Every section, agents last.
-pub const ALL: [Section; 6] = [RUN, ROLES, STORE, LEASE, LIMITS, AGENT];
+pub const ALL: [Section; 10] =
+    [RUN, ROLES, STORE, LEASE, LIMITS, ANALYZE, PLAN, GATES, COMPLETE, AGENT];
 
 /// The names allowed at the top of the file.
-pub const TOP_LEVEL_KEYS: [&str; 6] = ["run", "roles", "store", "lease", "limits", "agents"];
+pub const TOP_LEVEL_KEYS: [&str; 10] =
+    ["run", "roles", "store", "lease", "limits", "analyze", "plan", "gates", "complete", "agents"];
 
 impl Section {
     pub fn key_names(&self) -> impl Iterator<Item = &'static str> + '_ {

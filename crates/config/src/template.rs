@@ -50,6 +50,23 @@ pub fn render_default_config() -> String {
     entry(&mut out, &schema::LIMITS, "retry_backoff_base", duration(limits.retry_backoff_base));
     entry(&mut out, &schema::LIMITS, "retry_backoff_max", duration(limits.retry_backoff_max));
 
+    section(&mut out, &schema::ANALYZE);
+    entry(&mut out, &schema::ANALYZE, "budget_tokens", config.analyze.budget_tokens.to_string());
+
+    section(&mut out, &schema::PLAN);
+    comment(&mut out, schema::PLAN.doc_of("agent"));
+    out.push_str("# agent = \"claude\"\n");
+    entry(&mut out, &schema::PLAN, "max_rounds", config.plan.max_rounds.to_string());
+
+    section(&mut out, &schema::GATES);
+    entry(&mut out, &schema::GATES, "max_fix_rounds", config.gates.max_fix_rounds.to_string());
+    entry(&mut out, &schema::GATES, "advisory", strings(&config.gates.advisory));
+
+    section(&mut out, &schema::COMPLETE);
+    comment(&mut out, schema::COMPLETE.doc_of("commands"));
+    out.push_str("commands = []\n");
+    entry(&mut out, &schema::COMPLETE, "timeout", duration(config.complete.timeout));
+
     out.push('\n');
     comment(&mut out, schema::AGENT.doc);
     for key in schema::AGENT.keys {

@@ -28,6 +28,40 @@ pub(crate) fn check(config: &Config, spans: &Spans<'_>, out: &mut Vec<ConfigDiag
             Some("1 means no retries".to_owned()),
         );
     }
+    if let Some(planner) = &config.plan.agent
+        && !config.agents.contains_key(planner)
+    {
+        report(
+            spans.value(&["plan", "agent"]),
+            format!("`agent` names `{planner}`, which is not an agent"),
+            Some(did_you_mean(planner, config.agents.keys().map(String::as_str), "agents")),
+        );
+    }
+    if config.plan.max_rounds == 0 {
+        report(
+            spans.value(&["plan", "max_rounds"]),
+            "`max_rounds` must be at least 1".to_owned(),
+            Some("1 means the planner's first plan must be valid".to_owned()),
+        );
+    }
+    for gate in &config.gates.advisory {
+        if !crate::model::GATES.contains(&gate.as_str()) {
+            report(
+                spans.value(&["gates", "advisory"]),
+                format!("`advisory` names `{gate}`, which is not a gate"),
+                Some(did_you_mean(gate, crate::model::GATES, "gates")),
+            );
+        }
+    }
+    for (index, command) in config.complete.commands.iter().enumerate() {
+        if command.first().is_none_or(|program| program.trim().is_empty()) {
+            report(
+                spans.value(&["complete", "commands"]),
+                format!("command #{} of `commands` names no program", index + 1),
+                Some("each command is an argv array, e.g. [\"cargo\", \"test\"]".to_owned()),
+            );
+        }
+    }
     if !config.agents.contains_key(&config.run.agent) {
         report(
             spans.value(&["run", "agent"]),

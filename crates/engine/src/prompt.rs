@@ -229,3 +229,75 @@ const RULES: &str = "
 
 #[cfg(test)]
 mod tests;
+
+/// What the planner is told.
+#[derive(Debug, Clone)]
+pub struct PlannerBrief<'a> {
+    pub goal: &'a str,
+    /// `analysis.md` of the analyze stage, when it ran.
+    pub analysis: Option<&'a str>,
+    /// The plan format ([`orca_plan::spec::format_spec`]).
+    pub format: &'a str,
+    /// The agents a task may name.
+    pub agents: &'a [String],
+    /// Where to write the plan, relative to the worktree.
+    pub plan_file: &'a str,
+}
+
+/// The first message to the planner: goal, map of the repository, format.
+pub fn planner_prompt(brief: &PlannerBrief<'_>) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "# Plan the goal: {}", first_line(brief.goal));
+    let _ = write!(
+        out,
+        "\nYou are the planner of an orca run. Write a plan that reaches the goal below as \
+         tasks that other agents will do, several at once, each in its own git worktree; orca \
+         merges their work in dependency order. Do not do the tasks yourself: write the plan \
+         to `{}` at the top of this worktree, in orca's plan format, and nothing else. orca \
+         checks it with `orca plan check` and sends you back every problem it finds.\n",
+        brief.plan_file
+    );
+    out.push_str("\n## The goal\n\n");
+    out.push_str(brief.goal.trim());
+    out.push('\n');
+    if let Some(analysis) = brief.analysis.filter(|text| !text.trim().is_empty()) {
+        out.push_str("\n## The repository\n\n");
+        out.push_str(analysis.trim());
+        out.push('\n');
+    }
+    out.push_str(
+        "\n## How to plan\n\n\
+         - Small tasks, each one coherent change that one agent can finish and prove with its \
+           `verify` command.\n\
+         - `deps` only where a task needs another's result; independent tasks run in parallel.\n\
+         - `files` as precise as you can: tasks that share files never run at the same time.\n\
+         - Every task gets a `verify` that fails before the task and passes after it.\n",
+    );
+    if !brief.agents.is_empty() {
+        let _ = writeln!(out, "- Agents a task may name in `agent`: {}.", brief.agents.join(", "));
+    }
+    out.push_str("\n## The plan format\n\n");
+    out.push_str(brief.format.trim_end());
+    out.push('\n');
+    out
+}
+
+/// The message after a plan orca refused: every diagnostic, as `orca plan
+/// check` prints them.
+pub fn planner_feedback_prompt(
+    plan_file: &str,
+    diagnostics: &str,
+    round: u32,
+    rounds: u32,
+) -> String {
+    format!(
+        "# Plan the goal: fix the plan (round {round} of {rounds})\n\n`orca plan check {plan_file}` \
+         refused the plan. Fix every problem below in `{plan_file}` (keep what was right), then \
+         reply with a short summary.\n\n```text\n{}\n```\n",
+        diagnostics.trim_end()
+    )
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().map(str::trim).find(|line| !line.is_empty()).unwrap_or("")
+}

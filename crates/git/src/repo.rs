@@ -159,6 +159,21 @@ impl Repo {
         self.resolve_commit("HEAD")?.ok_or(RefError::UnbornHead)
     }
 
+    /// The root commits of HEAD's history (commits without parents),
+    /// sorted: the first is the same in every clone, so it identifies the
+    /// repository. [`RefError::UnbornHead`] when there is no commit yet.
+    pub fn root_commits(&self) -> Result<Vec<Sha>, RefError> {
+        self.head_commit()?;
+        let inv = self.git.at(&self.root).args(["rev-list", "--max-parents=0", "HEAD"]);
+        let out = inv.run_text()?;
+        let mut roots = out
+            .lines()
+            .map(|line| Sha::parse(line.trim()).map_err(|_| inv.unexpected("not an object name")))
+            .collect::<Result<Vec<_>, _>>()?;
+        roots.sort();
+        Ok(roots)
+    }
+
     /// The branch checked out in the checkout; `None` when HEAD is detached.
     pub fn current_branch(&self) -> Result<Option<String>, GitError> {
         let out = self

@@ -23,6 +23,7 @@ mod render;
 mod schedule;
 mod source;
 mod span;
+pub mod spec;
 pub mod synthetic;
 mod validate;
 

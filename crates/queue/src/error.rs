@@ -1,6 +1,6 @@
 //! What can go wrong in the queue, per kind of operation.
 
-use orca_store::StoreError;
+use orca_store::{RunId, StoreError};
 
 use crate::refusal::Refusal;
 
@@ -8,8 +8,11 @@ use crate::refusal::Refusal;
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     /// The store has no run to work on.
-    #[error("the store has no runs yet")]
+    #[error("this repository has no runs yet")]
     NoRun,
+    /// `--run` named a run of another repository.
+    #[error("run {run} belongs to another repository ({checkout})")]
+    OtherRepository { run: RunId, checkout: String },
     /// The session does not hold the task it tried to act on.
     #[error(transparent)]
     Refused(#[from] Refusal),

@@ -24,7 +24,7 @@ mod settings;
 mod view;
 
 pub use error::{LoadError, QueueError};
-pub use load::{Loaded, SESSION_MODE, dispatch_priorities, session_run};
+pub use load::{Loaded, SESSION_MODE, session_run};
 pub use name::{NameError, SessionName};
 pub use queue::Queue;
 pub use refusal::{Refusal, RefusalKind};

@@ -5,7 +5,7 @@
 use std::fmt;
 
 use orca_plan::{Plan, PlanGraph};
-use orca_store::{NewRun, NewTask, RunId, Stage, StageState};
+use orca_store::{NewRun, RunId, RunState};
 use serde::Serialize;
 
 use crate::error::LoadError;
@@ -43,54 +43,21 @@ impl fmt::Display for Loaded {
     }
 }
 
-/// Dispatch priorities: the first task of [`PlanGraph::sort_for_dispatch`]
-/// gets the highest number, so the store's "highest priority first, then
-/// key" claims in exactly the plan's dispatch order (critical path first).
-pub fn dispatch_priorities(graph: &PlanGraph) -> Vec<i64> {
-    let mut order: Vec<_> = graph.indices().collect();
-    graph.sort_for_dispatch(&mut order);
-    let n = i64::try_from(order.len()).unwrap_or(i64::MAX);
-    let mut priorities = vec![0; order.len()];
-    for (rank, task) in order.iter().enumerate() {
-        priorities[task.index()] = n - i64::try_from(rank).unwrap_or(n);
-    }
-    priorities
-}
-
-/// The run the store creates for `plan`: the same task specs (`orca_plan::Task`
-/// as JSON) and priorities that `orca run` uses, driven by sessions.
+/// The run the store creates for `plan`, driven by sessions: the same
+/// tasks `orca run` creates (`orca_engine::stages::parallel::new_run`).
 pub fn session_run(
     plan: &Plan,
     graph: &PlanGraph,
     plan_path: Option<String>,
     max_attempts: u32,
 ) -> NewRun {
-    let priorities = dispatch_priorities(graph);
-    let tasks = plan
-        .tasks
-        .iter()
-        .zip(priorities)
-        .map(|(task, priority)| NewTask {
-            key: task.id.to_string(),
-            deps: task.deps.iter().map(ToString::to_string).collect(),
-            priority,
-            max_attempts: i64::from(max_attempts.max(1)),
-            spec_json: serde_json::to_string(task).unwrap_or_else(|_| "{}".to_owned()),
-        })
-        .collect();
-    NewRun {
-        title: plan.title.clone(),
-        plan_path,
-        plan_json: orca_plan::to_json(plan).to_string(),
-        mode: SESSION_MODE.to_owned(),
-        tasks,
-    }
+    orca_engine::stages::parallel::new_run(plan, graph, plan_path, SESSION_MODE, max_attempts)
 }
 
 impl Queue {
     /// Loads a valid plan (`graph` is the one `orca_plan::check` built) as
-    /// a new run for agent sessions, in one transaction, and marks stages
-    /// plan and parallel passed, implement running.
+    /// a new run for agent sessions, in one transaction, and records its
+    /// stages (implement running).
     pub async fn load(
         &self,
         plan: &Plan,
@@ -99,17 +66,13 @@ impl Queue {
     ) -> Result<Loaded, LoadError> {
         let graph = graph.ok_or(LoadError::Invalid)?;
         let store = self.store();
-        let previous_active = store.latest_active_run().await?.map(|run| run.id);
-        let new_run = session_run(plan, graph, plan_path, self.settings().max_attempts);
+        let previous_active =
+            store.latest_run_in(self.scope(), &[RunState::Active]).await?.map(|run| run.id);
+        let mut new_run = session_run(plan, graph, plan_path, self.settings().max_attempts);
+        new_run.repo = self.settings().repo.clone();
         let ready = new_run.tasks.iter().filter(|task| task.deps.is_empty()).count();
         let run = store.create_run(&new_run).await?;
-        for (stage, state) in [
-            (Stage::Plan, StageState::Passed),
-            (Stage::Parallel, StageState::Passed),
-            (Stage::Implement, StageState::Running),
-        ] {
-            store.set_stage(&run, stage, state).await?;
-        }
+        orca_engine::pipeline::session::loaded(store, &run).await?;
         Ok(Loaded {
             run,
             title: new_run.title,

@@ -4,7 +4,7 @@
 //! `orca run` workers.
 
 use orca_store::{
-    AttemptInfo, Lease, LeaseError, Location, Remaining, RunId, RunState, Stage, StageState, Store,
+    AttemptInfo, Lease, LeaseError, Location, Remaining, RunId, RunScope, RunState, Store,
     StoreError, TaskState,
 };
 
@@ -50,16 +50,34 @@ impl Queue {
         &self.settings
     }
 
-    /// The run to work on: `pick` if given, else the newest active run,
-    /// else the newest run (to say that it is finished).
+    /// The runs this queue's sessions see by default: their repository's.
+    pub fn scope(&self) -> RunScope<'_> {
+        match &self.settings.repo {
+            Some(repo) => RunScope::Repo { repo, legacy: self.settings.legacy_runs },
+            None => RunScope::All,
+        }
+    }
+
+    /// The run to work on: `pick` if given (refused when it belongs to
+    /// another repository), else this repository's newest active run, else
+    /// its newest run (to say that it is finished).
     pub async fn resolve_run(&self, pick: Option<&RunId>) -> Result<orca_store::Run, QueueError> {
         if let Some(id) = pick {
-            return Ok(self.store.run(id).await?);
-        }
-        if let Some(run) = self.store.latest_active_run().await? {
+            let run = self.store.run(id).await?;
+            if let (Some(theirs), Some(ours)) = (&run.repo, &self.settings.repo)
+                && theirs != ours
+            {
+                return Err(QueueError::OtherRepository {
+                    run: run.id,
+                    checkout: theirs.checkout.clone(),
+                });
+            }
             return Ok(run);
         }
-        self.store.latest_run().await?.ok_or(QueueError::NoRun)
+        if let Some(run) = self.store.latest_run_in(self.scope(), &[RunState::Active]).await? {
+            return Ok(run);
+        }
+        self.store.latest_run_in(self.scope(), &[]).await?.ok_or(QueueError::NoRun)
     }
 
     /// The task a claim would take now, without claiming it; or why there is none.
@@ -492,13 +510,8 @@ impl Queue {
         }
         let counts = self.store.task_counts(run).await?;
         let all_succeeded = counts.count(TaskState::Succeeded) == counts.total;
-        let (state, stage) = if all_succeeded {
-            (RunState::Succeeded, StageState::Passed)
-        } else {
-            (RunState::Failed, StageState::Failed)
-        };
-        self.store.set_stage(run, Stage::Implement, stage).await?;
-        self.store.finish_run(run, state).await?;
+        let state =
+            orca_engine::pipeline::session::finished(&self.store, run, all_succeeded).await?;
         Ok((remaining, Some(RunEnd { state, counts })))
     }
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use orca_config::Config;
-use orca_store::RetryPolicy;
+use orca_store::{RepoRef, RetryPolicy};
 
 /// The knobs of the session queue.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,6 +14,12 @@ pub struct QueueSettings {
     pub retry: RetryPolicy,
     /// Tries per task before it fails for good (`[run] max_attempts`).
     pub max_attempts: u32,
+    /// The repository the sessions work in: runs loaded here record it,
+    /// and a session picks among its runs only (None: every run).
+    pub repo: Option<RepoRef>,
+    /// Also pick runs recorded before runs carried their repository (the
+    /// repository's own store).
+    pub legacy_runs: bool,
 }
 
 impl QueueSettings {
@@ -27,6 +33,8 @@ impl QueueSettings {
                 ..RetryPolicy::default()
             },
             max_attempts: config.run.max_attempts.max(1),
+            repo: None,
+            legacy_runs: true,
         }
     }
 }

@@ -29,6 +29,7 @@ fn tasks(n: usize, max_deps: usize, seed: u64) -> Vec<NewTask> {
             priority: rng.i64(0..100),
             max_attempts: 3,
             spec_json: r#"{"prompt":"do the thing"}"#.to_owned(),
+            done: false,
         })
         .collect()
 }
@@ -40,6 +41,7 @@ fn run(title: &str, tasks: Vec<NewTask>) -> NewRun {
         plan_json: "{}".to_owned(),
         mode: "bench".to_owned(),
         tasks,
+        ..NewRun::default()
     }
 }
 

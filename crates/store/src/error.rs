@@ -133,6 +133,10 @@ pub enum StoreError {
     TaskNotFound { run: RunId, key: String },
     #[error("invalid run: {0}")]
     InvalidRun(String),
+    #[error("task `{key}` is {state}; only a failed, blocked or cancelled task can be {action}")]
+    NotReopenable { key: String, state: TaskState, action: &'static str },
+    #[error("task `{key}` depends on `{dep}`, which is {state}; reopen `{dep}` first")]
+    HeldBack { key: String, dep: String, state: TaskState },
     #[error("the store holds data this orca cannot read: {0}")]
     BadData(String),
 }

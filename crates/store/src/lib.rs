@@ -25,6 +25,7 @@ mod lookup;
 mod model;
 #[cfg(test)]
 mod query_plan;
+mod reopen;
 mod runs;
 mod schema;
 pub mod session_lock;
@@ -36,9 +37,9 @@ pub use error::{LeaseError, LeaseLost, OpenError, StorageProblem, StoreError, Ta
 pub use location::{Location, LocationError, redact_url};
 pub use lookup::{DepState, ReadyTask, Remaining, TaskCounts};
 pub use model::{
-    AttemptInfo, AttemptRecord, Event, FailOutcome, Lease, LeaseView, NewRun, NewTask, Rescued,
-    RetryPolicy, Run, RunId, RunState, RunStatus, Stage, StageState, StageStatus, TaskState,
-    TaskStatus, Worker,
+    AttemptInfo, AttemptRecord, Event, FailOutcome, Lease, LeaseView, NewRun, NewTask, RepoRef,
+    Rescued, RetryPolicy, Run, RunId, RunScope, RunState, RunStatus, RunSummary, Stage,
+    StageChange, StageState, StageStatus, TaskState, TaskStatus, Worker, utc_timestamp,
 };
 pub use schema::SCHEMA_VERSION;
 pub use session_lock::{LockError, LockHolder, SessionLock};

@@ -15,8 +15,8 @@ use crate::status::{run_from_row, task_from_row};
 use crate::store::Store;
 
 const LATEST_ACTIVE_RUN: Sql = Sql::both(
-    "SELECT id, title, plan_path, mode, state, stage, created_ms, updated_ms FROM runs \
-     WHERE state = 'active' ORDER BY created_ms DESC, id DESC LIMIT 1",
+    "SELECT id, title, plan_path, mode, state, stage, created_ms, updated_ms, repo_id, checkout \
+     FROM runs WHERE state = 'active' ORDER BY created_ms DESC, id DESC LIMIT 1",
 );
 const TASK: Sql = Sql::both(
     "SELECT key, state, priority, attempt, tries, max_attempts, run_after_ms, lease_owner, \

@@ -39,7 +39,7 @@ impl From<&str> for RunId {
 }
 
 /// `2026-11-25 20:30:05 UTC` for a time in ms since the epoch.
-pub(crate) fn utc_timestamp(ms: i64) -> String {
+pub fn utc_timestamp(ms: i64) -> String {
     let [year, month, day, hour, minute, second] = utc_parts(ms);
     format!("{year:04}-{month:02}-{day:02} {hour:02}:{minute:02}:{second:02} UTC")
 }
@@ -169,17 +169,43 @@ text_enum! {
     }
 }
 
+/// The repository a run belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct RepoRef {
+    /// The repository's identity: its root commit, the same in every clone.
+    pub id: String,
+    /// Where its main worktree is, as `host:path`: two clones of one
+    /// repository share `id` but not `checkout`.
+    pub checkout: String,
+}
+
+/// Which runs a command looks at when it picks one by default.
+#[derive(Debug, Clone, Copy)]
+pub enum RunScope<'a> {
+    /// Every run in the store.
+    All,
+    /// The runs of one checkout of a repository. `legacy` also admits runs
+    /// recorded before runs carried their repository (schema 4 and older),
+    /// which is right only for the repository's own `.orca/orca.db`.
+    Repo { repo: &'a RepoRef, legacy: bool },
+}
+
 /// A run to create: its plan and its tasks.
 #[derive(Debug, Clone, Default)]
 pub struct NewRun {
     pub title: String,
     /// Where the plan came from, if from a file.
     pub plan_path: Option<String>,
-    /// The validated plan, as JSON.
+    /// The validated plan, as JSON (`{}` while the plan is still to be written).
     pub plan_json: String,
     /// How the run is driven (e.g. "orca" or "session").
     pub mode: String,
     pub tasks: Vec<NewTask>,
+    /// The repository the run works on.
+    pub repo: Option<RepoRef>,
+    /// What the pipeline driver keeps about the run (goal, base commit,
+    /// stage selection), as JSON; the store does not read it.
+    pub pipeline_json: Option<String>,
 }
 
 /// One task of a [`NewRun`].
@@ -196,6 +222,9 @@ pub struct NewTask {
     pub max_attempts: i64,
     /// Whatever the executor needs to run the task, as JSON.
     pub spec_json: String,
+    /// Already done before the run (a plan's `status: done`): created
+    /// `succeeded`, it satisfies its dependents and is never claimed.
+    pub done: bool,
 }
 
 /// A worker's time-limited claim on one attempt of a task.
@@ -344,6 +373,9 @@ pub struct Run {
     pub stage: Option<Stage>,
     pub created_ms: i64,
     pub updated_ms: i64,
+    /// The repository the run belongs to (None: recorded by an orca older
+    /// than schema 5).
+    pub repo: Option<RepoRef>,
 }
 
 /// One stage of a run.
@@ -353,6 +385,34 @@ pub struct StageStatus {
     pub state: StageState,
     /// When it last changed; `None` if never set.
     pub updated_ms: Option<i64>,
+    /// When it last started running (or was skipped).
+    pub started_ms: Option<i64>,
+    /// When it last reached passed, failed or skipped.
+    pub finished_ms: Option<i64>,
+    /// Why it ended as it did: the reason a stage was skipped (and who
+    /// skipped it), what failed, what a gate found.
+    pub note: Option<String>,
+    /// Fix rounds a gate has sent back to implement.
+    pub rounds: i64,
+}
+
+/// A change of one stage's state, as [`crate::Store::set_stage_with`] records it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StageChange {
+    pub state: Option<StageState>,
+    /// Replaces the stage's note when given.
+    pub note: Option<String>,
+    /// Replaces the stage's fix-round count when given.
+    pub rounds: Option<i64>,
+}
+
+/// A run in a listing ([`crate::Store::runs`]): the run and its progress.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RunSummary {
+    #[serde(flatten)]
+    pub run: Run,
+    pub tasks_total: i64,
+    pub tasks_succeeded: i64,
 }
 
 /// The lease on a task as seen in a status query.

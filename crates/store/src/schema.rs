@@ -6,7 +6,7 @@
 use crate::db::{Pool, Sql, TxKind, args};
 
 /// The schema version this build of orca reads and writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 struct Migration {
     version: i64,
@@ -40,6 +40,13 @@ const MIGRATIONS: &[Migration] = &[
         sql: Sql::each(
             include_str!("../migrations/sqlite/0004_ready_index_covers_backoff.sql"),
             include_str!("../migrations/postgres/0004_ready_index_covers_backoff.sql"),
+        ),
+    },
+    Migration {
+        version: 5,
+        sql: Sql::each(
+            include_str!("../migrations/sqlite/0005_pipeline.sql"),
+            include_str!("../migrations/postgres/0005_pipeline.sql"),
         ),
     },
 ];

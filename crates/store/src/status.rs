@@ -5,19 +5,43 @@ use std::collections::HashMap;
 use crate::db::{Row, Sql, TxKind, args};
 use crate::error::StoreError;
 use crate::model::{
-    AttemptRecord, LeaseView, Run, RunId, RunStatus, Stage, StageState, StageStatus, TaskStatus,
+    AttemptRecord, LeaseView, RepoRef, Run, RunId, RunScope, RunState, RunStatus, RunSummary,
+    Stage, StageState, StageStatus, TaskStatus,
 };
 use crate::store::Store;
 
 const LATEST_RUN: Sql = Sql::both(
-    "SELECT id, title, plan_path, mode, state, stage, created_ms, updated_ms FROM runs \
-     ORDER BY created_ms DESC, id DESC LIMIT 1",
+    "SELECT id, title, plan_path, mode, state, stage, created_ms, updated_ms, repo_id, checkout \
+     FROM runs ORDER BY created_ms DESC, id DESC LIMIT 1",
 );
 const RUN: Sql = Sql::both(
-    "SELECT id, title, plan_path, mode, state, stage, created_ms, updated_ms FROM runs WHERE id = $1",
+    "SELECT id, title, plan_path, mode, state, stage, created_ms, updated_ms, repo_id, checkout \
+     FROM runs WHERE id = $1",
+);
+/// `$1 = ''` is every run; else the runs of checkout `$2` of repository
+/// `$1`, and with `$3 = 1` the runs recorded without a repository too.
+const RUNS_IN_SCOPE: Sql = Sql::both(
+    "SELECT r.id, r.title, r.plan_path, r.mode, r.state, r.stage, r.created_ms, r.updated_ms, \
+       r.repo_id, r.checkout, \
+       (SELECT count(*) FROM tasks t WHERE t.run_id = r.id) AS tasks_total, \
+       (SELECT count(*) FROM tasks t WHERE t.run_id = r.id AND t.state = 'succeeded') \
+         AS tasks_succeeded \
+     FROM runs r \
+     WHERE ($1 = '' OR (r.repo_id = $1 AND r.checkout = $2) OR ($3 = 1 AND r.repo_id IS NULL)) \
+     ORDER BY r.created_ms DESC, r.id DESC LIMIT $4",
+);
+const LATEST_IN_SCOPE: Sql = Sql::both(
+    "SELECT id, title, plan_path, mode, state, stage, created_ms, updated_ms, repo_id, checkout \
+     FROM runs \
+     WHERE ($1 = '' OR (repo_id = $1 AND checkout = $2) OR ($3 = 1 AND repo_id IS NULL)) \
+       AND ($4 = '' OR state = $4 OR state = $5) \
+     ORDER BY created_ms DESC, id DESC LIMIT 1",
 );
 const PLAN: Sql = Sql::both("SELECT plan_json FROM run_plans WHERE run_id = $1");
-const STAGES: Sql = Sql::both("SELECT stage, state, updated_ms FROM run_stages WHERE run_id = $1");
+const STAGES: Sql = Sql::both(
+    "SELECT stage, state, updated_ms, started_ms, finished_ms, note, rounds \
+     FROM run_stages WHERE run_id = $1",
+);
 const TASKS: Sql = Sql::both(
     "SELECT key, state, priority, attempt, tries, max_attempts, run_after_ms, lease_owner, \
      leased_ms, lease_expires_ms, heartbeat_ms, result_json, last_error, blocked_reason, updated_ms \
@@ -39,6 +63,50 @@ impl Store {
         let mut tx = self.pool.begin(TxKind::Read).await.map_err(err)?;
         let row = tx.fetch_optional(LATEST_RUN, vec![]).await.map_err(err)?;
         tx.commit().await.map_err(err)?;
+        row.map(|row| run_from_row(&row).map_err(|e| bad_data(&e))).transpose()
+    }
+
+    /// The runs in `scope`, newest first, at most `limit`, each with its
+    /// task counts.
+    pub async fn runs(
+        &self,
+        scope: RunScope<'_>,
+        limit: usize,
+    ) -> Result<Vec<RunSummary>, StoreError> {
+        let err = |e| self.db_error("list the runs", e);
+        let (repo, checkout, legacy) = scope_args(scope);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .pool
+            .fetch_all(RUNS_IN_SCOPE, args![repo, checkout, legacy, limit])
+            .await
+            .map_err(err)?;
+        rows.iter()
+            .map(|row| {
+                Ok(RunSummary {
+                    run: run_from_row(row).map_err(|e| bad_data(&e))?,
+                    tasks_total: row.int("tasks_total").map_err(err)?,
+                    tasks_succeeded: row.int("tasks_succeeded").map_err(err)?,
+                })
+            })
+            .collect()
+    }
+
+    /// The newest run in `scope` whose state is one of `states` (at most
+    /// two; empty: any state).
+    pub async fn latest_run_in(
+        &self,
+        scope: RunScope<'_>,
+        states: &[RunState],
+    ) -> Result<Option<Run>, StoreError> {
+        let err = |e| self.db_error("read the latest run", e);
+        let (repo, checkout, legacy) = scope_args(scope);
+        let state = |i: usize| states.get(i).map_or("", |s| s.as_str());
+        let row = self
+            .pool
+            .fetch_optional(LATEST_IN_SCOPE, args![repo, checkout, legacy, state(0), state(1)])
+            .await
+            .map_err(err)?;
         row.map(|row| run_from_row(&row).map_err(|e| bad_data(&e))).transpose()
     }
 
@@ -72,14 +140,29 @@ impl Store {
         let mut stage_rows = HashMap::new();
         for row in tx.fetch_all(STAGES, args![run.as_str()]).await.map_err(err)? {
             let stage: Stage = parse(&row.text("stage").map_err(err)?)?;
-            let state: StageState = parse(&row.text("state").map_err(err)?)?;
-            stage_rows.insert(stage, (state, row.int("updated_ms").map_err(err)?));
+            let status = StageStatus {
+                stage,
+                state: parse(&row.text("state").map_err(err)?)?,
+                updated_ms: Some(row.int("updated_ms").map_err(err)?),
+                started_ms: row.opt_int("started_ms").map_err(err)?,
+                finished_ms: row.opt_int("finished_ms").map_err(err)?,
+                note: row.opt_text("note").map_err(err)?,
+                rounds: row.int("rounds").map_err(err)?,
+            };
+            stage_rows.insert(stage, status);
         }
         let stages = Stage::ALL
             .iter()
-            .map(|&stage| match stage_rows.get(&stage) {
-                Some(&(state, at)) => StageStatus { stage, state, updated_ms: Some(at) },
-                None => StageStatus { stage, state: StageState::Pending, updated_ms: None },
+            .map(|&stage| {
+                stage_rows.remove(&stage).unwrap_or(StageStatus {
+                    stage,
+                    state: StageState::Pending,
+                    updated_ms: None,
+                    started_ms: None,
+                    finished_ms: None,
+                    note: None,
+                    rounds: 0,
+                })
             })
             .collect();
 
@@ -141,6 +224,13 @@ pub(crate) fn run_from_row(row: &Row) -> Result<Run, String> {
         stage: row.opt_text("stage").map_err(|e| e.to_string())?.map(|s| s.parse()).transpose()?,
         created_ms: int("created_ms")?,
         updated_ms: int("updated_ms")?,
+        repo: match (
+            row.opt_text("repo_id").map_err(|e| e.to_string())?,
+            row.opt_text("checkout").map_err(|e| e.to_string())?,
+        ) {
+            (Some(id), Some(checkout)) => Some(RepoRef { id, checkout }),
+            _ => None,
+        },
     })
 }
 
@@ -181,6 +271,13 @@ pub(crate) fn task_from_row(
         result_json: row.opt_text("result_json").map_err(e)?,
         updated_ms: row.int("updated_ms").map_err(e)?,
     })
+}
+
+fn scope_args(scope: RunScope<'_>) -> (&str, &str, i64) {
+    match scope {
+        RunScope::All => ("", "", 0),
+        RunScope::Repo { repo, legacy } => (&repo.id, &repo.checkout, i64::from(legacy)),
+    }
 }
 
 fn parse<T: std::str::FromStr<Err = String>>(text: &str) -> Result<T, StoreError> {

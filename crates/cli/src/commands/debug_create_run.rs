@@ -5,11 +5,10 @@ use std::time::Instant;
 
 use orca_store::{NewRun, NewTask, Store};
 
+use crate::command_error::{open_failure, store_failure};
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
-use crate::store_failure::{open_failure, store_failure};
-use crate::store_url;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct DebugCreateRunArgs {
@@ -31,13 +30,15 @@ pub(crate) struct DebugCreateRunArgs {
 }
 
 pub(crate) fn run(args: &DebugCreateRunArgs, out: &Output) -> Result<ExitCode, Failure> {
-    let (url, layout) = store_url::resolve(args.store.as_deref())?;
-    if let Some(layout) = layout {
-        layout.ensure().map_err(|e| Failure::usage(crate::failure::describe(&e)))?;
+    let workspace = orca_workspace::Workspace::discover(args.store.as_deref())
+        .map_err(|e| crate::command_error::workspace_failure(&e))?;
+    if let Some(layout) = workspace.layout().filter(|_| workspace.store_is_default()) {
+        layout.ensure().map_err(|e| Failure::usage(crate::command_error::describe(&e)))?;
     }
+    let url = workspace.store_url().to_owned();
     let seed = args.seed.unwrap_or_else(|| fastrand::u64(..));
     let tasks = random_dag(args.tasks, args.max_deps, args.max_attempts, seed);
-    let (id, elapsed) = store_url::runtime()?.block_on(async {
+    let (id, elapsed) = crate::runtime::runtime()?.block_on(async {
         let store = Store::open(&url).await.map_err(|e| open_failure(&e))?;
         let started = Instant::now();
         let run = NewRun {
@@ -46,6 +47,7 @@ pub(crate) fn run(args: &DebugCreateRunArgs, out: &Output) -> Result<ExitCode, F
             plan_json: serde_json::json!({ "seed": seed, "tasks": args.tasks }).to_string(),
             mode: "debug".to_owned(),
             tasks,
+            ..NewRun::default()
         };
         let id = store.create_run(&run).await.map_err(|e| store_failure(&e));
         let elapsed = started.elapsed();
@@ -82,6 +84,7 @@ fn random_dag(n: usize, max_deps: usize, max_attempts: i64, seed: u64) -> Vec<Ne
                 priority: rng.i64(0..100),
                 max_attempts,
                 spec_json: "{}".to_owned(),
+                done: false,
             }
         })
         .collect()

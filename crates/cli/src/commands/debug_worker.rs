@@ -10,11 +10,10 @@ use std::time::{Duration, Instant};
 
 use orca_store::{AttemptInfo, Lease, LeaseError, RunId, Store, StoreError};
 
+use crate::command_error::{open_failure, store_failure};
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
-use crate::store_failure::{open_failure, store_failure};
-use crate::store_url;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct DebugWorkerArgs {
@@ -49,8 +48,9 @@ fn parse_range(text: &str) -> Result<RangeInclusive<u64>, String> {
 }
 
 pub(crate) fn run(args: &DebugWorkerArgs, out: &Output) -> Result<ExitCode, Failure> {
-    let (url, _) = store_url::resolve(args.store.as_deref())?;
-    let done = store_url::runtime()?.block_on(work(args, &url))?;
+    let workspace = orca_workspace::Workspace::discover(args.store.as_deref())
+        .map_err(|e| crate::command_error::workspace_failure(&e))?;
+    let done = crate::runtime::runtime()?.block_on(work(args, workspace.store_url()))?;
     if out.is_json() {
         out.json(&serde_json::json!({ "worker": args.worker, "completed": done }));
     } else {

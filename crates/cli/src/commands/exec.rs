@@ -18,8 +18,9 @@ use orca_agents::{
     HostEnv, RunError, SupervisionPolicy, Usage, format_duration, parse_duration, run_agent,
 };
 
+use crate::command_error::describe;
 use crate::exit_code::ExitCode;
-use crate::failure::{Failure, describe};
+use crate::failure::Failure;
 use crate::output::Output;
 
 #[derive(Debug, clap::Args)]

@@ -9,8 +9,9 @@ use orca_config::{Config, ConfigError, Layout};
 use orca_instructions::{Action, FileChange, FileKind, InitError, InitOptions, InitPlan, Reason};
 use serde::Serialize;
 
+use crate::command_error::describe;
 use crate::exit_code::ExitCode;
-use crate::failure::{Failure, describe};
+use crate::failure::Failure;
 use crate::output::Output;
 
 #[derive(Debug, clap::Args)]

@@ -5,11 +5,13 @@ use orca_queue::SessionName;
 use orca_queue::mcp::{McpOptions, McpServer};
 use orca_store::RunId;
 
-use crate::commands::task::session::open_resolved;
+use orca_workspace::Workspace;
+
+use crate::command_error::workspace_failure;
+use crate::commands::task::session::open_in;
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
-use crate::store_url;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct McpArgs {
@@ -36,21 +38,22 @@ pub(crate) fn run(args: &McpArgs, _out: &Output) -> Result<ExitCode, Failure> {
         .map(SessionName::new)
         .transpose()
         .map_err(|e| Failure::usage(e.to_string()).with_hint("e.g. `orca mcp --as alice-1`"))?;
-    let resolved = store_url::resolve_with_config(args.store.as_deref())?;
-    let root = match &resolved.layout {
-        Some(layout) => layout.root().to_owned(),
+    let workspace =
+        Workspace::discover(args.store.as_deref()).map_err(|e| workspace_failure(&e))?;
+    let root = match workspace.root() {
+        Some(root) => root.to_owned(),
         None => std::env::current_dir().map_err(|e| Failure::usage(e.to_string()))?,
     };
     let options = McpOptions {
         run: args.run.as_deref().map(RunId::from),
         session,
-        roles: resolved.config.roles.known.clone(),
+        roles: workspace.config().roles.known.clone(),
         root,
     };
-    store_url::runtime()?.block_on(async {
+    crate::runtime::runtime()?.block_on(async {
         // The store is created if need be: the tools then say "load a plan"
         // instead of the server failing to start.
-        let queue = open_resolved(&resolved, true).await?;
+        let queue = open_in(&workspace, true).await?;
         McpServer::new(queue, options)
             .serve_stdio()
             .await

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use orca_model_server::{ModelServer, Script, ServerOptions, StopSignals};
 
+use crate::command_error::describe;
 use crate::exit_code::ExitCode;
-use crate::failure::{Failure, describe};
+use crate::failure::Failure;
 use crate::output::Output;
 
 #[derive(Debug, clap::Args)]

@@ -1,30 +1,46 @@
-//! `orca resume`: continue a run that was interrupted, crashed or killed.
+//! `orca resume`: continue a run that was interrupted, crashed, killed,
+//! paused, waits for approval, or failed and was fixed.
 
-use orca_store::RunId;
+use orca_engine::ResumeRequest;
+use orca_store::{RunId, Stage};
 
-use super::run::RunCommonArgs;
+use super::run::{RunCommonArgs, parse_stage};
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
-use crate::run_session::{RepoConfig, drive, run_failure};
+use crate::run_session::{EngineCall, drive, find_workspace};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ResumeArgs {
-    /// The run to continue [default: the latest unfinished run].
+    /// The run to continue [default: this repository's newest unfinished run].
     #[arg(long, value_name = "ID")]
     run: Option<String>,
+
+    /// Give failed tasks fresh attempts; the tasks they blocked wait again.
+    /// Without --run, also picks this repository's newest failed run.
+    #[arg(long)]
+    retry_failed: bool,
+
+    /// Accept the plan that waits for approval.
+    #[arg(long, short = 'y')]
+    yes: bool,
+
+    /// Stop after this stage.
+    #[arg(long, value_name = "STAGE", value_parser = parse_stage)]
+    until: Option<Stage>,
 
     #[command(flatten)]
     common: RunCommonArgs,
 }
 
 pub(crate) fn run(args: &ResumeArgs, out: &Output) -> Result<ExitCode, Failure> {
-    let opened = RepoConfig::open()?;
-    drive(out, args.common.progress, |channels| async move {
-        let workspace = opened.into_workspace(args.common.store.as_deref()).await?;
-        let run = args.run.as_deref().map(RunId::from);
-        orca_engine::run::resume(workspace, run, &args.common.options(), channels)
-            .await
-            .map_err(|error| run_failure(&error))
-    })
+    let workspace = find_workspace(args.common.store.as_deref())?;
+    let request = ResumeRequest {
+        run: args.run.as_deref().map(RunId::from),
+        options: args.common.options(),
+        retry_failed: args.retry_failed,
+        yes: args.yes,
+        until: args.until,
+    };
+    drive(out, args.common.progress, workspace, EngineCall::Resume(request))
 }

@@ -1,24 +1,59 @@
-//! `orca run --plan FILE`: load the plan into the store and run stages 3
-//! (parallel) and 4 (implement) with up to N agents at once.
+//! `orca run "GOAL"`: all nine stages, from analysis to a report. `orca run
+//! --plan FILE`: from the parallel stage, with the given plan.
 
 use std::path::PathBuf;
 
-use orca_engine::run::{PlanInput, RunOptions};
+use orca_engine::{PlanInput, RunInput, RunOptions, RunRequest};
+use orca_store::Stage;
 
 use crate::commands::plan::input::{PlanInputArgs, load};
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
-use crate::run_session::{RepoConfig, drive, run_failure};
+use crate::run_session::{EngineCall, drive, find_workspace};
 
 #[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("input").required(true).args(["goal", "goal_file", "plan"]))]
 pub(crate) struct RunArgs {
-    /// The plan to run (orca's Markdown format; see docs/plan-format.md).
+    /// What to build, in words: the planner agent turns it into a plan.
+    #[arg(value_name = "GOAL")]
+    goal: Option<String>,
+
+    /// Read the goal from a file.
     #[arg(long, value_name = "FILE")]
-    plan: PathBuf,
+    goal_file: Option<PathBuf>,
+
+    /// Run this plan (orca's Markdown format; see docs/plan-format.md),
+    /// starting at the parallel stage.
+    #[arg(long, value_name = "FILE")]
+    plan: Option<PathBuf>,
+
+    /// Start at this stage; the stages before it are skipped.
+    #[arg(long, value_name = "STAGE", value_parser = parse_stage)]
+    from: Option<Stage>,
+
+    /// Stop after this stage; `orca resume` continues.
+    #[arg(long, value_name = "STAGE", value_parser = parse_stage)]
+    until: Option<Stage>,
+
+    /// Skip this stage (repeat for more).
+    #[arg(long, value_name = "STAGE", value_parser = parse_stage)]
+    skip: Vec<Stage>,
+
+    /// Accept the planner's plan without asking.
+    #[arg(long, short = 'y')]
+    yes: bool,
 
     #[command(flatten)]
     common: RunCommonArgs,
+}
+
+/// A stage by name.
+pub(crate) fn parse_stage(text: &str) -> Result<Stage, String> {
+    text.parse().map_err(|_| {
+        let names: Vec<&str> = Stage::ALL.iter().map(|stage| stage.as_str()).collect();
+        format!("`{text}` is not a stage; the stages are {}", names.join(", "))
+    })
 }
 
 /// Options `orca run` and `orca resume` share.
@@ -61,24 +96,44 @@ impl RunCommonArgs {
 }
 
 pub(crate) fn run(args: &RunArgs, out: &Output) -> Result<ExitCode, Failure> {
-    let opened = RepoConfig::open()?;
-    let input = PlanInputArgs::with_roles(opened.config.roles.known.clone());
-    let loaded = load(&args.plan, &input)?;
-    let graph = match loaded.require_valid(&input, out) {
-        Ok(graph) => graph.clone(),
-        // The diagnostics and the error are printed.
-        Err(code) => return Ok(code),
+    let workspace = find_workspace(args.common.store.as_deref())?;
+    let input = match (&args.plan, &args.goal, &args.goal_file) {
+        (Some(path), _, _) => {
+            let input = PlanInputArgs::with_roles(workspace.config().roles.known.clone());
+            let loaded = load(path, &input)?;
+            let graph = match loaded.require_valid(&input, out) {
+                Ok(graph) => graph.clone(),
+                // The diagnostics and the error are printed.
+                Err(code) => return Ok(code),
+            };
+            RunInput::Plan(Box::new(PlanInput {
+                path: Some(path.display().to_string()),
+                text: loaded.source.text,
+                plan: loaded.checked.plan,
+                graph,
+            }))
+        }
+        (None, Some(goal), _) => RunInput::Goal(goal.clone()),
+        (None, None, Some(file)) => RunInput::Goal(std::fs::read_to_string(file).map_err(|e| {
+            Failure::usage(format!("cannot read the goal file {}: {e}", file.display()))
+        })?),
+        (None, None, None) => unreachable!("clap requires one of them"),
     };
-    let plan = PlanInput {
-        path: Some(args.plan.display().to_string()),
-        text: loaded.source.text,
-        plan: loaded.checked.plan,
-        graph,
+    if let RunInput::Goal(goal) = &input
+        && goal.trim().is_empty()
+    {
+        return Err(Failure::usage("the goal is empty").with_hint(
+            "say what to build, e.g. `orca run \"add a --json flag to the report command\"`",
+        ));
+    }
+    let request = RunRequest {
+        input,
+        options: args.common.options(),
+        from: args.from,
+        until: args.until,
+        skip: args.skip.clone(),
+        yes: args.yes,
+        user: std::env::var("USER").unwrap_or_else(|_| "the user".to_owned()),
     };
-    drive(out, args.common.progress, |channels| async move {
-        let workspace = opened.into_workspace(args.common.store.as_deref()).await?;
-        orca_engine::run::start(workspace, plan, &args.common.options(), channels)
-            .await
-            .map_err(|error| run_failure(&error))
-    })
+    drive(out, args.common.progress, workspace, EngineCall::Start(Box::new(request)))
 }

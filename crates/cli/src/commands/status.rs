@@ -1,39 +1,63 @@
 //! `orca status`: a run's stage and every task's state, attempts, lease
 //! holder and lease age.
 
-use orca_store::{RunId, RunStatus, Store, TaskState, TaskStatus, Worker};
+use orca_store::{
+    OpenError, RunId, RunStatus, StageState, StageStatus, StoreOptions, TaskState, TaskStatus,
+    Worker,
+};
+use orca_workspace::Workspace;
 
+use crate::command_error::{describe, open_failure, store_failure, workspace_failure};
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
-use crate::store_failure::{open_failure, store_failure};
-use crate::store_url;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct StatusArgs {
-    /// Show this run instead of the latest one.
+    /// Show this run instead of this repository's latest one.
     #[arg(long, value_name = "ID")]
     run: Option<String>,
 
     /// The store: a SQLite path, `sqlite:PATH` or `postgres://...`
-    /// [default: .orca/orca.db at the top of the current git repository]
+    /// [default: `[store] url` of .orca/config.toml, else .orca/orca.db in
+    /// the repository's main worktree]
     #[arg(long, value_name = "URL", env = "ORCA_STORE")]
     store: Option<String>,
 }
 
+/// What `orca status` found.
+enum Found {
+    Run(Box<RunStatus>, Vec<Worker>),
+    /// No run in this repository yet (or no store at all).
+    NoRuns,
+}
+
 pub(crate) fn run(args: &StatusArgs, out: &Output) -> Result<ExitCode, Failure> {
-    let (url, _) = store_url::resolve(args.store.as_deref())?;
-    let status = store_url::runtime()?.block_on(async {
-        let store = Store::open_existing(&url).await.map_err(|e| open_failure(&e))?;
+    let workspace =
+        Workspace::discover(args.store.as_deref()).map_err(|e| workspace_failure(&e))?;
+    let repo = workspace.repo_ref().map_err(|e| Failure::failed(describe(&e)))?;
+    let found = crate::runtime::runtime()?.block_on(async {
+        let options = StoreOptions { create: false, ..StoreOptions::default() };
+        let store = match workspace.open_store(&options).await {
+            Ok(store) => store,
+            // The repository's own store appears with its first run.
+            Err(OpenError::Missing { .. }) if workspace.store_is_default() => {
+                return Ok(Found::NoRuns);
+            }
+            Err(error) => return Err(open_failure(&error)),
+        };
         let run = match &args.run {
             Some(id) => RunId::from(id.as_str()),
-            None => match store.latest_run().await.map_err(|e| store_failure(&e))? {
-                Some(run) => run.id,
-                None => {
-                    return Err(Failure::failed("the store has no runs yet")
-                        .with_hint("a run appears here once `orca run` has loaded a plan"));
+            None => {
+                let scope = workspace.run_scope(repo.as_ref());
+                match store.latest_run_in(scope, &[]).await.map_err(|e| store_failure(&e))? {
+                    Some(run) => run.id,
+                    None => {
+                        store.close().await;
+                        return Ok(Found::NoRuns);
+                    }
                 }
-            },
+            }
         };
         let status = store.run_status(&run).await.map_err(|e| store_failure(&e));
         let workers = store.workers().await.map_err(|e| store_failure(&e));
@@ -44,13 +68,30 @@ pub(crate) fn run(args: &StatusArgs, out: &Output) -> Result<ExitCode, Failure> 
             .into_iter()
             .filter(|worker| worker.last_seen_ms >= status.run.created_ms)
             .collect();
-        Ok((status, workers))
+        Ok(Found::Run(Box::new(status), workers))
     })?;
-    let (status, workers) = status;
-    if out.is_json() {
-        out.json(&StatusJson { status: &status, workers: &workers });
-    } else {
-        out.text(render(&status, &workers));
+    match found {
+        Found::NoRuns => {
+            if out.is_json() {
+                out.json(
+                    &serde_json::json!({ "run": null, "stages": [], "tasks": [], "workers": [] }),
+                );
+            } else {
+                let place =
+                    if workspace.root().is_some() { "this repository" } else { "this store" };
+                out.text(format!(
+                    "no runs yet in {place}\nstart one with `orca run \"GOAL\"` (or `orca run --plan \
+                     PLAN`), or load a plan for agent sessions with `orca task load PLAN`"
+                ));
+            }
+        }
+        Found::Run(status, workers) => {
+            if out.is_json() {
+                out.json(&StatusJson { status: &status, workers: &workers });
+            } else {
+                out.text(render(&status, &workers));
+            }
+        }
     }
     Ok(ExitCode::Success)
 }
@@ -74,9 +115,10 @@ pub(crate) fn render(status: &RunStatus, workers: &[Worker]) -> String {
         .find(|s| Some(s.stage) == run.stage)
         .map_or_else(|| "not started".to_owned(), |s| format!("{} ({})", s.stage, s.state));
     lines.push(format!("stage: {current}"));
-    let stages: Vec<String> =
-        status.stages.iter().map(|s| format!("{}:{}", s.stage, s.state)).collect();
-    lines.push(format!("stages: {}", stages.join(" ")));
+    lines.push("stages:".to_owned());
+    for stage in &status.stages {
+        lines.push(stage_line(stage, status.now_ms));
+    }
     let counts: Vec<String> = TaskState::ALL
         .iter()
         .filter_map(|&state| {
@@ -94,7 +136,8 @@ pub(crate) fn render(status: &RunStatus, workers: &[Worker]) -> String {
     lines.push(String::new());
 
     let header = ["TASK", "STATE", "ATTEMPT", "TRIES", "LEASE", "DEPS"];
-    let rows: Vec<[String; 6]> = status.tasks.iter().map(task_row).collect();
+    let rows: Vec<[String; 6]> =
+        status.tasks.iter().map(|task| task_row(task, status.now_ms)).collect();
     let mut widths = header.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -131,7 +174,39 @@ fn worker_line(worker: &Worker, status: &RunStatus) -> String {
     )
 }
 
-fn task_row(task: &TaskStatus) -> [String; 6] {
+/// `  implement   running   1m05s` and, below, why it ended so.
+fn stage_line(stage: &StageStatus, now_ms: i64) -> String {
+    let took = match (stage.state, stage.started_ms, stage.finished_ms) {
+        (StageState::Skipped, ..) => String::new(),
+        (_, Some(start), Some(end)) => duration(end - start),
+        (StageState::Running, Some(start), None) => format!("{} so far", duration(now_ms - start)),
+        _ => String::new(),
+    };
+    let mut line = format!("  {:<10} {:<8} {took}", stage.stage.as_str(), stage.state.as_str());
+    if stage.rounds > 0 {
+        line.push_str(&format!(
+            " ({} fix round{})",
+            stage.rounds,
+            if stage.rounds == 1 { "" } else { "s" }
+        ));
+    }
+    let mut line = line.trim_end().to_owned();
+    if let Some(note) = stage.note.as_deref().filter(|note| !note.is_empty()) {
+        let first = note.lines().next().unwrap_or("");
+        line.push_str(&format!(" — {}", shorten(first, 100)));
+    }
+    line
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() > max {
+        format!("{}…", text.chars().take(max).collect::<String>())
+    } else {
+        text.to_owned()
+    }
+}
+
+fn task_row(task: &TaskStatus, now_ms: i64) -> [String; 6] {
     let lease = task.lease.as_ref().map_or_else(
         || "-".to_owned(),
         |lease| {
@@ -146,7 +221,13 @@ fn task_row(task: &TaskStatus) -> [String; 6] {
     let deps = if task.deps.is_empty() { "-".to_owned() } else { task.deps.join(",") };
     [
         task.key.clone(),
-        task.state.to_string(),
+        match task.state {
+            // Ready, but not claimable before its retry backoff ends.
+            TaskState::Ready if task.run_after_ms > now_ms => {
+                format!("ready (retry in {})", duration(task.run_after_ms - now_ms))
+            }
+            state => state.to_string(),
+        },
         if task.attempt == 0 { "-".to_owned() } else { format!("#{}", task.attempt) },
         format!("{}/{}", task.tries, task.max_attempts),
         lease,
@@ -185,7 +266,7 @@ fn table_line(cells: &[String; 6], widths: &[usize; 6]) -> String {
 }
 
 /// `850ms`, `12s`, `3m05s`, `2h07m`.
-fn duration(ms: i64) -> String {
+pub(super) fn duration(ms: i64) -> String {
     let ms = ms.max(0);
     let secs = ms / 1000;
     if secs == 0 {

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 use orca_agents::group_members;
-use orca_model_server::{Fault, LoggedRequest, ModelServer, ModelServerHandle, Rule, Script, ToolCall};
+use orca_model_server::{
+    Fault, LoggedRequest, ModelServer, ModelServerHandle, Rule, Script, ToolCall,
+};
 
 use crate::harness::{
     Checkout, Cli, Events, Orca, Project, RUN_PATIENCE, agent_pids,

@@ -1,6 +1,8 @@
 //! The real `codex` CLI against the scripted server.
 
-use orca_model_server::{Api, Fault, ModelServer, ModelServerHandle, Rule, Script, ToolCall, Usage};
+use orca_model_server::{
+    Api, Fault, ModelServer, ModelServerHandle, Rule, Script, ToolCall, Usage,
+};
 use serde_json::Value;
 
 use crate::agent_run::{Finished, RUN_TIMEOUT, Running, Sandbox, assert_only_loopback, codex, run};

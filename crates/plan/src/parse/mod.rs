@@ -4,7 +4,7 @@
 //! with exact spans; prose is kept verbatim and never interpreted. Fenced
 //! code blocks in prose are respected, so a `###` line inside one is text.
 
-mod fields;
+pub(crate) mod fields;
 pub mod values;
 
 use crate::diagnostic::{Code, Diagnostic};

@@ -271,8 +271,10 @@ impl std::fmt::Display for ToolFailure {
 impl From<QueueError> for ToolFailure {
     fn from(error: QueueError) -> ToolFailure {
         match error {
-            QueueError::NoRun => ToolFailure::new("the store has no runs yet")
+            QueueError::NoRun => ToolFailure::new("this repository has no runs yet")
                 .hint("load a plan first: `orca task load PLAN` in a shell"),
+            QueueError::OtherRepository { .. } => ToolFailure::new(error.to_string())
+                .hint("work on this repository's runs: call plan_status without a run"),
             QueueError::Refused(refusal) => refusal_failure(&refusal),
             QueueError::NotReady { .. } => ToolFailure::new(error.to_string())
                 .hint("call claim_task without `id` for the next ready task"),

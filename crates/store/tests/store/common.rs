@@ -52,6 +52,7 @@ pub(crate) fn task(key: &str, deps: &[&str]) -> NewTask {
         priority: 0,
         max_attempts: 3,
         spec_json: format!(r#"{{"task":"{key}"}}"#),
+        done: false,
     }
 }
 
@@ -62,6 +63,7 @@ pub(crate) fn run_of(tasks: Vec<NewTask>) -> NewRun {
         plan_json: r#"{"plan":true}"#.to_owned(),
         mode: "orca".to_owned(),
         tasks,
+        ..NewRun::default()
     }
 }
 
@@ -98,6 +100,7 @@ pub(crate) fn random_dag(n: usize, max_deps: usize, seed: u64) -> Vec<NewTask> {
                 priority: i64::try_from(rng.usize(0..10)).unwrap(),
                 max_attempts: 3,
                 spec_json: "{}".to_owned(),
+                done: false,
             }
         })
         .collect()

@@ -66,7 +66,188 @@ conformance!(
     task_counts_say_why_nothing_is_ready,
     touching_a_worker_keeps_its_start,
     remaining_says_what_can_be_claimed_and_whether_anything_is_left,
+    tasks_added_later_join_the_run_behind_its_tasks,
+    done_tasks_start_succeeded_and_satisfy_their_dependents,
+    stages_record_when_they_ran_and_why_they_ended,
+    runs_are_listed_and_picked_per_repository,
+    the_pipeline_document_is_kept_with_the_run,
+    reopened_tasks_start_over_and_free_what_they_blocked,
 );
+
+async fn reopened_tasks_start_over_and_free_what_they_blocked(s: TestStore) {
+    // a and x fail; b needs a; c needs a and x; d needs b.
+    let run = s
+        .create_run(&run_of(vec![
+            task("a", &[]),
+            task("x", &[]),
+            task("b", &["a"]),
+            task("c", &["a", "x"]),
+            task("d", &["b"]),
+        ]))
+        .await
+        .unwrap();
+    for key in ["a", "x"] {
+        let lease = s.claim_task(&run, key, "w", TTL).await.unwrap().unwrap();
+        s.fail_for_good(&lease, "broken").await.unwrap();
+    }
+    let state = |status: &orca_store::RunStatus, key: &str| {
+        status.tasks.iter().find(|t| t.key == key).unwrap().state
+    };
+    let status = s.run_status(&run).await.unwrap();
+    assert_eq!(state(&status, "d"), TaskState::Blocked);
+    // Only what a frees: c is still held back by x.
+    let reopened = s.reopen_tasks(&run, &["a".to_owned()], "retried").await.unwrap();
+    assert_eq!(reopened, ["a", "b", "d"]);
+    let status = s.run_status(&run).await.unwrap();
+    assert_eq!(state(&status, "a"), TaskState::Ready);
+    assert_eq!(state(&status, "b"), TaskState::Waiting);
+    assert_eq!(state(&status, "c"), TaskState::Blocked);
+    let a = status.tasks.iter().find(|t| t.key == "a").unwrap();
+    assert_eq!((a.tries, a.blocked_reason.as_deref()), (0, None));
+    // c cannot be unblocked alone while x failed; a task that is fine cannot be reopened.
+    let held = s.reopen_tasks(&run, &["c".to_owned()], "unblocked").await.unwrap_err();
+    assert!(matches!(held, StoreError::HeldBack { .. }), "{held}");
+    let fine = s.reopen_tasks(&run, &["b".to_owned()], "unblocked").await.unwrap_err();
+    assert!(matches!(fine, StoreError::NotReopenable { .. }), "{fine}");
+    let missing = s.reopen_tasks(&run, &["zz".to_owned()], "retried").await.unwrap_err();
+    assert!(matches!(missing, StoreError::TaskNotFound { .. }), "{missing}");
+    // retry_failed takes the rest; the run can finish.
+    assert_eq!(s.retry_failed(&run).await.unwrap(), ["x", "c"]);
+    for key in ["a", "x", "b", "c", "d"] {
+        let lease = s.claim_task(&run, key, "w", TTL).await.unwrap().unwrap();
+        s.complete(&lease, "{}").await.unwrap();
+    }
+    let status = s.run_status(&run).await.unwrap();
+    assert!(status.tasks.iter().all(|t| t.state == TaskState::Succeeded));
+    let kinds: Vec<String> =
+        s.events(&run, 0, 1000).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds.iter().filter(|k| *k == "task.reopened").count(), 5);
+}
+
+async fn tasks_added_later_join_the_run_behind_its_tasks(s: TestStore) {
+    let run = s.create_run(&run_of(vec![task("a", &[]), task("b", &[])])).await.unwrap();
+    let a = s.claim_task(&run, "a", "w", TTL).await.unwrap().unwrap();
+    s.complete(&a, "{}").await.unwrap();
+    let b = s.claim_task(&run, "b", "w", TTL).await.unwrap().unwrap();
+    s.fail_for_good(&b, "broken").await.unwrap();
+    s.add_tasks(
+        &run,
+        &[task("fix-1", &["a"]), task("fix-2", &["fix-1"]), task("late", &["b"]), task("c", &[])],
+    )
+    .await
+    .unwrap();
+    let status = s.run_status(&run).await.unwrap();
+    let state = |key: &str| status.tasks.iter().find(|t| t.key == key).unwrap().state;
+    assert_eq!(state("fix-1"), TaskState::Ready, "its dependency already succeeded");
+    assert_eq!(state("fix-2"), TaskState::Waiting);
+    assert_eq!(state("late"), TaskState::Blocked, "its dependency failed");
+    assert_eq!(state("c"), TaskState::Ready);
+    let fix = s.claim_task(&run, "fix-1", "w", TTL).await.unwrap().unwrap();
+    s.complete(&fix, "{}").await.unwrap();
+    assert_eq!(s.task(&run, "fix-2").await.unwrap().state, TaskState::Ready);
+    // Keys stay unique across the run; dependencies must exist; nothing is written then.
+    for bad in [vec![task("a", &[])], vec![task("d", &["nope"])], vec![task("e", &["e"])]] {
+        let err = s.add_tasks(&run, &bad).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidRun(_)), "{err}");
+    }
+    assert_eq!(s.run_status(&run).await.unwrap().tasks.len(), 6);
+    let kinds: Vec<String> =
+        s.events(&run, 0, 100).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert!(kinds.iter().any(|k| k == "tasks.added"), "{kinds:?}");
+}
+
+async fn done_tasks_start_succeeded_and_satisfy_their_dependents(s: TestStore) {
+    let mut tasks = vec![task("a", &[]), task("b", &["a"]), task("c", &["b"])];
+    tasks[0].done = true;
+    tasks[1].done = true;
+    let run = s.create_run(&run_of(tasks)).await.unwrap();
+    let status = s.run_status(&run).await.unwrap();
+    let states: Vec<TaskState> = status.tasks.iter().map(|t| t.state).collect();
+    assert_eq!(states, [TaskState::Succeeded, TaskState::Succeeded, TaskState::Ready]);
+    let claimed = s.claim(&run, "w", 10, TTL).await.unwrap();
+    assert_eq!(claimed.iter().map(|l| l.task.as_str()).collect::<Vec<_>>(), ["c"]);
+}
+
+async fn stages_record_when_they_ran_and_why_they_ended(s: TestStore) {
+    use orca_store::StageChange;
+    let run = s.create_run(&run_of(vec![task("a", &[])])).await.unwrap();
+    let skipped = StageChange {
+        state: Some(StageState::Skipped),
+        note: Some("skipped by --skip".into()),
+        rounds: None,
+    };
+    s.set_stage_with(&run, Stage::Analyze, &skipped).await.unwrap();
+    s.set_stage(&run, Stage::Security, StageState::Running).await.unwrap();
+    let stages = s.run_status(&run).await.unwrap().stages;
+    let analyze = &stages[0];
+    assert_eq!(analyze.state, StageState::Skipped);
+    assert_eq!(analyze.note.as_deref(), Some("skipped by --skip"));
+    assert!(analyze.started_ms.is_some() && analyze.finished_ms.is_some());
+    let security = &stages[4];
+    assert!(security.started_ms.is_some() && security.finished_ms.is_none());
+    let started = security.started_ms.unwrap();
+    let round = StageChange { state: None, note: Some("2 findings".into()), rounds: Some(1) };
+    s.set_stage_with(&run, Stage::Security, &round).await.unwrap();
+    let found = StageChange { state: Some(StageState::Failed), ..StageChange::default() };
+    s.set_stage_with(&run, Stage::Security, &found).await.unwrap();
+    let security = s.run_status(&run).await.unwrap().stages[4].clone();
+    assert_eq!(security.state, StageState::Failed);
+    assert_eq!((security.note.as_deref(), security.rounds), (Some("2 findings"), 1));
+    assert_eq!(security.started_ms, Some(started), "a state change keeps when it started");
+    assert!(security.finished_ms.unwrap() >= started);
+    s.set_stage(&run, Stage::Security, StageState::Pending).await.unwrap();
+    let security = s.run_status(&run).await.unwrap().stages[4].clone();
+    assert_eq!((security.started_ms, security.finished_ms), (None, None));
+    assert_eq!(security.rounds, 1, "rounds survive going back to pending");
+}
+
+async fn runs_are_listed_and_picked_per_repository(s: TestStore) {
+    use orca_store::{RepoRef, RunScope};
+    let here = RepoRef { id: "root-a".into(), checkout: "host:/src/a".into() };
+    let clone = RepoRef { id: "root-a".into(), checkout: "host:/src/a-clone".into() };
+    let other = RepoRef { id: "root-b".into(), checkout: "host:/src/b".into() };
+    let legacy = s.create_run(&run_of(vec![task("a", &[])])).await.unwrap();
+    let mut runs = Vec::new();
+    for repo in [&here, &other, &here, &clone] {
+        let new = orca_store::NewRun { repo: Some(repo.clone()), ..run_of(vec![task("a", &[])]) };
+        runs.push(s.create_run(&new).await.unwrap());
+    }
+    s.finish_run(&runs[2], RunState::Succeeded).await.unwrap();
+    let mine = RunScope::Repo { repo: &here, legacy: false };
+    let listed: Vec<_> = s.runs(mine, 10).await.unwrap().into_iter().map(|r| r.run.id).collect();
+    assert_eq!(listed, [runs[2].clone(), runs[0].clone()]);
+    let with_legacy = RunScope::Repo { repo: &here, legacy: true };
+    assert_eq!(s.runs(with_legacy, 10).await.unwrap().len(), 3);
+    assert_eq!(s.runs(RunScope::All, 10).await.unwrap().len(), 5);
+    assert_eq!(s.runs(RunScope::All, 2).await.unwrap().len(), 2);
+    let summary = &s.runs(mine, 1).await.unwrap()[0];
+    assert_eq!((summary.tasks_total, summary.tasks_succeeded), (1, 0));
+    assert_eq!(summary.run.repo.as_ref(), Some(&here));
+    // The newest unfinished run of this checkout, not another repository's or clone's.
+    let active = s.latest_run_in(mine, &[RunState::Active]).await.unwrap().unwrap();
+    assert_eq!(active.id, runs[0]);
+    let any = s.latest_run_in(mine, &[]).await.unwrap().unwrap();
+    assert_eq!(any.id, runs[2]);
+    let either =
+        s.latest_run_in(mine, &[RunState::Failed, RunState::Succeeded]).await.unwrap().unwrap();
+    assert_eq!(either.id, runs[2]);
+    assert_eq!(s.run(&legacy).await.unwrap().repo, None);
+}
+
+async fn the_pipeline_document_is_kept_with_the_run(s: TestStore) {
+    let new = orca_store::NewRun {
+        pipeline_json: Some(r#"{"goal":"g"}"#.into()),
+        ..run_of(vec![task("a", &[])])
+    };
+    let run = s.create_run(&new).await.unwrap();
+    assert_eq!(s.pipeline_json(&run).await.unwrap().as_deref(), Some(r#"{"goal":"g"}"#));
+    s.set_pipeline_json(&run, r#"{"goal":"h"}"#).await.unwrap();
+    assert_eq!(s.pipeline_json(&run).await.unwrap().as_deref(), Some(r#"{"goal":"h"}"#));
+    s.set_plan_json(&run, r#"{"plan":2}"#).await.unwrap();
+    assert_eq!(s.plan_json(&run).await.unwrap(), r#"{"plan":2}"#);
+    let missing = orca_store::RunId::from("nope");
+    assert!(matches!(s.set_plan_json(&missing, "{}").await, Err(StoreError::RunNotFound(_))));
+}
 
 async fn new_run_starts_tasks_without_deps_ready_and_others_waiting(s: TestStore) {
     let run = s

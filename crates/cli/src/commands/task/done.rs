@@ -1,10 +1,10 @@
 //! `orca task done ID [--summary TEXT]`
 
-use super::session::{SessionArgs, finish, open, queue_failure, run_of};
+use super::session::{SessionArgs, finish, open, run_of};
+use crate::command_error::queue_failure;
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
-use crate::store_url;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct DoneArgs {
@@ -22,7 +22,7 @@ pub(crate) struct DoneArgs {
 
 pub(crate) fn run(args: &DoneArgs, out: &Output) -> Result<ExitCode, Failure> {
     let me = args.session.name()?;
-    let done = store_url::runtime()?.block_on(async {
+    let done = crate::runtime::runtime()?.block_on(async {
         let queue = open(args.session.store.as_deref(), false).await?;
         let run = run_of(&queue, &args.session).await?;
         let result = queue.done(&run, &args.id, &me, args.summary.as_deref()).await;

@@ -1,10 +1,10 @@
 //! `orca task fail ID --reason TEXT`
 
-use super::session::{SessionArgs, finish, open, queue_failure, run_of};
+use super::session::{SessionArgs, finish, open, run_of};
+use crate::command_error::queue_failure;
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
-use crate::store_url;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct FailArgs {
@@ -26,7 +26,7 @@ pub(crate) fn run(args: &FailArgs, out: &Output) -> Result<ExitCode, Failure> {
         return Err(Failure::usage("--reason is empty")
             .with_hint("say why, e.g. the failing test's output in short"));
     }
-    let failed = store_url::runtime()?.block_on(async {
+    let failed = crate::runtime::runtime()?.block_on(async {
         let queue = open(args.session.store.as_deref(), false).await?;
         let run = run_of(&queue, &args.session).await?;
         let result =

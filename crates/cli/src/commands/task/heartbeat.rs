@@ -1,10 +1,10 @@
 //! `orca task heartbeat ID`
 
-use super::session::{SessionArgs, finish, open, queue_failure, run_of};
+use super::session::{SessionArgs, finish, open, run_of};
+use crate::command_error::queue_failure;
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
-use crate::store_url;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct HeartbeatArgs {
@@ -18,7 +18,7 @@ pub(crate) struct HeartbeatArgs {
 
 pub(crate) fn run(args: &HeartbeatArgs, out: &Output) -> Result<ExitCode, Failure> {
     let me = args.session.name()?;
-    let renewed = store_url::runtime()?.block_on(async {
+    let renewed = crate::runtime::runtime()?.block_on(async {
         let queue = open(args.session.store.as_deref(), false).await?;
         let run = run_of(&queue, &args.session).await?;
         let result = queue.heartbeat(&run, &args.id, &me).await.map_err(|e| queue_failure(&e));

@@ -4,13 +4,14 @@ use std::path::PathBuf;
 
 use orca_queue::LoadError;
 
-use super::session::open_resolved;
+use orca_workspace::Workspace;
+
+use super::session::open_in;
+use crate::command_error::{store_failure, workspace_failure};
 use crate::commands::plan::input::{PlanInputArgs, load};
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
-use crate::store_failure::store_failure;
-use crate::store_url;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct LoadArgs {
@@ -29,19 +30,20 @@ pub(crate) struct LoadArgs {
 }
 
 pub(crate) fn run(args: &LoadArgs, out: &Output) -> Result<ExitCode, Failure> {
-    let resolved = store_url::resolve_with_config(args.store.as_deref())?;
+    let workspace =
+        Workspace::discover(args.store.as_deref()).map_err(|e| workspace_failure(&e))?;
     // Roles come from `[roles] known` unless --roles overrides them.
     let mut input = args.input.clone();
     if input.roles.is_empty() {
-        input.roles = resolved.config.roles.known.clone();
+        input.roles = workspace.config().roles.known.clone();
     }
     let plan = load(&args.plan, &input)?;
     let graph = match plan.require_valid(&input, out) {
         Ok(graph) => graph,
         Err(code) => return Ok(code),
     };
-    let loaded = store_url::runtime()?.block_on(async {
-        let queue = open_resolved(&resolved, true).await?;
+    let loaded = crate::runtime::runtime()?.block_on(async {
+        let queue = open_in(&workspace, true).await?;
         queue.load(&plan.checked.plan, Some(graph), Some(plan.source.name.clone())).await.map_err(
             |error| match error {
                 LoadError::Invalid => Failure::failed("the plan is not valid"),

@@ -2,11 +2,11 @@
 
 use orca_queue::NextTask;
 
-use super::session::{SessionArgs, finish, open, queue_failure, run_of};
+use super::session::{SessionArgs, finish, open, run_of};
+use crate::command_error::queue_failure;
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
-use crate::store_url;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct NextArgs {
@@ -21,7 +21,7 @@ pub(crate) struct NextArgs {
 
 pub(crate) fn run(args: &NextArgs, out: &Output) -> Result<ExitCode, Failure> {
     let me = if args.claim { Some(args.session.name()?) } else { None };
-    let next = store_url::runtime()?.block_on(async {
+    let next = crate::runtime::runtime()?.block_on(async {
         let queue = open(args.session.store.as_deref(), false).await?;
         let run = run_of(&queue, &args.session).await?;
         let next = match &me {

@@ -2,12 +2,12 @@
 //! opening the queue, and turning queue errors into what the user reads.
 
 use orca_config::Layout;
-use orca_queue::{Queue, QueueError, QueueSettings, Refusal, RefusalKind, SessionName};
-use orca_store::{Location, OpenError, RunId, Store, StoreError, StoreOptions, TaskState};
+use orca_queue::{Queue, QueueSettings, SessionName};
+use orca_store::{Location, OpenError, RunId, StoreOptions};
+use orca_workspace::Workspace;
 
-use crate::failure::{Failure, describe};
-use crate::store_failure::{open_failure, store_failure};
-use crate::store_url;
+use crate::command_error::{describe, open_failure, workspace_failure};
+use crate::failure::Failure;
 
 /// Options of every `orca task` subcommand.
 #[derive(Debug, Clone, clap::Args)]
@@ -52,11 +52,11 @@ impl SessionArgs {
 /// store when it does not exist yet (`orca task load`); the other commands
 /// open only an existing one.
 pub(crate) async fn open(store: Option<&str>, create: bool) -> Result<Queue, Failure> {
-    let resolved = store_url::resolve_with_config(store)?;
-    if matches!(Location::parse(&resolved.url), Ok(Location::Sqlite(_))) {
+    let workspace = Workspace::discover(store).map_err(|e| workspace_failure(&e))?;
+    if matches!(Location::parse(workspace.store_url()), Ok(Location::Sqlite(_))) {
         keep_on_one_cpu();
     }
-    open_resolved(&resolved, create).await
+    open_in(&workspace, create).await
 }
 
 /// Keeps this process on the CPU it runs on now; threads it starts later
@@ -79,26 +79,22 @@ fn keep_on_one_cpu() {
     }
 }
 
-/// [`open`] for a store already resolved (and its configuration read).
-pub(crate) async fn open_resolved(
-    resolved: &store_url::Resolved,
-    create: bool,
-) -> Result<Queue, Failure> {
-    let settings = QueueSettings::from_config(&resolved.config);
+/// [`open`] in a workspace already found: the queue sees that
+/// repository's runs.
+pub(crate) async fn open_in(workspace: &Workspace, create: bool) -> Result<Queue, Failure> {
+    let mut settings = QueueSettings::from_config(workspace.config());
+    settings.repo = workspace.repo_ref().map_err(|e| Failure::failed(describe(&e)))?;
+    settings.legacy_runs = workspace.store_is_sqlite();
     // One connection: a queue command runs its statements one after
     // another. With more, sqlx hands a released connection back to the pool
     // on a spawned task, so the next statement often opened a second one,
     // and every SQLite connection costs a thread, an open and a schema read.
     let options = StoreOptions { create, max_connections: Some(1), ..StoreOptions::default() };
-    let opened = match (&resolved.layout, resolved.is_default) {
-        (Some(layout), true) => Store::open_default_with(layout, &options).await,
-        _ => Store::open_with(&resolved.url, &options).await,
-    };
-    match opened {
+    match workspace.open_store(&options).await {
         Ok(store) => Ok(Queue::new(store, settings)),
         Err(OpenError::Missing { path }) => Err(Failure::failed(format!(
             "no orca store at {}: no plan has been loaded here",
-            shown(&path, resolved.layout.as_ref())
+            shown(&path, workspace.layout())
         ))
         .with_hint("load one first: `orca task load PLAN`")),
         Err(error) => Err(open_failure(&error)),
@@ -134,45 +130,6 @@ pub(crate) async fn run_of(queue: &Queue, args: &SessionArgs) -> Result<RunId, F
     let run_id = args.run_id();
     match queue.resolve_run(run_id.as_ref()).await {
         Ok(run) => Ok(run.id),
-        Err(error) => Err(queue_failure(&error)),
-    }
-}
-
-/// A queue error as the user reads it.
-pub(crate) fn queue_failure(error: &QueueError) -> Failure {
-    match error {
-        QueueError::NoRun => Failure::failed("the store has no runs yet")
-            .with_hint("load a plan first: `orca task load PLAN`"),
-        QueueError::Refused(refusal) => refusal_failure(refusal),
-        QueueError::NotReady { .. } => Failure::failed(describe(error))
-            .with_hint("`orca task next --claim` takes the next task that is ready"),
-        QueueError::Store(error @ StoreError::TaskNotFound { .. }) => {
-            Failure::usage(describe(error)).with_hint("`orca status` lists the run's tasks")
-        }
-        QueueError::Store(error) => store_failure(error),
-    }
-}
-
-fn refusal_failure(refusal: &Refusal) -> Failure {
-    let task = &refusal.task;
-    let stop = format!(
-        "stop working on {task}: do not commit, push or report its work; set your changes aside with `git stash`"
-    );
-    match &refusal.kind {
-        RefusalKind::Expired { now: TaskState::Ready | TaskState::Waiting, .. } => {
-            Failure::refused(format!("{refusal}; run `orca task next --claim`")).with_hint(stop)
-        }
-        RefusalKind::Expired { .. } | RefusalKind::LeasedToOther { yours_expired: Some(_), .. } => {
-            Failure::refused(refusal.to_string())
-                .with_hint(stop)
-                .with_hint("then `orca task next --claim` for a task of your own")
-        }
-        RefusalKind::LeasedToOther { .. } => Failure::refused(refusal.to_string())
-            .with_hint("work only on tasks you claimed: `orca task next --claim` gives you one"),
-        RefusalKind::NotClaimed { .. } => Failure::refused(refusal.to_string())
-            .with_hint("claim a task before working on it: `orca task next --claim`"),
-        RefusalKind::Finished { .. } => Failure::refused(refusal.to_string()).with_hint(format!(
-            "`orca task show {task}` has the details; `orca task next --claim` for other work"
-        )),
+        Err(error) => Err(crate::command_error::queue_failure(&error)),
     }
 }

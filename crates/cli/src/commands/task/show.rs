@@ -1,10 +1,10 @@
 //! `orca task show ID`
 
-use super::session::{SessionArgs, finish, open, queue_failure, run_of};
+use super::session::{SessionArgs, finish, open, run_of};
+use crate::command_error::queue_failure;
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
-use crate::store_url;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ShowArgs {
@@ -17,7 +17,7 @@ pub(crate) struct ShowArgs {
 }
 
 pub(crate) fn run(args: &ShowArgs, out: &Output) -> Result<ExitCode, Failure> {
-    let task = store_url::runtime()?.block_on(async {
+    let task = crate::runtime::runtime()?.block_on(async {
         let queue = open(args.session.store.as_deref(), false).await?;
         let run = run_of(&queue, &args.session).await?;
         let result = queue.show(&run, &args.id).await.map_err(|e| queue_failure(&e));

@@ -8,16 +8,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orca_agents::{
-    AgentEvent, AgentOutcome, AgentRun, CancelLevel, CancelToken, ErrorKind, Finish, HostEnv,
-    StopReason, Usage,
+    AgentEvent, AgentOutcome, CancelLevel, CancelToken, ErrorKind, Finish, HostEnv, StopReason,
+    Usage,
 };
 use orca_git::{RefError, Repo, WorktreeError};
 use orca_plan::Task;
 use tokio::sync::mpsc;
 
-use super::dispatcher::Msg;
-use super::events::RunEvent;
-use super::profiles::AgentProfile;
+use super::messages::Msg;
+use crate::agent_start::{AgentStart, start_agent};
+use crate::events::RunEvent;
+use crate::excerpt::{error_chain, shorten};
+use crate::git_thread::on_git;
+use crate::process::process_identity;
+use crate::profiles::AgentProfile;
 use crate::verify::{VerifyStatus, run_verify};
 
 /// Everything one attempt needs; built by the dispatcher.
@@ -109,7 +113,7 @@ async fn attempt(
         report.end = failed(format!("cannot create {}: {error}", job.dir.display()));
         return report;
     }
-    let prepared = blocking(repo, {
+    let prepared = on_git(repo, {
         let (worktree, branch, start) =
             (job.worktree.clone(), job.branch.clone(), job.start_from.clone());
         move |repo| prepare_worktree(repo, &worktree, &branch, &start)
@@ -117,8 +121,8 @@ async fn attempt(
     .await;
     match prepared {
         Ok(base) => report.base = Some(base),
-        Err(reason) => {
-            report.end = failed(reason);
+        Err(error) => {
+            report.end = failed(format!("cannot prepare the worktree: {}", error_chain(&error)));
             return report;
         }
     }
@@ -162,19 +166,20 @@ async fn attempt(
     // Whatever the agent left is committed before anything else happens to
     // it: a failed or interrupted attempt's work is kept on its branch.
     let message = format!("{}: {} (orca attempt {})", job.task.id, job.task.title, job.attempt);
-    let committed = blocking(repo, {
+    let committed = on_git(repo, {
         let (worktree, branch) = (job.worktree.clone(), job.branch.clone());
-        move |repo| {
-            repo.commit_all(&worktree, &message).map_err(|e| e.to_string())?;
-            repo.branch_tip(&branch)
-                .map(|tip| tip.map(|sha| sha.to_string()))
-                .map_err(|e| e.to_string())
+        move |repo| -> Result<Option<String>, Box<dyn std::error::Error + Send + Sync>> {
+            repo.commit_all(&worktree, &message)?;
+            Ok(repo.branch_tip(&branch)?.map(|sha| sha.to_string()))
         }
     })
     .await;
     match committed {
         Ok(head) => report.head = head,
-        Err(reason) => report.end = failed(format!("cannot commit the attempt's work: {reason}")),
+        Err(error) => {
+            report.end =
+                failed(format!("cannot commit the attempt's work: {}", error_chain(&*error)));
+        }
     }
 
     if report.end == AttemptEnd::Verified
@@ -219,13 +224,13 @@ async fn attempt(
         }
     }
 
-    let removed = blocking(repo, {
+    let removed = on_git(repo, {
         let worktree = job.worktree.clone();
-        move |repo| repo.remove_worktree(&worktree).map(|_| ()).map_err(|e| e.to_string())
+        move |repo| repo.remove_worktree(&worktree)
     })
     .await;
-    if let Err(reason) = removed {
-        tracing::warn!(task = %job.task.id, attempt = job.attempt, %reason, "cannot remove the attempt's worktree");
+    if let Err(error) = removed {
+        tracing::warn!(task = %job.task.id, attempt = job.attempt, error = %error_chain(&error), "cannot remove the attempt's worktree");
     }
     report
 }
@@ -238,20 +243,21 @@ fn prepare_worktree(
     worktree: &Path,
     branch: &str,
     start: &str,
-) -> Result<String, String> {
-    repo.remove_worktree(worktree).map_err(|e| e.to_string())?;
+) -> Result<String, WorktreeError> {
+    repo.remove_worktree(worktree)?;
     match repo.add_worktree(worktree, branch, start) {
-        Ok(added) => added
-            .head
-            .map(|base| base.to_string())
-            .ok_or_else(|| format!("the new worktree {} has no commit", worktree.display())),
+        // A new worktree on a new branch at `start` has `start` checked out.
+        Ok(added) => match added.head {
+            Some(base) => Ok(base.to_string()),
+            None => Ok(repo.rev_parse(start)?.to_string()),
+        },
         // A crash after creating the branch: the branch may hold work.
         Err(WorktreeError::Ref(RefError::BranchExists { .. })) => {
-            let base = repo.rev_parse(start).map_err(|e| e.to_string())?.to_string();
-            repo.add_worktree_for_branch(worktree, branch).map_err(|e| e.to_string())?;
+            let base = repo.rev_parse(start)?.to_string();
+            repo.add_worktree_for_branch(worktree, branch)?;
             Ok(base)
         }
-        Err(error) => Err(error.to_string()),
+        Err(error) => Err(error),
     }
 }
 
@@ -268,16 +274,18 @@ async fn run_agent(
         host,
         AgentStart {
             profile: &job.profile,
-            task: &job.task,
+            label: job.task.id.as_str(),
             prompt: prompt.to_owned(),
             workdir: &job.worktree,
             resume,
             isolation: &job.isolation,
             dir: &job.dir,
             log_name,
+            timeout: job.task.timeout_secs.map(Duration::from_secs),
             cancel: &job.cancel,
         },
-    )?;
+    )
+    .map_err(|error| error_chain(&error))?;
     let mut last_text = None;
     let mut usage = Usage::default();
     while let Some(event) = run.next_event().await {
@@ -310,45 +318,11 @@ async fn run_agent(
             _ => {}
         }
     }
-    let outcome =
-        run.outcome().await.map_err(|error| format!("agent `{}`: {error}", job.profile.name))?;
+    let outcome = run
+        .outcome()
+        .await
+        .map_err(|error| format!("agent `{}`: {}", job.profile.name, error_chain(&error)))?;
     Ok((outcome, last_text))
-}
-
-/// One start of an agent: for an attempt or for a conflict resolver.
-pub(super) struct AgentStart<'a> {
-    pub profile: &'a AgentProfile,
-    pub task: &'a Task,
-    pub prompt: String,
-    pub workdir: &'a Path,
-    pub resume: Option<&'a str>,
-    /// Holds the agent's private HOME and TMPDIR when its profile isolates.
-    pub isolation: &'a Path,
-    /// The attempt's (or resolution's) directory: logs go to
-    /// `<dir>/<log_name>/`, the pid to `<dir>/agent.pid`.
-    pub dir: &'a Path,
-    pub log_name: &'a str,
-    pub cancel: &'a CancelToken,
-}
-
-/// Starts the agent under supervision and records its pid, which
-/// `orca resume` reads to kill what a killed orca left running.
-pub(super) fn start_agent(host: &Arc<HostEnv>, start: AgentStart<'_>) -> Result<AgentRun, String> {
-    let AgentStart { profile, task, prompt, workdir, resume, isolation, dir, log_name, cancel } =
-        start;
-    let request = profile.request(prompt, workdir, task.id.as_str(), resume, isolation);
-    let policy = profile.policy(task.timeout_secs.map(Duration::from_secs));
-    let run = orca_agents::run_agent(
-        profile.adapter.clone(),
-        &request,
-        host,
-        policy,
-        dir.join(log_name),
-        cancel.clone(),
-    )
-    .map_err(|error| format!("cannot start agent `{}`: {error}", profile.name))?;
-    let _ = std::fs::write(dir.join("agent.pid"), process_identity(run.pid()));
-    Ok(run)
 }
 
 /// What the agent's outcome means for the attempt (before `verify`).
@@ -385,42 +359,4 @@ fn resume_was_refused(outcome: &AgentOutcome) -> bool {
 
 fn failed(reason: String) -> AttemptEnd {
     AttemptEnd::Failed { reason, verify_output: None }
-}
-
-/// `<pid> <start time>`: the start time (from /proc) tells a live agent
-/// from an unrelated process that reused the pid.
-pub(super) fn process_identity(pid: u32) -> String {
-    format!("{pid} {}", process_start_time(pid).unwrap_or_default())
-}
-
-/// The process's start time in clock ticks since boot (field 22 of
-/// /proc/<pid>/stat), or None when it is gone.
-pub(super) fn process_start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name may hold spaces and parentheses: count from the last ')'.
-    let after = &stat[stat.rfind(')')? + 2..];
-    after.split_whitespace().nth(19)?.parse().ok()
-}
-
-pub(super) fn shorten(text: &str, max: usize) -> String {
-    let text = text.trim();
-    if text.len() <= max {
-        return text.to_owned();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &text[..end])
-}
-
-/// Runs a git operation off the async runtime.
-pub(super) async fn blocking<T: Send + 'static>(
-    repo: &Arc<Repo>,
-    work: impl FnOnce(&Repo) -> Result<T, String> + Send + 'static,
-) -> Result<T, String> {
-    let repo = Arc::clone(repo);
-    tokio::task::spawn_blocking(move || work(&repo))
-        .await
-        .unwrap_or_else(|panic| Err(format!("git operation panicked: {panic}")))
 }

@@ -4,41 +4,28 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use orca_agents::{CancelToken, Usage};
 use orca_git::attempt_branch;
-use orca_store::{
-    AttemptInfo, FailOutcome, Lease, LeaseError, RetryPolicy, RunState, SessionLock, Stage,
-    StageState,
-};
+use orca_store::{AttemptInfo, FailOutcome, Lease, LeaseError, RetryPolicy};
 use tokio::sync::mpsc;
 
-use super::attempt::{AttemptEnd, AttemptJob, AttemptReport, blocking, run_attempt, shorten};
+use super::attempt::{AttemptEnd, AttemptJob, AttemptReport, run_attempt};
 use super::context::{MergedChange, PreviousAttempt, RunContext, TaskMemory};
-use super::events::{RunEvent, TimedEvent, Totals};
 use super::merge::{MergeEnd, MergeJob, MergeReport, ResolverJob, merge_queue};
-use super::{RunError, RunOutcome, RunReport};
+use super::messages::Msg;
+use super::{ImplementEnd, ImplementReport};
+use crate::error::EngineError;
+use crate::events::{RunEvent, TimedEvent, Totals, now_ms};
+use crate::excerpt::{error_chain, shorten};
+use crate::git_thread::on_git;
+use crate::pipeline::Interrupts;
 use crate::prompt::{
     DependencyChange, PreviousFailure, TaskBrief, continue_prompt, last_bytes, retry_prompt,
     task_prompt,
 };
 use crate::schedule::{Schedule, TaskPhase};
-
-/// What the dispatcher hears from its attempts and its merge queue.
-#[derive(Debug)]
-pub(super) enum Msg {
-    Event(RunEvent),
-    /// A running attempt's agent named its session: stored at once, so a
-    /// `kill -9` of orca cannot lose it and `orca resume` continues it.
-    Session {
-        index: usize,
-        attempt: i64,
-        session: String,
-    },
-    AttemptDone(Box<AttemptReport>),
-    MergeDone(Box<MergeReport>),
-}
 
 /// How long a task whose claim failed waits before the next try (another
 /// worker holds it, or its retry backoff has not passed in the store).
@@ -64,14 +51,16 @@ pub(super) struct Dispatcher {
     paused_until: Option<Instant>,
     stopping: bool,
     killing: bool,
+    /// Why the run stopped when it was not the user: the merge queue hit
+    /// something that is not a task's fault.
+    halted: Option<String>,
     executors: usize,
     merges: usize,
     tx: mpsc::UnboundedSender<Msg>,
     rx: mpsc::UnboundedReceiver<Msg>,
     merge_tx: Option<mpsc::UnboundedSender<MergeJob>>,
     events: mpsc::UnboundedSender<TimedEvent>,
-    interrupts: mpsc::UnboundedReceiver<()>,
-    lock: SessionLock,
+    interrupts: Interrupts,
     started: Instant,
     started_at: HashMap<usize, Instant>,
     /// Seconds spent per unit of plan weight, over merged tasks.
@@ -83,15 +72,13 @@ pub(super) struct Dispatcher {
 }
 
 impl Dispatcher {
-    #[expect(clippy::too_many_arguments, reason = "built once, by start and resume")]
     pub(super) fn new(
         ctx: Arc<RunContext>,
         schedule: Schedule,
         memory: Vec<TaskMemory>,
         pending_merges: PendingMerges,
         events: mpsc::UnboundedSender<TimedEvent>,
-        interrupts: mpsc::UnboundedReceiver<()>,
-        lock: SessionLock,
+        interrupts: Interrupts,
         resumed: bool,
     ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -109,6 +96,7 @@ impl Dispatcher {
             paused_until: None,
             stopping: false,
             killing: false,
+            halted: None,
             executors: 0,
             merges: 0,
             tx,
@@ -116,7 +104,6 @@ impl Dispatcher {
             merge_tx: Some(merge_tx),
             events,
             interrupts,
-            lock,
             started: Instant::now(),
             started_at: HashMap::new(),
             pace: (0.0, 0),
@@ -127,11 +114,9 @@ impl Dispatcher {
         }
     }
 
-    pub(super) async fn run(mut self) -> Result<RunReport, RunError> {
+    pub(super) async fn run(mut self) -> Result<ImplementReport, EngineError> {
         let ctx = self.ctx.clone();
-        self.emit(RunEvent::RunStarted {
-            run: ctx.run.to_string(),
-            title: ctx.plan.title.clone(),
+        self.emit(RunEvent::ImplementStarted {
             tasks: ctx.plan.tasks.len(),
             agents: ctx.agents,
             integration_branch: ctx.integration.clone(),
@@ -163,14 +148,14 @@ impl Dispatcher {
                     break;
                 }
                 if self.held.is_empty() && self.paused_until.is_none() {
-                    return Err(RunError::Stuck(format!("{:?}", self.schedule.counts())));
+                    return Err(EngineError::Stuck(format!("{:?}", self.schedule.counts())));
                 }
             }
             let wake = self.held.values().chain(self.paused_until.iter()).min().copied();
             tokio::select! {
                 Some(msg) = self.rx.recv() => self.handle(msg).await?,
                 _ = heartbeat.tick() => self.heartbeat().await,
-                Some(()) = self.interrupts.recv() => self.interrupt(),
+                count = self.interrupts.next() => self.interrupt(count),
                 () = sleep_until(wake) => {}
             }
         }
@@ -178,14 +163,14 @@ impl Dispatcher {
     }
 
     /// Starts every task the schedule allows now.
-    async fn dispatch(&mut self) -> Result<(), RunError> {
+    async fn dispatch(&mut self) -> Result<(), EngineError> {
         for index in self.schedule.start_ready() {
             self.launch(index).await?;
         }
         Ok(())
     }
 
-    async fn launch(&mut self, index: usize) -> Result<(), RunError> {
+    async fn launch(&mut self, index: usize) -> Result<(), EngineError> {
         let ctx = self.ctx.clone();
         let task = ctx.plan.tasks[index].clone();
         let lease = match ctx
@@ -200,7 +185,7 @@ impl Dispatcher {
                 self.held.insert(index, Instant::now() + CLAIM_RETRY);
                 return Ok(());
             }
-            Err(error) => return Err(RunError::Store(error)),
+            Err(error) => return Err(EngineError::Store(error)),
         };
         let profile = ctx.profile_for(&task)?;
         let branch =
@@ -275,7 +260,7 @@ impl Dispatcher {
         Ok(())
     }
 
-    async fn handle(&mut self, msg: Msg) -> Result<(), RunError> {
+    async fn handle(&mut self, msg: Msg) -> Result<(), EngineError> {
         match msg {
             // Live agent numbers; totals are added when an attempt ends.
             Msg::Event(event) => self.emit(event),
@@ -294,7 +279,7 @@ impl Dispatcher {
         Ok(())
     }
 
-    async fn attempt_done(&mut self, report: AttemptReport) -> Result<(), RunError> {
+    async fn attempt_done(&mut self, report: AttemptReport) -> Result<(), EngineError> {
         let ctx = self.ctx.clone();
         let index = report.index;
         self.executors -= 1;
@@ -420,7 +405,7 @@ impl Dispatcher {
         }
     }
 
-    async fn merge_done(&mut self, report: MergeReport) -> Result<(), RunError> {
+    async fn merge_done(&mut self, report: MergeReport) -> Result<(), EngineError> {
         let ctx = self.ctx.clone();
         let index = report.index;
         self.merges -= 1;
@@ -481,9 +466,15 @@ impl Dispatcher {
                     Err(error) => return self.lease_error(index, error),
                 }
             }
+            // Not the task's fault: its verified work waits on its branch,
+            // and the run stops until the cause is fixed (`orca resume`
+            // merges it then). No try is spent.
             MergeEnd::Error { reason } => {
                 self.cancels.remove(&index);
-                self.failed_attempt(index, &lease, &format!("merging failed: {reason}")).await?;
+                let reason =
+                    format!("merging {} into {} failed: {reason}", task.id, ctx.integration);
+                self.release(index, &lease, &reason).await?;
+                self.halt(reason);
             }
         }
         Ok(())
@@ -494,7 +485,7 @@ impl Dispatcher {
         index: usize,
         lease: &Lease,
         reason: &str,
-    ) -> Result<(), RunError> {
+    ) -> Result<(), EngineError> {
         let ctx = self.ctx.clone();
         self.leases.remove(&index);
         let policy = RetryPolicy {
@@ -531,7 +522,12 @@ impl Dispatcher {
         self.emit(RunEvent::TaskFailed { task: id, reason: shorten(&reason, 600), blocked });
     }
 
-    async fn release(&mut self, index: usize, lease: &Lease, reason: &str) -> Result<(), RunError> {
+    async fn release(
+        &mut self,
+        index: usize,
+        lease: &Lease,
+        reason: &str,
+    ) -> Result<(), EngineError> {
         match self.ctx.store.release(lease, reason).await {
             Ok(()) => {
                 self.schedule.returned(index);
@@ -543,7 +539,7 @@ impl Dispatcher {
 
     /// A store write through a lease failed. A lost lease means another
     /// worker owns the task now: step back and look again later.
-    fn lease_error(&mut self, index: usize, error: LeaseError) -> Result<(), RunError> {
+    fn lease_error(&mut self, index: usize, error: LeaseError) -> Result<(), EngineError> {
         match error {
             LeaseError::Lost(lost) => {
                 tracing::warn!(task = %self.ctx.plan.tasks[index].id, %lost, "lease lost");
@@ -554,7 +550,7 @@ impl Dispatcher {
                 self.held.insert(index, Instant::now() + CLAIM_RETRY);
                 Ok(())
             }
-            LeaseError::Store(error) => Err(RunError::Store(error)),
+            LeaseError::Store(error) => Err(EngineError::Store(error)),
         }
     }
 
@@ -584,13 +580,24 @@ impl Dispatcher {
                 }
             }
         }
-        if let Err(error) = self.lock.heartbeat() {
-            tracing::warn!(%error, "cannot renew the session lock");
-        }
     }
 
-    fn interrupt(&mut self) {
-        if !self.stopping {
+    /// Stops dispatching for a reason that is not the user's: running
+    /// attempts finish and are kept, the run stays resumable.
+    fn halt(&mut self, reason: String) {
+        if self.halted.is_none() {
+            self.emit(RunEvent::Stopping {
+                reason: format!("{reason}; `orca resume` continues once that is fixed"),
+            });
+            self.halted = Some(reason);
+        }
+        self.stopping = true;
+    }
+
+    /// The user's interrupt number `count`: the first stops gracefully,
+    /// later ones kill.
+    fn interrupt(&mut self, count: u32) {
+        if count <= 1 {
             self.stopping = true;
             self.emit(RunEvent::Stopping {
                 reason: "interrupted: stopping agents and committing their work; `orca resume` continues".into(),
@@ -609,7 +616,7 @@ impl Dispatcher {
 
     /// Re-queues a verified attempt whose merge a crash interrupted: a new
     /// lease, then straight to the merge queue.
-    async fn merge_again(&mut self, index: usize, branch: String) -> Result<(), RunError> {
+    async fn merge_again(&mut self, index: usize, branch: String) -> Result<(), EngineError> {
         let ctx = self.ctx.clone();
         let task = &ctx.plan.tasks[index];
         let Some(lease) = ctx
@@ -642,10 +649,8 @@ impl Dispatcher {
                 Some(summary) => summary.clone(),
                 None => {
                     let (base, head) = (merged.base.clone(), merged.head.clone());
-                    let summary = blocking(&ctx.repo, move |repo| {
-                        repo.summarize_range(&base, &head)
-                            .map(|s| s.render(1_500))
-                            .map_err(|e| e.to_string())
+                    let summary = on_git(&ctx.repo, move |repo| {
+                        repo.summarize_range(&base, &head).map(|s| s.render(1_500))
                     })
                     .await;
                     match summary {
@@ -654,7 +659,7 @@ impl Dispatcher {
                             summary
                         }
                         // Not kept: the next dependent asks again.
-                        Err(reason) => format!("(no summary: {reason})"),
+                        Err(error) => format!("(no summary: {})", error_chain(&error)),
                     }
                 }
             };
@@ -668,31 +673,22 @@ impl Dispatcher {
         changes
     }
 
-    async fn finish(mut self) -> Result<RunReport, RunError> {
+    async fn finish(mut self) -> Result<ImplementReport, EngineError> {
         self.merge_tx = None;
         let ctx = self.ctx.clone();
         let counts = self.schedule.counts();
-        let outcome = if self.stopping && !self.schedule.is_finished() {
-            RunOutcome::Interrupted
+        let end = if let Some(reason) = self.halted.take() {
+            ImplementEnd::Halted { reason }
+        } else if self.stopping && !self.schedule.is_finished() {
+            ImplementEnd::Interrupted
         } else if counts.failed + counts.blocked == 0 {
-            RunOutcome::Completed
+            if !ctx.keep_branches {
+                ctx.prune_attempt_branches().await;
+            }
+            ImplementEnd::Completed
         } else {
-            RunOutcome::Failed
+            ImplementEnd::Failed
         };
-        match outcome {
-            RunOutcome::Interrupted => {}
-            RunOutcome::Completed => {
-                ctx.store.set_stage(&ctx.run, Stage::Implement, StageState::Passed).await?;
-                ctx.store.finish_run(&ctx.run, RunState::Succeeded).await?;
-                if !ctx.keep_branches {
-                    ctx.prune_attempt_branches().await;
-                }
-            }
-            RunOutcome::Failed => {
-                ctx.store.set_stage(&ctx.run, Stage::Implement, StageState::Failed).await?;
-                ctx.store.finish_run(&ctx.run, RunState::Failed).await?;
-            }
-        }
         let blocked = (0..self.schedule.len())
             .filter_map(|index| match self.schedule.phase(index) {
                 TaskPhase::Blocked { by } => {
@@ -701,30 +697,15 @@ impl Dispatcher {
                 _ => None,
             })
             .collect::<Vec<_>>();
-        let report = RunReport {
-            run: ctx.run.clone(),
-            outcome,
+        Ok(ImplementReport {
+            end,
             merged: counts.merged,
             failed: std::mem::take(&mut self.failures),
             blocked,
-            integration_branch: ctx.integration.clone(),
             duration: self.started.elapsed(),
             usage: self.usage,
             cost_usd: self.cost_usd,
-        };
-        self.emit(RunEvent::RunFinished {
-            run: ctx.run.to_string(),
-            outcome: outcome.as_str().into(),
-            merged: report.merged,
-            failed: report.failed.len(),
-            blocked: report.blocked.len(),
-            integration_branch: report.integration_branch.clone(),
-            duration_ms: u64::try_from(report.duration.as_millis()).unwrap_or(u64::MAX),
-            input_tokens: report.usage.input_tokens,
-            output_tokens: report.usage.output_tokens,
-            cost_usd: report.cost_usd,
-        });
-        Ok(report)
+        })
     }
 
     fn progress(&self) {
@@ -788,9 +769,7 @@ fn end_name(end: &AttemptEnd) -> &'static str {
 
 async fn branch_exists(ctx: &RunContext, branch: &str) -> bool {
     let branch = branch.to_owned();
-    blocking(&ctx.repo, move |repo| repo.branch_exists(&branch).map_err(|e| e.to_string()))
-        .await
-        .unwrap_or(false)
+    on_git(&ctx.repo, move |repo| repo.branch_exists(&branch)).await.unwrap_or(false)
 }
 
 async fn sleep_until(at: Option<Instant>) {
@@ -798,13 +777,6 @@ async fn sleep_until(at: Option<Instant>) {
         Some(at) => tokio::time::sleep_until(at.into()).await,
         None => std::future::pending().await,
     }
-}
-
-pub(super) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 fn now_ms_i64() -> i64 {

@@ -13,9 +13,10 @@ use orca_git::{
 use orca_plan::{Plan, PlanGraph, Task, TaskIndex};
 use orca_store::{RunId, Store};
 
-use super::RunError;
-use super::attempt::blocking;
-use super::profiles::{AgentProfile, AgentProfiles};
+use crate::error::EngineError;
+use crate::excerpt::error_chain;
+use crate::git_thread::on_git;
+use crate::profiles::{AgentProfile, AgentProfiles};
 use crate::prompt::PreviousFailure;
 
 /// The default time limit for a task's `verify`.
@@ -85,7 +86,7 @@ impl RunContext {
         self.nodes[index]
     }
 
-    pub(super) fn profile_for(&self, task: &Task) -> Result<Arc<AgentProfile>, RunError> {
+    pub(super) fn profile_for(&self, task: &Task) -> Result<Arc<AgentProfile>, EngineError> {
         let name = task.agent.as_deref().unwrap_or(&self.default_agent);
         Ok(self.profiles.get(name)?)
     }
@@ -135,16 +136,14 @@ impl RunContext {
             })
             .collect();
         let run_prefix = run_branch_prefix(self.run.as_str());
-        let pruned = blocking(&self.repo, move |repo| {
+        let pruned = on_git(&self.repo, move |repo| {
             repo.delete_branches_where(&run_prefix, |name| {
                 prefixes.iter().any(|prefix| name.starts_with(prefix.as_str()))
             })
-            .map(|_| ())
-            .map_err(|e| e.to_string())
         })
         .await;
-        if let Err(reason) = pruned {
-            tracing::warn!(%reason, "cannot prune the run's attempt branches");
+        if let Err(error) = pruned {
+            tracing::warn!(error = %error_chain(&error), "cannot prune the run's attempt branches");
         }
     }
 }

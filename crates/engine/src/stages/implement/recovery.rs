@@ -5,14 +5,14 @@
 
 use std::path::Path;
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use orca_store::{AttemptRecord, Lease, TaskState, TaskStatus};
 
-use super::RunError;
-use super::attempt::{blocking, process_start_time};
 use super::context::{MergedChange, PreviousAttempt, RunContext, TaskMemory};
 use super::dispatcher::PendingMerges;
+use crate::error::EngineError;
+use crate::excerpt::error_chain;
+use crate::git_thread::on_git;
+use crate::process::{kill_recorded, process_start_time};
 use crate::prompt::PreviousFailure;
 use crate::schedule::{Schedule, TaskPhase};
 
@@ -25,7 +25,7 @@ pub(super) struct Recovered {
     pub states: Vec<TaskState>,
 }
 
-pub(super) async fn recover(ctx: &RunContext) -> Result<Recovered, RunError> {
+pub(super) async fn recover(ctx: &RunContext) -> Result<Recovered, EngineError> {
     let run_dir = ctx.layout.run_dir(ctx.run.as_str());
     let killed = kill_orphans(&run_dir.join("tasks"));
     if killed > 0 {
@@ -45,17 +45,20 @@ pub(super) async fn recover(ctx: &RunContext) -> Result<Recovered, RunError> {
                 "{}: {} (orca attempt {}, interrupted)",
                 task.id, task.title, state.attempt
             );
-            let saved = blocking(&ctx.repo, move |repo| {
-                if worktree.join(".git").exists() {
-                    repo.commit_all(&worktree, &message).map_err(|e| e.to_string())?;
-                }
-                repo.remove_worktree(&worktree).map_err(|e| e.to_string())?;
-                repo.remove_worktree(&resolver).map_err(|e| e.to_string())?;
-                Ok(())
-            })
+            let saved = on_git(
+                &ctx.repo,
+                move |repo| -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+                    if worktree.join(".git").exists() {
+                        repo.commit_all(&worktree, &message)?;
+                    }
+                    repo.remove_worktree(&worktree)?;
+                    repo.remove_worktree(&resolver)?;
+                    Ok(())
+                },
+            )
             .await;
-            if let Err(reason) = saved {
-                tracing::warn!(task = %task.id, %reason, "cannot save the interrupted attempt's worktree");
+            if let Err(error) = saved {
+                tracing::warn!(task = %task.id, error = %error_chain(&*error), "cannot save the interrupted attempt's worktree");
             }
             let lease = dead_lease(ctx, state);
             let last = attempts.last();
@@ -65,12 +68,12 @@ pub(super) async fn recover(ctx: &RunContext) -> Result<Recovered, RunError> {
                     if already_merged(ctx, record).await {
                         let result =
                             serde_json::json!({ "branch": branch, "recovered": true }).to_string();
-                        ctx.store.complete(&lease, &result).await.map_err(lease_to_run_error)?;
+                        ctx.store.complete(&lease, &result).await.map_err(lease_error)?;
                     } else {
                         ctx.store
                             .release(&lease, "orca stopped before merging this verified attempt")
                             .await
-                            .map_err(lease_to_run_error)?;
+                            .map_err(lease_error)?;
                         pending_merges.push((index, branch));
                     }
                 }
@@ -81,7 +84,7 @@ pub(super) async fn recover(ctx: &RunContext) -> Result<Recovered, RunError> {
                         "orca stopped while this attempt ran; its work is committed on its branch",
                     )
                     .await
-                    .map_err(lease_to_run_error)?,
+                    .map_err(lease_error)?,
             }
         } else if state.state == TaskState::Ready
             && let Some(record) =
@@ -95,11 +98,9 @@ pub(super) async fn recover(ctx: &RunContext) -> Result<Recovered, RunError> {
         memory[index] = remembered(&attempts);
     }
     let prune_dir = ctx.layout.worktrees_dir().join(orca_git::ref_component(ctx.run.as_str()));
-    let pruned =
-        blocking(&ctx.repo, move |repo| repo.prune_stale(&prune_dir).map_err(|e| e.to_string()))
-            .await;
-    if let Err(reason) = pruned {
-        tracing::warn!(%reason, "cannot prune stale worktrees");
+    let pruned = on_git(&ctx.repo, move |repo| repo.prune_stale(&prune_dir)).await;
+    if let Err(error) = pruned {
+        tracing::warn!(error = %error_chain(&error), "cannot prune stale worktrees");
     }
     let status = ctx.store.run_status(&ctx.run).await?;
     let states = ctx
@@ -179,11 +180,7 @@ fn details_end(record: &AttemptRecord) -> Option<&'static str> {
 async fn already_merged(ctx: &RunContext, record: &AttemptRecord) -> bool {
     let Some(head) = record.commit_sha.clone() else { return false };
     let integration = ctx.integration.clone();
-    blocking(&ctx.repo, move |repo| {
-        repo.is_ancestor(&head, &integration).map_err(|e| e.to_string())
-    })
-    .await
-    .unwrap_or(false)
+    on_git(&ctx.repo, move |repo| repo.is_ancestor(&head, &integration)).await.unwrap_or(false)
 }
 
 /// Whether the lease holder is an orca on this machine that is gone (its
@@ -223,11 +220,11 @@ fn dead_lease(ctx: &RunContext, state: &TaskStatus) -> Lease {
     }
 }
 
-fn lease_to_run_error(error: orca_store::LeaseError) -> RunError {
+fn lease_error(error: orca_store::LeaseError) -> EngineError {
     match error {
-        orca_store::LeaseError::Store(error) => RunError::Store(error),
+        orca_store::LeaseError::Store(error) => EngineError::Store(error),
         orca_store::LeaseError::Lost(lost) => {
-            RunError::Git(format!("lost a lease during recovery: {lost}"))
+            EngineError::LeaseLostInRecovery { task: lost.task.clone(), source: Box::new(lost) }
         }
     }
 }
@@ -236,26 +233,7 @@ fn lease_to_run_error(error: orca_store::LeaseError) -> RunError {
 /// still names a live process that started when the file says. Returns
 /// how many it killed.
 fn kill_orphans(tasks_dir: &Path) -> usize {
-    let mut killed = 0;
-    for pid_file in pid_files(tasks_dir) {
-        let Ok(text) = std::fs::read_to_string(&pid_file) else { continue };
-        let mut words = text.split_whitespace();
-        let (Some(Ok(pid)), Some(Ok(start))) =
-            (words.next().map(str::parse::<u32>), words.next().map(str::parse::<u64>))
-        else {
-            continue;
-        };
-        let alive = process_start_time(pid) == Some(start);
-        let members = orca_agents::group_members(pid);
-        if (alive || !members.is_empty())
-            && let Ok(pgid) = i32::try_from(pid)
-            && killpg(Pid::from_raw(pgid), Signal::SIGKILL).is_ok()
-        {
-            killed += 1;
-        }
-        let _ = std::fs::remove_file(&pid_file);
-    }
-    killed
+    pid_files(tasks_dir).iter().filter(|file| kill_recorded(file)).count()
 }
 
 /// The pid files of agents and `verify` commands:

@@ -13,10 +13,13 @@ use orca_git::{MergeError, MergeOutcome, Repo};
 use orca_plan::Task;
 use tokio::sync::mpsc;
 
-use super::attempt::{AgentStart, blocking, shorten, start_agent};
-use super::dispatcher::Msg;
-use super::events::RunEvent;
-use super::profiles::AgentProfile;
+use super::messages::Msg;
+use crate::agent_start::{AgentStart, start_agent};
+use crate::events::RunEvent;
+use crate::excerpt::{error_chain, shorten};
+use crate::git_thread::on_git;
+use crate::process::process_identity;
+use crate::profiles::AgentProfile;
 use crate::prompt::{ConflictBrief, resolver_prompt};
 use crate::verify::run_verify;
 
@@ -55,7 +58,8 @@ pub(super) enum MergeEnd {
         files: Vec<String>,
         reason: String,
     },
-    /// git itself failed.
+    /// git itself failed: not the task's fault (a stale lock file, the
+    /// integration branch checked out somewhere, ...).
     Error {
         reason: String,
     },
@@ -97,13 +101,9 @@ pub(super) async fn merge_queue(
         let before = match tip.take() {
             Some(tip) => Ok(tip),
             None => {
-                blocking(&repo, {
+                on_git(&repo, {
                     let integration = job.integration.clone();
-                    move |repo| {
-                        repo.rev_parse(&integration)
-                            .map(|sha| sha.to_string())
-                            .map_err(|e| e.to_string())
-                    }
+                    move |repo| repo.rev_parse(&integration).map(|sha| sha.to_string())
                 })
                 .await
             }
@@ -182,12 +182,12 @@ async fn merge_branch(
     message: String,
     resolved_conflict: bool,
 ) -> Merged {
-    let merged = blocking(repo, {
+    let merged = on_git(repo, {
         let (integration, branch) = (integration.to_owned(), branch.to_owned());
         move |repo| match repo.merge_into(&integration, &branch, &message) {
             Ok(outcome) => Ok(Ok(outcome)),
             Err(MergeError::Conflicted { files, .. }) => Ok(Err(files)),
-            Err(error) => Err(error.to_string()),
+            Err(error) => Err(error_chain(&error)),
         }
     })
     .await;
@@ -220,8 +220,8 @@ async fn collided_with(
     files: &[String],
 ) -> Vec<(String, String)> {
     let (merged, branch, files) = (merged.to_vec(), job.branch.clone(), files.to_vec());
-    blocking(repo, move |repo| {
-        Ok(merged
+    on_git(repo, move |repo| {
+        merged
             .into_iter()
             .filter(|task| {
                 !repo.is_ancestor(&task.commit, &branch).unwrap_or(false)
@@ -230,10 +230,9 @@ async fn collided_with(
                     })
             })
             .map(|task| (task.id, task.title))
-            .collect())
+            .collect()
     })
     .await
-    .unwrap_or_default()
 }
 
 /// Runs the resolver agent on a worktree holding the merge in progress,
@@ -251,28 +250,27 @@ async fn resolve(
     if let Err(error) = std::fs::create_dir_all(&resolver.dir) {
         return conflict(format!("cannot create {}: {error}", resolver.dir.display()));
     }
-    let prepared = blocking(repo, {
+    let prepared = on_git(repo, {
         let (path, branch, integration, source) = (
             resolver.worktree.clone(),
             resolver.branch.clone(),
             job.integration.clone(),
             job.branch.clone(),
         );
-        move |repo| {
-            repo.remove_worktree(&path).map_err(|e| e.to_string())?;
+        move |repo| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+            repo.remove_worktree(&path)?;
             // A resolution cut short (orca killed, then resumed) left its
             // branch: scratch work, never merged, made again from scratch.
             // The name ends in `-resolve`, so as a prefix it names only it.
-            repo.delete_branches_with_prefix(&branch).map_err(|e| e.to_string())?;
-            let tip = repo.rev_parse(&integration).map_err(|e| e.to_string())?.to_string();
-            repo.prepare_conflict_worktree(&path, &branch, &tip, &source).map_err(|e| e.to_string())
+            repo.delete_branches_with_prefix(&branch)?;
+            let tip = repo.rev_parse(&integration)?.to_string();
+            Ok(repo.prepare_conflict_worktree(&path, &branch, &tip, &source)?)
         }
     })
     .await;
-    if let Err(reason) = prepared {
-        // git failed, not the merge: another attempt may well succeed.
+    if let Err(error) = prepared {
         return MergeEnd::Error {
-            reason: format!("cannot prepare the conflict for a resolver: {reason}"),
+            reason: format!("cannot prepare the conflict for a resolver: {}", error_chain(&*error)),
         };
     }
     let prompt = resolver_prompt(&ConflictBrief { task: &job.task, files: &files, collided_with });
@@ -280,16 +278,16 @@ async fn resolve(
     let end = match end {
         Err(reason) => conflict(reason),
         Ok(()) => {
-            let finished = blocking(repo, {
+            let finished = on_git(repo, {
                 let path = resolver.worktree.clone();
                 let message = message.clone();
-                move |repo| {
-                    repo.finish_conflict_resolution(&path, &message).map_err(|e| e.to_string())
-                }
+                move |repo| repo.finish_conflict_resolution(&path, &message)
             })
             .await;
             match finished {
-                Err(reason) => conflict(format!("the resolver did not resolve it: {reason}")),
+                Err(error) => {
+                    conflict(format!("the resolver did not resolve it: {}", error_chain(&error)))
+                }
                 Ok(_) => match verify_resolution(job, resolver).await {
                     Err(reason) => conflict(reason),
                     Ok(()) => {
@@ -311,13 +309,13 @@ async fn resolve(
             }
         }
     };
-    let removed = blocking(repo, {
+    let removed = on_git(repo, {
         let path = resolver.worktree.clone();
-        move |repo| repo.remove_worktree(&path).map(|_| ()).map_err(|e| e.to_string())
+        move |repo| repo.remove_worktree(&path)
     })
     .await;
-    if let Err(reason) = removed {
-        tracing::warn!(task = %job.task.id, %reason, "cannot remove the resolver's worktree");
+    if let Err(error) = removed {
+        tracing::warn!(task = %job.task.id, error = %error_chain(&error), "cannot remove the resolver's worktree");
     }
     end
 }
@@ -334,22 +332,27 @@ async fn run_resolver(
         host,
         AgentStart {
             profile: &resolver.profile,
-            task: &job.task,
+            label: job.task.id.as_str(),
             prompt,
             workdir: &resolver.worktree,
             resume: None,
             isolation: &isolation,
             dir: &resolver.dir,
             log_name: "agent",
+            timeout: job.task.timeout_secs.map(Duration::from_secs),
             cancel: &resolver.cancel,
         },
-    )?;
+    )
+    .map_err(|error| error_chain(&error))?;
     while let Some(event) = run.next_event().await {
         if let AgentEvent::Usage(more) = event {
             report.usage.add(&more);
         }
     }
-    let outcome = run.outcome().await.map_err(|error| format!("the resolver agent: {error}"))?;
+    let outcome = run
+        .outcome()
+        .await
+        .map_err(|error| format!("the resolver agent: {}", error_chain(&error)))?;
     report.cost_usd = outcome.cost_usd;
     match outcome.status {
         Finish::Success => Ok(()),
@@ -369,7 +372,7 @@ async fn verify_resolution(job: &MergeJob, resolver: &ResolverJob) -> Result<(),
         &resolver.dir.join("verify.log"),
         &resolver.cancel,
         |pid| {
-            let _ = std::fs::write(&pid_file, super::attempt::process_identity(pid));
+            let _ = std::fs::write(&pid_file, process_identity(pid));
         },
     )
     .await;

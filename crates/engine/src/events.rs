@@ -1,6 +1,9 @@
 //! What a run reports as it goes: one event per state change, for the
 //! terminal display and for `--json` (one JSON object per line).
 
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use orca_store::{Stage, StageState};
 use serde::Serialize;
 
 /// An event and when it happened.
@@ -35,10 +38,55 @@ pub enum RunEvent {
     RunStarted {
         run: String,
         title: String,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        goal: Option<String>,
+        /// The plan's tasks (0 while the planner has not written it).
         tasks: usize,
         agents: usize,
         integration_branch: String,
         resumed: bool,
+    },
+    StageStarted {
+        stage: Stage,
+    },
+    /// A stage passed, failed, was skipped or sent fix tasks back
+    /// (`state` pending again).
+    StageFinished {
+        stage: Stage,
+        state: StageState,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        note: Option<String>,
+        duration_ms: u64,
+    },
+    /// What the analyze stage found.
+    Analyzed {
+        files: usize,
+        lines: u64,
+        languages: Vec<String>,
+    },
+    /// The planner wrote a plan; orca checked it.
+    PlanChecked {
+        round: u32,
+        valid: bool,
+        errors: usize,
+        tasks: usize,
+    },
+    /// The implement stage starts dispatching.
+    ImplementStarted {
+        tasks: usize,
+        agents: usize,
+        integration_branch: String,
+        resumed: bool,
+    },
+    /// A command of the final validation ran.
+    CheckFinished {
+        command: String,
+        passed: bool,
+        summary: String,
+    },
+    /// The report was written.
+    ReportWritten {
+        dir: String,
     },
     TaskStarted {
         task: String,
@@ -115,6 +163,11 @@ pub enum RunEvent {
     RunFinished {
         run: String,
         outcome: String,
+        /// The stage the run stopped in, unless it completed.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        stage: Option<Stage>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
         merged: usize,
         failed: usize,
         blocked: usize,
@@ -124,4 +177,12 @@ pub enum RunEvent {
         output_tokens: u64,
         cost_usd: f64,
     },
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
 }

@@ -1,0 +1,38 @@
+//! Telling a live process from an unrelated one that reused its pid:
+//! the pid files orca writes (agents, `verify`) and its lease-holder names
+//! carry the process's start time too.
+
+/// `<pid> <start time>`, as pid files hold it.
+pub(crate) fn process_identity(pid: u32) -> String {
+    format!("{pid} {}", process_start_time(pid).unwrap_or_default())
+}
+
+/// The process's start time in clock ticks since boot (field 22 of
+/// /proc/<pid>/stat), or None when it is gone.
+pub(crate) fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces and parentheses: count from the last ')'.
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Kills the process group a pid file (`<pid> <start time>`) names, if
+/// that process still runs (or its group still has members), and removes
+/// the file. Returns whether it killed anything.
+pub(crate) fn kill_recorded(pid_file: &std::path::Path) -> bool {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+
+    let Ok(text) = std::fs::read_to_string(pid_file) else { return false };
+    let _ = std::fs::remove_file(pid_file);
+    let mut words = text.split_whitespace();
+    let (Some(Ok(pid)), Some(Ok(start))) =
+        (words.next().map(str::parse::<u32>), words.next().map(str::parse::<u64>))
+    else {
+        return false;
+    };
+    let alive = process_start_time(pid) == Some(start);
+    let members = orca_agents::group_members(pid);
+    (alive || !members.is_empty())
+        && i32::try_from(pid).is_ok_and(|pgid| killpg(Pid::from_raw(pgid), Signal::SIGKILL).is_ok())
+}

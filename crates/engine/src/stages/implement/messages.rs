@@ -1,0 +1,20 @@
+//! What the dispatcher hears from its attempts and its merge queue: the
+//! one channel into the owner of the run's state.
+
+use super::attempt::AttemptReport;
+use super::merge::MergeReport;
+use crate::events::RunEvent;
+
+#[derive(Debug)]
+pub(super) enum Msg {
+    Event(RunEvent),
+    /// A running attempt's agent named its session: stored at once, so a
+    /// `kill -9` of orca cannot lose it and `orca resume` continues it.
+    Session {
+        index: usize,
+        attempt: i64,
+        session: String,
+    },
+    AttemptDone(Box<AttemptReport>),
+    MergeDone(Box<MergeReport>),
+}

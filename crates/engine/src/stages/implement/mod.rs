@@ -1,0 +1,173 @@
+//! Stage 4, implement: every task of the run's plan, each attempt in its
+//! own worktree and branch, up to N agents at once, merged into the run's
+//! integration branch in dependency order.
+//!
+//! The [`dispatcher`] owns the run's task state; each attempt runs in its
+//! own worktree ([`attempt`]); verified attempts go through the merge queue
+//! ([`merge`]) into the integration branch; [`recovery`] makes the run
+//! whole again first, so the stage is the same whether it starts fresh,
+//! after a crash, or for the fix tasks a gate added.
+
+mod attempt;
+mod context;
+mod dispatcher;
+mod merge;
+mod messages;
+mod recovery;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use orca_agents::Usage;
+use orca_plan::PlanGraph;
+
+use self::context::RunContext;
+use self::dispatcher::Dispatcher;
+use crate::error::EngineError;
+use crate::pipeline::Pipeline;
+use crate::pipeline::transition::Outcome;
+use crate::process::process_start_time;
+use crate::profiles::AgentProfiles;
+use crate::schedule::{Caps, Schedule, ScheduledTask, dispatch_ranks};
+
+/// How the stage ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ImplementEnd {
+    /// Every task merged.
+    #[default]
+    Completed,
+    /// Some task failed for good; its dependents are blocked.
+    Failed,
+    /// Stopped by the user.
+    Interrupted,
+    /// The merge queue hit something that is not a task's fault.
+    Halted { reason: String },
+}
+
+/// What the stage did.
+#[derive(Debug, Clone, Default)]
+pub struct ImplementReport {
+    pub end: ImplementEnd,
+    pub merged: usize,
+    /// Tasks that failed for good, with the reason.
+    pub failed: Vec<(String, String)>,
+    /// Tasks that did not run, with the failed task that blocked them.
+    pub blocked: Vec<(String, String)>,
+    pub duration: Duration,
+    pub usage: Usage,
+    pub cost_usd: f64,
+}
+
+pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
+    let run = p.run.clone();
+    let store = p.ws.store.clone();
+    if p.retry_failed {
+        let reopened = store.retry_failed(&run).await?;
+        if !reopened.is_empty() {
+            tracing::info!(tasks = ?reopened, "failed tasks get fresh attempts");
+        }
+        p.retry_failed = false;
+    }
+    let plan = crate::stages::parallel::stored_plan(&store, &run).await?;
+    let graph = PlanGraph::new(&plan)
+        .map_err(|error| EngineError::StoredPlan { run: run.clone(), source: Box::new(error) })?;
+    let profiles = AgentProfiles::from_config(&p.ws.config, &p.ws.host)?;
+    let default_agent = p.default_agent();
+    profiles.get(&default_agent)?;
+    let ctx = Arc::new(RunContext {
+        agents: p.options.agents.unwrap_or(p.ws.config.run.agents as usize).max(1),
+        resolver: p.options.resolver.unwrap_or(p.ws.config.run.resolver),
+        keep_branches: p.options.keep_branches.unwrap_or(p.ws.config.run.keep_branches),
+        repo: p.ws.repo.clone(),
+        host: p.ws.host.clone(),
+        layout: p.ws.layout.clone(),
+        store,
+        config: p.ws.config.clone(),
+        run,
+        integration: p.integration(),
+        nodes: graph.indices().collect(),
+        plan,
+        graph,
+        profiles,
+        default_agent,
+        worker: worker_name(),
+    });
+    let recovered = recovery::recover(&ctx).await?;
+    let mut schedule = build_schedule(&ctx);
+    recovery::replay(&ctx, &mut schedule, &recovered.states);
+    let report = Dispatcher::new(
+        ctx.clone(),
+        schedule,
+        recovered.memory,
+        recovered.pending_merges,
+        p.events.clone(),
+        p.interrupts.clone(),
+        p.resumed,
+    )
+    .run()
+    .await?;
+    let outcome = match &report.end {
+        ImplementEnd::Completed => Outcome::Passed {
+            note: Some(format!("{} task(s) merged into {}", report.merged, ctx.integration)),
+        },
+        ImplementEnd::Failed => Outcome::Failed { reason: failure_reason(&report) },
+        ImplementEnd::Interrupted => Outcome::Interrupted,
+        ImplementEnd::Halted { reason } => Outcome::Halted { reason: reason.clone() },
+    };
+    p.implemented = Some(report);
+    Ok(outcome)
+}
+
+/// `3 task(s) failed (T2: …), 2 blocked; …`
+fn failure_reason(report: &ImplementReport) -> String {
+    let mut reason = format!("{} task(s) failed", report.failed.len());
+    if let Some((task, why)) = report.failed.first() {
+        reason.push_str(&format!(" ({task}: {})", crate::excerpt::shorten(why, 200)));
+    }
+    if !report.blocked.is_empty() {
+        reason.push_str(&format!(", {} blocked behind them", report.blocked.len()));
+    }
+    reason.push_str("; fix the cause, then `orca resume --retry-failed` gives them fresh attempts");
+    reason
+}
+
+/// This process's name in the store's leases: host, pid and the process's
+/// start time, so that recovery can tell a dead holder on this machine.
+fn worker_name() -> String {
+    let host =
+        nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
+    let pid = std::process::id();
+    format!("orca-run:{host}:{pid}:{}", process_start_time(pid).unwrap_or_default())
+}
+
+fn build_schedule(ctx: &RunContext) -> Schedule {
+    let names = ctx.profiles.names();
+    let agent_of = |name: &str| names.iter().position(|known| known == name).unwrap_or(0);
+    let order = dispatch_ranks(&ctx.graph);
+    let tasks = ctx
+        .plan
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(index, task)| {
+            let node = ctx.node(index);
+            ScheduledTask {
+                deps: ctx.graph.deps(node).iter().map(|dep| dep.index()).collect(),
+                conflicts: ctx.graph.conflicting(node).iter().map(|other| other.index()).collect(),
+                agent: agent_of(task.agent.as_deref().unwrap_or(&ctx.default_agent)),
+                rank: order[index],
+            }
+        })
+        .collect();
+    let per_agent = names
+        .iter()
+        .map(|name| {
+            ctx.profiles
+                .get(name)
+                .ok()
+                .and_then(|profile| profile.config.max_concurrent)
+                .map(|cap| cap as usize)
+        })
+        .collect();
+    Schedule::new(tasks, Caps { global: ctx.agents, per_agent })
+}
