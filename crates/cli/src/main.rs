@@ -5,6 +5,7 @@ mod command_error;
 mod commands;
 mod exit_code;
 mod failure;
+mod logging;
 mod output;
 mod run_display;
 mod run_session;
@@ -78,6 +79,7 @@ fn main() -> std::process::ExitCode {
 
     let cli = Cli::parse();
     let out = Output::new(cli.json);
+    let run_log = logging::install(matches!(cli.command, Command::Run(_) | Command::Resume(_)));
     let result = match cli.command {
         Command::Plan(args) => commands::plan::run(&args, &out),
         Command::Version(args) => commands::version::run(&args, &out),
@@ -85,8 +87,8 @@ fn main() -> std::process::ExitCode {
         Command::Exec(args) => commands::exec::run(&args, &out),
         Command::Agents(args) => commands::agents::run(&args, &out),
         Command::ModelServer(args) => commands::model_server::run(&args, &out),
-        Command::Run(args) => commands::run::run(&args, &out),
-        Command::Resume(args) => commands::resume::run(&args, &out),
+        Command::Run(args) => commands::run::run(&args, &out, run_log),
+        Command::Resume(args) => commands::resume::run(&args, &out, run_log),
         Command::Status(args) => commands::status::run(&args, &out),
         Command::Runs(args) => commands::runs::run(&args, &out),
         Command::Task(args) => commands::task::run(&args, &out),

@@ -51,3 +51,17 @@ impl Output {
         }
     }
 }
+
+/// Tells the user what opening the store found worth knowing, on stderr
+/// (never on stdout, so `--json` output stays one document).
+pub(crate) fn store_notices(store: &orca_store::Store) {
+    {
+        if store.found_empty_file() {
+            eprintln!(
+                "note: the store {} was an empty file (0 bytes); orca made it a new, empty store, \
+                 so any runs it held before are gone",
+                store.location()
+            );
+        }
+    }
+}

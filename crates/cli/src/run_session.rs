@@ -6,7 +6,8 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use orca_engine::{
-    OpenWorkspace, PlanSummary, ResumeRequest, RunChannels, RunOutcome, RunReport, RunRequest,
+    OpenWorkspace, PlanSummary, ResumeRequest, RunChannels, RunEvent, RunOutcome, RunReport,
+    RunRequest,
 };
 use orca_store::{StageState, StoreOptions};
 use orca_workspace::Workspace;
@@ -15,6 +16,7 @@ use tokio::sync::mpsc;
 use crate::command_error::{engine_failure, open_failure, workspace_failure};
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
+use crate::logging::RunLog;
 use crate::output::Output;
 use crate::run_display::Display;
 
@@ -36,6 +38,7 @@ async fn open(workspace: Workspace) -> Result<OpenWorkspace, Failure> {
         .open_store(&StoreOptions::default())
         .await
         .map_err(|error| open_failure(&error))?;
+    crate::output::store_notices(&store);
     OpenWorkspace::new(workspace, store).map_err(|error| engine_failure(&error))
 }
 
@@ -47,6 +50,7 @@ pub(crate) fn drive(
     progress: bool,
     workspace: Workspace,
     call: EngineCall,
+    run_log: Option<RunLog>,
 ) -> Result<ExitCode, Failure> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -58,7 +62,7 @@ pub(crate) fn drive(
         let mut workspace = workspace;
         loop {
             let ws = open(workspace.clone()).await?;
-            let report = once(out, progress, ws, call).await?;
+            let report = once(out, progress, ws, call, run_log.clone()).await?;
             if report.outcome == RunOutcome::AwaitingApproval && may_ask(out) {
                 if let Some(plan) = &report.plan {
                     eprintln!("{}", plan_text(plan));
@@ -87,13 +91,19 @@ async fn once(
     progress: bool,
     ws: OpenWorkspace,
     call: EngineCall,
+    run_log: Option<RunLog>,
 ) -> Result<RunReport, Failure> {
-    let (events_tx, mut events_rx) = mpsc::unbounded_channel();
+    let (events_tx, mut events_rx) = mpsc::unbounded_channel::<orca_engine::TimedEvent>();
     let (interrupt_tx, interrupt_rx) = mpsc::unbounded_channel();
     let forwarder = tokio::spawn(forward_interrupts(interrupt_tx));
     let mut display = Display::new(out, progress);
+    let layout = ws.layout.clone();
     let shown = tokio::spawn(async move {
         while let Some(event) = events_rx.recv().await {
+            // The run's log file, once the run is known.
+            if let (RunEvent::RunStarted { run, .. }, Some(run_log)) = (&event.event, &run_log) {
+                run_log.open(&layout.run_dir(run.as_str()).join("orca.log"));
+            }
             display.show(&event);
         }
         display.finish();

@@ -15,12 +15,6 @@ use std::process::{Command, Output};
 
 use orca_store::{NewRun, NewTask, RunId, Store};
 
-fn orca() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_orca"));
-    command.env_remove("ORCA_STORE");
-    command
-}
-
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
@@ -86,10 +80,23 @@ fn set_mode(path: &Path, mode: u32) {
     fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// A directory `nobody` can reach whatever the checkout's or TMPDIR's
+/// parents allow: right under `/tmp`, open for traversal.
+fn reachable_dir() -> tempfile::TempDir {
+    let dir = tempfile::Builder::new().prefix("orca-read-only-").tempdir_in("/tmp").unwrap();
+    set_mode(dir.path(), 0o755);
+    dir
+}
+
 #[test]
 fn a_read_only_orca_directory_is_reported_and_left_intact() {
-    let repo = tempfile::tempdir().unwrap();
-    set_mode(repo.path(), 0o755);
+    let repo = reachable_dir();
+    // `nobody` runs a copy of orca from a place it can reach: the build's
+    // own may lie below a directory only root may enter.
+    let bin = reachable_dir();
+    let orca_copy = bin.path().join("orca");
+    fs::copy(env!("CARGO_BIN_EXE_orca"), &orca_copy).unwrap();
+    set_mode(&orca_copy, 0o755);
     let layout = orca_config::Layout::new(repo.path());
     layout.ensure().unwrap();
     let url = layout.database().display().to_string();
@@ -100,8 +107,8 @@ fn a_read_only_orca_directory_is_reported_and_left_intact() {
     set_mode(&layout.state_dir(), 0o555);
 
     let as_reader = |args: &[&str]| {
-        let mut command = orca();
-        command.args(args).current_dir(repo.path());
+        let mut command = Command::new(&orca_copy);
+        command.env_remove("ORCA_STORE").args(args).current_dir(repo.path());
         if nix::unistd::Uid::effective().is_root() {
             // nobody: permission bits bind it, unlike root.
             command.uid(65534).gid(65534);

@@ -4,10 +4,22 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Everything under `.orca/` stays out of the user's `git status`. A team
-/// that wants to share its config commits it with `git add -f`; once
-/// tracked, git keeps tracking it.
+/// What is local to this checkout (the store, the lock, runs, worktrees)
+/// stays out of git; `config.toml` (and this file) can be committed, so a
+/// team shares one configuration.
 const STATE_GITIGNORE: &str = "\
+# Written by orca: what is local to this checkout stays out of git.
+# Commit config.toml (and this file) to share the configuration.
+orca.db
+orca.db-*
+lock*
+repo-id
+runs/
+worktrees/
+";
+
+/// What an orca before schema 5 wrote: everything ignored, the config too.
+const OLD_STATE_GITIGNORE: &str = "\
 # Written by orca: its state stays out of git. To share the config, run
 # `git add -f .orca/config.toml` once.
 *
@@ -77,14 +89,19 @@ impl Layout {
         self.state_dir().join("worktrees")
     }
 
-    /// Creates `.orca/` with a `.gitignore` that keeps run state out of git.
-    /// Safe to call any number of times; never rewrites an existing `.gitignore`.
+    /// Creates `.orca/` with a `.gitignore` that keeps local state out of
+    /// git. Safe to call any number of times; never rewrites a `.gitignore`
+    /// the user edited (the one an older orca wrote is brought up to date).
     pub fn ensure(&self) -> Result<(), LayoutError> {
         let dir = self.state_dir();
         fs::create_dir_all(&dir)
             .map_err(|source| LayoutError::CreateDir { path: dir.clone(), source })?;
         let ignore = dir.join(".gitignore");
-        if !ignore.exists() {
+        let outdated = match fs::read_to_string(&ignore) {
+            Ok(text) => text == OLD_STATE_GITIGNORE,
+            Err(_) => !ignore.exists(),
+        };
+        if outdated {
             fs::write(&ignore, STATE_GITIGNORE)
                 .map_err(|source| LayoutError::WriteFile { path: ignore, source })?;
         }
@@ -116,6 +133,45 @@ mod tests {
         fs::write(&ignore, "custom\n").unwrap();
         layout.ensure().unwrap();
         assert_eq!(fs::read_to_string(&ignore).unwrap(), "custom\n");
+        fs::write(&ignore, OLD_STATE_GITIGNORE).unwrap();
+        layout.ensure().unwrap();
+        assert_eq!(fs::read_to_string(&ignore).unwrap(), STATE_GITIGNORE, "the old one is updated");
+    }
+
+    /// The config can be committed; the store, lock, runs and worktrees cannot.
+    #[test]
+    fn git_ignores_local_state_but_not_the_config() {
+        let tmp = tempfile::tempdir().unwrap();
+        let git = |args: &[&str]| {
+            std::process::Command::new("git")
+                .args(args)
+                .current_dir(tmp.path())
+                .env("GIT_CONFIG_NOSYSTEM", "1")
+                .env("GIT_CONFIG_GLOBAL", "/dev/null")
+                .output()
+                .unwrap()
+        };
+        assert!(git(&["init", "-q"]).status.success());
+        let layout = Layout::new(tmp.path());
+        layout.ensure().unwrap();
+        for file in [
+            "config.toml",
+            "orca.db",
+            "orca.db-wal",
+            "lock",
+            "repo-id",
+            "runs/r1/plan.md",
+            "worktrees/r1/T1/x",
+        ] {
+            let path = layout.state_dir().join(file);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(&path, "x").unwrap();
+        }
+        let status = git(&["status", "--porcelain", "--untracked-files=all"]);
+        let listed = String::from_utf8_lossy(&status.stdout).into_owned();
+        let mut lines: Vec<&str> = listed.lines().collect();
+        lines.sort_unstable();
+        assert_eq!(lines, ["?? .orca/.gitignore", "?? .orca/config.toml"], "{listed}");
     }
 
     #[test]

@@ -141,20 +141,19 @@ impl Config {
             invalid(vec![diagnostic])
         })?;
 
-        let unknown = unknown_keys(text, document.get_ref());
-        if !unknown.is_empty() {
-            return Err(invalid(unknown));
-        }
+        // Every problem at once: unknown keys, then each key of a wrong type,
+        // then the rules between keys (checked on what could be read).
+        let mut diagnostics = unknown_keys(text, document.get_ref());
         let spans = Spans { text, document: document.get_ref() };
-        let raw = RawConfig::deserialize(toml::de::Deserializer::from(document.clone())).map_err(
-            |error| {
-                let mut diagnostic = toml_error(text, &error);
-                diagnostic.hint = error.span().and_then(|span| spans.meaning_at(span.start));
-                invalid(vec![diagnostic])
-            },
-        )?;
-
-        let mut diagnostics = Vec::new();
+        let known = only_known_keys(document.get_ref());
+        let whole = Spanned::new(0..text.len(), known.clone());
+        let raw = match RawConfig::deserialize(toml::de::Deserializer::from(whole)) {
+            Ok(raw) => raw,
+            Err(_) => {
+                diagnostics.extend(type_errors(text, &known, &spans));
+                return Err(invalid(diagnostics));
+            }
+        };
         let config = resolve(raw, &spans, &mut diagnostics);
         validate::check(&config, &spans, &mut diagnostics);
         if diagnostics.is_empty() { Ok(config) } else { Err(invalid(diagnostics)) }
@@ -298,6 +297,108 @@ fn unknown_keys(text: &str, document: &DeTable<'_>) -> Vec<ConfigDiagnostic> {
         for (inner, _) in table {
             if !known.contains(&inner.get_ref().as_ref()) {
                 unknown(inner, section.name, &known);
+            }
+        }
+    }
+    found
+}
+
+/// The entries of `table` whose key `keep` accepts, each possibly changed by `change`.
+fn filtered<'i>(
+    table: &DeTable<'i>,
+    keep: impl Fn(&str) -> bool,
+    change: impl Fn(&str, Spanned<DeValue<'i>>) -> Spanned<DeValue<'i>>,
+) -> DeTable<'i> {
+    table
+        .iter()
+        .filter(|(key, _)| keep(key.get_ref()))
+        .map(|(key, value)| (key.clone(), change(key.get_ref(), value.clone())))
+        .collect()
+}
+
+/// `value` with its table (if it is one) replaced by `make(table)`.
+fn with_table<'i>(
+    value: Spanned<DeValue<'i>>,
+    make: impl FnOnce(&DeTable<'i>) -> DeTable<'i>,
+) -> Spanned<DeValue<'i>> {
+    let span = value.span();
+    match value.into_inner() {
+        DeValue::Table(table) => Spanned::new(span, DeValue::Table(make(&table))),
+        other => Spanned::new(span, other),
+    }
+}
+
+/// The document without the keys the schema does not know (reported
+/// apart), so that what remains can be read.
+fn only_known_keys<'i>(document: &DeTable<'i>) -> DeTable<'i> {
+    let agent_keys: Vec<&str> = schema::AGENT.key_names().collect();
+    filtered(
+        document,
+        |name| schema::TOP_LEVEL_KEYS.contains(&name),
+        |name, value| {
+            if name == "agents" {
+                with_table(value, |agents| {
+                    filtered(
+                        agents,
+                        |_| true,
+                        |_, settings| {
+                            with_table(settings, |settings| {
+                                filtered(settings, |key| agent_keys.contains(&key), |_, v| v)
+                            })
+                        },
+                    )
+                })
+            } else if let Some(section) = schema::TOP_LEVEL.iter().find(|s| s.name == name) {
+                let keys: Vec<&str> = section.key_names().collect();
+                with_table(value, |table| filtered(table, |key| keys.contains(&key), |_, v| v))
+            } else {
+                value
+            }
+        },
+    )
+}
+
+/// Every key whose value cannot be read, found by reading each key alone
+/// (serde stops at the first error of a document).
+fn type_errors<'i>(text: &str, known: &DeTable<'i>, spans: &Spans<'_>) -> Vec<ConfigDiagnostic> {
+    let mut found = Vec::new();
+    let mut check = |alone: DeTable<'i>| {
+        let deserializer = toml::de::Deserializer::from(Spanned::new(0..text.len(), alone));
+        if let Err(error) = RawConfig::deserialize(deserializer) {
+            let mut diagnostic = toml_error(text, &error);
+            diagnostic.hint = error.span().and_then(|span| spans.meaning_at(span.start));
+            found.push(diagnostic);
+        }
+    };
+    for (section, value) in known {
+        let section = section.get_ref().as_ref();
+        let only_section = |make: &dyn Fn(&DeTable<'i>) -> DeTable<'i>| -> DeTable<'i> {
+            filtered(known, |name| name == section, |_, value| with_table(value, |t| make(t)))
+        };
+        let DeValue::Table(table) = value.get_ref() else {
+            check(only_section(&|t| t.clone()));
+            continue;
+        };
+        for (key, entry) in table {
+            let key = key.get_ref().as_ref();
+            match (section, entry.get_ref()) {
+                ("agents", DeValue::Table(settings)) => {
+                    for setting in settings.keys() {
+                        let setting = setting.get_ref().as_ref();
+                        check(only_section(&|agents| {
+                            filtered(
+                                agents,
+                                |agent| agent == key,
+                                |_, settings| {
+                                    with_table(settings, |s| {
+                                        filtered(s, |k| k == setting, |_, v| v)
+                                    })
+                                },
+                            )
+                        }));
+                    }
+                }
+                _ => check(only_section(&|t| filtered(t, |k| k == key, |_, v| v))),
             }
         }
     }

@@ -231,6 +231,20 @@ command = ["other", "{prompt_fiel}"]
     ));
 }
 
+/// Unknown keys, values of the wrong type and broken rules, all in one report.
+#[test]
+fn every_kind_of_problem_is_reported_at_once() {
+    let report = error_of(
+        "[run]\nagents = \"four\"\nmax_attemps = 3\n\n[lease]\nttl = \"1 minute\"\n\n\
+         [agents.claude]\ntimeout = 45\n\n[gates]\nmax_fix_rounds = -1\n",
+    );
+    for expected in ["max_attemps", "four", "1 minute", "timeout", "max_fix_rounds"] {
+        assert!(report.contains(expected), "{expected} missing from:\n{report}");
+    }
+    let problems = report.lines().filter(|line| line.starts_with(".orca/config.toml:")).count();
+    assert_eq!(problems, 5, "{report}");
+}
+
 #[test]
 fn adapter_and_permission_mode_typos_are_caught() {
     insta::assert_snapshot!(error_of(

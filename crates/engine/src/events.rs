@@ -186,3 +186,14 @@ pub(crate) fn now_ms() -> u64 {
         .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }
+
+/// Records an event in the logs: state changes at info, the live stream of
+/// agent activity and progress at trace.
+pub(crate) fn log(event: &RunEvent) {
+    match event {
+        RunEvent::AgentActivity { .. } | RunEvent::Progress(_) => {
+            tracing::trace!(event = %serde_json::to_string(event).unwrap_or_default());
+        }
+        _ => tracing::info!(event = %serde_json::to_string(event).unwrap_or_default()),
+    }
+}

@@ -36,3 +36,15 @@ pub(crate) fn kill_recorded(pid_file: &std::path::Path) -> bool {
     (alive || !members.is_empty())
         && i32::try_from(pid).is_ok_and(|pgid| killpg(Pid::from_raw(pgid), Signal::SIGKILL).is_ok())
 }
+
+/// This process's name as a worker in the store (its leases, `orca
+/// status`): host, pid and the process's start time, so that recovery can
+/// tell a dead holder on this machine from a live one.
+pub(crate) fn worker_name() -> String {
+    let pid = std::process::id();
+    format!("orca-run:{}:{pid}:{}", host_name(), process_start_time(pid).unwrap_or_default())
+}
+
+pub(crate) fn host_name() -> String {
+    nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default()
+}

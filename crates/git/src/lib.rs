@@ -48,6 +48,7 @@ mod merge;
 mod refname;
 mod repo;
 mod sha;
+mod stale_lock;
 mod worktree;
 
 pub use conflict::{ConflictError, ConflictWorktree};
@@ -65,6 +66,7 @@ pub use repo::{
     WORKTREE_ADMIN_LOCK,
 };
 pub use sha::{InvalidSha, Sha};
+pub use stale_lock::StaleLocks;
 pub use worktree::{PruneReport, Worktree, WorktreeError, WorktreeRemoval};
 
 #[cfg(test)]

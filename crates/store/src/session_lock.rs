@@ -53,8 +53,8 @@ impl fmt::Display for LockHolder {
 pub enum LockError {
     #[error("another orca session holds {path}: {holder}")]
     Held { path: PathBuf, holder: LockHolder },
-    #[error("{path} is unreadable and was written within the last {ttl_s}s; not taking it over")]
-    Unreadable { path: PathBuf, ttl_s: u64 },
+    #[error("{path} stays unreadable after replacing it; remove it by hand if no orca runs here")]
+    Unreadable { path: PathBuf },
     #[error("this session no longer holds {path}{}", .holder.as_ref().map(|h| format!(": {h} took it over")).unwrap_or_default())]
     Lost { path: PathBuf, holder: Option<LockHolder> },
     #[error("cannot use the session lock {path}")]
@@ -109,19 +109,18 @@ impl SessionLock {
                 Some(Ok(stale)) => {
                     tracing::warn!(pid = stale.pid, host = %stale.host, "taking over a stale session lock");
                 }
-                Some(Err(age)) if age < ttl => {
-                    return Err(LockError::Unreadable {
-                        path: lock.path.clone(),
-                        ttl_s: ttl.as_secs(),
-                    });
+                // orca writes a lock whole (a hard link of a complete file),
+                // so one it cannot read was never a live session's: damaged
+                // by a crash, the disk, or someone else. Stale.
+                Some(Err(age)) => {
+                    tracing::warn!(age_s = age.as_secs(), "replacing an unreadable session lock");
                 }
-                Some(Err(_)) => {}
             }
             remove_if_exists(&lock.path).map_err(|source| lock.io(source))?;
         }
         match lock.read_holder()? {
             Some(Ok(current)) => Err(LockError::Held { path: lock.path.clone(), holder: current }),
-            _ => Err(LockError::Unreadable { path: lock.path.clone(), ttl_s: ttl.as_secs() }),
+            _ => Err(LockError::Unreadable { path: lock.path.clone() }),
         }
     }
 
@@ -194,14 +193,15 @@ impl SessionLock {
         }
     }
 
-    /// `None`: no lock file. `Some(Err(age))`: unreadable, last written `age` ago.
+    /// `None`: no lock file. `Some(Err(age))`: unreadable (not orca's
+    /// JSON, not even text), last written `age` ago.
     fn read_holder(&self) -> Result<Option<Result<LockHolder, Duration>>, LockError> {
-        let text = match fs::read_to_string(&self.path) {
-            Ok(text) => text,
+        let bytes = match fs::read(&self.path) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(self.io(source)),
         };
-        Ok(Some(serde_json::from_str(&text).map_err(|_| {
+        Ok(Some(serde_json::from_slice(&bytes).map_err(|_| {
             fs::metadata(&self.path)
                 .and_then(|m| m.modified())
                 .ok()
@@ -410,14 +410,20 @@ mod tests {
         }
     }
 
+    /// A lock is written whole, so one orca cannot read was never a live
+    /// session's: it is stale at once, text or binary garbage alike.
     #[test]
-    fn garbage_in_the_lock_is_taken_over_only_once_old() {
+    fn garbage_in_the_lock_is_taken_over_at_once() {
         let tmp = tempfile::tempdir().unwrap();
         let layout = Layout::new(tmp.path());
         layout.ensure().unwrap();
-        fs::write(layout.lock_file(), "not json").unwrap();
-        let err = SessionLock::acquire(&layout, TTL).unwrap_err();
-        assert!(matches!(err, LockError::Unreadable { .. }), "{err}");
-        SessionLock::acquire(&layout, Duration::ZERO).unwrap();
+        for garbage in [&b"not json"[..], &[0xff, 0xfe, 0x00, 0x9c, 0x80][..], &b""[..]] {
+            fs::write(layout.lock_file(), garbage).unwrap();
+            let lock = SessionLock::acquire(&layout, TTL).unwrap();
+            let on_disk: LockHolder =
+                serde_json::from_str(&fs::read_to_string(layout.lock_file()).unwrap()).unwrap();
+            assert_eq!(on_disk.token, lock.holder().token);
+            lock.release().unwrap();
+        }
     }
 }

@@ -51,6 +51,8 @@ impl Default for StoreOptions {
 pub struct Store {
     pub(crate) pool: Pool,
     pub(crate) location: Location,
+    /// The SQLite file existed but was empty (0 bytes) when opened.
+    found_empty: bool,
 }
 
 /// SQLite waits this long for another writer before giving up.
@@ -90,16 +92,27 @@ impl Store {
     /// Opens the store at `url` with explicit options.
     pub async fn open_with(url: &str, options: &StoreOptions) -> Result<Store, OpenError> {
         let location = Location::parse(url)?;
+        let found_empty = match &location {
+            Location::Sqlite(path) => std::fs::metadata(path).is_ok_and(|meta| meta.len() == 0),
+            Location::Postgres { .. } => false,
+        };
         let pool = match &location {
             Location::Sqlite(path) => open_sqlite(path, options).await?,
             Location::Postgres { url, server } => open_postgres(url, server, options).await?,
         };
-        let store = Store { pool, location };
+        let store = Store { pool, location, found_empty };
         if let Err(error) = schema::prepare(&store.pool, options.schema_version).await {
             store.pool.close().await;
             return Err(store.schema_error(error));
         }
         Ok(store)
+    }
+
+    /// The SQLite file was there but empty (0 bytes, e.g. truncated by a
+    /// full disk or created by hand): it was made a new, empty store, so
+    /// whatever runs it held are gone. Worth telling the user.
+    pub fn found_empty_file(&self) -> bool {
+        self.found_empty
     }
 
     /// Where this store lives (passwords redacted when displayed).

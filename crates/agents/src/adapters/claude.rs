@@ -184,6 +184,9 @@ impl Adapter for ClaudeAdapter {
 #[derive(Debug, Default)]
 pub struct ClaudeParser {
     report: Report,
+    /// How long the CLI last waited before retrying the API (`api_retry`):
+    /// for a rate limit, the server's `retry-after` as the CLI honoured it.
+    last_retry_delay_ms: Option<u64>,
     /// A `rate_limit_event` already reported the limit (with its reset
     /// time, which the result text gives only in words).
     limit_reported: bool,
@@ -250,6 +253,7 @@ impl ClaudeParser {
                 }
             }
             Some("api_retry") => {
+                self.last_retry_delay_ms = value["retry_delay_ms"].as_u64();
                 let status = value["error_status"].as_u64().and_then(|s| u16::try_from(s).ok());
                 let error = value["error"].as_str().unwrap_or("error");
                 let message = format!(
@@ -332,7 +336,15 @@ impl ClaudeParser {
             }
             _ if value["is_error"].as_bool() == Some(true) => {
                 let status = value["api_error_status"].as_u64().and_then(|s| u16::try_from(s).ok());
-                let (kind, limit) = classify_api_error(status, text);
+                let (kind, mut limit) = classify_api_error(status, text);
+                // A rate limit the CLI gave up retrying lifts about when its
+                // last retry was due.
+                if let (Some(limit), Some(delay)) = (limit.as_mut(), self.last_retry_delay_ms)
+                    && limit.kind == LimitKind::Rate
+                    && limit.resets_at.is_none()
+                {
+                    limit.resets_at = Some(unix_now() + delay.div_ceil(1000));
+                }
                 if let Some(limit) = limit
                     && !self.limit_reported
                 {
@@ -420,6 +432,12 @@ fn user(value: &Value, events: &mut Vec<AgentEvent>) {
 /// The first text block of a content array.
 fn first_text(content: &Value) -> Option<String> {
     content.as_array()?.iter().find_map(|b| b["text"].as_str()).map(str::to_string)
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
 }
 
 #[cfg(test)]
@@ -556,6 +574,29 @@ mod tests {
         assert_eq!(kind(&[], ExitInfo::signal(11)).error_kind(), Some(ErrorKind::Crashed));
     }
 
+    /// The CLI honours `retry-after` itself and reports the delay of each
+    /// retry; when it gives up, the limit lifts about when the last was due.
+    #[test]
+    fn a_rate_limit_given_up_on_lifts_after_the_last_retry_delay() {
+        let mut parser = ClaudeParser::default();
+        parser.parse_line(
+            r#"{"type":"system","subtype":"api_retry","attempt":10,"max_retries":10,"retry_delay_ms":5000,"error_status":429,"error":"rate_limit_error"}"#,
+        );
+        let events = parser.parse_line(
+            r#"{"type":"result","subtype":"success","is_error":true,"api_error_status":429,"result":"API Error: Request rejected (429) · rate limited","session_id":"s"}"#,
+        );
+        let limit = events
+            .iter()
+            .find_map(|event| match event {
+                AgentEvent::Limited(limit) => Some(limit.clone()),
+                _ => None,
+            })
+            .expect("a limit");
+        assert_eq!(limit.kind, LimitKind::Rate);
+        let lifts = limit.resets_at.expect("a reset time") - super::unix_now();
+        assert!((1..=5).contains(&lifts), "{lifts}");
+    }
+
     #[test]
     fn rejected_rate_limit_event_is_a_limit() {
         let mut parser = ClaudeParser::default();
@@ -573,3 +614,4 @@ mod tests {
         assert_eq!(parser.conclude(&ExitInfo::code(1)).error_kind(), Some(ErrorKind::UsageLimit));
     }
 }
+

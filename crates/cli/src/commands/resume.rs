@@ -7,6 +7,7 @@ use orca_store::{RunId, Stage};
 use super::run::{RunCommonArgs, parse_stage};
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
+use crate::logging::RunLog;
 use crate::output::Output;
 use crate::run_session::{EngineCall, drive, find_workspace};
 
@@ -33,7 +34,11 @@ pub(crate) struct ResumeArgs {
     common: RunCommonArgs,
 }
 
-pub(crate) fn run(args: &ResumeArgs, out: &Output) -> Result<ExitCode, Failure> {
+pub(crate) fn run(
+    args: &ResumeArgs,
+    out: &Output,
+    run_log: Option<RunLog>,
+) -> Result<ExitCode, Failure> {
     let workspace = find_workspace(args.common.store.as_deref())?;
     let request = ResumeRequest {
         run: args.run.as_deref().map(RunId::from),
@@ -42,5 +47,5 @@ pub(crate) fn run(args: &ResumeArgs, out: &Output) -> Result<ExitCode, Failure> 
         yes: args.yes,
         until: args.until,
     };
-    drive(out, args.common.progress, workspace, EngineCall::Resume(request))
+    drive(out, args.common.progress, workspace, EngineCall::Resume(request), run_log)
 }

@@ -9,6 +9,7 @@ use orca_store::Stage;
 use crate::commands::plan::input::{PlanInputArgs, load};
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
+use crate::logging::RunLog;
 use crate::output::Output;
 use crate::run_session::{EngineCall, drive, find_workspace};
 
@@ -95,7 +96,11 @@ impl RunCommonArgs {
     }
 }
 
-pub(crate) fn run(args: &RunArgs, out: &Output) -> Result<ExitCode, Failure> {
+pub(crate) fn run(
+    args: &RunArgs,
+    out: &Output,
+    run_log: Option<RunLog>,
+) -> Result<ExitCode, Failure> {
     let workspace = find_workspace(args.common.store.as_deref())?;
     let input = match (&args.plan, &args.goal, &args.goal_file) {
         (Some(path), _, _) => {
@@ -135,5 +140,5 @@ pub(crate) fn run(args: &RunArgs, out: &Output) -> Result<ExitCode, Failure> {
         yes: args.yes,
         user: std::env::var("USER").unwrap_or_else(|_| "the user".to_owned()),
     };
-    drive(out, args.common.progress, workspace, EngineCall::Start(Box::new(request)))
+    drive(out, args.common.progress, workspace, EngineCall::Start(Box::new(request)), run_log)
 }

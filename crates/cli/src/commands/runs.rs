@@ -31,7 +31,10 @@ pub(crate) fn run(args: &RunsArgs, out: &Output) -> Result<ExitCode, Failure> {
     let runs = crate::runtime::runtime()?.block_on(async {
         let options = StoreOptions { create: false, ..StoreOptions::default() };
         let store = match workspace.open_store(&options).await {
-            Ok(store) => store,
+            Ok(store) => {
+                crate::output::store_notices(&store);
+                store
+            }
             Err(OpenError::Missing { .. }) if workspace.store_is_default() => return Ok(Vec::new()),
             Err(error) => return Err(open_failure(&error)),
         };

@@ -39,7 +39,10 @@ pub(crate) fn run(args: &StatusArgs, out: &Output) -> Result<ExitCode, Failure> 
     let found = crate::runtime::runtime()?.block_on(async {
         let options = StoreOptions { create: false, ..StoreOptions::default() };
         let store = match workspace.open_store(&options).await {
-            Ok(store) => store,
+            Ok(store) => {
+                crate::output::store_notices(&store);
+                store
+            }
             // The repository's own store appears with its first run.
             Err(OpenError::Missing { .. }) if workspace.store_is_default() => {
                 return Ok(Found::NoRuns);

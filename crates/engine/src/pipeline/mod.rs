@@ -24,6 +24,7 @@ use orca_store::{
 };
 use orca_workspace::Workspace;
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 pub use interrupts::Interrupts;
 pub use record::{PipelineRecord, PlanProgress, RunOptions};
@@ -235,6 +236,7 @@ pub(crate) struct Pipeline {
 
 impl Pipeline {
     pub(crate) fn emit(&self, event: RunEvent) {
+        crate::events::log(&event);
         let _ = self.events.send(TimedEvent { at_ms: crate::events::now_ms(), event });
     }
 
@@ -356,7 +358,8 @@ pub async fn start(
     for change in transition::initial(&selection, &request.user) {
         record_change(&pipeline, &change).await?;
     }
-    drive(pipeline, lock).await
+    let span = tracing::info_span!("run", run = %pipeline.run);
+    drive(pipeline, lock).instrument(span).await
 }
 
 /// Continues a run after an interrupt, a crash, a `kill -9`, a pause or a
@@ -390,7 +393,8 @@ pub async fn resume(
         implemented: None,
         plan_summary: None,
     };
-    drive(pipeline, lock).await
+    let span = tracing::info_span!("run", run = %pipeline.run);
+    drive(pipeline, lock).instrument(span).await
 }
 
 /// The run `orca resume` continues: the one named, else this repository's
@@ -455,7 +459,14 @@ async fn pick_run(
 /// Drives the run from stage to stage until it ends or stops.
 async fn drive(mut p: Pipeline, lock: SessionLock) -> Result<RunReport, EngineError> {
     let started = Instant::now();
-    let (stop_renewing, renewing) = renew_lock(lock, p.ws.config.lease.heartbeat);
+    let worker = crate::process::worker_name();
+    if let Err(error) =
+        p.ws.store.register_worker(&worker, &crate::process::host_name(), std::process::id()).await
+    {
+        tracing::warn!(%error, "cannot register this process as a worker");
+    }
+    let (stop_renewing, renewing) =
+        keep_alive(lock, p.ws.store.clone(), worker, p.ws.config.lease.heartbeat);
     p.emit(RunEvent::RunStarted {
         run: p.run.to_string(),
         title: p.title.clone(),
@@ -611,10 +622,13 @@ async fn record_change(p: &Pipeline, change: &Change) -> Result<(), EngineError>
     Ok(())
 }
 
-/// Renews the session lock in the background until told to stop (or the
-/// sender is dropped); then releases it.
-fn renew_lock(
+/// Renews the session lock and this process's worker record in the
+/// background until told to stop (or the sender is dropped); then
+/// releases the lock.
+fn keep_alive(
     mut lock: SessionLock,
+    store: Store,
+    worker: String,
     every: Duration,
 ) -> (oneshot::Sender<()>, tokio::task::JoinHandle<()>) {
     let (stop, mut stopped) = oneshot::channel();
@@ -626,6 +640,9 @@ fn renew_lock(
                 _ = tick.tick() => {
                     if let Err(error) = lock.heartbeat() {
                         tracing::warn!(%error, "cannot renew the session lock");
+                    }
+                    if let Err(error) = store.worker_seen(&worker).await {
+                        tracing::warn!(%error, "cannot record this worker as alive");
                     }
                 }
                 _ = &mut stopped => break,

@@ -100,3 +100,31 @@ fn heavy_a_git_killed_mid_add_leaves_an_attempt_that_can_be_saved_and_removed() 
     assert_eq!(fx.repo.remove_worktree(&wt.path).unwrap(), WorktreeRemoval::Removed);
     assert_eq!(fx.repo.branch_tip("orca/r/T/a1").unwrap(), Some(saved));
 }
+
+/// A ref lock a killed `git update-ref` left blocks every update of that
+/// ref; once old enough, with no git at work in the repository, orca
+/// removes it and the ref moves again. A fresh one is left alone.
+#[test]
+fn a_stale_ref_lock_is_removed_and_a_fresh_one_kept() {
+    let fx = Fixture::new();
+    fx.repo.create_branch("orca/r1/integration", "main").unwrap();
+    let branch = fx.branch_with_file("orca/r1/T1/a1", "t1.txt", "one\n");
+    let lock = fx.repo.common_dir().join("refs/heads/orca/r1/integration.lock");
+    write(&lock, "");
+    let blocked = fx.repo.merge_into("orca/r1/integration", &branch, "merge T1");
+    assert!(blocked.is_err(), "the lock blocks the update");
+
+    let fresh = fx.repo.clear_stale_ref_locks("orca/r1", Duration::from_secs(3600));
+    assert!(fresh.removed.is_empty() && lock.exists(), "{fresh:?}");
+    assert!(fresh.kept[0].1.contains("old"), "{fresh:?}");
+
+    let stale = fx.repo.clear_stale_ref_locks("orca/r1", Duration::ZERO);
+    assert_eq!(stale.removed, std::slice::from_ref(&lock));
+    assert!(!lock.exists());
+    fx.repo.merge_into("orca/r1/integration", &branch, "merge T1").unwrap();
+    // Another run's locks are not this prefix's business.
+    let other = fx.repo.common_dir().join("refs/heads/orca/r2/integration.lock");
+    write(&other, "");
+    assert!(fx.repo.clear_stale_ref_locks("orca/r1", Duration::ZERO).removed.is_empty());
+    assert!(other.exists());
+}

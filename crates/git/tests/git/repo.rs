@@ -58,7 +58,7 @@ fn an_empty_repository_has_no_head_commit() {
 #[test]
 fn is_dirty_sees_every_kind_of_change_but_not_ignored_files() {
     let fx = Fixture::new();
-    // `.orca/` ignores itself, so a checkout with orca state starts clean.
+    // `.orca/.gitignore` keeps orca's local state out of git.
     assert!(!fx.repo.is_dirty().unwrap());
 
     write(fx.root.join("debug.log"), "ignored\n");

@@ -85,6 +85,10 @@ impl Fixture {
         init_repo(&root, true);
         let layout = Layout::new(&root);
         layout.ensure().unwrap();
+        // `.orca/.gitignore` keeps orca's local state out of git; a team
+        // commits it. Here it is left out of the history (the tests count
+        // commits), as a local exclude.
+        write(root.join(".git/info/exclude"), "/.orca/.gitignore\n");
         let repo = Repo::discover(&root).unwrap();
         Fixture { _tmp: tmp, root, repo, layout }
     }

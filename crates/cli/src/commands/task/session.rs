@@ -91,7 +91,10 @@ pub(crate) async fn open_in(workspace: &Workspace, create: bool) -> Result<Queue
     // and every SQLite connection costs a thread, an open and a schema read.
     let options = StoreOptions { create, max_connections: Some(1), ..StoreOptions::default() };
     match workspace.open_store(&options).await {
-        Ok(store) => Ok(Queue::new(store, settings)),
+        Ok(store) => {
+            crate::output::store_notices(&store);
+            Ok(Queue::new(store, settings))
+        }
         Err(OpenError::Missing { path }) => Err(Failure::failed(format!(
             "no orca store at {}: no plan has been loaded here",
             shown(&path, workspace.layout())

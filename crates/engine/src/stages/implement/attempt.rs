@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use orca_agents::{
-    AgentEvent, AgentOutcome, CancelLevel, CancelToken, ErrorKind, Finish, HostEnv, StopReason,
-    Usage,
+    AgentEvent, AgentOutcome, CancelLevel, CancelToken, ErrorKind, Finish, HostEnv, LimitKind,
+    StopReason, Usage,
 };
 use orca_git::{RefError, Repo, WorktreeError};
 use orca_plan::Task;
@@ -56,8 +56,8 @@ pub(super) enum AttemptEnd {
     Verified,
     /// The agent or `verify` failed; another attempt may fix it.
     Failed { reason: String, verify_output: Option<String> },
-    /// The agent hit a usage limit: pause, then continue the session.
-    Limited { resets_at: Option<u64>, message: String },
+    /// The agent hit a usage or rate limit: pause, then continue the session.
+    Limited { kind: LimitKind, resets_at: Option<u64>, message: String },
     /// Stopped on request (Ctrl-C); its work is committed.
     Interrupted,
 }
@@ -333,6 +333,7 @@ fn judge(outcome: &AgentOutcome, cancel: &CancelToken) -> AttemptEnd {
     match &outcome.status {
         Finish::Success => AttemptEnd::Verified,
         Finish::Failed { kind: ErrorKind::UsageLimit, message } => AttemptEnd::Limited {
+            kind: outcome.limit.as_ref().map_or(LimitKind::Usage, |limit| limit.kind),
             resets_at: outcome.limit.as_ref().and_then(|limit| limit.resets_at),
             message: message.clone(),
         },

@@ -6,10 +6,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use orca_agents::{CancelToken, Usage};
+use orca_agents::{CancelToken, LimitKind, Usage};
 use orca_git::attempt_branch;
 use orca_store::{AttemptInfo, FailOutcome, Lease, LeaseError, RetryPolicy};
 use tokio::sync::mpsc;
+use tracing::Instrument;
 
 use super::attempt::{AttemptEnd, AttemptJob, AttemptReport, run_attempt};
 use super::context::{MergedChange, PreviousAttempt, RunContext, TaskMemory};
@@ -31,8 +32,13 @@ use crate::schedule::{Schedule, TaskPhase};
 /// worker holds it, or its retry backoff has not passed in the store).
 const CLAIM_RETRY: Duration = Duration::from_secs(1);
 
-/// How long dispatch pauses on a usage limit whose reset time is unknown.
+/// How long dispatch pauses on a usage limit whose reset time is unknown
+/// (plus `[limits] usage_limit_margin`).
 const UNKNOWN_RESET: Duration = Duration::from_secs(5 * 60);
+
+/// How long dispatch pauses on a rate limit whose retry time is unknown:
+/// rate limits lift within seconds, unlike a spent usage allowance.
+const UNKNOWN_RETRY: Duration = Duration::from_secs(30);
 
 /// Verified attempts whose merge a crash interrupted: merge them without
 /// running the agent again.
@@ -255,7 +261,10 @@ impl Dispatcher {
         self.cancels.insert(index, cancel);
         self.leases.insert(index, lease);
         self.executors += 1;
-        tokio::spawn(run_attempt(ctx.repo.clone(), ctx.host.clone(), job, self.tx.clone()));
+        let span = tracing::info_span!("attempt", task = %task.id, attempt = job.attempt);
+        tokio::spawn(
+            run_attempt(ctx.repo.clone(), ctx.host.clone(), job, self.tx.clone()).instrument(span),
+        );
         self.progress();
         Ok(())
     }
@@ -345,11 +354,11 @@ impl Dispatcher {
             AttemptEnd::Failed { reason, .. } => {
                 self.failed_attempt(index, &lease, &reason).await?
             }
-            AttemptEnd::Limited { resets_at, message } => {
+            AttemptEnd::Limited { kind, resets_at, message } => {
                 self.leases.remove(&index);
-                self.release(index, &lease, &format!("usage limit: {}", shorten(&message, 200)))
-                    .await?;
-                self.pause(resets_at, &message);
+                let what = limit_name(kind);
+                self.release(index, &lease, &format!("{what}: {}", shorten(&message, 200))).await?;
+                self.pause(kind, resets_at, &message);
             }
             AttemptEnd::Interrupted => {
                 self.leases.remove(&index);
@@ -554,17 +563,25 @@ impl Dispatcher {
         }
     }
 
-    fn pause(&mut self, resets_at: Option<u64>, message: &str) {
+    /// Stops dispatching until the limit lifts. A usage limit waits for
+    /// its reset time plus `[limits] usage_limit_margin`; a rate limit for
+    /// its retry time alone (what the CLI reports of the server's
+    /// `retry-after` or rate-limit reset). docs/run.md says the same.
+    fn pause(&mut self, kind: LimitKind, resets_at: Option<u64>, message: &str) {
         let margin = self.ctx.config.limits.usage_limit_margin;
-        let wait = match resets_at {
-            Some(at) => Duration::from_secs(at.saturating_sub(now_secs())) + margin,
-            None => UNKNOWN_RESET.max(margin),
+        let wait = match (kind, resets_at) {
+            (LimitKind::Usage, Some(at)) => {
+                Duration::from_secs(at.saturating_sub(now_secs())) + margin
+            }
+            (LimitKind::Usage, None) => UNKNOWN_RESET + margin,
+            (LimitKind::Rate, Some(at)) => Duration::from_secs(at.saturating_sub(now_secs())),
+            (LimitKind::Rate, None) => UNKNOWN_RETRY,
         };
         let until = Instant::now() + wait;
         if self.paused_until.is_none_or(|current| current < until) {
             self.paused_until = Some(until);
             self.emit(RunEvent::Paused {
-                reason: format!("usage limit: {}", shorten(message, 200)),
+                reason: format!("{}: {}", limit_name(kind), shorten(message, 200)),
                 until_ms: now_ms() + u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
             });
         }
@@ -750,7 +767,15 @@ impl Dispatcher {
     }
 
     fn emit(&self, event: RunEvent) {
+        crate::events::log(&event);
         let _ = self.events.send(TimedEvent { at_ms: now_ms(), event });
+    }
+}
+
+fn limit_name(kind: LimitKind) -> &'static str {
+    match kind {
+        LimitKind::Usage => "usage limit",
+        LimitKind::Rate => "rate limit",
     }
 }
 

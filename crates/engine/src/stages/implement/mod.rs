@@ -26,7 +26,6 @@ use self::dispatcher::Dispatcher;
 use crate::error::EngineError;
 use crate::pipeline::Pipeline;
 use crate::pipeline::transition::Outcome;
-use crate::process::process_start_time;
 use crate::profiles::AgentProfiles;
 use crate::schedule::{Caps, Schedule, ScheduledTask, dispatch_ranks};
 
@@ -90,9 +89,18 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
         graph,
         profiles,
         default_agent,
-        worker: worker_name(),
+        worker: crate::process::worker_name(),
     });
     let recovered = recovery::recover(&ctx).await?;
+    if let Some((lock, why)) = recovered.blocking_locks.first() {
+        return Ok(Outcome::Halted {
+            reason: format!(
+                "git's lock file {} blocks the run's branches ({why}); when no git command runs \
+                 in this repository, remove it",
+                lock.display()
+            ),
+        });
+    }
     let mut schedule = build_schedule(&ctx);
     recovery::replay(&ctx, &mut schedule, &recovered.states);
     let report = Dispatcher::new(
@@ -129,15 +137,6 @@ fn failure_reason(report: &ImplementReport) -> String {
     }
     reason.push_str("; fix the cause, then `orca resume --retry-failed` gives them fresh attempts");
     reason
-}
-
-/// This process's name in the store's leases: host, pid and the process's
-/// start time, so that recovery can tell a dead holder on this machine.
-fn worker_name() -> String {
-    let host =
-        nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default();
-    let pid = std::process::id();
-    format!("orca-run:{host}:{pid}:{}", process_start_time(pid).unwrap_or_default())
 }
 
 fn build_schedule(ctx: &RunContext) -> Schedule {

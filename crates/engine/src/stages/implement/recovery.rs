@@ -16,6 +16,11 @@ use crate::process::{kill_recorded, process_start_time};
 use crate::prompt::PreviousFailure;
 use crate::schedule::{Schedule, TaskPhase};
 
+/// A git ref lock this old, with no git process at work in the
+/// repository, was left by a git that was killed: ref updates take
+/// milliseconds.
+const STALE_LOCK_AGE: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// What recovery learned, for the dispatcher.
 #[derive(Debug)]
 pub(super) struct Recovered {
@@ -23,6 +28,9 @@ pub(super) struct Recovered {
     pub pending_merges: PendingMerges,
     /// Each task's state in the store after recovery, by plan position.
     pub states: Vec<TaskState>,
+    /// Git lock files that block the run's branches and could not be
+    /// removed (too recent, or git is at work), with why.
+    pub blocking_locks: Vec<(std::path::PathBuf, String)>,
 }
 
 pub(super) async fn recover(ctx: &RunContext) -> Result<Recovered, EngineError> {
@@ -31,6 +39,11 @@ pub(super) async fn recover(ctx: &RunContext) -> Result<Recovered, EngineError> 
     if killed > 0 {
         tracing::info!(killed, "killed agents left running by a previous orca");
     }
+    // A git killed mid-update (with orca, or by a power loss) leaves a lock
+    // that fails every merge: remove it when it is stale, else report it.
+    let prefix = orca_git::run_branch_prefix(ctx.run.as_str()).trim_end_matches('/').to_owned();
+    let locks =
+        on_git(&ctx.repo, move |repo| repo.clear_stale_ref_locks(&prefix, STALE_LOCK_AGE)).await;
     let status = ctx.store.run_status(&ctx.run).await?;
     let mut memory = vec![TaskMemory::default(); ctx.plan.tasks.len()];
     let mut pending_merges = Vec::new();
@@ -115,7 +128,7 @@ pub(super) async fn recover(ctx: &RunContext) -> Result<Recovered, EngineError> 
                 .map_or(TaskState::Waiting, |t| t.state)
         })
         .collect();
-    Ok(Recovered { memory, pending_merges, states })
+    Ok(Recovered { memory, pending_merges, states, blocking_locks: locks.kept })
 }
 
 /// Brings a fresh schedule to the store's states: merged tasks are merged,

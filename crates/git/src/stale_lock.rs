@@ -1,0 +1,86 @@
+//! The lock files git leaves when it is killed in the middle of a ref
+//! update (`refs/heads/<name>.lock`, `packed-refs.lock`): until removed,
+//! every later update of that ref fails. A lock older than any update
+//! takes, while no git process works in the repository, is stale.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::repo::Repo;
+
+/// What [`Repo::clear_stale_ref_locks`] found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StaleLocks {
+    /// Lock files removed.
+    pub removed: Vec<PathBuf>,
+    /// Lock files left, with why: too recent, or a git process is at work.
+    pub kept: Vec<(PathBuf, String)>,
+}
+
+impl Repo {
+    /// Removes the ref lock files below `refs/heads/<prefix>` (and
+    /// `packed-refs.lock`) that are older than `older_than`, unless a git
+    /// process is working in this repository.
+    pub fn clear_stale_ref_locks(&self, prefix: &str, older_than: Duration) -> StaleLocks {
+        let mut found = StaleLocks::default();
+        let mut locks = Vec::new();
+        let heads = self.common_dir().join("refs/heads").join(prefix);
+        collect_locks(&heads, &mut locks);
+        let packed = self.common_dir().join("packed-refs.lock");
+        if packed.is_file() {
+            locks.push(packed);
+        }
+        if locks.is_empty() {
+            return found;
+        }
+        let busy = git_at_work(&[self.root(), self.common_dir()]);
+        for lock in locks {
+            let age = std::fs::metadata(&lock)
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .unwrap_or(Duration::ZERO);
+            if age < older_than {
+                found.kept.push((lock, format!("only {}s old", age.as_secs())));
+            } else if let Some(pid) = busy {
+                found.kept.push((lock, format!("git process {pid} works in the repository")));
+            } else if std::fs::remove_file(&lock).is_ok() {
+                tracing::warn!(lock = %lock.display(), age_s = age.as_secs(), "removed a stale git ref lock");
+                found.removed.push(lock);
+            } else {
+                found.kept.push((lock, "cannot remove it".to_owned()));
+            }
+        }
+        found
+    }
+}
+
+fn collect_locks(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_locks(&path, out);
+        } else if path.extension().is_some_and(|ext| ext == "lock") {
+            out.push(path);
+        }
+    }
+}
+
+/// The pid of a git process whose working directory is inside one of
+/// `dirs`, if any (Linux: from /proc; elsewhere none is seen).
+fn git_at_work(dirs: &[&Path]) -> Option<u32> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    entries.flatten().find_map(|entry| {
+        let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+        if pid == std::process::id() {
+            return None;
+        }
+        let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+        if comm.trim() != "git" {
+            return None;
+        }
+        let cwd = std::fs::read_link(entry.path().join("cwd")).ok()?;
+        dirs.iter().any(|dir| cwd.starts_with(dir)).then_some(pid)
+    })
+}
