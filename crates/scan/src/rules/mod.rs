@@ -502,7 +502,30 @@ fn hir_can_match_newline(hir: &Hir) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::regex_can_match_newline;
+    use super::{RuleKind, RuleSet, regex_can_match_newline};
+
+    /// What keeps the default rules fast: every rule is keyword- or
+    /// path-gated, and only rules meant to span lines can.
+    #[test]
+    fn default_rules_are_gated_and_line_local() {
+        let rules = RuleSet::builtin();
+        let secrets = rules.rules().iter().filter(|r| r.kind() == RuleKind::Secret).count();
+        assert!(secrets >= 50 && rules.rules().len() - secrets >= 30, "{secrets}");
+        let spanning: Vec<&str> =
+            rules.rules().iter().filter(|r| r.spans_lines).map(|r| r.id()).collect();
+        assert_eq!(
+            spanning,
+            ["private-key", "putty-private-key", "rust-shell-command-format", "rust-shell-command"]
+        );
+        for rule in rules.rules() {
+            assert!(
+                !rule.keywords.is_empty() || rule.path.is_some(),
+                "{} has neither keywords nor a path",
+                rule.id()
+            );
+            assert!(rule.kind() == RuleKind::Secret || !rule.help().is_empty(), "{}", rule.id());
+        }
+    }
 
     #[test]
     fn newline_analysis() {
