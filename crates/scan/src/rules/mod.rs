@@ -515,7 +515,13 @@ mod tests {
             rules.rules().iter().filter(|r| r.spans_lines).map(|r| r.id()).collect();
         assert_eq!(
             spanning,
-            ["private-key", "putty-private-key", "rust-shell-command-format", "rust-shell-command"]
+            [
+                "private-key",
+                "putty-private-key",
+                "rails-master-key",
+                "rust-shell-command-format",
+                "rust-shell-command"
+            ]
         );
         for rule in rules.rules() {
             assert!(
