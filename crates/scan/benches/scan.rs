@@ -24,8 +24,18 @@ type Hits = BTreeSet<(String, u32)>;
 
 /// Crates copied from the cargo registry when no clean tree is given.
 const DEFAULT_CRATES: &[&str] = &[
-    "tokio-1", "libc-0.2", "rustix-1", "linux-raw-sys-0.12", "zerocopy-0.8", "regex-automata-0.4",
-    "syn-2", "petgraph-0.8", "tracing-0.1", "sqlx-core-0.9", "hyper-1", "serde_json-1",
+    "tokio-1",
+    "libc-0.2",
+    "rustix-1",
+    "linux-raw-sys-0.12",
+    "zerocopy-0.8",
+    "regex-automata-0.4",
+    "syn-2",
+    "petgraph-0.8",
+    "tracing-0.1",
+    "sqlx-core-0.9",
+    "hyper-1",
+    "serde_json-1",
 ];
 
 fn main() {
@@ -98,7 +108,16 @@ fn run_gitleaks(gitleaks: &str, dir: &Path, rounds: usize) -> (Hits, f64) {
     for _ in 0..rounds {
         let start = Instant::now();
         let status = Command::new(gitleaks)
-            .args(["dir", ".", "--no-banner", "--redact", "--report-format", "json", "--exit-code", "0"])
+            .args([
+                "dir",
+                ".",
+                "--no-banner",
+                "--redact",
+                "--report-format",
+                "json",
+                "--exit-code",
+                "0",
+            ])
             .arg("--report-path")
             .arg(&report)
             .args(["--log-level", "error"])
@@ -141,7 +160,9 @@ fn leaky_repo(repo: &Path, work: &Path, scanner: &Scanner, gitleaks: Option<&str
         let (hits, seconds) = run_gitleaks(gitleaks, &tree, 5);
         rows.push(("gitleaks".to_string(), score_leaky(&labels, &hits), seconds));
     }
-    println!("| tool | findings (lines) | risk lines found | recall | false positives | precision | time (fastest of 5) |");
+    println!(
+        "| tool | findings (lines) | risk lines found | recall | false positives | precision | time (fastest of 5) |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for (tool, s, seconds) in &rows {
         println!(
@@ -200,7 +221,10 @@ fn score_leaky(labels: &BTreeMap<String, (u32, u32)>, hits: &Hits) -> LeakyScore
 /// Secret generators: (kind, template of the planted line with `{}` for
 /// the secret, secret maker). Formats of common providers that both tools
 /// claim to detect; every value is random.
-fn planted_kinds() -> Vec<(&'static str, &'static str, fn(&mut fastrand::Rng) -> String)> {
+/// A kind of planted secret: name, line template, generator.
+type PlantedKind = (&'static str, &'static str, fn(&mut fastrand::Rng) -> String);
+
+fn planted_kinds() -> Vec<PlantedKind> {
     fn from(rng: &mut fastrand::Rng, alphabet: &[u8], n: usize) -> String {
         (0..n).map(|_| alphabet[rng.usize(..alphabet.len())] as char).collect()
     }
@@ -209,7 +233,9 @@ fn planted_kinds() -> Vec<(&'static str, &'static str, fn(&mut fastrand::Rng) ->
     const HEX: &[u8] = b"0123456789abcdef";
     const DIGITS: &[u8] = b"0123456789";
     vec![
-        ("aws-access-key-id", "aws_access_key_id = \"{}\"", |r| format!("AKIA{}", from(r, UPPER32, 16))),
+        ("aws-access-key-id", "aws_access_key_id = \"{}\"", |r| {
+            format!("AKIA{}", from(r, UPPER32, 16))
+        }),
         ("github-pat", "GITHUB_TOKEN = \"{}\"", |r| format!("ghp_{}", from(r, ALNUM, 36))),
         ("gitlab-pat", "gitlab_token = \"{}\"", |r| format!("glpat-{}", from(r, ALNUM, 20))),
         ("slack-bot-token", "slack = \"{}\"", |r| {
@@ -239,7 +265,11 @@ fn planted(tree: &Path, scanner: &Scanner, gitleaks: Option<&str>) {
     // Plant only in text source files.
     let candidates: Vec<&PathBuf> = files
         .iter()
-        .filter(|p| p.extension().is_some_and(|e| ["rs", "md", "toml", "c", "h", "txt"].contains(&e.to_str().unwrap())))
+        .filter(|p| {
+            p.extension().is_some_and(|e| {
+                ["rs", "md", "toml", "c", "h", "txt"].contains(&e.to_str().unwrap())
+            })
+        })
         .collect();
 
     // Before planting: whatever the tools report in the clean tree.
@@ -294,9 +324,16 @@ fn planted(tree: &Path, scanner: &Scanner, gitleaks: Option<&str>) {
     let mut rows = vec![("orca", score_planted(&labels, &orca_hits), orca_s, orca_base.len())];
     if let Some(gitleaks) = gitleaks {
         let (hits, seconds) = run_gitleaks(gitleaks, tree, 3);
-        rows.push(("gitleaks", score_planted(&labels, &hits), seconds, gitleaks_base.map_or(0, |b| b.len())));
+        rows.push((
+            "gitleaks",
+            score_planted(&labels, &hits),
+            seconds,
+            gitleaks_base.map_or(0, |b| b.len()),
+        ));
     }
-    println!("| tool | planted found | recall | other findings | precision | time (fastest of 3) | throughput |");
+    println!(
+        "| tool | planted found | recall | other findings | precision | time (fastest of 3) | throughput |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for (tool, s, seconds, _) in &rows {
         println!(
@@ -310,11 +347,17 @@ fn planted(tree: &Path, scanner: &Scanner, gitleaks: Option<&str>) {
             total_bytes as f64 / 1e6 / seconds
         );
     }
-    println!("\nBefore planting, the tree gave orca {} and gitleaks {} finding(s): they are counted in \"other findings\" (the tree is taken as clean).", rows[0].3, rows.get(1).map_or(0, |r| r.3));
+    println!(
+        "\nBefore planting, the tree gave orca {} and gitleaks {} finding(s): they are counted in \"other findings\" (the tree is taken as clean).",
+        rows[0].3,
+        rows.get(1).map_or(0, |r| r.3)
+    );
     if let [(_, _, orca_s, _), (_, _, gitleaks_s, _)] = rows.as_slice() {
         println!("orca / gitleaks throughput: {:.1}×", gitleaks_s / orca_s);
     }
-    println!("(orca read {orca_bytes} bytes: binary files are skipped after their first 8000 bytes are checked)");
+    println!(
+        "(orca read {orca_bytes} bytes: binary files are skipped after their first 8000 bytes are checked)"
+    );
     println!("\nRecall per kind (orca / gitleaks):");
     for (kind, _, _) in &kinds {
         let counts: Vec<String> = rows
@@ -388,7 +431,9 @@ fn copy_default_crates(to: &Path) {
         for krate in std::fs::read_dir(index.path()).unwrap().flatten() {
             let name = krate.file_name().to_string_lossy().into_owned();
             if DEFAULT_CRATES.iter().any(|prefix| name.starts_with(prefix))
-                && !copied.iter().any(|c: &String| c.rsplit_once('-').map(|p| p.0) == name.rsplit_once('-').map(|p| p.0))
+                && !copied.iter().any(|c: &String| {
+                    c.rsplit_once('-').map(|p| p.0) == name.rsplit_once('-').map(|p| p.0)
+                })
             {
                 copy_tree(&krate.path(), &to.join(&name));
                 copied.push(name);

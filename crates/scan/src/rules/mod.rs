@@ -472,13 +472,13 @@ pub(crate) fn compile_bytes_regex(
 /// Whether the regex can match a `\n` anywhere (a class, a literal, `(?s).`).
 fn regex_can_match_newline(pattern: &str) -> bool {
     let parse = |unicode: bool| {
-        regex_syntax::ParserBuilder::new().unicode(unicode).utf8(false).build().parse(pattern)
+        regex_syntax::ParserBuilder::new().unicode(unicode).utf8(false).build().parse(pattern).ok()
     };
-    match parse(false).or_else(|_| parse(true)) {
-        Ok(hir) => hir_can_match_newline(&hir),
+    match parse(false).or_else(|| parse(true)) {
+        Some(hir) => hir_can_match_newline(&hir),
         // It compiled, so this does not happen; scanning whole fragments is
         // always correct, only slower.
-        Err(_) => true,
+        None => true,
     }
 }
 
