@@ -19,7 +19,6 @@ use crate::finding::{Finding, fingerprint};
 use crate::git_diff::{self, ChangedFile};
 use crate::redact::REDACTED;
 use crate::report::{ToolRun, ToolStatus};
-use crate::rules::RuleSet;
 use crate::severity::Severity;
 
 /// Which external tools to run, and how.

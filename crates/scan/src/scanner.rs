@@ -132,7 +132,7 @@ impl Scanner {
             status: ToolStatus::Ran { findings: result.findings.len() },
         }];
         if self.options.external.enabled {
-            let outcome = self.options.external.run(&input, &self.rules)?;
+            let outcome = self.options.external.run(&input)?;
             tools.extend(outcome.runs);
             result.secrets.extend(outcome.secrets);
             result.findings = crate::external::merge(result.findings, outcome.findings);
