@@ -191,11 +191,7 @@ struct ToolOutput {
 }
 
 impl ExternalTools {
-    pub(crate) fn run(
-        &self,
-        input: &ToolInput,
-        _rules: &RuleSet,
-    ) -> Result<ExternalOutcome, ScanError> {
+    pub(crate) fn run(&self, input: &ToolInput) -> Result<ExternalOutcome, ScanError> {
         let mut outcome =
             ExternalOutcome { runs: Vec::new(), findings: Vec::new(), secrets: Vec::new() };
         let staged = Staged::prepare(input)?;
