@@ -77,6 +77,12 @@ pub(crate) fn store_failure(error: &StoreError) -> Failure {
         StoreError::RunNotFound(_) | StoreError::TaskNotFound { .. } => {
             Failure::usage(describe(error)).with_hint("`orca runs` lists this repository's runs")
         }
+        StoreError::NotReopenable { state: TaskState::Blocked, key, .. } => {
+            Failure::failed(describe(error)).with_hint(format!("`orca task unblock {key}`"))
+        }
+        StoreError::NotReopenable { state: TaskState::Failed, key, .. } => {
+            Failure::failed(describe(error)).with_hint(format!("`orca task retry {key}`"))
+        }
         StoreError::NotReopenable { .. } => {
             Failure::failed(describe(error)).with_hint("`orca status` shows each task's state")
         }
@@ -133,46 +139,89 @@ pub(crate) fn engine_failure(error: &EngineError) -> Failure {
     }
 }
 
-/// A queue operation of an agent session failed.
-pub(crate) fn queue_failure(error: &QueueError) -> Failure {
-    match error {
-        QueueError::NoRun => {
-            Failure::failed(describe(error)).with_hint("load a plan first: `orca task load PLAN`")
+/// How the session that failed talks to orca: the hints name what it can
+/// do next in its own terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Via {
+    /// `orca task ...` commands in a shell.
+    Shell,
+    /// The tools of `orca mcp`.
+    Mcp,
+}
+
+impl Via {
+    /// How to take the next ready task.
+    fn claim(self) -> &'static str {
+        match self {
+            Via::Shell => "`orca task next --claim`",
+            Via::Mcp => "call claim_task",
         }
-        QueueError::OtherRepository { .. } => Failure::refused(describe(error)).with_hint(
-            "work on this repository's runs: leave out --run, or `orca runs` lists them",
-        ),
-        QueueError::Refused(refusal) => refusal_failure(refusal),
+    }
+
+    /// What to do to take the next ready task, as a sentence's verb phrase.
+    fn claim_action(self) -> &'static str {
+        match self {
+            Via::Shell => "run `orca task next --claim`",
+            Via::Mcp => "call claim_task",
+        }
+    }
+
+    /// How to see the run's tasks.
+    fn status(self) -> &'static str {
+        match self {
+            Via::Shell => "`orca status`",
+            Via::Mcp => "call plan_status",
+        }
+    }
+}
+
+/// A queue operation of an agent session failed.
+pub(crate) fn queue_failure(error: &QueueError, via: Via) -> Failure {
+    match error {
+        QueueError::NoRun => Failure::failed(describe(error))
+            .with_hint("load a plan first: `orca task load PLAN` in a shell"),
+        QueueError::OtherRepository { .. } => Failure::refused(describe(error)).with_hint(format!(
+            "work on this repository's runs: leave out --run; {} shows the current one",
+            via.status()
+        )),
+        QueueError::Refused(refusal) => refusal_failure(refusal, via),
         QueueError::NotReady { .. } => Failure::failed(describe(error))
-            .with_hint("`orca task next --claim` takes the next task that is ready"),
+            .with_hint(format!("{} takes the next task that is ready", via.claim())),
         QueueError::Store(error @ StoreError::TaskNotFound { .. }) => {
-            Failure::usage(describe(error)).with_hint("`orca status` lists the run's tasks")
+            Failure::usage(describe(error))
+                .with_hint(format!("{} lists the run's tasks", via.status()))
         }
         QueueError::Store(error) => store_failure(error),
     }
 }
 
 /// A session acted on a task it does not hold.
-pub(crate) fn refusal_failure(refusal: &Refusal) -> Failure {
+pub(crate) fn refusal_failure(refusal: &Refusal, via: Via) -> Failure {
     let task = &refusal.task;
+    let claim = via.claim();
     let stop = format!(
         "stop working on {task}: do not commit, push or report its work; set your changes aside with `git stash`"
     );
     match &refusal.kind {
         RefusalKind::Expired { now: TaskState::Ready | TaskState::Waiting, .. } => {
-            Failure::refused(format!("{refusal}; run `orca task next --claim`")).with_hint(stop)
+            Failure::refused(format!("{refusal}; {}", via.claim_action())).with_hint(stop)
         }
         RefusalKind::Expired { .. } | RefusalKind::LeasedToOther { yours_expired: Some(_), .. } => {
             Failure::refused(refusal.to_string())
                 .with_hint(stop)
-                .with_hint("then `orca task next --claim` for a task of your own")
+                .with_hint(format!("then {claim} for a task of your own"))
         }
         RefusalKind::LeasedToOther { .. } => Failure::refused(refusal.to_string())
-            .with_hint("work only on tasks you claimed: `orca task next --claim` gives you one"),
+            .with_hint(format!("work only on tasks you claimed: {claim} gives you one")),
         RefusalKind::NotClaimed { .. } => Failure::refused(refusal.to_string())
-            .with_hint("claim a task before working on it: `orca task next --claim`"),
-        RefusalKind::Finished { .. } => Failure::refused(refusal.to_string()).with_hint(format!(
-            "`orca task show {task}` has the details; `orca task next --claim` for other work"
-        )),
+            .with_hint(format!("claim a task before working on it: {claim}")),
+        RefusalKind::Finished { .. } => {
+            Failure::refused(refusal.to_string()).with_hint(match via {
+                Via::Shell => {
+                    format!("`orca task show {task}` has the details; {claim} for other work")
+                }
+                Via::Mcp => format!("{claim} for other work"),
+            })
+        }
     }
 }

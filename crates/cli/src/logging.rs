@@ -8,6 +8,7 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use tracing_subscriber::field::MakeExt as _;
 use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -87,10 +88,18 @@ pub(crate) fn install(drives_a_run: bool) -> Option<RunLog> {
     let run_log = drives_a_run.then(RunLog::default);
     let file = run_log.clone().map(|run_log| {
         let filter = std::env::var("ORCA_RUN_LOG").unwrap_or_else(|_| RUN_LOG_FILTER.to_owned());
+        // A field formatter of its own: span fields are formatted once per
+        // formatter type and kept, so sharing stderr's would carry its
+        // colour codes into the file.
+        let plain_fields = tracing_subscriber::fmt::format::debug_fn(|writer, field, value| {
+            write!(writer, "{field}={value:?}")
+        })
+        .delimited(" ");
         tracing_subscriber::fmt::layer()
             .with_writer(run_log)
             .with_ansi(false)
             .with_target(true)
+            .fmt_fields(plain_fields)
             .with_filter(EnvFilter::new(filter))
     });
     let _ = tracing_subscriber::registry().with(stderr).with(file).try_init();

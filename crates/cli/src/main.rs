@@ -6,6 +6,7 @@ mod commands;
 mod exit_code;
 mod failure;
 mod logging;
+mod mcp;
 mod output;
 mod run_display;
 mod run_session;
@@ -61,12 +62,27 @@ enum Command {
     Status(commands::status::StatusArgs),
     /// List this repository's runs, newest first.
     Runs(commands::runs::RunsArgs),
+    /// Print a shell completion script: `orca completions bash > ~/.local/share/bash-completion/completions/orca`.
+    Completions(CompletionsArgs),
+    /// Remove what finished runs left: attempt branches, worktrees, run
+    /// directories (the result branch only once you took it, or --force).
+    Clean(commands::clean::CleanArgs),
+    /// Check everything a run needs (git, store, config, agents, disk), all
+    /// problems at once; exit 0 only when a run can start.
+    Doctor(commands::doctor::DoctorArgs),
     /// Test-only: a worker whose agent sleeps; used by the crash tests.
     #[command(hide = true)]
     DebugWorker(commands::debug_worker::DebugWorkerArgs),
     /// Test-only: load a random DAG of tasks into a store.
     #[command(hide = true)]
     DebugCreateRun(commands::debug_create_run::DebugCreateRunArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    shell: clap_complete::Shell,
 }
 
 fn main() -> std::process::ExitCode {
@@ -91,6 +107,16 @@ fn main() -> std::process::ExitCode {
         Command::Resume(args) => commands::resume::run(&args, &out, run_log),
         Command::Status(args) => commands::status::run(&args, &out),
         Command::Runs(args) => commands::runs::run(&args, &out),
+        Command::Doctor(args) => commands::doctor::run(&args, &out),
+        Command::Clean(args) => commands::clean::run(&args, &out),
+        Command::Completions(args) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(args.shell, &mut command, "orca", &mut script);
+            // A closed pipe (`| head`) is not worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+            Ok(exit_code::ExitCode::Success)
+        }
         Command::Task(args) => commands::task::run(&args, &out),
         Command::Mcp(args) => commands::mcp::run(&args, &out),
         Command::DebugWorker(args) => commands::debug_worker::run(&args, &out),

@@ -3,204 +3,15 @@
 //! engine — parallel dispatch, retries, conflicts, crashes — runs fast and
 //! deterministically against real git and a real store.
 
+mod support;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-
-/// A git repository with one commit, a `command` agent named `fake`
-/// running `agent.sh <task id> <prompt file>` in the task's worktree, and
-/// a place for plans and scripts outside the checkout.
-struct Fixture {
-    _dir: tempfile::TempDir,
-    repo: PathBuf,
-    tools: PathBuf,
-}
-
-impl Fixture {
-    fn new(agent_script: &str) -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let repo = dir.path().join("repo");
-        let tools = dir.path().join("tools");
-        std::fs::create_dir_all(&repo).unwrap();
-        std::fs::create_dir_all(&tools).unwrap();
-        let fixture = Fixture { _dir: dir, repo, tools };
-        fixture.git(&["init", "-q", "-b", "main"]);
-        std::fs::write(fixture.repo.join("README.md"), "# demo\n").unwrap();
-        std::fs::write(fixture.repo.join("shared.txt"), "line one\nline two\nline three\n")
-            .unwrap();
-        fixture.git(&["add", "."]);
-        fixture.git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "init"]);
-        fixture.agent(agent_script);
-        fixture.config("");
-        fixture
-    }
-
-    /// Replaces the agent script; it runs with `set -eu`, `$1` = task ID,
-    /// `$2` = prompt file, in the task's worktree.
-    fn agent(&self, body: &str) {
-        let path = self.tools.join("agent.sh");
-        std::fs::write(&path, format!("#!/bin/sh\nset -eu\ntask=\"$1\"\nprompt=\"$2\"\n{body}\n"))
-            .unwrap();
-        let mut perms = std::fs::metadata(&path).unwrap().permissions();
-        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-        std::fs::set_permissions(&path, perms).unwrap();
-    }
-
-    /// `.orca/config.toml`: the fake agent, fast retries, plus `extra`.
-    fn config(&self, extra: &str) {
-        std::fs::create_dir_all(self.repo.join(".orca")).unwrap();
-        // As orca writes it: its state stays out of `git status`.
-        std::fs::write(self.repo.join(".orca/.gitignore"), "*\n").unwrap();
-        let agent = self.tools.join("agent.sh");
-        std::fs::write(
-            self.repo.join(".orca/config.toml"),
-            format!(
-                "[run]\nagent = \"fake\"\n{extra}\n\n[limits]\nretry_backoff_base = \"1s\"\nretry_backoff_max = \"2s\"\n\n\
-                 [agents.fake]\nadapter = \"command\"\ncommand = [\"{}\", \"{{task_id}}\", \"{{prompt_file}}\"]\n",
-                agent.display()
-            ),
-        )
-        .unwrap();
-    }
-
-    fn plan(&self, text: &str) -> PathBuf {
-        let path = self.tools.join("plan.md");
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    fn orca(&self) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_orca"));
-        command.current_dir(&self.repo).env_remove("ORCA_STORE").stdin(Stdio::null());
-        command
-    }
-
-    /// `orca <args> --json`: the exit code and the events.
-    fn run_json(&self, args: &[&str]) -> (Option<i32>, Vec<Value>, String) {
-        let out = self.orca().args(args).arg("--json").output().unwrap();
-        (out.status.code(), events(&out), String::from_utf8_lossy(&out.stderr).into_owned())
-    }
-
-    fn git(&self, args: &[&str]) -> String {
-        let out = Command::new("git").args(args).current_dir(&self.repo).output().unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn integration(&self, events: &[Value]) -> String {
-        let started =
-            events.iter().find(|e| e["event"] == "run_started").expect("run_started event");
-        started["integration_branch"].as_str().unwrap().to_owned()
-    }
-
-    /// Waits until the agents of the (only) run have written `name` into
-    /// the run's worktree directory (their `..`), and returns its path.
-    fn wait_for_run_file(&self, name: &str, what: &str) -> PathBuf {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let found = std::fs::read_dir(self.repo.join(".orca/worktrees"))
-                .ok()
-                .and_then(|mut runs| runs.next())
-                .and_then(|run| run.ok())
-                .map(|run| run.path().join(name))
-                .filter(|path| path.exists());
-            if let Some(path) = found {
-                return path;
-            }
-            assert!(Instant::now() < deadline, "timed out waiting for {what}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// A file's content on a branch.
-    fn show(&self, branch: &str, file: &str) -> String {
-        self.git(&["show", &format!("{branch}:{file}")])
-    }
-}
-
-fn events(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}")))
-        .collect()
-}
-
-fn of_kind<'a>(events: &'a [Value], kind: &str) -> Vec<&'a Value> {
-    events.iter().filter(|e| e["event"] == kind).collect()
-}
-
-/// Position of the first event of `kind` for `task`.
-fn position(events: &[Value], kind: &str, task: &str) -> usize {
-    events
-        .iter()
-        .position(|e| e["event"] == kind && e["task"] == task)
-        .unwrap_or_else(|| panic!("no {kind} event for {task}"))
-}
-
-/// Task IDs in the order their merges appear on the integration branch.
-fn merge_order(fixture: &Fixture, branch: &str) -> Vec<String> {
-    fixture
-        .git(&["log", "--first-parent", "--reverse", "--format=%s", branch])
-        .lines()
-        .filter_map(|subject| subject.strip_prefix("orca: merge "))
-        .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
-        .collect()
-}
-
-const WRITE_OWN_FILE: &str = "echo \"work of $task\" > \"out-$task.txt\"";
-
-fn task(id: &str, deps: &str, files: &str, verify: Option<&str>) -> String {
-    let verify = verify.map(|v| format!("- verify: {v}\n")).unwrap_or_default();
-    format!(
-        "### {id}: Task {id}\n- deps: {deps}\n- role: backend\n- files: {files}\n{verify}- accept:\n  - [ ] done\n\n"
-    )
-}
-
-fn diamond_plan() -> String {
-    let mut plan = String::from("# Plan: Diamond\n\n");
-    plan += &task("T1", "none", "out-T1.txt", Some("test -f out-T1.txt"));
-    plan += &task("T2", "T1", "out-T2.txt", Some("test -f out-T1.txt"));
-    plan += &task("T3", "T1", "out-T3.txt", Some("test -f out-T3.txt"));
-    plan += &task("T4", "T2, T3", "out-T4.txt", Some("test -f out-T2.txt"));
-    plan
-}
-
-/// Every file's bytes, the index and `git status`: what "untouched" means.
-fn checkout_snapshot(repo: &Path) -> BTreeMap<String, String> {
-    let mut files = BTreeMap::new();
-    let mut stack = vec![repo.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
-            let path = entry.path();
-            let name = path.strip_prefix(repo).unwrap().to_string_lossy().into_owned();
-            if name == ".orca"
-                || (name.starts_with(".git/") && name != ".git/index" && name != ".git/HEAD")
-            {
-                continue;
-            }
-            if path.is_dir() {
-                stack.push(path);
-            } else {
-                files.insert(
-                    name,
-                    String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned(),
-                );
-            }
-        }
-    }
-    let status = Command::new("git")
-        .args(["status", "--porcelain=v2", "--untracked-files=all"])
-        .current_dir(repo)
-        .env("GIT_OPTIONAL_LOCKS", "0")
-        .output()
-        .unwrap();
-    files.insert("(git status)".into(), String::from_utf8_lossy(&status.stdout).into_owned());
-    files
-}
+use support::*;
 
 #[test]
 fn a_diamond_runs_to_the_end_in_dependency_order_and_leaves_the_checkout_alone() {
@@ -526,10 +337,6 @@ fn wait_for_file(path: &Path, what: &str) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
-}
-
-fn process_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.contains(") Z "))
 }
 
 #[test]

@@ -187,13 +187,34 @@ pub(crate) fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Records an event in the logs: state changes at info, the live stream of
-/// agent activity and progress at trace.
+impl RunEvent {
+    /// The task the event is about, if it is about one.
+    pub fn task(&self) -> Option<&str> {
+        match self {
+            RunEvent::TaskStarted { task, .. }
+            | RunEvent::SessionRestarted { task, .. }
+            | RunEvent::AgentActivity { task, .. }
+            | RunEvent::AgentFinished { task, .. }
+            | RunEvent::VerifyStarted { task, .. }
+            | RunEvent::VerifyFinished { task, .. }
+            | RunEvent::Conflict { task, .. }
+            | RunEvent::Merged { task, .. }
+            | RunEvent::Retrying { task, .. }
+            | RunEvent::TaskFailed { task, .. } => Some(task),
+            _ => None,
+        }
+    }
+}
+
+/// Records an event in the logs (with the task it is about): state
+/// changes at info, the live stream of agent activity and progress at trace.
 pub(crate) fn log(event: &RunEvent) {
+    let json = serde_json::to_string(event).unwrap_or_default();
+    let task = event.task().unwrap_or("-");
     match event {
         RunEvent::AgentActivity { .. } | RunEvent::Progress(_) => {
-            tracing::trace!(event = %serde_json::to_string(event).unwrap_or_default());
+            tracing::trace!(task = %task, event = %json);
         }
-        _ => tracing::info!(event = %serde_json::to_string(event).unwrap_or_default()),
+        _ => tracing::info!(task = %task, event = %json),
     }
 }

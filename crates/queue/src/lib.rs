@@ -1,5 +1,5 @@
 //! orca's task queue as agent sessions work it: `orca task ...` and the
-//! `orca mcp` server both call this crate.
+//! `orca mcp` server (in the CLI) both call this crate.
 //!
 //! A validated plan is loaded as a run ([`Queue::load`]); a session, named
 //! by a [`SessionName`], claims the next ready task ([`Queue::claim_next`]),
@@ -15,7 +15,6 @@
 
 mod error;
 mod load;
-pub mod mcp;
 mod name;
 mod overlap;
 mod queue;

@@ -495,6 +495,21 @@ impl Queue {
         })
     }
 
+    /// Reopens a failed or blocked task (and the dependents it alone held
+    /// back) with fresh tries; the run is active again.
+    pub async fn reopen(
+        &self,
+        run: &RunId,
+        key: &str,
+        how: orca_store::Reopen,
+    ) -> Result<Vec<String>, QueueError> {
+        let reopened = self.store.reopen_tasks(run, &[key.to_owned()], how).await?;
+        let info = self.store.run(run).await?;
+        orca_engine::pipeline::session::reopened(&self.store, run, info.mode == SESSION_MODE)
+            .await?;
+        Ok(reopened)
+    }
+
     /// After a task finished: how many tasks are ready now, and whether
     /// that was the last unfinished task of a session-driven run (which
     /// then ends: succeeded when every task did, else failed). Runs that

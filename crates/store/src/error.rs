@@ -133,7 +133,7 @@ pub enum StoreError {
     TaskNotFound { run: RunId, key: String },
     #[error("invalid run: {0}")]
     InvalidRun(String),
-    #[error("task `{key}` is {state}; only a failed, blocked or cancelled task can be {action}")]
+    #[error("task `{key}` is {state}, so it cannot be {action}")]
     NotReopenable { key: String, state: TaskState, action: &'static str },
     #[error("task `{key}` depends on `{dep}`, which is {state}; reopen `{dep}` first")]
     HeldBack { key: String, dep: String, state: TaskState },

@@ -26,6 +26,7 @@ mod model;
 #[cfg(test)]
 mod query_plan;
 mod reopen;
+pub use reopen::Reopen;
 mod runs;
 mod schema;
 pub mod session_lock;

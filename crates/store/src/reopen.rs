@@ -20,17 +20,44 @@ const REOPEN: Sql = Sql::both(
      heartbeat_ms = NULL, updated_ms = $5 WHERE run_id = $1 AND key = $2",
 );
 
+/// How a task is given another chance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reopen {
+    /// A task that failed (or was cancelled), with fresh tries.
+    Retry,
+    /// A task that was blocked.
+    Unblock,
+}
+
+impl Reopen {
+    /// What the user did, as events and errors say it.
+    pub fn action(self) -> &'static str {
+        match self {
+            Reopen::Retry => "retried",
+            Reopen::Unblock => "unblocked",
+        }
+    }
+
+    fn applies_to(self, state: TaskState) -> bool {
+        match self {
+            Reopen::Retry => matches!(state, TaskState::Failed | TaskState::Cancelled),
+            Reopen::Unblock => state == TaskState::Blocked,
+        }
+    }
+}
+
 impl Store {
-    /// Reopens the given failed, blocked or cancelled tasks and the
-    /// blocked dependents that nothing else holds back, in one
-    /// transaction. Returns every task reopened. `action` names what the
-    /// user asked for, for the error when a task cannot be reopened.
+    /// Reopens the given tasks (failed ones for [`Reopen::Retry`], blocked
+    /// ones for [`Reopen::Unblock`]) and the blocked dependents that
+    /// nothing else holds back, in one transaction. Returns every task
+    /// reopened.
     pub async fn reopen_tasks(
         &self,
         run: &RunId,
         keys: &[String],
-        action: &'static str,
+        how: Reopen,
     ) -> Result<Vec<String>, StoreError> {
+        let action = how.action();
         retry_transient(move || async move {
             let op = "reopen tasks";
             let err = |e| self.db_error(op, e);
@@ -56,7 +83,7 @@ impl Store {
                             key: key.clone(),
                         });
                     }
-                    Some(TaskState::Failed | TaskState::Blocked | TaskState::Cancelled) => {}
+                    Some(state) if how.applies_to(*state) => {}
                     Some(state) => {
                         return Err(StoreError::NotReopenable {
                             key: key.clone(),
@@ -129,7 +156,7 @@ impl Store {
         if failed.is_empty() {
             return Ok(Vec::new());
         }
-        self.reopen_tasks(run, &failed, "retried").await
+        self.reopen_tasks(run, &failed, Reopen::Retry).await
     }
 }
 

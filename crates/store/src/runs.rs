@@ -69,6 +69,7 @@ const BLOCK_NEW_TASK: Sql = Sql::both(
 );
 const SET_RUN_STAGE: Sql = Sql::both("UPDATE runs SET stage = $2, updated_ms = $3 WHERE id = $1");
 const RUN_EXISTS: Sql = Sql::both("SELECT id FROM runs WHERE id = $1");
+const LAST_CREATED: Sql = Sql::both("SELECT max(created_ms) AS last FROM runs");
 
 impl Store {
     /// Creates a run and all its tasks in one transaction. Tasks without
@@ -86,7 +87,14 @@ impl Store {
         let op = "create the run";
         let err = |e| self.db_error(op, e);
         let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
-        let now = tx.now().await.map_err(err)?;
+        let mut now = tx.now().await.map_err(err)?;
+        // Runs are ordered by creation time: two runs made in the same
+        // millisecond would order by their random id suffix instead.
+        let last = tx.fetch_optional(LAST_CREATED, vec![]).await.map_err(err)?;
+        if let Some(last) = last.map(|row| row.opt_int("last")).transpose().map_err(err)?.flatten()
+        {
+            now = now.max(last + 1);
+        }
         let id = RunId::generate(now);
         let (repo_id, checkout) = match &run.repo {
             Some(repo) => (Some(repo.id.as_str()), Some(repo.checkout.as_str())),

@@ -153,7 +153,11 @@ impl Adapter for ClaudeAdapter {
             .set("DISABLE_ERROR_REPORTING", "1")
             .set("DISABLE_AUTOUPDATER", "1")
             .set("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1");
-        if request.disable_cli_retries {
+        // The user's own bound on the CLI's API retries (it backs off for
+        // minutes by default) wins; else retries are off when asked.
+        if host.get("CLAUDE_CODE_MAX_RETRIES").is_some() {
+            env.pass(host, &["CLAUDE_CODE_MAX_RETRIES"]);
+        } else if request.disable_cli_retries {
             env.set("CLAUDE_CODE_MAX_RETRIES", "0");
         }
         let env = env.finish(request);
@@ -614,4 +618,3 @@ mod tests {
         assert_eq!(parser.conclude(&ExitInfo::code(1)).error_kind(), Some(ErrorKind::UsageLimit));
     }
 }
-

@@ -2,7 +2,7 @@
 //! that prefer tools to shell commands (`claude mcp add orca -- orca mcp`).
 
 use orca_queue::SessionName;
-use orca_queue::mcp::{McpOptions, McpServer};
+
 use orca_store::RunId;
 
 use orca_workspace::Workspace;
@@ -11,6 +11,7 @@ use crate::command_error::workspace_failure;
 use crate::commands::task::session::open_in;
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
+use crate::mcp::{McpOptions, McpServer};
 use crate::output::Output;
 
 #[derive(Debug, clap::Args)]

@@ -2,8 +2,10 @@
 //! `run` function returning the exit code or a [`crate::failure::Failure`].
 
 pub(crate) mod agents;
+pub(crate) mod clean;
 pub(crate) mod debug_create_run;
 pub(crate) mod debug_worker;
+pub(crate) mod doctor;
 pub(crate) mod exec;
 pub(crate) mod init;
 pub(crate) mod mcp;

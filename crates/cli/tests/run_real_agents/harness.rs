@@ -165,10 +165,22 @@ impl Project {
 
     /// Starts `orca ARGS --json`; its events go to a file in the project.
     pub(crate) fn spawn(&self, server: &ModelServerHandle, name: &str, args: &[&str]) -> Orca {
+        self.spawn_with(server, name, args, &[])
+    }
+
+    /// [`Project::spawn`] with more environment variables for orca.
+    pub(crate) fn spawn_with(
+        &self,
+        server: &ModelServerHandle,
+        name: &str,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Orca {
         let events = self.dir.path().join(format!("{name}.events.jsonl"));
         let stderr = self.dir.path().join(format!("{name}.stderr"));
         let child = self
             .orca(server, args)
+            .envs(env.iter().copied())
             .stdout(File::create(&events).unwrap())
             .stderr(File::create(&stderr).unwrap())
             .spawn()

@@ -128,3 +128,66 @@ fn heavy_usage_limit_pauses_dispatch_then_the_run_completes() {
     assert_tidy(&project, &integration);
     assert_only_model_traffic(&server);
 }
+
+/// A rate limit (429 with `retry-after: 1`) that outlasts the CLI's own
+/// retries: dispatch pauses about as long as the server asked, not the
+/// five minutes of an unknown usage limit, and with no usage-limit margin.
+#[test]
+fn heavy_a_rate_limit_pauses_for_the_servers_retry_after() {
+    let script = Script::new()
+        .rule(
+            // The first request and the one retry Claude Code is allowed
+            // (CLAUDE_CODE_MAX_RETRIES below), after the `retry-after` second.
+            Rule::fault(Fault::RateLimit { retry_after: Some(1), message: None })
+                .marker("Task T01: Write the first note")
+                .times(2)
+                .named("T01 is rate limited"),
+        )
+        .rule(
+            Rule::tool(ToolCall::write_file("one.txt", "T01 was here\n"))
+                .marker("Task T01: Write the first note")
+                .tool_result(false)
+                .named("T01 writes"),
+        )
+        .rule(
+            Rule::text("T01 done.")
+                .marker("Task T01: Write the first note")
+                .tool_result(true)
+                .named("T01 done"),
+        );
+    let server = ModelServer::start(script).unwrap();
+    let project = Project::new(&[("README.md", "# notes\n")]);
+    project.configure(Cli::Claude, &server, "");
+    // A margin that would show if it were (wrongly) added to a rate limit.
+    let config = project.repo.join(".orca/config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        text.replace("usage_limit_margin = \"1s\"", "usage_limit_margin = \"10m\""),
+    )
+    .unwrap();
+    let plan = project.plan(
+        "# Plan: One note\n\n### T01: Write the first note\n- deps: none\n- role: docs\n- files: one.txt\n",
+    );
+    // Claude Code retries a 429 ten times over minutes by default.
+    let mut orca = project.spawn_with(
+        &server,
+        "run",
+        &["run", "--plan", plan.to_str().unwrap()],
+        &[("CLAUDE_CODE_MAX_RETRIES", "1")],
+    );
+    orca.wait(std::time::Duration::from_secs(120), &server);
+    orca.assert_exit(0, &server);
+    let events = orca.events();
+    let story = || orca.story(&server);
+    let paused = events.named("paused");
+    assert_eq!(paused.len(), 1, "{}", story());
+    let pause = paused[0];
+    assert!(pause["reason"].as_str().unwrap().starts_with("rate limit"), "{pause}");
+    let waits_ms = pause["until_ms"].as_u64().unwrap() - pause["at_ms"].as_u64().unwrap();
+    assert!(waits_ms <= 5_000, "paused {waits_ms} ms for a 1 s retry-after\n{}", story());
+    assert_eq!(
+        project.show(&events.integration_branch(), "one.txt"),
+        Some("T01 was here\n".into())
+    );
+}

@@ -53,3 +53,17 @@ pub async fn finished(
     store.finish_run(run, state).await?;
     Ok(state)
 }
+
+/// Records that tasks of a run were reopened (`orca task retry`/`unblock`):
+/// the run is active again, and a session run's implement stage runs
+/// again. (A run `orca run` drives goes on with `orca resume`, which runs
+/// its failed implement stage again.)
+pub async fn reopened(store: &Store, run: &RunId, session_run: bool) -> Result<(), StoreError> {
+    if store.run(run).await?.state != RunState::Active {
+        store.finish_run(run, RunState::Active).await?;
+    }
+    if session_run {
+        store.set_stage(run, Stage::Implement, StageState::Running).await?;
+    }
+    Ok(())
+}

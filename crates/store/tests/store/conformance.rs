@@ -96,7 +96,8 @@ async fn reopened_tasks_start_over_and_free_what_they_blocked(s: TestStore) {
     let status = s.run_status(&run).await.unwrap();
     assert_eq!(state(&status, "d"), TaskState::Blocked);
     // Only what a frees: c is still held back by x.
-    let reopened = s.reopen_tasks(&run, &["a".to_owned()], "retried").await.unwrap();
+    let reopened =
+        s.reopen_tasks(&run, &["a".to_owned()], orca_store::Reopen::Retry).await.unwrap();
     assert_eq!(reopened, ["a", "b", "d"]);
     let status = s.run_status(&run).await.unwrap();
     assert_eq!(state(&status, "a"), TaskState::Ready);
@@ -105,11 +106,14 @@ async fn reopened_tasks_start_over_and_free_what_they_blocked(s: TestStore) {
     let a = status.tasks.iter().find(|t| t.key == "a").unwrap();
     assert_eq!((a.tries, a.blocked_reason.as_deref()), (0, None));
     // c cannot be unblocked alone while x failed; a task that is fine cannot be reopened.
-    let held = s.reopen_tasks(&run, &["c".to_owned()], "unblocked").await.unwrap_err();
+    let held =
+        s.reopen_tasks(&run, &["c".to_owned()], orca_store::Reopen::Unblock).await.unwrap_err();
     assert!(matches!(held, StoreError::HeldBack { .. }), "{held}");
-    let fine = s.reopen_tasks(&run, &["b".to_owned()], "unblocked").await.unwrap_err();
+    let fine =
+        s.reopen_tasks(&run, &["b".to_owned()], orca_store::Reopen::Unblock).await.unwrap_err();
     assert!(matches!(fine, StoreError::NotReopenable { .. }), "{fine}");
-    let missing = s.reopen_tasks(&run, &["zz".to_owned()], "retried").await.unwrap_err();
+    let missing =
+        s.reopen_tasks(&run, &["zz".to_owned()], orca_store::Reopen::Retry).await.unwrap_err();
     assert!(matches!(missing, StoreError::TaskNotFound { .. }), "{missing}");
     // retry_failed takes the rest; the run can finish.
     assert_eq!(s.retry_failed(&run).await.unwrap(), ["x", "c"]);

@@ -1,7 +1,7 @@
 //! `orca task done ID [--summary TEXT]`
 
 use super::session::{SessionArgs, finish, open, run_of};
-use crate::command_error::queue_failure;
+use crate::command_error::{Via, queue_failure};
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
@@ -27,7 +27,7 @@ pub(crate) fn run(args: &DoneArgs, out: &Output) -> Result<ExitCode, Failure> {
         let run = run_of(&queue, &args.session).await?;
         let result = queue.done(&run, &args.id, &me, args.summary.as_deref()).await;
         finish(queue).await;
-        result.map_err(|e| queue_failure(&e))
+        result.map_err(|e| queue_failure(&e, Via::Shell))
     })?;
     if out.is_json() {
         out.json(&done);

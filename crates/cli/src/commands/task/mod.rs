@@ -8,6 +8,7 @@ mod fail;
 mod heartbeat;
 mod load;
 mod next;
+mod reopen;
 pub(crate) mod session;
 mod show;
 
@@ -42,6 +43,10 @@ enum TaskCommand {
     /// A task cannot go on until someone acts on the reason; it and its
     /// dependents are blocked.
     Block(block::BlockArgs),
+    /// Give a failed task fresh attempts; the tasks it blocked wait again.
+    Retry(reopen::ReopenArgs),
+    /// Let a blocked task (and what it blocked) wait to run again.
+    Unblock(reopen::ReopenArgs),
 }
 
 pub(crate) fn run(args: &TaskArgs, out: &Output) -> Result<ExitCode, Failure> {
@@ -53,5 +58,7 @@ pub(crate) fn run(args: &TaskArgs, out: &Output) -> Result<ExitCode, Failure> {
         TaskCommand::Done(args) => done::run(args, out),
         TaskCommand::Fail(args) => fail::run(args, out),
         TaskCommand::Block(args) => block::run(args, out),
+        TaskCommand::Retry(args) => reopen::run(args, orca_store::Reopen::Retry, out),
+        TaskCommand::Unblock(args) => reopen::run(args, orca_store::Reopen::Unblock, out),
     }
 }

@@ -3,7 +3,7 @@
 use orca_queue::NextTask;
 
 use super::session::{SessionArgs, finish, open, run_of};
-use crate::command_error::queue_failure;
+use crate::command_error::{Via, queue_failure};
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
@@ -29,7 +29,7 @@ pub(crate) fn run(args: &NextArgs, out: &Output) -> Result<ExitCode, Failure> {
             None => queue.next(&run).await,
         };
         finish(queue).await;
-        next.map_err(|e| queue_failure(&e))
+        next.map_err(|e| queue_failure(&e, Via::Shell))
     })?;
     let code =
         if matches!(next, NextTask::Idle { .. }) { ExitCode::Failure } else { ExitCode::Success };

@@ -133,6 +133,8 @@ pub(crate) async fn run_of(queue: &Queue, args: &SessionArgs) -> Result<RunId, F
     let run_id = args.run_id();
     match queue.resolve_run(run_id.as_ref()).await {
         Ok(run) => Ok(run.id),
-        Err(error) => Err(crate::command_error::queue_failure(&error)),
+        Err(error) => {
+            Err(crate::command_error::queue_failure(&error, crate::command_error::Via::Shell))
+        }
     }
 }

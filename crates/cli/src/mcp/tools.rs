@@ -11,7 +11,7 @@ use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use serde_json::{Value, json};
 
 /// The tool names, in the order they are listed.
-pub const TOOL_NAMES: [&str; 7] = [
+pub(crate) const TOOL_NAMES: [&str; 7] = [
     "next_task",
     "claim_task",
     "heartbeat",
@@ -43,7 +43,7 @@ fn read_only() -> ToolAnnotations {
 }
 
 /// Every tool, as listed.
-pub fn tools() -> Vec<Tool> {
+pub(crate) fn tools() -> Vec<Tool> {
     vec![
         Tool::new(
             "next_task",
@@ -111,7 +111,8 @@ pub fn tools() -> Vec<Tool> {
 /// A conservative token estimate for text an LLM tokenizer reads: one
 /// token per 3.5 bytes. English prose runs about 4 bytes per token and
 /// JSON punctuation fewer, so the estimate errs high for this text.
-pub fn estimated_tokens(text: &str) -> usize {
+#[cfg(test)]
+fn estimated_tokens(text: &str) -> usize {
     (text.len() * 2).div_ceil(7)
 }
 

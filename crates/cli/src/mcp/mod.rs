@@ -1,12 +1,13 @@
 //! `orca mcp`: the session queue as an MCP server on stdio, built on rmcp
 //! (the official Rust SDK). The tools call the same [`Queue`] operations as
-//! the `orca task` commands and answer with the same text.
+//! the `orca task` commands and answer with the same text; a failure reads
+//! as the CLI's (`crate::command_error`), its hints naming tools.
 //!
 //! The server implements [`ServerHandler`] by hand instead of with rmcp's
 //! `#[tool]` macros: the schemas stay exactly as small as written in
 //! [`tools`], and the macro crates stay out of the build.
 
-pub mod tools;
+pub(crate) mod tools;
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
@@ -22,29 +23,28 @@ use rmcp::service::{RequestContext, RoleServer};
 use rmcp::{ErrorData, ServerHandler, ServiceExt};
 use serde::Deserialize;
 
-use crate::error::QueueError;
-use crate::name::SessionName;
-use crate::queue::Queue;
-use crate::refusal::{Refusal, RefusalKind};
-use crate::view::NextTask;
+use orca_queue::{NextTask, Queue, QueueError, SessionName};
+
+use crate::command_error::{Via, queue_failure};
+use crate::failure::Failure;
 
 /// How `orca mcp` was started.
 #[derive(Debug, Clone, Default)]
-pub struct McpOptions {
+pub(crate) struct McpOptions {
     /// Work on this run instead of the newest active one.
-    pub run: Option<RunId>,
+    pub(crate) run: Option<RunId>,
     /// The session's name (`--as`, `ORCA_AS`). Without one, the client's
     /// name from `initialize` plus this server's pid is used.
-    pub session: Option<SessionName>,
+    pub(crate) session: Option<SessionName>,
     /// Allowed task roles, for `validate_plan`.
-    pub roles: Vec<String>,
+    pub(crate) roles: Vec<String>,
     /// Where relative plan paths are read from (the repository).
-    pub root: PathBuf,
+    pub(crate) root: PathBuf,
 }
 
 /// Why the server stopped other than by the client hanging up.
 #[derive(Debug, thiserror::Error)]
-pub enum McpError {
+pub(crate) enum McpError {
     #[error("the MCP handshake failed: {0}")]
     Handshake(String),
     #[error("the MCP server task failed: {0}")]
@@ -53,14 +53,14 @@ pub enum McpError {
 
 /// The MCP server of one session.
 #[derive(Debug)]
-pub struct McpServer {
+pub(crate) struct McpServer {
     queue: Queue,
     options: McpOptions,
     session: OnceLock<SessionName>,
 }
 
 impl McpServer {
-    pub fn new(queue: Queue, options: McpOptions) -> McpServer {
+    pub(crate) fn new(queue: Queue, options: McpOptions) -> McpServer {
         let session = OnceLock::new();
         if let Some(name) = &options.session {
             let _ = session.set(name.clone());
@@ -69,7 +69,7 @@ impl McpServer {
     }
 
     /// Serves on stdin and stdout until the client closes the connection.
-    pub async fn serve_stdio(self) -> Result<(), McpError> {
+    pub(crate) async fn serve_stdio(self) -> Result<(), McpError> {
         let running = self
             .serve(rmcp::transport::stdio())
             .await
@@ -78,12 +78,7 @@ impl McpServer {
         Ok(())
     }
 
-    /// The session name the tools act as, once known.
-    pub fn session(&self) -> Option<&SessionName> {
-        self.session.get()
-    }
-
-    async fn call(&self, name: &str, arguments: JsonObject) -> Result<String, ToolFailure> {
+    async fn call(&self, name: &str, arguments: JsonObject) -> Result<String, Failure> {
         match name {
             "next_task" => {
                 let run = self.run().await?;
@@ -114,7 +109,7 @@ impl McpServer {
             "fail_task" => {
                 let args: FailArgs = parse(arguments)?;
                 if args.reason.trim().is_empty() {
-                    return Err(ToolFailure::new("`reason` is empty").hint("say why"));
+                    return Err(Failure::failed("`reason` is empty").with_hint("say why"));
                 }
                 let run = self.run().await?;
                 let me = self.me()?;
@@ -132,28 +127,28 @@ impl McpServer {
                 let args: PathArg = parse(arguments)?;
                 self.validate(&args.path)
             }
-            other => Err(ToolFailure::new(format!("no tool `{other}`"))
-                .hint(format!("the tools are {}", tools::TOOL_NAMES.join(", ")))),
+            other => Err(Failure::failed(format!("no tool `{other}`"))
+                .with_hint(format!("the tools are {}", tools::TOOL_NAMES.join(", ")))),
         }
     }
 
-    async fn run(&self) -> Result<RunId, ToolFailure> {
+    async fn run(&self) -> Result<RunId, Failure> {
         Ok(self.queue.resolve_run(self.options.run.as_ref()).await?.id)
     }
 
-    fn me(&self) -> Result<&SessionName, ToolFailure> {
+    fn me(&self) -> Result<&SessionName, Failure> {
         self.session.get().ok_or_else(|| {
-            ToolFailure::new("this MCP server has no session name")
-                .hint("start it as `orca mcp --as NAME` (or set ORCA_AS)")
+            Failure::failed("this MCP server has no session name")
+                .with_hint("start it as `orca mcp --as NAME` (or set ORCA_AS)")
         })
     }
 
-    fn validate(&self, path: &str) -> Result<String, ToolFailure> {
+    fn validate(&self, path: &str) -> Result<String, Failure> {
         let full = self.options.root.join(path);
         let bytes = std::fs::read(&full)
-            .map_err(|e| ToolFailure::new(format!("cannot read {path}: {e}")))?;
+            .map_err(|e| Failure::failed(format!("cannot read {path}: {e}")))?;
         let text =
-            orca_plan::decode(&bytes).map_err(|e| ToolFailure::new(format!("{path}: {e}")))?;
+            orca_plan::decode(&bytes).map_err(|e| Failure::failed(format!("{path}: {e}")))?;
         let options = if self.options.roles.is_empty() {
             PlanOptions::default()
         } else {
@@ -240,78 +235,10 @@ impl ServerHandler for McpServer {
     }
 }
 
-/// A tool call that failed, as the model reads it: what went wrong and what to do.
-#[derive(Debug)]
-struct ToolFailure {
-    message: String,
-    hints: Vec<String>,
-}
-
-impl ToolFailure {
-    fn new(message: impl Into<String>) -> ToolFailure {
-        ToolFailure { message: message.into(), hints: Vec::new() }
+impl From<QueueError> for Failure {
+    fn from(error: QueueError) -> Failure {
+        queue_failure(&error, Via::Mcp)
     }
-
-    fn hint(mut self, hint: impl Into<String>) -> ToolFailure {
-        self.hints.push(hint.into());
-        self
-    }
-}
-
-impl std::fmt::Display for ToolFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "error: {}", self.message)?;
-        for hint in &self.hints {
-            write!(f, "\nhint: {hint}")?;
-        }
-        Ok(())
-    }
-}
-
-impl From<QueueError> for ToolFailure {
-    fn from(error: QueueError) -> ToolFailure {
-        match error {
-            QueueError::NoRun => ToolFailure::new("this repository has no runs yet")
-                .hint("load a plan first: `orca task load PLAN` in a shell"),
-            QueueError::OtherRepository { .. } => ToolFailure::new(error.to_string())
-                .hint("work on this repository's runs: call plan_status without a run"),
-            QueueError::Refused(refusal) => refusal_failure(&refusal),
-            QueueError::NotReady { .. } => ToolFailure::new(error.to_string())
-                .hint("call claim_task without `id` for the next ready task"),
-            QueueError::Store(error) => ToolFailure::new(chain(&error)),
-        }
-    }
-}
-
-fn refusal_failure(refusal: &Refusal) -> ToolFailure {
-    let failure = ToolFailure::new(refusal.to_string());
-    let stop = format!(
-        "stop working on {}: do not commit, push or report its work; set your changes aside with `git stash`",
-        refusal.task
-    );
-    if refusal.lost_lease() {
-        return failure.hint(stop).hint("then call claim_task for a task of your own");
-    }
-    match refusal.kind {
-        RefusalKind::NotClaimed { .. } => {
-            failure.hint("claim a task before working on it: call claim_task")
-        }
-        _ => failure.hint("work only on tasks you claimed: call claim_task for one"),
-    }
-}
-
-fn chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message.push_str(": ");
-            message.push_str(&text);
-        }
-        source = cause.source();
-    }
-    message
 }
 
 fn next_text(next: &NextTask) -> String {
@@ -334,9 +261,9 @@ fn next_text(next: &NextTask) -> String {
     text
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(arguments: JsonObject) -> Result<T, ToolFailure> {
+fn parse<T: for<'de> Deserialize<'de>>(arguments: JsonObject) -> Result<T, Failure> {
     serde_json::from_value(serde_json::Value::Object(arguments))
-        .map_err(|e| ToolFailure::new(format!("bad arguments: {e}")))
+        .map_err(|e| Failure::failed(format!("bad arguments: {e}")))
 }
 
 #[derive(Deserialize)]

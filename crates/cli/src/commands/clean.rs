@@ -1,0 +1,239 @@
+//! `orca clean`: removes what finished runs left in the repository —
+//! attempt and planner branches, worktrees, run directories — never
+//! anything outside `orca/` branches and `.orca/`, never an active run's,
+//! and never the integration branch of a run whose result the user has not
+//! taken (merged into a branch of their own), unless `--force`.
+
+use std::path::PathBuf;
+
+use orca_git::{Repo, integration_branch, run_branch_prefix};
+use orca_store::{Run, RunId, RunState, StoreOptions};
+use orca_workspace::Workspace;
+use serde::Serialize;
+
+use crate::command_error::{describe, open_failure, store_failure, workspace_failure};
+use crate::exit_code::ExitCode;
+use crate::failure::Failure;
+use crate::output::Output;
+
+#[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("which").args(["run", "finished", "all"]))]
+pub(crate) struct CleanArgs {
+    /// One run to clean.
+    #[arg(value_name = "RUN")]
+    run: Option<String>,
+
+    /// Every finished run of this repository (the default).
+    #[arg(long)]
+    finished: bool,
+
+    /// Every finished run, and orca branches, worktrees and run directories
+    /// that belong to no run in the store.
+    #[arg(long)]
+    all: bool,
+
+    /// Say what would be removed; remove nothing.
+    #[arg(long)]
+    dry_run: bool,
+
+    /// Also remove the integration branches of runs whose result was not taken.
+    #[arg(long)]
+    force: bool,
+
+    /// The store [default: `[store] url`, .orca/orca.db].
+    #[arg(long, value_name = "URL", env = "ORCA_STORE")]
+    store: Option<String>,
+}
+
+/// What was (or, with --dry-run, would be) removed, and what was kept.
+#[derive(Debug, Default, Serialize)]
+struct Cleaned {
+    dry_run: bool,
+    branches: Vec<String>,
+    worktrees: Vec<PathBuf>,
+    directories: Vec<PathBuf>,
+    /// Kept on purpose, with why.
+    kept: Vec<(String, String)>,
+}
+
+pub(crate) fn run(args: &CleanArgs, out: &Output) -> Result<ExitCode, Failure> {
+    let workspace =
+        Workspace::discover(args.store.as_deref()).map_err(|e| workspace_failure(&e))?;
+    let layout = workspace.require_layout().map_err(|e| workspace_failure(&e))?.clone();
+    let repo_ref = workspace.repo_ref().map_err(|e| Failure::failed(describe(&e)))?;
+    let repo = Repo::discover(layout.root()).map_err(|e| Failure::usage(describe(&e)))?;
+    let runs: Vec<Run> = crate::runtime::runtime()?.block_on(async {
+        let options = StoreOptions { create: false, ..StoreOptions::default() };
+        let store = match workspace.open_store(&options).await {
+            Ok(store) => store,
+            Err(orca_store::OpenError::Missing { .. }) if workspace.store_is_default() => {
+                return Ok(Vec::new());
+            }
+            Err(error) => return Err(open_failure(&error)),
+        };
+        let scope = workspace.run_scope(repo_ref.as_ref());
+        let runs = match &args.run {
+            Some(id) => {
+                let run =
+                    store.run(&RunId::from(id.as_str())).await.map_err(|e| store_failure(&e))?;
+                if let (Some(theirs), Some(ours)) = (&run.repo, &repo_ref)
+                    && theirs != ours
+                {
+                    return Err(Failure::refused(format!(
+                        "run {} belongs to another repository ({})",
+                        run.id, theirs.checkout
+                    )));
+                }
+                vec![run]
+            }
+            None => store
+                .runs(scope, usize::MAX)
+                .await
+                .map_err(|e| store_failure(&e))?
+                .into_iter()
+                .map(|summary| summary.run)
+                .collect(),
+        };
+        store.close().await;
+        Ok(runs)
+    })?;
+
+    let mut cleaned = Cleaned { dry_run: args.dry_run, ..Cleaned::default() };
+    let known: Vec<String> = runs.iter().map(|run| run.id.to_string()).collect();
+    for run in &runs {
+        if run.state == RunState::Active {
+            if args.run.is_some() {
+                return Err(Failure::refused(format!("run {} is still active", run.id))
+                    .with_hint("finish it (`orca resume`) or let it end first; orca never cleans an active run"));
+            }
+            cleaned.kept.push((run.id.to_string(), "still active".into()));
+            continue;
+        }
+        clean_run(&repo, &layout, run.id.as_str(), args, &mut cleaned)?;
+    }
+    if args.all {
+        for orphan in orphans(&repo, &layout, &known) {
+            clean_run(&repo, &layout, &orphan, args, &mut cleaned)?;
+        }
+    }
+    if out.is_json() {
+        out.json(&cleaned);
+    } else {
+        out.text(render(&cleaned));
+    }
+    Ok(ExitCode::Success)
+}
+
+/// Removes one run's worktrees, branches and (once its result is gone or
+/// taken) its directory.
+fn clean_run(
+    repo: &Repo,
+    layout: &orca_config::Layout,
+    run: &str,
+    args: &CleanArgs,
+    cleaned: &mut Cleaned,
+) -> Result<(), Failure> {
+    let git_failure = |error: &(dyn std::error::Error + 'static)| Failure::failed(describe(error));
+    let worktrees = layout.worktrees_dir().join(orca_git::ref_component(run));
+    if worktrees.exists() {
+        if !args.dry_run {
+            repo.prune_stale(&worktrees).map_err(|e| git_failure(&e))?;
+        }
+        cleaned.worktrees.push(worktrees);
+    }
+    let integration = integration_branch(run);
+    let keep_integration = match repo.branch_tip(&integration).map_err(|e| git_failure(&e))? {
+        Some(tip) if !args.force && !taken(repo, tip.as_ref()) => {
+            cleaned.kept.push((
+                integration.clone(),
+                "the run's result, not merged into a branch of yours (--force removes it)".into(),
+            ));
+            true
+        }
+        _ => false,
+    };
+    let prefix = run_branch_prefix(run);
+    let branches: Vec<String> = repo
+        .branches_with_prefix(&prefix)
+        .map_err(|e| git_failure(&e))?
+        .into_iter()
+        .map(|(name, _)| name)
+        .filter(|name| !(keep_integration && *name == integration))
+        .collect();
+    if !branches.is_empty() {
+        if !args.dry_run {
+            let deleted = repo
+                .delete_branches_where(&prefix, |name| branches.iter().any(|b| b == name))
+                .map_err(|e| git_failure(&e))?;
+            for branch in deleted.checked_out {
+                cleaned.kept.push((branch, "checked out in a worktree".into()));
+            }
+            cleaned.branches.extend(deleted.deleted);
+        } else {
+            cleaned.branches.extend(branches);
+        }
+    }
+    let dir = layout.run_dir(run);
+    if dir.exists() {
+        if keep_integration {
+            cleaned.kept.push((dir.display().to_string(), "its result is kept".into()));
+        } else {
+            if !args.dry_run {
+                std::fs::remove_dir_all(&dir).map_err(|e| {
+                    Failure::failed(format!("cannot remove {}: {e}", dir.display()))
+                })?;
+            }
+            cleaned.directories.push(dir);
+        }
+    }
+    Ok(())
+}
+
+/// Whether `commit` is in a branch outside `orca/`: the user took the result.
+fn taken(repo: &Repo, commit: &str) -> bool {
+    repo.branches_with_prefix("").unwrap_or_default().iter().any(|(name, _)| {
+        !name.starts_with(orca_git::BRANCH_NAMESPACE)
+            && repo.is_ancestor(commit, name).unwrap_or(false)
+    })
+}
+
+/// Runs that left branches, worktrees or directories but are not in the store.
+fn orphans(repo: &Repo, layout: &orca_config::Layout, known: &[String]) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    let namespace = format!("{}/", orca_git::BRANCH_NAMESPACE);
+    for (name, _) in repo.branches_with_prefix(&namespace).unwrap_or_default() {
+        if let Some(run) = name[namespace.len()..].split('/').next() {
+            found.push(run.to_owned());
+        }
+    }
+    for dir in [layout.worktrees_dir(), layout.state_dir().join("runs")] {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            found.push(entry.file_name().to_string_lossy().into_owned());
+        }
+    }
+    found.sort();
+    found.dedup();
+    found.retain(|run| !known.iter().any(|k| orca_git::ref_component(k) == *run));
+    found
+}
+
+fn render(cleaned: &Cleaned) -> String {
+    let verb = if cleaned.dry_run { "would remove" } else { "removed" };
+    let mut lines = Vec::new();
+    for branch in &cleaned.branches {
+        lines.push(format!("{verb} branch {branch}"));
+    }
+    for worktree in &cleaned.worktrees {
+        lines.push(format!("{verb} worktrees under {}", worktree.display()));
+    }
+    for dir in &cleaned.directories {
+        lines.push(format!("{verb} {}", dir.display()));
+    }
+    for (what, why) in &cleaned.kept {
+        lines.push(format!("kept {what}: {why}"));
+    }
+    if lines.is_empty() {
+        lines.push("nothing to clean".into());
+    }
+    lines.join("\n")
+}
