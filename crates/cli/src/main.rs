@@ -60,6 +60,9 @@ enum Command {
     Mcp(commands::mcp::McpArgs),
     /// Show a run: its stages, and every task's state, attempts, lease holder and age.
     Status(commands::status::StatusArgs),
+    /// Scan the latest run's changes (or --base REV, or --path) for secrets
+    /// and dangerous code; SARIF with --sarif; exit 1 on findings.
+    Scan(commands::scan::ScanArgs),
     /// List this repository's runs, newest first.
     Runs(commands::runs::RunsArgs),
     /// Print a shell completion script: `orca completions bash > ~/.local/share/bash-completion/completions/orca`.
@@ -107,6 +110,7 @@ fn main() -> std::process::ExitCode {
         Command::Resume(args) => commands::resume::run(&args, &out, run_log),
         Command::Status(args) => commands::status::run(&args, &out),
         Command::Runs(args) => commands::runs::run(&args, &out),
+        Command::Scan(args) => commands::scan::run(&args, &out),
         Command::Doctor(args) => commands::doctor::run(&args, &out),
         Command::Clean(args) => commands::clean::run(&args, &out),
         Command::Completions(args) => {

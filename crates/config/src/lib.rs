@@ -17,6 +17,6 @@ pub use load::ConfigError;
 pub use model::{
     Adapter, AgentConfig, AnalyzeConfig, COMMAND_PLACEHOLDERS, CompleteConfig, Config,
     DEFAULT_ROLES, GATES, GatesConfig, LeaseConfig, LimitsConfig, PermissionMode, PlanConfig,
-    RolesConfig, RunConfig, STORE_ENV, StoreConfig, StoreLocation,
+    RolesConfig, RunConfig, SEVERITIES, STORE_ENV, SecurityConfig, StoreConfig, StoreLocation,
 };
 pub use template::render_default_config;

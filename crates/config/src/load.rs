@@ -17,7 +17,8 @@ use crate::duration::serde_human;
 use crate::layout::Layout;
 use crate::model::{
     Adapter, AgentConfig, AnalyzeConfig, CompleteConfig, Config, GatesConfig, LeaseConfig,
-    LimitsConfig, PermissionMode, PlanConfig, RolesConfig, RunConfig, STORE_ENV, StoreConfig,
+    LimitsConfig, PermissionMode, PlanConfig, RolesConfig, RunConfig, STORE_ENV, SecurityConfig,
+    StoreConfig,
 };
 use crate::{schema, validate};
 
@@ -48,6 +49,7 @@ struct RawConfig {
     analyze: AnalyzeConfig,
     plan: PlanConfig,
     gates: GatesConfig,
+    security: SecurityConfig,
     complete: CompleteConfig,
     agents: BTreeMap<String, RawAgent>,
 }
@@ -493,6 +495,7 @@ fn resolve(raw: RawConfig, spans: &Spans<'_>, diagnostics: &mut Vec<ConfigDiagno
         analyze: raw.analyze,
         plan: raw.plan,
         gates: raw.gates,
+        security: raw.security,
         complete: raw.complete,
         agents,
     }

@@ -20,6 +20,7 @@ pub struct Config {
     pub analyze: AnalyzeConfig,
     pub plan: PlanConfig,
     pub gates: GatesConfig,
+    pub security: SecurityConfig,
     pub complete: CompleteConfig,
     /// Every agent orca can start, by name: the four built-in ones plus any
     /// the file adds.
@@ -72,6 +73,28 @@ pub struct GatesConfig {
 impl Default for GatesConfig {
     fn default() -> Self {
         GatesConfig { max_fix_rounds: 2, advisory: Vec::new() }
+    }
+}
+
+/// Severity names a gate threshold takes, lowest first.
+pub const SEVERITIES: [&str; 3] = ["note", "warning", "error"];
+
+/// `[security]`: the security gate and `orca scan`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Findings at or above this severity fail the gate: note, warning or error.
+    pub threshold: String,
+    /// A gitleaks-format rule file (relative to the repository root) that
+    /// extends orca's rules (`[extend] useDefault = true`) or replaces them.
+    pub rules: Option<String>,
+    /// Run semgrep, bandit and gitleaks too when they are installed.
+    pub external: bool,
+}
+
+impl Default for SecurityConfig {
+    fn default() -> Self {
+        SecurityConfig { threshold: "warning".to_owned(), rules: None, external: true }
     }
 }
 
@@ -386,6 +409,7 @@ impl Default for Config {
             analyze: AnalyzeConfig::default(),
             plan: PlanConfig::default(),
             gates: GatesConfig::default(),
+            security: SecurityConfig::default(),
             complete: CompleteConfig::default(),
             agents: Adapter::BUILT_IN
                 .into_iter()

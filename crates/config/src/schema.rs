@@ -120,6 +120,23 @@ pub const GATES: Section = Section {
     ],
 };
 
+pub const SECURITY: Section = Section {
+    name: "security",
+    doc: "The security gate and `orca scan`: secrets and dangerous patterns in the run's changes.",
+    keys: &[
+        key(
+            "threshold",
+            "Findings at or above this severity fail the gate: note, warning or error.",
+        ),
+        key(
+            "rules",
+            "A gitleaks-format rule file (relative to the repository root); with `[extend] \
+             useDefault = true` it adds to orca's rules, else it replaces them.",
+        ),
+        key("external", "Also run semgrep, bandit and gitleaks when they are installed."),
+    ],
+};
+
 pub const COMPLETE: Section = Section {
     name: "complete",
     doc: "The final validation of the integration branch before the report.",
@@ -183,16 +200,18 @@ pub const AGENT: Section = Section {
 };
 
 /// The top-level tables, in the order the template writes them.
-pub const TOP_LEVEL: [Section; 9] =
-    [RUN, ROLES, STORE, LEASE, LIMITS, ANALYZE, PLAN, GATES, COMPLETE];
+pub const TOP_LEVEL: [Section; 10] =
+    [RUN, ROLES, STORE, LEASE, LIMITS, ANALYZE, PLAN, GATES, SECURITY, COMPLETE];
 
 /// Every section, agents last.
-pub const ALL: [Section; 10] =
-    [RUN, ROLES, STORE, LEASE, LIMITS, ANALYZE, PLAN, GATES, COMPLETE, AGENT];
+pub const ALL: [Section; 11] =
+    [RUN, ROLES, STORE, LEASE, LIMITS, ANALYZE, PLAN, GATES, SECURITY, COMPLETE, AGENT];
 
 /// The names allowed at the top of the file.
-pub const TOP_LEVEL_KEYS: [&str; 10] =
-    ["run", "roles", "store", "lease", "limits", "analyze", "plan", "gates", "complete", "agents"];
+pub const TOP_LEVEL_KEYS: [&str; 11] = [
+    "run", "roles", "store", "lease", "limits", "analyze", "plan", "gates", "security", "complete",
+    "agents",
+];
 
 impl Section {
     pub fn key_names(&self) -> impl Iterator<Item = &'static str> + '_ {

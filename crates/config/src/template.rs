@@ -62,6 +62,13 @@ pub fn render_default_config() -> String {
     entry(&mut out, &schema::GATES, "max_fix_rounds", config.gates.max_fix_rounds.to_string());
     entry(&mut out, &schema::GATES, "advisory", strings(&config.gates.advisory));
 
+    let security = &config.security;
+    section(&mut out, &schema::SECURITY);
+    entry(&mut out, &schema::SECURITY, "threshold", string(&security.threshold));
+    comment(&mut out, schema::SECURITY.doc_of("rules"));
+    out.push_str("# rules = \".orca/secrets.toml\"\n");
+    entry(&mut out, &schema::SECURITY, "external", security.external.to_string());
+
     section(&mut out, &schema::COMPLETE);
     comment(&mut out, schema::COMPLETE.doc_of("commands"));
     out.push_str("commands = []\n");

@@ -53,6 +53,13 @@ pub(crate) fn check(config: &Config, spans: &Spans<'_>, out: &mut Vec<ConfigDiag
             );
         }
     }
+    if !crate::model::SEVERITIES.contains(&config.security.threshold.as_str()) {
+        report(
+            spans.value(&["security", "threshold"]),
+            format!("`threshold` is `{}`, which is not a severity", config.security.threshold),
+            Some(did_you_mean(&config.security.threshold, crate::model::SEVERITIES, "severities")),
+        );
+    }
     for (index, command) in config.complete.commands.iter().enumerate() {
         if command.first().is_none_or(|program| program.trim().is_empty()) {
             report(

@@ -78,6 +78,14 @@ pub enum RunEvent {
         integration_branch: String,
         resumed: bool,
     },
+    /// A gate looked at the run's changes.
+    GateChecked {
+        gate: Stage,
+        findings: usize,
+        /// Findings at or above the gate's threshold.
+        failing: usize,
+        suppressed: usize,
+    },
     /// A command of the final validation ran.
     CheckFinished {
         command: String,

@@ -7,6 +7,7 @@ mod agent_start;
 pub mod error;
 pub mod events;
 mod excerpt;
+mod fix_tasks;
 mod git_thread;
 pub mod pipeline;
 mod process;

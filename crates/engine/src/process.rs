@@ -48,3 +48,12 @@ pub(crate) fn worker_name() -> String {
 pub(crate) fn host_name() -> String {
     nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default()
 }
+
+/// The orca program, for commands orca writes into tasks (a fix task's
+/// `verify` runs `orca scan`): this very executable when it can tell.
+pub(crate) fn orca_program() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|path| path.to_str().map(str::to_owned))
+        .unwrap_or_else(|| "orca".to_owned())
+}

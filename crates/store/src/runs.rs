@@ -252,10 +252,17 @@ impl Store {
     }
 
     /// Adds tasks to an existing run (a plan written after the run started,
-    /// fix tasks from a gate), in one transaction. They may depend on the
-    /// run's tasks and on each other; a task whose dependency already
-    /// failed is created blocked. Validation as for [`Store::create_run`].
-    pub async fn add_tasks(&self, run: &RunId, tasks: &[NewTask]) -> Result<(), StoreError> {
+    /// fix tasks from a gate), in one transaction, with the run's plan
+    /// replaced by `plan_json` when given (the plan that holds them). They
+    /// may depend on the run's tasks and on each other; a task whose
+    /// dependency already failed is created blocked. Validation as for
+    /// [`Store::create_run`].
+    pub async fn add_tasks(
+        &self,
+        run: &RunId,
+        tasks: &[NewTask],
+        plan_json: Option<&str>,
+    ) -> Result<(), StoreError> {
         retry_transient(move || async move {
             let op = "add tasks to the run";
             let err = |e| self.db_error(op, e);
@@ -292,6 +299,9 @@ impl Store {
                 tx.execute(BLOCK_NEW_TASK, args![run.as_str(), task, reason.as_str()])
                     .await
                     .map_err(err)?;
+            }
+            if let Some(plan_json) = plan_json {
+                tx.execute(SET_PLAN, args![run.as_str(), plan_json]).await.map_err(err)?;
             }
             let keys: Vec<&str> = tasks.iter().map(|task| task.key.as_str()).collect();
             let payload = serde_json::json!({ "tasks": keys });

@@ -14,6 +14,7 @@ pub(crate) mod plan;
 pub(crate) mod resume;
 pub(crate) mod run;
 pub(crate) mod runs;
+pub(crate) mod scan;
 pub(crate) mod status;
 pub(crate) mod task;
 pub(crate) mod version;

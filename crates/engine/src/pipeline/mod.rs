@@ -259,6 +259,16 @@ impl Pipeline {
         self.options.agent.clone().unwrap_or_else(|| self.ws.config.run.agent.clone())
     }
 
+    /// The fix round a gate's fix tasks now belong to, or None when the gate
+    /// has used every round `[gates] max_fix_rounds` allows (or implement,
+    /// which would do them, is skipped).
+    pub(crate) async fn fix_round(&self, gate: Stage) -> Result<Option<u32>, EngineError> {
+        let ledger = ledger(self).await?;
+        let used = ledger.rounds(gate);
+        let implement_runs = ledger.state(Stage::Implement) != StageState::Skipped;
+        Ok((implement_runs && used < self.ws.config.gates.max_fix_rounds).then_some(used + 1))
+    }
+
     /// The user interrupted at least once.
     pub(crate) fn interrupted(&self) -> bool {
         self.interrupts.count() > 0

@@ -28,7 +28,7 @@ pub(crate) async fn run(stage: Stage, p: &mut Pipeline) -> Result<Outcome, Engin
         Stage::Plan => plan::run(p).await,
         Stage::Parallel => parallel::run(p).await,
         Stage::Implement => implement::run(p).await,
-        Stage::Security => Ok(security::run()),
+        Stage::Security => security::run(p).await,
         Stage::Test => Ok(test::run()),
         Stage::Cleanup => Ok(cleanup::run()),
         Stage::Review => Ok(review::run()),

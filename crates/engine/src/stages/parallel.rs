@@ -94,7 +94,7 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
     let status = store.run_status(&p.run).await?;
     if status.tasks.is_empty() {
         let tasks = new_tasks(&plan, &graph, p.ws.config.run.max_attempts);
-        store.add_tasks(&p.run, &tasks).await?;
+        store.add_tasks(&p.run, &tasks, None).await?;
     }
     let base = p.record.base.clone().ok_or(EngineError::NoCommit)?;
     let integration = p.integration();

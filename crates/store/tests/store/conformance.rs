@@ -137,9 +137,11 @@ async fn tasks_added_later_join_the_run_behind_its_tasks(s: TestStore) {
     s.add_tasks(
         &run,
         &[task("fix-1", &["a"]), task("fix-2", &["fix-1"]), task("late", &["b"]), task("c", &[])],
+        Some(r#"{"plan":"with fixes"}"#),
     )
     .await
     .unwrap();
+    assert_eq!(s.plan_json(&run).await.unwrap(), r#"{"plan":"with fixes"}"#);
     let status = s.run_status(&run).await.unwrap();
     let state = |key: &str| status.tasks.iter().find(|t| t.key == key).unwrap().state;
     assert_eq!(state("fix-1"), TaskState::Ready, "its dependency already succeeded");
@@ -151,10 +153,11 @@ async fn tasks_added_later_join_the_run_behind_its_tasks(s: TestStore) {
     assert_eq!(s.task(&run, "fix-2").await.unwrap().state, TaskState::Ready);
     // Keys stay unique across the run; dependencies must exist; nothing is written then.
     for bad in [vec![task("a", &[])], vec![task("d", &["nope"])], vec![task("e", &["e"])]] {
-        let err = s.add_tasks(&run, &bad).await.unwrap_err();
+        let err = s.add_tasks(&run, &bad, Some("{}")).await.unwrap_err();
         assert!(matches!(err, StoreError::InvalidRun(_)), "{err}");
     }
     assert_eq!(s.run_status(&run).await.unwrap().tasks.len(), 6);
+    assert_eq!(s.plan_json(&run).await.unwrap(), r#"{"plan":"with fixes"}"#, "nothing written");
     let kinds: Vec<String> =
         s.events(&run, 0, 100).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert!(kinds.iter().any(|k| k == "tasks.added"), "{kinds:?}");
