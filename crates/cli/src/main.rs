@@ -60,6 +60,9 @@ enum Command {
     Mcp(commands::mcp::McpArgs),
     /// Show a run: its stages, and every task's state, attempts, lease holder and age.
     Status(commands::status::StatusArgs),
+    /// Map the repository: languages, symbols, the most central files, and
+    /// its build/test/format/lint commands (the analyze stage).
+    Analyze(commands::analyze::AnalyzeArgs),
     /// Scan the latest run's changes (or --base REV, or --path) for secrets
     /// and dangerous code; SARIF with --sarif; exit 1 on findings.
     Scan(commands::scan::ScanArgs),
@@ -111,6 +114,7 @@ fn main() -> std::process::ExitCode {
         Command::Status(args) => commands::status::run(&args, &out),
         Command::Runs(args) => commands::runs::run(&args, &out),
         Command::Scan(args) => commands::scan::run(&args, &out),
+        Command::Analyze(args) => commands::analyze::run(&args, &out),
         Command::Doctor(args) => commands::doctor::run(&args, &out),
         Command::Clean(args) => commands::clean::run(&args, &out),
         Command::Completions(args) => {

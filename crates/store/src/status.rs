@@ -50,6 +50,11 @@ const TASKS: Sql = Sql::both(
 const DEPS: Sql = Sql::both(
     "SELECT task_key, dep_key FROM task_deps WHERE run_id = $1 ORDER BY task_key, dep_key",
 );
+const RUN_ATTEMPTS: Sql = Sql::both(
+    "SELECT task_key, attempt, worker, started_ms, ended_ms, outcome, error, branch, agent, \
+     agent_session_id, commit_sha, summary, details_json \
+     FROM attempts WHERE run_id = $1 ORDER BY task_key, attempt",
+);
 const ATTEMPTS: Sql = Sql::both(
     "SELECT attempt, worker, started_ms, ended_ms, outcome, error, branch, agent, \
      agent_session_id, commit_sha, summary, details_json \
@@ -180,6 +185,19 @@ impl Store {
         Ok(RunStatus { run: run_info, stages, tasks, now_ms: now })
     }
 
+    /// Every attempt of every task of a run, by task key, oldest first.
+    pub async fn run_attempts(
+        &self,
+        run: &RunId,
+    ) -> Result<Vec<(String, AttemptRecord)>, StoreError> {
+        let err = |e| self.db_error("read the attempts", e);
+        let rows = self.pool.fetch_all(RUN_ATTEMPTS, args![run.as_str()]).await.map_err(err)?;
+        rows.iter()
+            .map(|row| Ok((row.text("task_key")?, attempt_from_row(row)?)))
+            .collect::<Result<_, sqlx::Error>>()
+            .map_err(err)
+    }
+
     /// Every attempt of one task, oldest first.
     pub async fn attempts(
         &self,
@@ -190,26 +208,25 @@ impl Store {
         let mut tx = self.pool.begin(TxKind::Read).await.map_err(err)?;
         let rows = tx.fetch_all(ATTEMPTS, args![run.as_str(), task]).await.map_err(err)?;
         tx.commit().await.map_err(err)?;
-        rows.iter()
-            .map(|row| {
-                Ok(AttemptRecord {
-                    attempt: row.int("attempt")?,
-                    worker: row.text("worker")?,
-                    started_ms: row.int("started_ms")?,
-                    ended_ms: row.opt_int("ended_ms")?,
-                    outcome: row.text("outcome")?,
-                    error: row.opt_text("error")?,
-                    branch: row.opt_text("branch")?,
-                    agent: row.opt_text("agent")?,
-                    agent_session_id: row.opt_text("agent_session_id")?,
-                    commit_sha: row.opt_text("commit_sha")?,
-                    summary: row.opt_text("summary")?,
-                    details_json: row.opt_text("details_json")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(err)
+        rows.iter().map(attempt_from_row).collect::<Result<_, sqlx::Error>>().map_err(err)
     }
+}
+
+fn attempt_from_row(row: &Row) -> Result<AttemptRecord, sqlx::Error> {
+    Ok(AttemptRecord {
+        attempt: row.int("attempt")?,
+        worker: row.text("worker")?,
+        started_ms: row.int("started_ms")?,
+        ended_ms: row.opt_int("ended_ms")?,
+        outcome: row.text("outcome")?,
+        error: row.opt_text("error")?,
+        branch: row.opt_text("branch")?,
+        agent: row.opt_text("agent")?,
+        agent_session_id: row.opt_text("agent_session_id")?,
+        commit_sha: row.opt_text("commit_sha")?,
+        summary: row.opt_text("summary")?,
+        details_json: row.opt_text("details_json")?,
+    })
 }
 
 pub(crate) fn run_from_row(row: &Row) -> Result<Run, String> {

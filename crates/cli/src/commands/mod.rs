@@ -2,6 +2,7 @@
 //! `run` function returning the exit code or a [`crate::failure::Failure`].
 
 pub(crate) mod agents;
+pub(crate) mod analyze;
 pub(crate) mod clean;
 pub(crate) mod debug_create_run;
 pub(crate) mod debug_worker;

@@ -1,0 +1,124 @@
+//! `report.md`: the report as text.
+
+use std::fmt::Write as _;
+
+use crate::html::duration;
+use crate::model::ReportData;
+
+/// The report as Markdown.
+pub fn render_markdown(report: &ReportData) -> String {
+    let run = &report.run;
+    let mut out = format!("# Run {}: {}\n\n", run.id, run.title);
+    let _ = writeln!(out, "- state: **{}**", run.state);
+    if let Some(goal) = &run.goal {
+        let _ = writeln!(out, "- goal: {}", goal.lines().next().unwrap_or(""));
+    }
+    if let Some(base) = &run.base {
+        let _ = writeln!(out, "- started from: `{}`", &base[..base.len().min(12)]);
+    }
+    let _ = writeln!(out, "- result: branch `{}`", run.integration_branch);
+    let totals = &report.totals;
+    let _ = writeln!(
+        out,
+        "- {} task(s), {} attempt(s), {} tokens in / {} out{}, {} wall time, {} of agent time",
+        totals.tasks,
+        totals.attempts,
+        totals.input_tokens,
+        totals.output_tokens,
+        if totals.cost_usd > 0.0 { format!(", ${:.2}", totals.cost_usd) } else { String::new() },
+        duration(totals.wall_ms),
+        duration(totals.agent_ms),
+    );
+
+    out.push_str("\n## Stages\n\n| stage | state | took | note |\n|---|---|---|---|\n");
+    for stage in &report.stages {
+        let note =
+            stage.note.as_deref().unwrap_or("").lines().next().unwrap_or("").replace('|', "\\|");
+        let rounds = if stage.rounds > 0 {
+            format!(" ({} fix round(s))", stage.rounds)
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {}{rounds} | {} | {note} |",
+            stage.stage,
+            stage.state,
+            stage.duration_ms.map(duration).unwrap_or_default()
+        );
+    }
+
+    let gates: Vec<_> =
+        report.gates.iter().filter(|g| g.rounds > 0 || !g.files.is_empty()).collect();
+    if !gates.is_empty() {
+        out.push_str("\n## Gates\n\n");
+        for gate in gates {
+            let _ = writeln!(
+                out,
+                "- **{}** {}: {} fix round(s){}{}",
+                gate.gate,
+                gate.state,
+                gate.rounds,
+                if gate.fix_tasks.is_empty() {
+                    String::new()
+                } else {
+                    format!("; fix tasks {}", gate.fix_tasks.join(", "))
+                },
+                if gate.files.is_empty() {
+                    String::new()
+                } else {
+                    format!("; see {}", gate.files.join(", "))
+                },
+            );
+        }
+    }
+
+    out.push_str("\n## Tasks\n\n| task | title | state | attempts | agent | took | tokens | merge |\n|---|---|---|---|---|---|---|---|\n");
+    for task in &report.tasks {
+        let took: i64 = task.attempts.iter().filter_map(|a| a.duration_ms).sum();
+        let tokens: u64 = task.attempts.iter().map(|a| a.input_tokens + a.output_tokens).sum();
+        let agent = task
+            .attempts
+            .last()
+            .and_then(|a| a.agent.clone())
+            .or_else(|| task.agent.clone())
+            .unwrap_or_default();
+        let merge = task.merge.as_ref().map_or(String::new(), |m| {
+            format!(
+                "`{}`{}",
+                &m.commit[..m.commit.len().min(10)],
+                if m.resolved_conflict { " (conflict resolved)" } else { "" }
+            )
+        });
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {agent} | {} | {tokens} | {merge} |",
+            task.id,
+            task.title.replace('|', "\\|"),
+            task.state,
+            task.attempts.len(),
+            duration(took)
+        );
+    }
+    let problems: Vec<_> = report
+        .tasks
+        .iter()
+        .filter(|t| {
+            t.state != "succeeded" && (t.last_error.is_some() || t.blocked_reason.is_some())
+        })
+        .collect();
+    if !problems.is_empty() {
+        out.push_str("\n## Problems\n\n");
+        for task in problems {
+            let why = task.blocked_reason.as_deref().or(task.last_error.as_deref()).unwrap_or("");
+            let _ = writeln!(
+                out,
+                "- {} ({}): {}",
+                task.id,
+                task.state,
+                why.lines().next().unwrap_or("")
+            );
+        }
+    }
+    out
+}
