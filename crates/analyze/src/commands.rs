@@ -148,7 +148,24 @@ fn python(at: &Path, dir: &str, found: &mut Vec<Command>) {
         "setup.cfg"
     };
     if has_tests {
-        push(found, CommandKind::Test, "python", &["python", "-m", "pytest"], dir, source);
+        // Tests written for the standard library's runner run without
+        // pytest installed; anything that names pytest needs it.
+        let pytest_named = declared.contains("pytest")
+            || at.join("pytest.ini").is_file()
+            || at.join("conftest.py").is_file()
+            || at.join("tests/conftest.py").is_file();
+        let argv: &[&str] = if !pytest_named && test_files_use_only_unittest(&at.join("tests")) {
+            // A package of tests imports as `tests.*` from the top; loose
+            // files import from their own directory.
+            if at.join("tests/__init__.py").is_file() {
+                &["python3", "-m", "unittest", "discover", "-s", "tests", "-t", "."]
+            } else {
+                &["python3", "-m", "unittest", "discover", "-s", "tests"]
+            }
+        } else {
+            &["python3", "-m", "pytest"]
+        };
+        push(found, CommandKind::Test, "python", argv, dir, source);
     }
     if declared.contains("ruff") {
         push(found, CommandKind::Format, "python", &["ruff", "format", "."], dir, source);
@@ -165,6 +182,24 @@ fn has_test_files(dir: &Path) -> bool {
             name.starts_with("test_") && name.ends_with(".py")
         })
     })
+}
+
+/// Whether the test files in `dir` all import `unittest` and none pytest.
+fn test_files_use_only_unittest(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else { return false };
+    let texts: Vec<String> = entries
+        .flatten()
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.starts_with("test_") && name.ends_with(".py")
+        })
+        .filter_map(|e| std::fs::read_to_string(e.path()).ok())
+        .collect();
+    !texts.is_empty()
+        && texts
+            .iter()
+            .all(|text| text.contains("import unittest") || text.contains("from unittest"))
+        && !texts.iter().any(|text| text.contains("pytest"))
 }
 
 fn go(at: &Path, dir: &str, found: &mut Vec<Command>) {
@@ -249,7 +284,7 @@ mod tests {
             [
                 ":cargo test --workspace",
                 ":make test",
-                "api:python -m pytest",
+                "api:python3 -m pytest",
                 "svc:go test ./...",
                 "web:npm test"
             ]
@@ -268,6 +303,27 @@ mod tests {
     fn a_python_project_without_config_is_found_by_its_tests() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "tests/test_app.py", "def test_ok():\n    assert True\n");
-        assert_eq!(argvs(&detect(dir.path()), CommandKind::Test), [":python -m pytest"]);
+        assert_eq!(argvs(&detect(dir.path()), CommandKind::Test), [":python3 -m pytest"]);
+    }
+
+    #[test]
+    fn unittest_tests_run_with_the_standard_runner() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "tests/test_app.py",
+            "import unittest\n\nclass T(unittest.TestCase):\n    pass\n",
+        );
+        assert_eq!(
+            argvs(&detect(dir.path()), CommandKind::Test),
+            [":python3 -m unittest discover -s tests"]
+        );
+        write(dir.path(), "tests/__init__.py", "");
+        assert_eq!(
+            argvs(&detect(dir.path()), CommandKind::Test),
+            [":python3 -m unittest discover -s tests -t ."]
+        );
+        write(dir.path(), "tests/conftest.py", "");
+        assert_eq!(argvs(&detect(dir.path()), CommandKind::Test), [":python3 -m pytest"]);
     }
 }

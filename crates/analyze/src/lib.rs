@@ -27,6 +27,13 @@ use serde::{Deserialize, Serialize};
 pub use commands::{Command, CommandKind};
 pub use markdown::estimate_tokens;
 
+/// The build, test, format and lint commands of the repository at
+/// `root` (its top and one directory down), without the rest of the
+/// analysis: what the gates run when no analysis was stored.
+pub fn detect_commands(root: &Path) -> Vec<Command> {
+    commands::detect(root)
+}
+
 /// What [`analyze`] looks at.
 #[derive(Debug, Clone)]
 pub struct AnalyzeOptions {

@@ -94,6 +94,16 @@ pub(crate) fn store_failure(error: &StoreError) -> Failure {
     }
 }
 
+/// A run's report could not be written.
+pub(crate) fn report_failure(error: &orca_report::ReportError) -> Failure {
+    match error {
+        orca_report::ReportError::Store(error) => store_failure(error),
+        orca_report::ReportError::Write { .. } => Failure::failed(describe(error)).with_hint(
+            "check the space and permissions of .orca/runs, or write elsewhere with -o FILE",
+        ),
+    }
+}
+
 fn storage_hint(failure: Failure, problem: StorageProblem) -> Failure {
     match problem {
         StorageProblem::Full | StorageProblem::Io => failure

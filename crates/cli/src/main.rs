@@ -68,6 +68,13 @@ enum Command {
     Scan(commands::scan::ScanArgs),
     /// List this repository's runs, newest first.
     Runs(commands::runs::RunsArgs),
+    /// Write a run's report again (report.html, .md, .json in its
+    /// directory), or print one format, or write it to -o FILE.
+    Report(commands::report::ReportArgs),
+    /// Take a run's result: fast-forward the checked-out branch to the
+    /// run's integration branch (refused when the checkout has changes or
+    /// the branch has commits of its own).
+    Merge(commands::merge::MergeArgs),
     /// Print a shell completion script: `orca completions bash > ~/.local/share/bash-completion/completions/orca`.
     Completions(CompletionsArgs),
     /// Remove what finished runs left: attempt branches, worktrees, run
@@ -113,6 +120,8 @@ fn main() -> std::process::ExitCode {
         Command::Resume(args) => commands::resume::run(&args, &out, run_log),
         Command::Status(args) => commands::status::run(&args, &out),
         Command::Runs(args) => commands::runs::run(&args, &out),
+        Command::Report(args) => commands::report::run(&args, &out),
+        Command::Merge(args) => commands::merge::run(&args, &out),
         Command::Scan(args) => commands::scan::run(&args, &out),
         Command::Analyze(args) => commands::analyze::run(&args, &out),
         Command::Doctor(args) => commands::doctor::run(&args, &out),

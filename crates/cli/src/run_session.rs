@@ -47,7 +47,7 @@ async fn open(workspace: Workspace) -> Result<OpenWorkspace, Failure> {
 /// are a terminal; a yes continues the run at once.
 pub(crate) fn drive(
     out: &Output,
-    progress: bool,
+    common: &crate::commands::run::RunCommonArgs,
     workspace: Workspace,
     call: EngineCall,
     run_log: Option<RunLog>,
@@ -62,7 +62,8 @@ pub(crate) fn drive(
         let mut workspace = workspace;
         loop {
             let ws = open(workspace.clone()).await?;
-            let report = once(out, progress, ws, call, run_log.clone()).await?;
+            let root = ws.layout.root().to_owned();
+            let report = once(out, common.progress, ws, call, run_log.clone()).await?;
             if report.outcome == RunOutcome::AwaitingApproval && may_ask(out) {
                 if let Some(plan) = &report.plan {
                     eprintln!("{}", plan_text(plan));
@@ -78,7 +79,18 @@ pub(crate) fn drive(
                 }
             }
             if !out.is_json() {
-                out.text(summary(&report));
+                let mut text = summary(&report);
+                if common.merge && report.outcome == RunOutcome::Completed {
+                    text.push('\n');
+                    text.push_str(&crate::commands::merge::after_run(&root, report.run.as_str()));
+                }
+                out.text(text);
+            } else if common.merge && report.outcome == RunOutcome::Completed {
+                // JSON readers get the merge's outcome as an event-like line on stderr.
+                eprintln!(
+                    "{}",
+                    crate::commands::merge::after_run(&root, report.run.as_str()).trim()
+                );
             }
             return Ok(exit_code(&report.outcome));
         }
@@ -242,7 +254,8 @@ fn summary(report: &RunReport) -> String {
             ));
         }
         RunOutcome::Completed => lines.push(format!(
-            "  the result is on branch {} (your checkout is untouched): git log {0}",
+            "  the result is on branch {} (your checkout is untouched); take it with `orca merge` \
+             (or `git merge {0}`)",
             report.integration_branch
         )),
     }

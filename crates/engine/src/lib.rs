@@ -4,6 +4,7 @@
 //! profiles, prompts, `verify`.
 
 mod agent_start;
+pub mod checks;
 pub mod error;
 pub mod events;
 mod excerpt;

@@ -43,6 +43,7 @@
 mod commit;
 mod conflict;
 mod diff;
+mod fast_forward;
 mod invocation;
 mod merge;
 mod refname;
@@ -55,6 +56,7 @@ pub use conflict::{ConflictError, ConflictWorktree};
 pub use diff::{
     ChangeKind, DiffStat, FileChange, FileStat, FileSummary, MAX_SUMMARY_COMMITS, RangeSummary,
 };
+pub use fast_forward::{FastForward, FastForwardError};
 pub use invocation::GitError;
 pub use merge::{MergeCheck, MergeError, MergeMessage, MergeOutcome};
 pub use refname::{

@@ -7,6 +7,7 @@ use orca_store::{AttemptRecord, RunId, Stage, Store, StoreError};
 
 use crate::model::{
     AttemptReport, GateReport, MergeReport, ReportData, RunInfo, StageReport, TaskReport, Totals,
+    ValidationCheck,
 };
 
 /// The gates, and the files they write into the run's directory.
@@ -132,6 +133,7 @@ pub async fn collect(store: &Store, run: &RunId, run_dir: &Path) -> Result<Repor
         wall_ms: status.run.updated_ms - status.run.created_ms,
         agent_ms: every_attempt().filter_map(|a| a.duration_ms).sum(),
     };
+    let validation = validation(run_dir);
     Ok(ReportData {
         run: RunInfo {
             id: status.run.id.to_string(),
@@ -148,6 +150,7 @@ pub async fn collect(store: &Store, run: &RunId, run_dir: &Path) -> Result<Repor
         stages,
         tasks,
         gates,
+        validation,
         totals,
     })
 }
@@ -198,4 +201,17 @@ fn merge_of(result_json: &str) -> Option<MergeReport> {
         commit: result["merge_commit"].as_str()?.to_owned(),
         resolved_conflict: result["resolved_conflict"].as_bool().unwrap_or(false),
     })
+}
+
+/// The checks `complete.json` lists (none before the complete stage ran).
+fn validation(run_dir: &Path) -> Vec<ValidationCheck> {
+    #[derive(serde::Deserialize)]
+    struct Validation {
+        checks: Vec<ValidationCheck>,
+    }
+    std::fs::read_to_string(run_dir.join("complete.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<Validation>(&text).ok())
+        .map(|v| v.checks)
+        .unwrap_or_default()
 }

@@ -207,6 +207,27 @@ pub fn render_html(report: &ReportData) -> String {
         out.push_str("</tbody></table>\n");
     }
 
+    if !report.validation.is_empty() {
+        out.push_str("<h2>Validation</h2>\n<table id=\"validation\"><thead><tr><th>command</th><th>result</th><th>took</th><th>what happened</th></tr></thead><tbody>");
+        for check in &report.validation {
+            let state = if check.passed { "succeeded" } else { "failed" };
+            let _ = write!(
+                out,
+                "<tr><td><code>{}</code></td><td><span class=\"badge {}\">{}</span></td><td>{}</td><td>{}",
+                escape(&check.command),
+                state_class(state),
+                if check.passed { "passed" } else { "failed" },
+                duration(i64::try_from(check.duration_ms).unwrap_or(i64::MAX)),
+                escape(&check.summary)
+            );
+            if !check.passed && !check.tail.is_empty() {
+                let _ = write!(out, "<pre>{}</pre>", escape(&check.tail));
+            }
+            out.push_str("</td></tr>");
+        }
+        out.push_str("</tbody></table>\n");
+    }
+
     out.push_str("<h2>Tasks</h2>\n<input type=\"search\" id=\"filter\" placeholder=\"filter tasks\">\n<table id=\"tasks\"><thead><tr><th>task</th><th>title</th><th>state</th><th>attempts</th><th>agent</th><th>took</th><th>tokens</th><th>verify</th><th>merge</th></tr></thead><tbody>\n");
     for task in &report.tasks {
         let took: i64 = task.attempts.iter().filter_map(|a| a.duration_ms).sum();

@@ -10,10 +10,13 @@ mod collect;
 pub mod html;
 mod markdown;
 mod model;
+mod write;
 
 pub use collect::collect;
 pub use html::render_html;
 pub use markdown::render_markdown;
 pub use model::{
     AttemptReport, GateReport, MergeReport, ReportData, RunInfo, StageReport, TaskReport, Totals,
+    ValidationCheck,
 };
+pub use write::{FILES, ReportError, write};

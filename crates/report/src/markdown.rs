@@ -73,6 +73,23 @@ pub fn render_markdown(report: &ReportData) -> String {
         }
     }
 
+    if !report.validation.is_empty() {
+        out.push_str("\n## Validation\n\n");
+        for check in &report.validation {
+            let mark = if check.passed { "passed" } else { "FAILED" };
+            let _ = writeln!(
+                out,
+                "- {mark}: `{}` in {} ({})",
+                check.command,
+                duration(i64::try_from(check.duration_ms).unwrap_or(i64::MAX)),
+                check.summary
+            );
+            if !check.passed && !check.tail.is_empty() {
+                let _ = writeln!(out, "\n  ```text\n{}\n  ```", indent(&check.tail, "  "));
+            }
+        }
+    }
+
     out.push_str("\n## Tasks\n\n| task | title | state | attempts | agent | took | tokens | merge |\n|---|---|---|---|---|---|---|---|\n");
     for task in &report.tasks {
         let took: i64 = task.attempts.iter().filter_map(|a| a.duration_ms).sum();
@@ -121,4 +138,9 @@ pub fn render_markdown(report: &ReportData) -> String {
         }
     }
     out
+}
+
+/// `text` with every line indented by `by`.
+fn indent(text: &str, by: &str) -> String {
+    text.lines().map(|line| format!("{by}{line}")).collect::<Vec<_>>().join("\n")
 }

@@ -13,6 +13,9 @@ pub struct ReportData {
     pub tasks: Vec<TaskReport>,
     /// What each gate found and how many fix rounds it took.
     pub gates: Vec<GateReport>,
+    /// The complete stage's final validation: each command and how it ended.
+    #[serde(default)]
+    pub validation: Vec<ValidationCheck>,
     pub totals: Totals,
 }
 
@@ -111,6 +114,18 @@ pub struct GateReport {
     pub fix_tasks: Vec<String>,
     /// What it wrote into the run's directory (e.g. `security.sarif`).
     pub files: Vec<String>,
+}
+
+/// One command of the final validation (from `complete.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ValidationCheck {
+    pub command: String,
+    pub passed: bool,
+    pub summary: String,
+    pub duration_ms: u64,
+    /// The end of what it printed.
+    #[serde(default)]
+    pub tail: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

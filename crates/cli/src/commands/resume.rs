@@ -47,5 +47,5 @@ pub(crate) fn run(
         yes: args.yes,
         until: args.until,
     };
-    drive(out, args.common.progress, workspace, EngineCall::Resume(request), run_log)
+    drive(out, &args.common, workspace, EngineCall::Resume(request), run_log)
 }

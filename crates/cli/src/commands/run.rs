@@ -80,6 +80,11 @@ pub(crate) struct RunCommonArgs {
     #[arg(long)]
     pub(crate) progress: bool,
 
+    /// When the run completes, fast-forward the checked-out branch to its
+    /// result (as `orca merge`; refused when the checkout has changes).
+    #[arg(long)]
+    pub(crate) merge: bool,
+
     /// The store [default: `[store] url`, .orca/orca.db].
     #[arg(long, value_name = "URL", env = "ORCA_STORE")]
     pub(crate) store: Option<String>,
@@ -140,5 +145,5 @@ pub(crate) fn run(
         yes: args.yes,
         user: std::env::var("USER").unwrap_or_else(|_| "the user".to_owned()),
     };
-    drive(out, args.common.progress, workspace, EngineCall::Start(Box::new(request)), run_log)
+    drive(out, &args.common, workspace, EngineCall::Start(Box::new(request)), run_log)
 }

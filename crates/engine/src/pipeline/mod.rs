@@ -554,6 +554,7 @@ async fn finish(p: Pipeline, end: Next, started: Instant) -> Result<RunReport, E
         RunOutcome::Failed { .. } => p.ws.store.finish_run(&p.run, RunState::Failed).await?,
         _ => {}
     }
+    write_report(&p).await;
     let status = p.ws.store.run_status(&p.run).await?;
     let implemented = p.implemented.clone().unwrap_or_default();
     let report = RunReport {
@@ -598,6 +599,23 @@ async fn finish(p: Pipeline, end: Next, started: Instant) -> Result<RunReport, E
         cost_usd: report.cost_usd,
     });
     Ok(report)
+}
+
+/// The report files in the run's directory, written at every end of a run
+/// (a failed or interrupted run's report says how far it got). A report
+/// that cannot be written is logged, never the end of the run: the store
+/// holds it all, and `orca report` writes it again.
+async fn write_report(p: &Pipeline) {
+    let dir = p.run_dir();
+    match orca_report::write(&p.ws.store, &p.run, &dir).await {
+        Ok(()) => {
+            let shown = dir.strip_prefix(p.ws.layout.root()).unwrap_or(&dir);
+            p.emit(RunEvent::ReportWritten { dir: shown.display().to_string() });
+        }
+        Err(error) => {
+            tracing::warn!(error = %crate::excerpt::error_chain(&error), "cannot write the run's report")
+        }
+    }
 }
 
 /// The stages' states as the store holds them.
