@@ -67,7 +67,7 @@ fn main() {
     std::fs::create_dir(&repo).unwrap();
     git_repo(&repo);
 
-    let plan = orca().args(["plan", "generate", "--tasks", &tasks.to_string()]).output().unwrap();
+    let plan = orca().args(["plan", "synth", "--tasks", &tasks.to_string()]).output().unwrap();
     std::fs::write(repo.join("plan.md"), &plan.stdout).unwrap();
     let (load, _) = timed(orca().args(["task", "load", "plan.md"]).current_dir(&repo));
 
@@ -96,7 +96,7 @@ fn main() {
     }
 
     println!(
-        "plan: {tasks} tasks (orca plan generate), loaded in {:.0} ms",
+        "plan: {tasks} tasks (orca plan synth), loaded in {:.0} ms",
         load.as_secs_f64() * 1000.0
     );
     println!();
@@ -122,7 +122,7 @@ fn main() {
         std::fs::create_dir_all(tm.join(".taskmaster/tasks")).unwrap();
         git_repo(&tm);
         let json = orca()
-            .args(["plan", "generate", "--tasks", &tasks.to_string(), "--format", "taskmaster"])
+            .args(["plan", "synth", "--tasks", &tasks.to_string(), "--format", "taskmaster"])
             .output()
             .unwrap();
         std::fs::write(tm.join(".taskmaster/tasks/tasks.json"), &json.stdout).unwrap();

@@ -259,6 +259,14 @@ fn summary(report: &RunReport) -> String {
             report.integration_branch
         )),
     }
+    let plan = report.run_dir.join("plan.md");
+    let waits_on_plan = matches!(
+        report.outcome,
+        RunOutcome::AwaitingApproval | RunOutcome::Paused { after: orca_store::Stage::Plan }
+    );
+    if waits_on_plan && plan.exists() {
+        lines.push(format!("  plan: {}", plan.display()));
+    }
     if report.run_dir.join("report.html").exists() {
         lines.push(format!("  report: {}", report.run_dir.join("report.html").display()));
     }

@@ -250,7 +250,7 @@ fn a_directory_is_a_usage_error() {
 #[test]
 fn heavy_a_plan_with_100k_tasks_checks_and_schedules() {
     let dir = tempfile::tempdir().unwrap();
-    let generated = orca_in(dir.path(), &["plan", "generate", "--tasks", "100000"]);
+    let generated = orca_in(dir.path(), &["plan", "synth", "--tasks", "100000"]);
     assert_eq!(generated.code, 0, "{}", generated.stderr);
     std::fs::write(dir.path().join("big.md"), &generated.stdout).unwrap();
     let run = orca_in(dir.path(), &["plan", "check", "--json", "big.md"]);

@@ -249,5 +249,5 @@ fn main() {
         .collect();
     report("Layered DAGs (3–12 layers, deps on the layer before)", &cases);
     let cases: Vec<Case> = (0..DAGS).map(|_| synthetic_plan_case(&mut rng)).collect();
-    report("orca's synthetic plans (`orca plan generate`)", &cases);
+    report("orca's synthetic plans (`orca plan synth`)", &cases);
 }

@@ -49,6 +49,26 @@ pub(crate) struct RunArgs {
     common: RunCommonArgs,
 }
 
+/// The goal given in words or in a file; never empty.
+pub(crate) fn read_goal(
+    goal: Option<&str>,
+    file: Option<&std::path::Path>,
+) -> Result<String, Failure> {
+    let goal = match (goal, file) {
+        (Some(goal), _) => goal.to_owned(),
+        (None, Some(file)) => std::fs::read_to_string(file).map_err(|e| {
+            Failure::usage(format!("cannot read the goal file {}: {e}", file.display()))
+        })?,
+        (None, None) => unreachable!("clap requires one of them"),
+    };
+    if goal.trim().is_empty() {
+        return Err(Failure::usage("the goal is empty").with_hint(
+            "say what to build, e.g. `orca run \"add a --json flag to the report command\"`",
+        ));
+    }
+    Ok(goal)
+}
+
 /// A stage by name.
 pub(crate) fn parse_stage(text: &str) -> Result<Stage, String> {
     text.parse().map_err(|_| {
@@ -123,19 +143,8 @@ pub(crate) fn run(
                 graph,
             }))
         }
-        (None, Some(goal), _) => RunInput::Goal(goal.clone()),
-        (None, None, Some(file)) => RunInput::Goal(std::fs::read_to_string(file).map_err(|e| {
-            Failure::usage(format!("cannot read the goal file {}: {e}", file.display()))
-        })?),
-        (None, None, None) => unreachable!("clap requires one of them"),
+        (None, goal, file) => RunInput::Goal(read_goal(goal.as_deref(), file.as_deref())?),
     };
-    if let RunInput::Goal(goal) = &input
-        && goal.trim().is_empty()
-    {
-        return Err(Failure::usage("the goal is empty").with_hint(
-            "say what to build, e.g. `orca run \"add a --json flag to the report command\"`",
-        ));
-    }
     let request = RunRequest {
         input,
         options: args.common.options(),

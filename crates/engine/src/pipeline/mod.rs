@@ -515,10 +515,12 @@ async fn drive(mut p: Pipeline, lock: SessionLock) -> Result<RunReport, EngineEr
         p.emit(RunEvent::StageStarted { stage });
         let stage_started = Instant::now();
         let outcome = stages::run(stage, &mut p).await?;
+        kill_point(stage, "done");
         let step = transition::after(&ledger, stage, outcome, &policy);
         for change in &step.changes {
             record_change(&p, change).await?;
         }
+        kill_point(stage, "recorded");
         if let Some(change) = step.changes.iter().find(|c| c.stage == stage) {
             p.emit(RunEvent::StageFinished {
                 stage,
@@ -536,6 +538,18 @@ async fn drive(mut p: Pipeline, lock: SessionLock) -> Result<RunReport, EngineEr
     let _ = stop_renewing.send(());
     let _ = renewing.await;
     finish(p, end, started).await
+}
+
+/// The crash tests' kill -9 at a known point: with `ORCA_TEST_KILL_AT`
+/// set to `<stage>:done` (the stage's work is done, its end not yet
+/// recorded) or `<stage>:recorded` (between this stage and the next),
+/// orca sends itself SIGKILL there. Unset, it costs one lookup per stage.
+fn kill_point(stage: Stage, point: &str) {
+    let Some(wanted) = std::env::var_os("ORCA_TEST_KILL_AT") else { return };
+    if wanted.to_str() == Some(&format!("{stage}:{point}")) {
+        tracing::warn!(%stage, point, "ORCA_TEST_KILL_AT: killing this process");
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::this(), nix::sys::signal::Signal::SIGKILL);
+    }
 }
 
 /// Records the run's end and builds the report.

@@ -44,6 +44,10 @@ pub struct PlanProgress {
     pub session: Option<String>,
     /// The diagnostics of the last round that was refused.
     pub last_diagnostics: Option<String>,
+    /// The round whose plan was accepted (and saved as the run's
+    /// `plan.md`): a resumed plan stage takes it from there.
+    #[serde(default)]
+    pub accepted: Option<u32>,
 }
 
 /// The driver's record of one run.

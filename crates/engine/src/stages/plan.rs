@@ -48,11 +48,19 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
     }
     let worktree = worktree_path(p);
     let branch = format!("{}{PLANNER}", orca_git::run_branch_prefix(p.run.as_str()));
+    let roles = p.ws.config.roles.known.clone();
+    let options = PlanOptions { roles: roles.clone() };
+    if let Some(round) = p.record.plan.accepted {
+        // Accepted before orca stopped: the saved plan is the run's plan.
+        let saved = p.run_dir().join(PLAN_FILE);
+        if let Some((text, plan, graph)) = check_written(&saved, &options, &profiles).accepted {
+            return accept(p, &text, &plan, &graph, &worktree, &branch, round).await;
+        }
+        p.record.plan.accepted = None;
+    }
     let base = p.record.base.clone().ok_or(EngineError::NoCommit)?;
     prepare_worktree(&p.ws.repo, &worktree, &branch, &base).await?;
 
-    let roles = p.ws.config.roles.known.clone();
-    let options = PlanOptions { roles: roles.clone() };
     let analysis = std::fs::read_to_string(p.run_dir().join("analysis.md")).ok();
     let format = orca_plan::spec::format_spec(&roles);
     let agents: Vec<String> = profiles.names();
@@ -303,9 +311,13 @@ async fn accept(
     branch: &str,
     round: u32,
 ) -> Result<Outcome, EngineError> {
-    let copy = p.run_dir().join("plan.md");
+    let copy = p.run_dir().join(PLAN_FILE);
     std::fs::write(&copy, text).map_err(EngineError::io(&copy))?;
     p.ws.store.set_plan_json(&p.run, &orca_plan::to_json(plan).to_string()).await?;
+    if p.record.plan.accepted != Some(round) {
+        p.record.plan.accepted = Some(round);
+        p.save_record().await?;
+    }
     let (worktree, branch) = (worktree.to_owned(), branch.to_owned());
     let cleared = on_git(&p.ws.repo, move |repo| -> Result<(), EngineError> {
         repo.remove_worktree(&worktree)?;

@@ -1,45 +1,45 @@
-//! `orca plan generate --tasks N` (hidden): synthetic plans for benchmarks
-//! and stress tests.
+//! `orca plan generate "GOAL"`: the planner agent writes a plan for the
+//! goal: a run of the analyze and plan stages, stopped after the plan.
+//! The plan is checked as `orca plan check` checks it and saved in the
+//! run; `orca resume --yes` then runs it.
 
+use std::path::PathBuf;
+
+use orca_engine::{RunInput, RunRequest};
+use orca_store::Stage;
+
+use crate::commands::run::{RunCommonArgs, read_goal};
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
+use crate::run_session::{EngineCall, drive, find_workspace};
 
 #[derive(Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("input").required(true).args(["goal", "goal_file"]))]
 pub(crate) struct GenerateArgs {
-    /// How many tasks.
-    #[arg(long)]
-    tasks: usize,
+    /// What to build, in words.
+    #[arg(value_name = "GOAL")]
+    goal: Option<String>,
 
-    /// Seed for the generator.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
+    /// Read the goal from a file.
+    #[arg(long, value_name = "FILE")]
+    goal_file: Option<PathBuf>,
 
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = GeneratedFormat::Markdown)]
-    format: GeneratedFormat,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum GeneratedFormat {
-    /// orca's Markdown plan format.
-    Markdown,
-    /// A Task Master tasks.json with the same tasks and dependencies.
-    Taskmaster,
+    #[command(flatten)]
+    common: RunCommonArgs,
 }
 
 pub(crate) fn run(args: &GenerateArgs, out: &Output) -> Result<ExitCode, Failure> {
-    if args.tasks == 0 || args.tasks > 1_000_000 {
-        return Err(Failure::usage("--tasks must be between 1 and 1000000"));
-    }
-    let text = match args.format {
-        GeneratedFormat::Markdown => orca_plan::synthetic::markdown(args.tasks, args.seed),
-        GeneratedFormat::Taskmaster => orca_plan::synthetic::taskmaster_json(args.tasks, args.seed),
+    let workspace = find_workspace(args.common.store.as_deref())?;
+    let goal = read_goal(args.goal.as_deref(), args.goal_file.as_deref())?;
+    let request = RunRequest {
+        input: RunInput::Goal(goal),
+        options: args.common.options(),
+        from: None,
+        until: Some(Stage::Plan),
+        skip: Vec::new(),
+        yes: false,
+        user: std::env::var("USER").unwrap_or_else(|_| "the user".to_owned()),
     };
-    if out.is_json() {
-        out.json(&serde_json::json!({ "format": format!("{:?}", args.format).to_lowercase(), "text": text }));
-    } else {
-        out.text(text.trim_end());
-    }
-    Ok(ExitCode::Success)
+    drive(out, &args.common, workspace, EngineCall::Start(Box::new(request)), None)
 }

@@ -1,4 +1,4 @@
-//! `orca plan ...`: check, show, graph, next and import plans. The work is
+//! `orca plan ...`: check, show, graph, next, import and generate plans. The work is
 //! done by orca-plan; these files read input, call it, and print.
 
 mod check;
@@ -8,6 +8,7 @@ mod import;
 pub(crate) mod input;
 mod next;
 mod show;
+mod synth;
 
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
@@ -35,9 +36,12 @@ enum PlanCommand {
     /// Convert a spec-kit tasks.md, Task Master tasks.json or orca JSON
     /// plan into orca's Markdown plan format.
     Import(import::ImportArgs),
+    /// Have the planner agent write a plan for GOAL: a run up to its plan
+    /// stage (analysis, then the plan, checked and saved in the run).
+    Generate(generate::GenerateArgs),
     /// Write a synthetic plan (for benchmarks and stress tests).
     #[command(hide = true)]
-    Generate(generate::GenerateArgs),
+    Synth(synth::SynthArgs),
 }
 
 pub(crate) fn run(args: &PlanArgs, out: &Output) -> Result<ExitCode, Failure> {
@@ -48,5 +52,6 @@ pub(crate) fn run(args: &PlanArgs, out: &Output) -> Result<ExitCode, Failure> {
         PlanCommand::Next(args) => next::run(args, out),
         PlanCommand::Import(args) => import::run(args, out),
         PlanCommand::Generate(args) => generate::run(args, out),
+        PlanCommand::Synth(args) => synth::run(args, out),
     }
 }
