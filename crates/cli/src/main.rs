@@ -8,6 +8,7 @@ mod failure;
 mod logging;
 mod mcp;
 mod output;
+mod pinned_clis;
 mod run_display;
 mod run_session;
 mod runtime;
@@ -60,6 +61,10 @@ enum Command {
     Mcp(commands::mcp::McpArgs),
     /// Show a run: its stages, and every task's state, attempts, lease holder and age.
     Status(commands::status::StatusArgs),
+    /// Run the whole pipeline offline on a bundled example project: the
+    /// real Claude Code CLI (installed on first use) against orca's scripted
+    /// model server; prints where the report is.
+    Demo(commands::demo::DemoArgs),
     /// Map the repository: languages, symbols, the most central files, and
     /// its build/test/format/lint commands (the analyze stage).
     Analyze(commands::analyze::AnalyzeArgs),
@@ -120,6 +125,7 @@ fn main() -> std::process::ExitCode {
         Command::Resume(args) => commands::resume::run(&args, &out, run_log),
         Command::Status(args) => commands::status::run(&args, &out),
         Command::Runs(args) => commands::runs::run(&args, &out),
+        Command::Demo(args) => commands::demo::run(&args, &out),
         Command::Report(args) => commands::report::run(&args, &out),
         Command::Merge(args) => commands::merge::run(&args, &out),
         Command::Scan(args) => commands::scan::run(&args, &out),

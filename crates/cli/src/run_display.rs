@@ -217,8 +217,8 @@ fn line_for(event: &RunEvent) -> Option<String> {
         RunEvent::ImplementStarted { tasks, agents, integration_branch, .. } => {
             format!("  {tasks} task(s), up to {agents} agents, into {integration_branch}")
         }
-        RunEvent::CheckFinished { command, passed, summary } => {
-            format!("  {} {command}: {summary}", if *passed { "✓" } else { "✗" })
+        RunEvent::CheckFinished { passed, summary, .. } => {
+            format!("  {} {summary}", if *passed { "✓" } else { "✗" })
         }
         RunEvent::ReportWritten { dir } => format!("  report written to {dir}"),
         RunEvent::TaskStarted { task, attempt, agent, resumed_session, .. } => format!(

@@ -4,9 +4,11 @@
 //! Markdown reads well (snapshot), and the page renders in headless
 //! Chromium without errors, with every task visible.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod browser;
+
 use std::time::Duration;
+
+use browser::{artifact, chromium_dom, chromium_screenshot};
 
 use orca_report::{ReportData, collect, render_html, render_markdown};
 use orca_store::{AttemptInfo, NewRun, NewTask, RetryPolicy, RunId, Stage, StageState, Store};
@@ -265,75 +267,4 @@ async fn the_page_renders_in_headless_chromium() {
     let dom = chromium_dom(&big_page);
     assert!(dom.contains("id=\"node-T199\""));
     chromium_screenshot(&big_page, &artifact("report-200-tasks.png"), (1400, 1100));
-}
-
-fn chromium() -> PathBuf {
-    let path = std::env::var_os("ORCA_CHROMIUM")
-        .map_or_else(|| PathBuf::from("/usr/bin/chromium"), PathBuf::from);
-    assert!(
-        path.exists(),
-        "headless Chromium is needed at {} (scripts/test-deps installs Debian's `chromium`)",
-        path.display()
-    );
-    path
-}
-
-/// Chromium, headless and offline; console messages go to stderr.
-fn chromium_command(profile: &Path) -> Command {
-    let mut command = Command::new(chromium());
-    command.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--enable-logging=stderr",
-        "--v=0",
-    ]);
-    command.arg(format!("--user-data-dir={}", profile.display()));
-    command
-}
-
-/// The DOM after the page's script ran; fails on any console error or
-/// uncaught exception.
-fn chromium_dom(page: &Path) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let out = chromium_command(profile.path())
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    let page_url = format!("file://{}", page.display());
-    let console_errors: Vec<&str> = stderr
-        .lines()
-        .filter(|line| {
-            line.contains("CONSOLE") && (line.contains(&page_url) || line.contains("Uncaught"))
-        })
-        .collect();
-    assert!(console_errors.is_empty(), "console errors: {console_errors:?}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn chromium_screenshot(page: &Path, shot: &Path, (width, height): (u32, u32)) {
-    let profile = tempfile::tempdir().unwrap();
-    let out = chromium_command(profile.path())
-        .arg(format!("--screenshot={}", shot.display()))
-        .arg(format!("--window-size={width},{height}"))
-        .arg("--hide-scrollbars")
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
-    assert!(out.status.success() && shot.exists(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// `target/test-artifacts/NAME`, kept after the test.
-fn artifact(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
 }

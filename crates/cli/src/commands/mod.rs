@@ -6,6 +6,7 @@ pub(crate) mod analyze;
 pub(crate) mod clean;
 pub(crate) mod debug_create_run;
 pub(crate) mod debug_worker;
+pub(crate) mod demo;
 pub(crate) mod doctor;
 pub(crate) mod exec;
 pub(crate) mod init;

@@ -147,7 +147,7 @@ fn format_of(file: &std::path::Path) -> Result<Format, Failure> {
 }
 
 /// The desktop's opener (xdg-open, open), without waiting for the browser.
-fn open_in_browser(page: &std::path::Path) -> Result<(), Failure> {
+pub(crate) fn open_in_browser(page: &std::path::Path) -> Result<(), Failure> {
     if !page.is_file() {
         return Err(Failure::failed(format!("{} does not exist", page.display()))
             .with_hint("write it first: `orca report` (or -o FILE.html)"));

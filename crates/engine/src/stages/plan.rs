@@ -103,6 +103,9 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
             let host = p.ws.host.clone();
             let planner = planner.clone();
             let (worktree, dir) = (worktree.clone(), round_dir.clone());
+            // One HOME for every round: the CLI keeps its sessions there,
+            // and round 2 continues round 1's session.
+            let isolated = stage_dir.join("isolated");
             let cancel_agent = cancel.clone();
             let events = p.events.clone();
             let agent = async move {
@@ -114,7 +117,7 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
                         prompt,
                         workdir: &worktree,
                         resume: resume.as_deref(),
-                        isolation: &dir.join("isolated"),
+                        isolation: &isolated,
                         dir: &dir,
                         log_name: "agent",
                         timeout: None,
