@@ -71,6 +71,9 @@ enum Command {
     /// Scan the latest run's changes (or --base REV, or --path) for secrets
     /// and dangerous code; SARIF with --sarif; exit 1 on findings.
     Scan(commands::scan::ScanArgs),
+    /// Run the test suites here ([test] commands, else those found), each
+    /// failing test named with its file and output; exit 1 on a failure.
+    Test(commands::test::TestArgs),
     /// List this repository's runs, newest first.
     Runs(commands::runs::RunsArgs),
     /// Write a run's report again (report.html, .md, .json in its
@@ -125,6 +128,7 @@ fn main() -> std::process::ExitCode {
         Command::Resume(args) => commands::resume::run(&args, &out, run_log),
         Command::Status(args) => commands::status::run(&args, &out),
         Command::Runs(args) => commands::runs::run(&args, &out),
+        Command::Test(args) => commands::test::run(&args, &out),
         Command::Demo(args) => commands::demo::run(&args, &out),
         Command::Report(args) => commands::report::run(&args, &out),
         Command::Merge(args) => commands::merge::run(&args, &out),

@@ -1,4 +1,5 @@
-//! The complete stage over real processes: the final validation runs the
+//! The complete stage over real processes (the test gate skipped, so that
+//! a failing suite reaches the final validation): it runs the
 //! repository's test command on the result, a failure fails the run with
 //! what broke and resumes after a human fix; the report is written at the
 //! run's end and by `orca report`; `orca merge` takes the result only when
@@ -45,7 +46,8 @@ fn run_dir(fixture: &Fixture, run: &str) -> std::path::PathBuf {
 fn a_failing_suite_fails_the_run_with_what_broke_and_resume_passes_after_a_fix() {
     let fixture = fixture_with_tests("helo");
     let plan = plan(&fixture);
-    let (code, events, stderr) = fixture.run_json(&["run", "--plan", plan.to_str().unwrap()]);
+    let (code, events, stderr) =
+        fixture.run_json(&["run", "--plan", plan.to_str().unwrap(), "--skip", "test"]);
     assert_eq!(code, Some(1), "{stderr}\n{events:?}");
     let checks = of_kind(&events, "check_finished");
     assert_eq!(checks.len(), 1, "{checks:?}");
@@ -117,7 +119,8 @@ fn configured_commands_replace_the_detected_ones() {
     let fixture = fixture_with_tests("helo");
     fixture.config("\n[complete]\ncommands = [[\"grep\", \"-q\", \"helo\", \"greeting.txt\"]]\n");
     let plan = plan(&fixture);
-    let (code, events, stderr) = fixture.run_json(&["run", "--plan", plan.to_str().unwrap()]);
+    let (code, events, stderr) =
+        fixture.run_json(&["run", "--plan", plan.to_str().unwrap(), "--skip", "test"]);
     assert_eq!(code, Some(0), "{stderr}\n{events:?}");
     let checks = of_kind(&events, "check_finished");
     assert_eq!(checks.len(), 1, "only the configured command: {checks:?}");
@@ -128,7 +131,8 @@ fn configured_commands_replace_the_detected_ones() {
 fn orca_report_prints_and_writes_each_format() {
     let fixture = fixture_with_tests("hello");
     let plan = plan(&fixture);
-    let (code, events, stderr) = fixture.run_json(&["run", "--plan", plan.to_str().unwrap()]);
+    let (code, events, stderr) =
+        fixture.run_json(&["run", "--plan", plan.to_str().unwrap(), "--skip", "test"]);
     assert_eq!(code, Some(0), "{stderr}\n{events:?}");
     let run = events[0]["run"].as_str().unwrap().to_owned();
     std::fs::remove_file(run_dir(&fixture, &run).join("report.html")).unwrap();
@@ -162,7 +166,8 @@ fn orca_report_prints_and_writes_each_format() {
 fn orca_merge_fast_forwards_a_clean_checkout_and_refuses_to_lose_changes() {
     let fixture = fixture_with_tests("hello");
     let plan = plan(&fixture);
-    let (code, events, stderr) = fixture.run_json(&["run", "--plan", plan.to_str().unwrap()]);
+    let (code, events, stderr) =
+        fixture.run_json(&["run", "--plan", plan.to_str().unwrap(), "--skip", "test"]);
     assert_eq!(code, Some(0), "{stderr}\n{events:?}");
     let integration = fixture.integration(&events);
     let before = fixture.git(&["rev-parse", "HEAD"]);
@@ -191,7 +196,7 @@ fn orca_run_merge_takes_the_result_when_the_run_completes() {
     let fixture = fixture_with_tests("hello");
     let plan = plan(&fixture);
     let (code, stdout, stderr) =
-        fixture.text(&["run", "--plan", plan.to_str().unwrap(), "--merge"]);
+        fixture.text(&["run", "--plan", plan.to_str().unwrap(), "--merge", "--skip", "test"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stdout.contains("main fast-forwarded"), "{stdout}");
     assert_eq!(std::fs::read_to_string(fixture.repo.join("greeting.txt")).unwrap(), "hello\n");
@@ -201,7 +206,8 @@ fn orca_run_merge_takes_the_result_when_the_run_completes() {
 fn orca_merge_refuses_a_failed_run_unless_forced() {
     let fixture = fixture_with_tests("helo");
     let plan = plan(&fixture);
-    let (code, events, _) = fixture.run_json(&["run", "--plan", plan.to_str().unwrap()]);
+    let (code, events, _) =
+        fixture.run_json(&["run", "--plan", plan.to_str().unwrap(), "--skip", "test"]);
     assert_eq!(code, Some(1));
     let run = events[0]["run"].as_str().unwrap().to_owned();
     let (code, _, stderr) = fixture.text(&["merge"]);

@@ -15,7 +15,7 @@ pub use duration::{DisplayDuration, DurationError, format_duration, parse_durati
 pub use layout::{Layout, LayoutError};
 pub use load::ConfigError;
 pub use model::{
-    Adapter, AgentConfig, AnalyzeConfig, COMMAND_PLACEHOLDERS, CompleteConfig, Config,
+    Adapter, AgentConfig, AnalyzeConfig, COMMAND_PLACEHOLDERS, CommandsConfig, Config,
     DEFAULT_ROLES, GATES, GatesConfig, LeaseConfig, LimitsConfig, PermissionMode, PlanConfig,
     RolesConfig, RunConfig, SEVERITIES, STORE_ENV, SecurityConfig, StoreConfig, StoreLocation,
 };

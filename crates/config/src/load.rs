@@ -16,7 +16,7 @@ use crate::diagnostic::{ConfigDiagnostic, InvalidConfig, Location, did_you_mean}
 use crate::duration::serde_human;
 use crate::layout::Layout;
 use crate::model::{
-    Adapter, AgentConfig, AnalyzeConfig, CompleteConfig, Config, GatesConfig, LeaseConfig,
+    Adapter, AgentConfig, AnalyzeConfig, CommandsConfig, Config, GatesConfig, LeaseConfig,
     LimitsConfig, PermissionMode, PlanConfig, RolesConfig, RunConfig, STORE_ENV, SecurityConfig,
     StoreConfig,
 };
@@ -50,7 +50,8 @@ struct RawConfig {
     plan: PlanConfig,
     gates: GatesConfig,
     security: SecurityConfig,
-    complete: CompleteConfig,
+    test: CommandsConfig,
+    complete: CommandsConfig,
     agents: BTreeMap<String, RawAgent>,
 }
 
@@ -496,6 +497,7 @@ fn resolve(raw: RawConfig, spans: &Spans<'_>, diagnostics: &mut Vec<ConfigDiagno
         plan: raw.plan,
         gates: raw.gates,
         security: raw.security,
+        test: raw.test,
         complete: raw.complete,
         agents,
     }

@@ -21,7 +21,8 @@ pub struct Config {
     pub plan: PlanConfig,
     pub gates: GatesConfig,
     pub security: SecurityConfig,
-    pub complete: CompleteConfig,
+    pub test: CommandsConfig,
+    pub complete: CommandsConfig,
     /// Every agent orca can start, by name: the four built-in ones plus any
     /// the file adds.
     pub agents: BTreeMap<String, AgentConfig>,
@@ -98,21 +99,23 @@ impl Default for SecurityConfig {
     }
 }
 
-/// `[complete]`: the final validation on the integration branch.
+/// `[test]` (the test gate's suites) and `[complete]` (the final
+/// validation): commands run on the integration branch.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct CompleteConfig {
-    /// Commands that must pass (each an argv array); empty: the build and
-    /// test commands the analyze stage found.
+pub struct CommandsConfig {
+    /// The commands (each an argv array); empty: those the analyze stage
+    /// found (the test suites for `[test]`, the build and test commands
+    /// for `[complete]`).
     pub commands: Vec<Vec<String>>,
     /// The time limit of each command.
     #[serde(deserialize_with = "serde_human::deserialize")]
     pub timeout: Duration,
 }
 
-impl Default for CompleteConfig {
+impl Default for CommandsConfig {
     fn default() -> Self {
-        CompleteConfig { commands: Vec::new(), timeout: Duration::from_secs(30 * 60) }
+        CommandsConfig { commands: Vec::new(), timeout: Duration::from_secs(30 * 60) }
     }
 }
 
@@ -410,7 +413,8 @@ impl Default for Config {
             plan: PlanConfig::default(),
             gates: GatesConfig::default(),
             security: SecurityConfig::default(),
-            complete: CompleteConfig::default(),
+            test: CommandsConfig::default(),
+            complete: CommandsConfig::default(),
             agents: Adapter::BUILT_IN
                 .into_iter()
                 .map(|adapter| (adapter.as_str().to_owned(), AgentConfig::defaults_for(adapter)))

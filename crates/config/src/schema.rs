@@ -137,6 +137,20 @@ pub const SECURITY: Section = Section {
     ],
 };
 
+pub const TEST: Section = Section {
+    name: "test",
+    doc: "The test gate: the suites it runs on the integration branch after implement and \
+          security; failing tests become fix tasks.",
+    keys: &[
+        key(
+            "commands",
+            "The test suites, each an argv array, e.g. [[\"cargo\", \"test\"]]; empty: those \
+             the analyze stage found.",
+        ),
+        key("timeout", "The time limit of each suite."),
+    ],
+};
+
 pub const COMPLETE: Section = Section {
     name: "complete",
     doc: "The final validation of the integration branch before the report.",
@@ -200,17 +214,17 @@ pub const AGENT: Section = Section {
 };
 
 /// The top-level tables, in the order the template writes them.
-pub const TOP_LEVEL: [Section; 10] =
-    [RUN, ROLES, STORE, LEASE, LIMITS, ANALYZE, PLAN, GATES, SECURITY, COMPLETE];
+pub const TOP_LEVEL: [Section; 11] =
+    [RUN, ROLES, STORE, LEASE, LIMITS, ANALYZE, PLAN, GATES, SECURITY, TEST, COMPLETE];
 
 /// Every section, agents last.
-pub const ALL: [Section; 11] =
-    [RUN, ROLES, STORE, LEASE, LIMITS, ANALYZE, PLAN, GATES, SECURITY, COMPLETE, AGENT];
+pub const ALL: [Section; 12] =
+    [RUN, ROLES, STORE, LEASE, LIMITS, ANALYZE, PLAN, GATES, SECURITY, TEST, COMPLETE, AGENT];
 
 /// The names allowed at the top of the file.
-pub const TOP_LEVEL_KEYS: [&str; 11] = [
-    "run", "roles", "store", "lease", "limits", "analyze", "plan", "gates", "security", "complete",
-    "agents",
+pub const TOP_LEVEL_KEYS: [&str; 12] = [
+    "run", "roles", "store", "lease", "limits", "analyze", "plan", "gates", "security", "test",
+    "complete", "agents",
 ];
 
 impl Section {

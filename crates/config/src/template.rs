@@ -69,6 +69,11 @@ pub fn render_default_config() -> String {
     out.push_str("# rules = \".orca/secrets.toml\"\n");
     entry(&mut out, &schema::SECURITY, "external", security.external.to_string());
 
+    section(&mut out, &schema::TEST);
+    comment(&mut out, schema::TEST.doc_of("commands"));
+    out.push_str("commands = []\n");
+    entry(&mut out, &schema::TEST, "timeout", duration(config.test.timeout));
+
     section(&mut out, &schema::COMPLETE);
     comment(&mut out, schema::COMPLETE.doc_of("commands"));
     out.push_str("commands = []\n");

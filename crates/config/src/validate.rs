@@ -60,11 +60,15 @@ pub(crate) fn check(config: &Config, spans: &Spans<'_>, out: &mut Vec<ConfigDiag
             Some(did_you_mean(&config.security.threshold, crate::model::SEVERITIES, "severities")),
         );
     }
-    for (index, command) in config.complete.commands.iter().enumerate() {
-        if command.first().is_none_or(|program| program.trim().is_empty()) {
+    let tables = [("test", &config.test.commands), ("complete", &config.complete.commands)];
+    for (table, commands) in tables {
+        for (index, command) in commands.iter().enumerate() {
+            if !command.first().is_none_or(|program| program.trim().is_empty()) {
+                continue;
+            }
             report(
-                spans.value(&["complete", "commands"]),
-                format!("command #{} of `commands` names no program", index + 1),
+                spans.value(&[table, "commands"]),
+                format!("command #{} of `[{table}] commands` names no program", index + 1),
                 Some("each command is an argv array, e.g. [\"cargo\", \"test\"]".to_owned()),
             );
         }

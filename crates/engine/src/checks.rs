@@ -85,10 +85,19 @@ pub fn build_and_test(
 /// `.orca/worktrees/<run>/<name>` on branch `orca/<run>/<name>`, made
 /// afresh (whatever an earlier round left there is removed first).
 pub(crate) async fn fresh_checkout(p: &Pipeline, name: &str) -> Result<PathBuf, EngineError> {
+    fresh_checkout_of(p, name, &p.integration()).await
+}
+
+/// [`fresh_checkout`] of commit `rev` instead of the integration tip.
+pub(crate) async fn fresh_checkout_of(
+    p: &Pipeline,
+    name: &str,
+    rev: &str,
+) -> Result<PathBuf, EngineError> {
     let worktree = orca_git::task_worktree_path(&p.ws.layout.worktrees_dir(), p.run.as_str(), name);
     let prefix = orca_git::run_branch_prefix(p.run.as_str());
     let branch = format!("{prefix}{name}");
-    let tip = p.integration();
+    let tip = rev.to_owned();
     let path = worktree.clone();
     on_git(&p.ws.repo, move |repo| -> Result<(), EngineError> {
         repo.remove_worktree(&path)?;

@@ -152,6 +152,13 @@ impl FilePattern {
         &self.0
     }
 
+    /// Whether the file at `path` (repository-relative, `/`-separated) is
+    /// one this pattern declares.
+    pub fn covers(&self, path: &str) -> bool {
+        let pattern = crate::paths::CompiledPattern::new(self.0.clone());
+        pattern.overlaps(&crate::paths::CompiledPattern::new(std::sync::Arc::from(path)))
+    }
+
     pub(crate) fn shared(&self) -> std::sync::Arc<str> {
         self.0.clone()
     }

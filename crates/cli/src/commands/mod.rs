@@ -21,4 +21,5 @@ pub(crate) mod runs;
 pub(crate) mod scan;
 pub(crate) mod status;
 pub(crate) mod task;
+pub(crate) mod test;
 pub(crate) mod version;

@@ -29,7 +29,7 @@ pub(crate) async fn run(stage: Stage, p: &mut Pipeline) -> Result<Outcome, Engin
         Stage::Parallel => parallel::run(p).await,
         Stage::Implement => implement::run(p).await,
         Stage::Security => security::run(p).await,
-        Stage::Test => Ok(test::run()),
+        Stage::Test => test::run(p).await,
         Stage::Cleanup => Ok(cleanup::run()),
         Stage::Review => Ok(review::run()),
         Stage::Complete => complete::run(p).await,
