@@ -74,6 +74,9 @@ enum Command {
     /// Run the test suites here ([test] commands, else those found), each
     /// failing test named with its file and output; exit 1 on a failure.
     Test(commands::test::TestArgs),
+    /// Run the formatters and autofixers of the repository's languages here
+    /// (those installed); lists the files they changed. Commits nothing.
+    Cleanup(commands::cleanup::CleanupArgs),
     /// List this repository's runs, newest first.
     Runs(commands::runs::RunsArgs),
     /// Write a run's report again (report.html, .md, .json in its
@@ -128,6 +131,7 @@ fn main() -> std::process::ExitCode {
         Command::Resume(args) => commands::resume::run(&args, &out, run_log),
         Command::Status(args) => commands::status::run(&args, &out),
         Command::Runs(args) => commands::runs::run(&args, &out),
+        Command::Cleanup(args) => commands::cleanup::run(&args, &out),
         Command::Test(args) => commands::test::run(&args, &out),
         Command::Demo(args) => commands::demo::run(&args, &out),
         Command::Report(args) => commands::report::run(&args, &out),

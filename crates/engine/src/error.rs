@@ -79,6 +79,12 @@ pub enum EngineError {
     },
     #[error("the run cannot make progress ({0}); this is a bug in orca")]
     Stuck(String),
+    #[error("cannot move {branch} forward")]
+    Advance {
+        branch: String,
+        #[source]
+        source: orca_git::FastForwardError,
+    },
 }
 
 fn unusable_message(agents: &[UnusableAgent]) -> String {

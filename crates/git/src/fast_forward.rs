@@ -51,6 +51,28 @@ impl Repo {
     }
 }
 
+impl Repo {
+    /// Moves branch `name` forward from `expected` to `to`, a descendant of
+    /// it, if nobody moved it meanwhile. For branches no worktree has
+    /// checked out (orca's integration branch): the ref moves, no files do.
+    pub fn advance_branch(
+        &self,
+        name: &str,
+        expected: &Sha,
+        to: &Sha,
+    ) -> Result<(), FastForwardError> {
+        if !self.commit_is_ancestor(expected, to)? {
+            return Err(FastForwardError::Diverged {
+                branch: name.to_owned(),
+                target: to.to_string(),
+            });
+        }
+        let _refs = self.lock_refs();
+        self.update_branch(name, to, Some(expected), "orca: advance branch")?;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -123,6 +145,24 @@ mod tests {
             Err(FastForwardError::Diverged { .. })
         ));
         assert_eq!(repo.head_commit().unwrap(), before);
+    }
+
+    #[test]
+    fn a_branch_advances_only_forward_and_only_from_where_it_was() {
+        let (_tmp, repo) = repo_with_result();
+        let main = repo.rev_parse("main").unwrap();
+        let result = repo.rev_parse("result").unwrap();
+        assert!(matches!(
+            repo.advance_branch("result", &result, &main),
+            Err(FastForwardError::Diverged { .. })
+        ));
+        repo.create_branch("side", "main").unwrap();
+        assert!(matches!(
+            repo.advance_branch("side", &result, &result),
+            Err(FastForwardError::Ref(RefError::BranchMoved { .. }))
+        ));
+        repo.advance_branch("side", &main, &result).unwrap();
+        assert_eq!(repo.rev_parse("side").unwrap(), result);
     }
 
     #[test]

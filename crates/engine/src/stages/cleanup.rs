@@ -1,10 +1,241 @@
-//! The cleanup gate: runs the formatters and autofixers of the repository's languages and commits the result when build and tests stay green.
-//!
-//! Not built yet: the stage shows as skipped with that reason, never as
-//! passed, until it is.
+//! Stage 7, cleanup: the formatters and autofixers of the repository's
+//! languages (cargo fmt and clippy --fix, ruff format and ruff check --fix,
+//! black, gofmt, an npm `format` script) run on the integration branch's
+//! tip in a worktree of their own, each only when its program is
+//! installed. What they change becomes one commit; the build and the tests
+//! run again on it, and only when they stay green does the integration
+//! branch move to it. Otherwise the commit is dropped and `cleanup.json`
+//! says why. The stage never fails a run: a cleanup that cannot be kept is
+//! reported, not forced.
 
+use std::path::Path;
+
+use orca_analyze::{Analysis, CommandKind};
+use serde::Serialize;
+
+use crate::checks::{self, Check, CheckResult};
+use crate::error::EngineError;
+use crate::git_thread::on_git;
+use crate::pipeline::Pipeline;
 use crate::pipeline::transition::Outcome;
 
-pub(crate) fn run() -> Outcome {
-    Outcome::Skipped { reason: super::NOT_BUILT.to_owned() }
+const CHECKOUT: &str = "_cleanup";
+/// What the stage writes into the run's directory.
+pub const CLEANUP_JSON: &str = "cleanup.json";
+
+/// The fixers for the checkout at `root`: formatters as found, and the
+/// linters that can fix, in their fixing form; only those installed.
+pub fn fixers(analysis: Option<&Analysis>, root: &Path) -> Vec<Check> {
+    let found = match analysis {
+        Some(analysis) if !analysis.commands.is_empty() => analysis.commands.clone(),
+        _ => orca_analyze::detect_commands(root),
+    };
+    let mut fixers: Vec<Check> = Vec::new();
+    for command in found {
+        let argv: Option<Vec<String>> = match command.kind {
+            CommandKind::Format => Some(command.argv.clone()),
+            CommandKind::Lint => fixing_form(&command.argv),
+            CommandKind::Build | CommandKind::Test => None,
+        };
+        let Some(argv) = argv else { continue };
+        if !installed(&argv[0]) {
+            continue;
+        }
+        let check = Check { argv, dir: command.dir.clone() };
+        if !fixers.contains(&check) {
+            fixers.push(check);
+        }
+    }
+    fixers
+}
+
+/// A linter's command that also fixes what it can; None when it cannot.
+fn fixing_form(argv: &[String]) -> Option<Vec<String>> {
+    let words: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let fixing: Vec<&str> = match words.as_slice() {
+        ["cargo", "clippy", rest @ ..] => {
+            let mut fixing = vec!["cargo", "clippy", "--fix", "--allow-dirty", "--allow-staged"];
+            fixing.extend(rest);
+            fixing
+        }
+        ["ruff", "check", rest @ ..] => {
+            let mut fixing = vec!["ruff", "check", "--fix"];
+            fixing.extend(rest);
+            fixing
+        }
+        _ => return None,
+    };
+    Some(fixing.into_iter().map(str::to_owned).collect())
+}
+
+/// Whether `program` can be started: a path that exists, or a name on PATH.
+fn installed(program: &str) -> bool {
+    if program.contains('/') {
+        return Path::new(program).is_file();
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()))
+}
+
+#[derive(Serialize)]
+struct CleanupReport<'a> {
+    fixers: &'a [CheckResult],
+    /// The cleanup commit, when the fixers changed anything.
+    commit: Option<String>,
+    /// Whether the integration branch moved to it.
+    kept: bool,
+    /// Why it was dropped.
+    dropped_because: Option<String>,
+    /// The build and tests run on it.
+    checks: &'a [CheckResult],
+}
+
+pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
+    let worktree = checks::fresh_checkout(p, CHECKOUT).await?;
+    let analysis = super::analyze::stored(&p.run_dir());
+    let fixers = fixers(analysis.as_ref(), &worktree);
+    if fixers.is_empty() {
+        checks::remove_checkout(p, &worktree, CHECKOUT).await?;
+        return Ok(Outcome::Skipped {
+            reason: "no formatter or autofixer of the repository's languages is installed"
+                .to_owned(),
+        });
+    }
+    let dir = p.run_dir().join("cleanup");
+    let timeout = p.ws.config.complete.timeout;
+    let ran = checks::run_all(p, &worktree, &fixers, timeout, &dir).await?;
+    if ran.iter().any(|result| result.interrupted) {
+        return Ok(Outcome::Interrupted);
+    }
+    let names: Vec<String> = fixers.iter().map(Check::display).collect();
+    let message = format!("orca cleanup: {}", names.join(", "));
+    let tip = p.integration();
+    let path = worktree.clone();
+    let (before, commit) = on_git(&p.ws.repo, move |repo| -> Result<_, EngineError> {
+        let before = repo.rev_parse(&tip)?;
+        let commit = repo.commit_all(&path, &message)?;
+        Ok((before, commit))
+    })
+    .await?;
+    let Some(commit) = commit else {
+        write_report(
+            p,
+            &CleanupReport {
+                fixers: &ran,
+                commit: None,
+                kept: false,
+                dropped_because: None,
+                checks: &[],
+            },
+        )?;
+        checks::remove_checkout(p, &worktree, CHECKOUT).await?;
+        return Ok(Outcome::Passed {
+            note: Some(format!("nothing to clean ({})", names.join(", "))),
+        });
+    };
+    let changed = {
+        let (from, to) = (before.to_string(), commit.to_string());
+        on_git(&p.ws.repo, move |repo| repo.changed_files(&from, &to)).await?.len()
+    };
+
+    // The cleanup must leave the build and the tests as green as they were.
+    let config = p.ws.config.complete.clone();
+    let planned = checks::build_and_test(&config.commands, analysis.as_ref(), &worktree);
+    let verified =
+        checks::run_all(p, &worktree, &planned, config.timeout, &dir.join("after")).await?;
+    if verified.iter().any(|result| result.interrupted) {
+        return Ok(Outcome::Interrupted);
+    }
+    let broken: Vec<&CheckResult> = verified
+        .iter()
+        .zip(&planned)
+        .filter(|(result, check)| {
+            !result.passed
+                && super::test::only_already_failing(p, check, &result.log, &worktree).is_none()
+        })
+        .map(|(result, _)| result)
+        .collect();
+    let short = commit.to_string().chars().take(10).collect::<String>();
+    if let Some(first) = broken.first() {
+        let why = format!("{} after the cleanup", first.summary);
+        write_report(
+            p,
+            &CleanupReport {
+                fixers: &ran,
+                commit: Some(commit.to_string()),
+                kept: false,
+                dropped_because: Some(why.clone()),
+                checks: &verified,
+            },
+        )?;
+        checks::remove_checkout(p, &worktree, CHECKOUT).await?;
+        return Ok(Outcome::Passed { note: Some(format!("cleanup commit dropped: {why}")) });
+    }
+    let integration = p.integration();
+    let to = commit.clone();
+    on_git(&p.ws.repo, move |repo| repo.advance_branch(&integration, &before, &to))
+        .await
+        .map_err(|source| EngineError::Advance { branch: p.integration(), source })?;
+    write_report(
+        p,
+        &CleanupReport {
+            fixers: &ran,
+            commit: Some(commit.to_string()),
+            kept: true,
+            dropped_because: None,
+            checks: &verified,
+        },
+    )?;
+    checks::remove_checkout(p, &worktree, CHECKOUT).await?;
+    Ok(Outcome::Passed {
+        note: Some(format!("{changed} file(s) cleaned by {} in commit {short}", names.join(", "))),
+    })
+}
+
+fn write_report(p: &Pipeline, report: &CleanupReport<'_>) -> Result<(), EngineError> {
+    let json = p.run_dir().join(CLEANUP_JSON);
+    let document = serde_json::to_string_pretty(report).unwrap_or_default();
+    std::fs::write(&json, document).map_err(EngineError::io(&json))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn argv(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| (*w).to_owned()).collect()
+    }
+
+    #[test]
+    fn linters_that_can_fix_are_asked_to() {
+        assert_eq!(
+            fixing_form(&argv(&["cargo", "clippy", "--all-targets"])),
+            Some(argv(&[
+                "cargo",
+                "clippy",
+                "--fix",
+                "--allow-dirty",
+                "--allow-staged",
+                "--all-targets"
+            ]))
+        );
+        assert_eq!(
+            fixing_form(&argv(&["ruff", "check", "."])),
+            Some(argv(&["ruff", "check", "--fix", "."]))
+        );
+        assert_eq!(fixing_form(&argv(&["go", "vet", "./..."])), None);
+    }
+
+    #[test]
+    fn only_installed_fixers_run() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("go.mod"), "module x\n").unwrap();
+        std::fs::write(tmp.path().join("pyproject.toml"), "[tool.ruff]\n").unwrap();
+        let programs: Vec<String> =
+            fixers(None, tmp.path()).iter().map(|c| c.argv[0].clone()).collect();
+        for program in &programs {
+            assert!(installed(program), "{program} is listed but not installed");
+        }
+        assert!(!installed("surely-not-a-program-orca-knows"));
+    }
 }

@@ -30,7 +30,7 @@ pub(crate) async fn run(stage: Stage, p: &mut Pipeline) -> Result<Outcome, Engin
         Stage::Implement => implement::run(p).await,
         Stage::Security => security::run(p).await,
         Stage::Test => test::run(p).await,
-        Stage::Cleanup => Ok(cleanup::run()),
+        Stage::Cleanup => cleanup::run(p).await,
         Stage::Review => Ok(review::run()),
         Stage::Complete => complete::run(p).await,
     }
