@@ -77,6 +77,9 @@ enum Command {
     /// Run the formatters and autofixers of the repository's languages here
     /// (those installed); lists the files they changed. Commits nothing.
     Cleanup(commands::cleanup::CleanupArgs),
+    /// What the review gate of the latest run (or RUN) found: the
+    /// reviewer's verdict and changes, and orca's own checks of the plan.
+    Review(commands::review::ReviewArgs),
     /// List this repository's runs, newest first.
     Runs(commands::runs::RunsArgs),
     /// Write a run's report again (report.html, .md, .json in its
@@ -131,6 +134,7 @@ fn main() -> std::process::ExitCode {
         Command::Resume(args) => commands::resume::run(&args, &out, run_log),
         Command::Status(args) => commands::status::run(&args, &out),
         Command::Runs(args) => commands::runs::run(&args, &out),
+        Command::Review(args) => commands::review::run(&args, &out),
         Command::Cleanup(args) => commands::cleanup::run(&args, &out),
         Command::Test(args) => commands::test::run(&args, &out),
         Command::Demo(args) => commands::demo::run(&args, &out),

@@ -1,8 +1,9 @@
 //! `orca demo`, the README's main command: the whole pipeline with the
 //! real, pinned Claude Code CLI against orca's scripted model server, on
 //! the bundled Python project. The planner's first plan is refused and the
-//! second, fixed from orca's diagnostics, runs; the final validation runs
-//! the project's tests; the report renders in headless Chromium.
+//! second, fixed from orca's diagnostics, runs; the test gate and the final
+//! validation run the project's tests; the reviewer approves; the report
+//! renders in headless Chromium.
 
 #[path = "../../report/tests/browser/mod.rs"]
 mod browser;
@@ -57,10 +58,16 @@ fn heavy_orca_demo_runs_the_whole_pipeline_with_the_real_claude_cli() {
     let stage = |name: &str| -> &Value {
         status["stages"].as_array().unwrap().iter().find(|s| s["stage"] == name).unwrap()
     };
-    for name in ["analyze", "plan", "parallel", "implement", "security", "complete"] {
+    for name in
+        ["analyze", "plan", "parallel", "implement", "security", "test", "review", "complete"]
+    {
         assert_eq!(stage(name)["state"], "passed", "{name}: {}", stage(name));
     }
     assert!(stage("plan")["note"].as_str().unwrap().contains("accepted in round 2"));
+    let review = stage("review")["note"].as_str().unwrap();
+    assert!(review.starts_with("approved with 1 suggestion(s) below error"), "{review}");
+    assert!(!review.contains("not met") && !review.contains("unanswered"), "{review}");
+    assert!(stage("test")["note"].as_str().unwrap().starts_with("4 passed"), "{}", stage("test"));
     let dir = run_dir(&repo);
     let diagnostics = std::fs::read_to_string(dir.join("plan/r1/diagnostics.txt")).unwrap();
     assert!(diagnostics.contains("T6"), "{diagnostics}");

@@ -74,7 +74,7 @@ fn assert_completed(fixture: &Fixture) -> Value {
         ("security", "passed"),
         ("test", "passed"),
         ("cleanup", "skipped"),
-        ("review", "skipped"),
+        ("review", "passed"),
         ("complete", "passed"),
     ]
     .iter()
@@ -92,7 +92,7 @@ fn a_goal_becomes_a_checked_plan_merged_work_and_a_report() {
     let fixture = fixture();
     let (code, events, stderr) = fixture.run_json(&["run", GOAL, "--yes"]);
     assert_eq!(code, Some(0), "{stderr}\n{events:?}");
-    assert_eq!(calls(&fixture), ["plan", "plan", "T1", "T2"]);
+    assert_eq!(calls(&fixture), ["plan", "plan", "T1", "T2", "review"]);
 
     let analyzed = of_kind(&events, "analyzed");
     assert_eq!(analyzed.len(), 1);
@@ -157,7 +157,11 @@ fn without_yes_the_run_waits_for_approval_and_resume_yes_runs_the_plan() {
 
     let (code, events, stderr) = fixture.run_json(&["resume", "--yes"]);
     assert_eq!(code, Some(0), "{stderr}\n{events:?}");
-    assert_eq!(calls(&fixture), ["plan", "plan", "T1", "T2"], "the planner is not asked again");
+    assert_eq!(
+        calls(&fixture),
+        ["plan", "plan", "T1", "T2", "review"],
+        "the planner is not asked again"
+    );
     assert_completed(&fixture);
 }
 
@@ -194,7 +198,7 @@ fn killed_at_then_resumed(point: &str) {
     assert_eq!(code, Some(0), "resume after a kill at {point}: {stderr}\n{events:?}");
     assert_eq!(
         calls(&fixture),
-        ["plan", "plan", "T1", "T2"],
+        ["plan", "plan", "T1", "T2", "review"],
         "killed at {point}: nothing runs twice"
     );
     assert_completed(&fixture);
@@ -246,6 +250,6 @@ fn a_planner_killed_mid_round_is_stopped_asked_again_and_the_run_completes() {
     assert_eq!(code, Some(0), "{stderr}\n{events:?}");
     assert!(!process_alive(pid), "the planner the killed orca left running is stopped");
     // The killed round never finished, so it is run again; nothing else is.
-    assert_eq!(calls(&fixture), ["plan", "plan", "plan", "T1", "T2"]);
+    assert_eq!(calls(&fixture), ["plan", "plan", "plan", "T1", "T2", "review"]);
     assert_completed(&fixture);
 }

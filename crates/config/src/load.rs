@@ -17,8 +17,8 @@ use crate::duration::serde_human;
 use crate::layout::Layout;
 use crate::model::{
     Adapter, AgentConfig, AnalyzeConfig, CommandsConfig, Config, GatesConfig, LeaseConfig,
-    LimitsConfig, PermissionMode, PlanConfig, RolesConfig, RunConfig, STORE_ENV, SecurityConfig,
-    StoreConfig,
+    LimitsConfig, PermissionMode, PlanConfig, ReviewConfig, RolesConfig, RunConfig, STORE_ENV,
+    SecurityConfig, StoreConfig,
 };
 use crate::{schema, validate};
 
@@ -51,6 +51,7 @@ struct RawConfig {
     gates: GatesConfig,
     security: SecurityConfig,
     test: CommandsConfig,
+    review: ReviewConfig,
     complete: CommandsConfig,
     agents: BTreeMap<String, RawAgent>,
 }
@@ -498,6 +499,7 @@ fn resolve(raw: RawConfig, spans: &Spans<'_>, diagnostics: &mut Vec<ConfigDiagno
         gates: raw.gates,
         security: raw.security,
         test: raw.test,
+        review: raw.review,
         complete: raw.complete,
         agents,
     }

@@ -22,6 +22,7 @@ pub struct Config {
     pub gates: GatesConfig,
     pub security: SecurityConfig,
     pub test: CommandsConfig,
+    pub review: ReviewConfig,
     pub complete: CommandsConfig,
     /// Every agent orca can start, by name: the four built-in ones plus any
     /// the file adds.
@@ -55,6 +56,22 @@ pub struct PlanConfig {
 impl Default for PlanConfig {
     fn default() -> Self {
         PlanConfig { agent: None, max_rounds: 3 }
+    }
+}
+
+/// `[review]`: the review gate, where an agent reviews the run's whole diff.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReviewConfig {
+    /// The reviewer agent (a key of [`Config::agents`]); unset: the run's agent.
+    pub agent: Option<String>,
+    /// Requested changes at or above this severity become fix tasks.
+    pub threshold: String,
+}
+
+impl Default for ReviewConfig {
+    fn default() -> Self {
+        ReviewConfig { agent: None, threshold: "error".to_owned() }
     }
 }
 
@@ -414,6 +431,7 @@ impl Default for Config {
             gates: GatesConfig::default(),
             security: SecurityConfig::default(),
             test: CommandsConfig::default(),
+            review: ReviewConfig::default(),
             complete: CommandsConfig::default(),
             agents: Adapter::BUILT_IN
                 .into_iter()

@@ -151,6 +151,19 @@ pub const TEST: Section = Section {
     ],
 };
 
+pub const REVIEW: Section = Section {
+    name: "review",
+    doc: "The review gate: an agent reviews the run's whole diff against the plan; requested \
+          changes at or above the threshold become fix tasks.",
+    keys: &[
+        key("agent", "The reviewer agent (a table under [agents]); unset: the run's agent."),
+        key(
+            "threshold",
+            "Requested changes at or above this severity (note, warning, error) become fix tasks.",
+        ),
+    ],
+};
+
 pub const COMPLETE: Section = Section {
     name: "complete",
     doc: "The final validation of the integration branch before the report.",
@@ -214,17 +227,18 @@ pub const AGENT: Section = Section {
 };
 
 /// The top-level tables, in the order the template writes them.
-pub const TOP_LEVEL: [Section; 11] =
-    [RUN, ROLES, STORE, LEASE, LIMITS, ANALYZE, PLAN, GATES, SECURITY, TEST, COMPLETE];
+pub const TOP_LEVEL: [Section; 12] =
+    [RUN, ROLES, STORE, LEASE, LIMITS, ANALYZE, PLAN, GATES, SECURITY, TEST, REVIEW, COMPLETE];
 
 /// Every section, agents last.
-pub const ALL: [Section; 12] =
-    [RUN, ROLES, STORE, LEASE, LIMITS, ANALYZE, PLAN, GATES, SECURITY, TEST, COMPLETE, AGENT];
+pub const ALL: [Section; 13] = [
+    RUN, ROLES, STORE, LEASE, LIMITS, ANALYZE, PLAN, GATES, SECURITY, TEST, REVIEW, COMPLETE, AGENT,
+];
 
 /// The names allowed at the top of the file.
-pub const TOP_LEVEL_KEYS: [&str; 12] = [
+pub const TOP_LEVEL_KEYS: [&str; 13] = [
     "run", "roles", "store", "lease", "limits", "analyze", "plan", "gates", "security", "test",
-    "complete", "agents",
+    "review", "complete", "agents",
 ];
 
 impl Section {

@@ -74,6 +74,11 @@ pub fn render_default_config() -> String {
     out.push_str("commands = []\n");
     entry(&mut out, &schema::TEST, "timeout", duration(config.test.timeout));
 
+    section(&mut out, &schema::REVIEW);
+    comment(&mut out, schema::REVIEW.doc_of("agent"));
+    out.push_str("# agent = \"claude\"\n");
+    entry(&mut out, &schema::REVIEW, "threshold", string(&config.review.threshold));
+
     section(&mut out, &schema::COMPLETE);
     comment(&mut out, schema::COMPLETE.doc_of("commands"));
     out.push_str("commands = []\n");

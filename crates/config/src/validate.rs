@@ -37,6 +37,22 @@ pub(crate) fn check(config: &Config, spans: &Spans<'_>, out: &mut Vec<ConfigDiag
             Some(did_you_mean(planner, config.agents.keys().map(String::as_str), "agents")),
         );
     }
+    if let Some(reviewer) = &config.review.agent
+        && !config.agents.contains_key(reviewer)
+    {
+        report(
+            spans.value(&["review", "agent"]),
+            format!("`agent` names `{reviewer}`, which is not an agent"),
+            Some(did_you_mean(reviewer, config.agents.keys().map(String::as_str), "agents")),
+        );
+    }
+    if !crate::model::SEVERITIES.contains(&config.review.threshold.as_str()) {
+        report(
+            spans.value(&["review", "threshold"]),
+            format!("`threshold` is `{}`, which is not a severity", config.review.threshold),
+            Some(did_you_mean(&config.review.threshold, crate::model::SEVERITIES, "severities")),
+        );
+    }
     if config.plan.max_rounds == 0 {
         report(
             spans.value(&["plan", "max_rounds"]),

@@ -16,6 +16,7 @@ pub mod profiles;
 pub mod prompt;
 pub mod schedule;
 pub mod simulate;
+mod stage_agent;
 pub mod stages;
 pub mod verify;
 

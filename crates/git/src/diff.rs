@@ -181,6 +181,21 @@ impl Repo {
         Ok((changes, DiffStat { files }))
     }
 
+    /// The unified diff of `from..to` as text (no color, no external diff
+    /// drivers, renames detected).
+    pub fn diff_text(&self, from: &str, to: &str) -> Result<String, RefError> {
+        let from = self.rev_parse(from)?;
+        let to = self.rev_parse(to)?;
+        let out = self
+            .git
+            .at(self.root())
+            .args(["diff", "--no-color", "--no-ext-diff", "-M"])
+            .arg(&from)
+            .arg(&to)
+            .run()?;
+        Ok(String::from_utf8_lossy(&out).into_owned())
+    }
+
     /// What the range `from..to` changed: the tree difference with line
     /// counts, and the subjects of the commits reachable from `to` but not
     /// from `from`. For a task merged as commit `M`, use `M^1` and `M`.

@@ -17,6 +17,7 @@ pub(crate) mod model_server;
 pub(crate) mod plan;
 pub(crate) mod report;
 pub(crate) mod resume;
+pub(crate) mod review;
 pub(crate) mod run;
 pub(crate) mod runs;
 pub(crate) mod scan;

@@ -126,6 +126,13 @@ impl Project {
         if cli == Cli::Claude && !agent_keys.contains("permission_mode") {
             config.push_str("permission_mode = \"acceptEdits\"\n");
         }
+        // The review gate is not what these tests are about: a command
+        // agent approves.
+        config.push_str(&format!(
+            "\n[review]\nagent = \"approver\"\n\n[agents.approver]\nadapter = \"command\"\n\
+             command = [\"cp\", \"{}\", \"review.json\"]\n",
+            self.approval().display()
+        ));
         config.push_str(
             "\n[limits]\nusage_limit_margin = \"1s\"\nretry_backoff_base = \"1s\"\n\
              retry_backoff_max = \"2s\"\n\n[lease]\nttl = \"20s\"\nheartbeat = \"2s\"\n",
@@ -133,6 +140,14 @@ impl Project {
         // What `orca init` does first: `.orca/` with its `.gitignore`.
         orca_config::Layout::new(&self.repo).ensure().unwrap();
         std::fs::write(self.repo.join(".orca/config.toml"), config).unwrap();
+    }
+
+    /// A reviewer's answer that asks for nothing, next to the repository.
+    fn approval(&self) -> PathBuf {
+        let path = self.dir.path().join("approval.json");
+        std::fs::write(&path, r#"{"verdict": "approve", "changes": [], "acceptance": []}"#)
+            .unwrap();
+        path
     }
 
     /// Writes the plan next to (not in) the repository.

@@ -16,6 +16,9 @@ use serde_json::Value;
 /// A git repository with one commit, a `command` agent named `fake`
 /// running `agent.sh <task id> <prompt file>` in the task's worktree, and
 /// a place for plans and scripts outside the checkout.
+/// A reviewer's answer that asks for nothing.
+pub(crate) const APPROVAL: &str = r#"{"verdict": "approve", "changes": [], "acceptance": []}"#;
+
 pub(crate) struct Fixture {
     _dir: tempfile::TempDir,
     pub(crate) repo: PathBuf,
@@ -45,8 +48,18 @@ impl Fixture {
     /// `$2` = prompt file, in the task's worktree.
     pub(crate) fn agent(&self, body: &str) {
         let path = self.tools.join("agent.sh");
-        std::fs::write(&path, format!("#!/bin/sh\nset -eu\ntask=\"$1\"\nprompt=\"$2\"\n{body}\n"))
-            .unwrap();
+        // As reviewer (unless the body answers itself), the agent approves.
+        let approval = self.tools.join("approval.json");
+        std::fs::write(&approval, APPROVAL).unwrap();
+        let approve = format!(
+            "trap 'if [ \"$task\" = review ] && [ ! -f review.json ]; then cp {} review.json; fi' EXIT",
+            approval.display()
+        );
+        std::fs::write(
+            &path,
+            format!("#!/bin/sh\nset -eu\ntask=\"$1\"\nprompt=\"$2\"\n{approve}\n{body}\n"),
+        )
+        .unwrap();
         let mut perms = std::fs::metadata(&path).unwrap().permissions();
         std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
         std::fs::set_permissions(&path, perms).unwrap();

@@ -18,9 +18,6 @@ use crate::error::EngineError;
 use crate::pipeline::Pipeline;
 use crate::pipeline::transition::Outcome;
 
-/// Why a gate shows as skipped until it exists.
-pub const NOT_BUILT: &str = "not built yet";
-
 /// Runs one stage of the run.
 pub(crate) async fn run(stage: Stage, p: &mut Pipeline) -> Result<Outcome, EngineError> {
     match stage {
@@ -31,7 +28,7 @@ pub(crate) async fn run(stage: Stage, p: &mut Pipeline) -> Result<Outcome, Engin
         Stage::Security => security::run(p).await,
         Stage::Test => test::run(p).await,
         Stage::Cleanup => cleanup::run(p).await,
-        Stage::Review => Ok(review::run()),
+        Stage::Review => review::run(p).await,
         Stage::Complete => complete::run(p).await,
     }
 }

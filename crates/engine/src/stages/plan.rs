@@ -11,11 +11,10 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use orca_agents::{AgentEvent, CancelToken, Finish};
+use orca_agents::Finish;
 use orca_git::Repo;
 use orca_plan::{PlanGraph, PlanOptions, PlanSource, RenderOptions, RenderStyle};
 
-use crate::agent_start::{AgentStart, start_agent};
 use crate::error::EngineError;
 use crate::events::RunEvent;
 use crate::excerpt::{error_chain, shorten};
@@ -25,6 +24,7 @@ use crate::pipeline::{Pipeline, PlanSummary};
 use crate::process::kill_recorded;
 use crate::profiles::AgentProfiles;
 use crate::prompt::{PlannerBrief, planner_feedback_prompt, planner_prompt};
+use crate::stage_agent::{StageTurn, TurnEnd, take_turn};
 
 /// Where the planner writes, relative to its worktree.
 pub const PLAN_FILE: &str = "plan.md";
@@ -64,8 +64,6 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
     let analysis = std::fs::read_to_string(p.run_dir().join("analysis.md")).ok();
     let format = orca_plan::spec::format_spec(&roles);
     let agents: Vec<String> = profiles.names();
-    let cancel = CancelToken::new();
-    let mut interrupts = p.interrupts.clone();
 
     while p.record.plan.rounds < max_rounds {
         let round = p.record.plan.rounds + 1;
@@ -100,73 +98,27 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
             };
             let _ = std::fs::write(round_dir.join("prompt.md"), &prompt);
             let resume = if round > 1 { p.record.plan.session.clone() } else { None };
-            let host = p.ws.host.clone();
-            let planner = planner.clone();
-            let (worktree, dir) = (worktree.clone(), round_dir.clone());
-            // One HOME for every round: the CLI keeps its sessions there,
-            // and round 2 continues round 1's session.
-            let isolated = stage_dir.join("isolated");
-            let cancel_agent = cancel.clone();
-            let events = p.events.clone();
-            let agent = async move {
-                let mut run = start_agent(
-                    &host,
-                    AgentStart {
-                        profile: &planner,
-                        label: "plan",
-                        prompt,
-                        workdir: &worktree,
-                        resume: resume.as_deref(),
-                        isolation: &isolated,
-                        dir: &dir,
-                        log_name: "agent",
-                        timeout: None,
-                        cancel: &cancel_agent,
-                    },
-                )
-                .map_err(|error| error_chain(&error))?;
-                let mut session = None;
-                while let Some(event) = run.next_event().await {
-                    match event {
-                        AgentEvent::Started { session_id, .. } => session = Some(session_id),
-                        AgentEvent::ToolUse { name, .. } => {
-                            let _ = events.send(crate::events::TimedEvent {
-                                at_ms: crate::events::now_ms(),
-                                event: RunEvent::AgentActivity {
-                                    task: "plan".into(),
-                                    tool: Some(name),
-                                    input_tokens: 0,
-                                    output_tokens: 0,
-                                },
-                            });
-                        }
-                        _ => {}
-                    }
-                }
-                let outcome = run.outcome().await.map_err(|error| error_chain(&error))?;
-                Ok::<_, String>((outcome, session))
+            let turn = StageTurn {
+                profile: planner.clone(),
+                label: "plan",
+                prompt,
+                workdir: worktree.clone(),
+                resume,
+                // One HOME for every round: the CLI keeps its sessions
+                // there, and round 2 continues round 1's session.
+                isolation: stage_dir.join("isolated"),
+                dir: round_dir.clone(),
             };
-            tokio::pin!(agent);
-            let finished = loop {
-                tokio::select! {
-                    finished = &mut agent => break finished,
-                    count = interrupts.next() => {
-                        if count <= 1 { cancel.stop() } else { cancel.kill() }
-                    }
-                }
-            };
-            if p.interrupted() {
-                return Ok(Outcome::Interrupted);
-            }
-            let (outcome, session) = match finished {
-                Ok(done) => done,
-                Err(reason) => {
+            let (outcome, session) = match take_turn(p, turn).await {
+                TurnEnd::Finished { outcome, session } => (outcome, session),
+                TurnEnd::Interrupted => return Ok(Outcome::Interrupted),
+                TurnEnd::CouldNotRun(reason) => {
                     return Ok(Outcome::Failed {
                         reason: format!("the planner `{planner_name}` could not run: {reason}"),
                     });
                 }
             };
-            if let Some(session) = outcome.session_id.clone().or(session) {
+            if let Some(session) = session {
                 p.record.plan.session = Some(session);
             }
             if let Finish::Failed { kind, message } = &outcome.status {
