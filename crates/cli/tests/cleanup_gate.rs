@@ -54,8 +54,9 @@ fn unformatted_code_is_formatted_in_one_commit_the_run_keeps() {
             .unwrap(),
     )
     .unwrap();
-    assert_eq!(report["kept"], true, "{report}");
-    let checks: Vec<&str> = report["checks"]
+    let round = &report["rounds"][0];
+    assert_eq!(round["kept"], true, "{report}");
+    let checks: Vec<&str> = round["checks"]
         .as_array()
         .unwrap()
         .iter()

@@ -6,6 +6,7 @@
 mod agent_failures;
 mod conflict;
 mod diamond;
+mod gates;
 mod harness;
 mod interruptions;
 mod retry;

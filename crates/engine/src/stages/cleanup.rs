@@ -129,8 +129,14 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
             },
         )?;
         checks::remove_checkout(p, &worktree, CHECKOUT).await?;
+        let kept = earlier_rounds(p).iter().filter(|round| round["kept"] == true).count();
+        let earlier = if kept > 0 {
+            format!("; {kept} earlier cleanup commit(s) kept, see cleanup.json")
+        } else {
+            String::new()
+        };
         return Ok(Outcome::Passed {
-            note: Some(format!("nothing to clean ({})", names.join(", "))),
+            note: Some(format!("nothing (more) to clean ({}){earlier}", names.join(", "))),
         });
     };
     let changed = {
@@ -192,10 +198,24 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
     })
 }
 
+/// Adds this round's report to `cleanup.json`, which keeps every round
+/// of the run (a gate runs again after each fix round).
 fn write_report(p: &Pipeline, report: &CleanupReport<'_>) -> Result<(), EngineError> {
     let json = p.run_dir().join(CLEANUP_JSON);
-    let document = serde_json::to_string_pretty(report).unwrap_or_default();
+    let mut rounds = earlier_rounds(p);
+    rounds.push(serde_json::to_value(report).unwrap_or_default());
+    let document =
+        serde_json::to_string_pretty(&serde_json::json!({ "rounds": rounds })).unwrap_or_default();
     std::fs::write(&json, document).map_err(EngineError::io(&json))
+}
+
+/// The rounds `cleanup.json` holds so far.
+fn earlier_rounds(p: &Pipeline) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(p.run_dir().join(CLEANUP_JSON))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|kept| kept["rounds"].as_array().cloned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
