@@ -81,6 +81,18 @@ fn a_planted_secret_becomes_a_fix_task_and_the_gate_passes_after_it() {
     assert!(creds.contains("os.environ") && !creds.contains(&secret()), "{creds}");
 
     let (_, status, _) = fixture.json(&["status"]);
+    // Before and after the fix round, in status and the report.
+    let failing: Vec<u64> = status["gates"]["security"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|check| check["failing"].as_u64().unwrap())
+        .collect();
+    assert_eq!(failing, [1, 0]);
+    let (_, text, _) = fixture.text(&["status"]);
+    assert!(text.contains("[failing: 1 → 0]"), "{text}");
+    let (_, markdown, _) = fixture.text(&["report", "--format", "md"]);
+    assert!(markdown.contains("failing 1 → 0"), "{markdown}");
     let security = stage(&status, "security");
     assert_eq!(
         (security["state"].as_str(), security["rounds"].as_i64()),

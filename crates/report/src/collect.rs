@@ -6,8 +6,8 @@ use std::path::Path;
 use orca_store::{AttemptRecord, RunId, Stage, Store, StoreError};
 
 use crate::model::{
-    AttemptReport, GateReport, MergeReport, ReportData, RunInfo, StageReport, TaskReport, Totals,
-    ValidationCheck,
+    AttemptReport, GateCheck, GateReport, MergeReport, ReportData, RunInfo, StageReport,
+    TaskReport, Totals, ValidationCheck,
 };
 
 /// The gates, and the files they write into the run's directory.
@@ -111,6 +111,7 @@ pub async fn collect(store: &Store, run: &RunId, run_dir: &Path) -> Result<Repor
                     .filter(|file| run_dir.join(file).is_file())
                     .map(|file| (*file).to_owned())
                     .collect(),
+                checks: gate_checks(run_dir, *gate),
             }
         })
         .collect();
@@ -214,4 +215,24 @@ fn validation(run_dir: &Path) -> Vec<ValidationCheck> {
         .and_then(|text| serde_json::from_str::<Validation>(&text).ok())
         .map(|v| v.checks)
         .unwrap_or_default()
+}
+
+/// The checks `gates.jsonl` holds for `gate`, in order.
+pub fn gate_checks(run_dir: &Path, gate: Stage) -> Vec<GateCheck> {
+    let Ok(text) = std::fs::read_to_string(run_dir.join(crate::GATE_CHECKS)) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|check| check["gate"] == gate.to_string())
+        .map(|check| GateCheck {
+            findings: check["findings"].as_u64().unwrap_or(0) as usize,
+            failing: check["failing"].as_u64().unwrap_or(0) as usize,
+        })
+        .collect()
+}
+
+/// `2 → 1 → 0`: a gate's failing findings at each check.
+pub fn before_after(checks: &[GateCheck]) -> String {
+    checks.iter().map(|check| check.failing.to_string()).collect::<Vec<_>>().join(" → ")
 }

@@ -190,15 +190,16 @@ pub fn render_html(report: &ReportData) -> String {
 
     let gates: Vec<_> = report.gates.iter().filter(|g| g.state != "pending").collect();
     if !gates.is_empty() {
-        out.push_str("<h2>Gates</h2>\n<table id=\"gates\"><thead><tr><th>gate</th><th>state</th><th>fix rounds</th><th>fix tasks</th><th>note</th><th>files</th></tr></thead><tbody>");
+        out.push_str("<h2>Gates</h2>\n<table id=\"gates\"><thead><tr><th>gate</th><th>state</th><th>fix rounds</th><th>failing, each check</th><th>fix tasks</th><th>note</th><th>files</th></tr></thead><tbody>");
         for gate in gates {
             let _ = write!(
                 out,
-                "<tr><td>{}</td><td><span class=\"badge {}\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td><span class=\"badge {}\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 escape(&gate.gate),
                 state_class(&gate.state),
                 escape(&gate.state),
                 gate.rounds,
+                escape(&crate::before_after(&gate.checks)),
                 escape(&gate.fix_tasks.join(", ")),
                 escape(gate.note.as_deref().unwrap_or("")),
                 escape(&gate.files.join(", "))

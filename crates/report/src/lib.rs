@@ -12,11 +12,14 @@ mod markdown;
 mod model;
 mod write;
 
-pub use collect::collect;
+pub use collect::{before_after, collect, gate_checks};
+
+/// Every gate check of a run, one JSON object per line, in its directory.
+pub const GATE_CHECKS: &str = "gates.jsonl";
 pub use html::render_html;
 pub use markdown::render_markdown;
 pub use model::{
-    AttemptReport, GateReport, MergeReport, ReportData, RunInfo, StageReport, TaskReport, Totals,
-    ValidationCheck,
+    AttemptReport, GateCheck, GateReport, MergeReport, ReportData, RunInfo, StageReport,
+    TaskReport, Totals, ValidationCheck,
 };
 pub use write::{FILES, ReportError, write};

@@ -55,10 +55,15 @@ pub fn render_markdown(report: &ReportData) -> String {
         for gate in gates {
             let _ = writeln!(
                 out,
-                "- **{}** {}: {} fix round(s){}{}",
+                "- **{}** {}: {} fix round(s){}{}{}",
                 gate.gate,
                 gate.state,
                 gate.rounds,
+                if gate.checks.is_empty() {
+                    String::new()
+                } else {
+                    format!("; failing {}", crate::before_after(&gate.checks))
+                },
                 if gate.fix_tasks.is_empty() {
                     String::new()
                 } else {

@@ -114,6 +114,17 @@ pub struct GateReport {
     pub fix_tasks: Vec<String>,
     /// What it wrote into the run's directory (e.g. `security.sarif`).
     pub files: Vec<String>,
+    /// Each time it checked, in order: before and after its fix rounds.
+    #[serde(default)]
+    pub checks: Vec<GateCheck>,
+}
+
+/// One check of a gate (a line of `gates.jsonl`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GateCheck {
+    pub findings: usize,
+    /// Findings at or above the gate's threshold.
+    pub failing: usize,
 }
 
 /// One command of the final validation (from `complete.json`).

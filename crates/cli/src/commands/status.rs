@@ -89,10 +89,21 @@ pub(crate) fn run(args: &StatusArgs, out: &Output) -> Result<ExitCode, Failure> 
             }
         }
         Found::Run(status, workers) => {
+            // Each gate's failing findings at each check, when the run's
+            // directory is here.
+            let run_dir = workspace.layout().map(|layout| layout.run_dir(status.run.id.as_str()));
+            let gates: std::collections::BTreeMap<String, Vec<orca_report::GateCheck>> = status
+                .stages
+                .iter()
+                .filter_map(|stage| {
+                    let checks = orca_report::gate_checks(run_dir.as_deref()?, stage.stage);
+                    (!checks.is_empty()).then(|| (stage.stage.to_string(), checks))
+                })
+                .collect();
             if out.is_json() {
-                out.json(&StatusJson { status: &status, workers: &workers });
+                out.json(&StatusJson { status: &status, workers: &workers, gates: &gates });
             } else {
-                out.text(render(&status, &workers));
+                out.text(render(&status, &workers, &gates));
             }
         }
     }
@@ -105,10 +116,16 @@ struct StatusJson<'a> {
     #[serde(flatten)]
     status: &'a RunStatus,
     workers: &'a [Worker],
+    /// Per gate, its findings at each check (before and after fix rounds).
+    gates: &'a std::collections::BTreeMap<String, Vec<orca_report::GateCheck>>,
 }
 
 /// The human view of a run's status.
-pub(crate) fn render(status: &RunStatus, workers: &[Worker]) -> String {
+pub(crate) fn render(
+    status: &RunStatus,
+    workers: &[Worker],
+    gates: &std::collections::BTreeMap<String, Vec<orca_report::GateCheck>>,
+) -> String {
     let mut lines = Vec::new();
     let run = &status.run;
     lines.push(format!("run {}: {} ({})", run.id, run.title, run.state));
@@ -120,7 +137,11 @@ pub(crate) fn render(status: &RunStatus, workers: &[Worker]) -> String {
     lines.push(format!("stage: {current}"));
     lines.push("stages:".to_owned());
     for stage in &status.stages {
-        lines.push(stage_line(stage, status.now_ms));
+        let mut line = stage_line(stage, status.now_ms);
+        if let Some(checks) = gates.get(stage.stage.as_str()).filter(|checks| checks.len() > 1) {
+            line.push_str(&format!(" [failing: {}]", orca_report::before_after(checks)));
+        }
+        lines.push(line);
     }
     let counts: Vec<String> = TaskState::ALL
         .iter()

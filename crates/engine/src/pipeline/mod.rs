@@ -237,7 +237,33 @@ pub(crate) struct Pipeline {
 impl Pipeline {
     pub(crate) fn emit(&self, event: RunEvent) {
         crate::events::log(&event);
+        if let RunEvent::GateChecked { gate, findings, failing, suppressed } = &event {
+            self.keep_gate_check(*gate, *findings, *failing, *suppressed);
+        }
         let _ = self.events.send(TimedEvent { at_ms: crate::events::now_ms(), event });
+    }
+
+    /// Appends one gate check to `gates.jsonl` in the run's directory, so
+    /// that status and the report can show each gate before and after
+    /// its fix rounds (the store keeps only a gate's last note).
+    fn keep_gate_check(&self, gate: Stage, findings: usize, failing: usize, suppressed: usize) {
+        use std::io::Write as _;
+        let line = serde_json::json!({
+            "gate": gate,
+            "findings": findings,
+            "failing": failing,
+            "suppressed": suppressed,
+            "at_ms": crate::events::now_ms(),
+        });
+        let path = self.run_dir().join(orca_report::GATE_CHECKS);
+        let written = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| writeln!(file, "{line}"));
+        if let Err(error) = written {
+            tracing::warn!(%error, path = %path.display(), "cannot keep the gate's check");
+        }
     }
 
     /// `.orca/runs/<run>/`
