@@ -122,3 +122,44 @@ fn orca_cleanup_formats_the_checkout_in_place_and_lists_what_changed() {
         "nothing committed"
     );
 }
+
+#[test]
+fn code_the_run_added_that_nothing_uses_is_removed_by_a_cleanup_task() {
+    let with_helper =
+        "pub fn add(a: u64, b: u64) -> u64 {\n    a + b\n}\n\nfn helper() -> u64 {\n    1\n}\n";
+    let without = "pub fn add(a: u64, b: u64) -> u64 {\n    a + b\n}\n";
+    let fixture = Fixture::new(&format!(
+        "case \"$task\" in\n  fix-cleanup-*) printf '{}' > src/lib.rs ;;\n  *) printf '{}' > src/lib.rs ;;\nesac",
+        without.replace('\n', "\\n"),
+        with_helper.replace('\n', "\\n")
+    ));
+    std::fs::create_dir_all(fixture.repo.join("src")).unwrap();
+    std::fs::write(
+        fixture.repo.join("Cargo.toml"),
+        "[package]\nname = \"adder\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
+    )
+    .unwrap();
+    std::fs::write(fixture.repo.join("src/lib.rs"), "").unwrap();
+    std::fs::write(fixture.repo.join(".gitignore"), "target/\nCargo.lock\n").unwrap();
+    commit_all(&fixture, "an empty crate");
+    let plan =
+        fixture.plan(&format!("# Plan: Adder\n\n{}", task("T1", "none", "src/lib.rs", None)));
+    let (code, events, stderr) = fixture.run_json(&["run", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}\n{events:?}");
+    assert!(
+        events.iter().any(|e| e["event"] == "merged" && e["task"] == "fix-cleanup-1-1"),
+        "{events:?}"
+    );
+    let integration = fixture.integration(&events);
+    assert_eq!(fixture.show(&integration, "src/lib.rs"), without);
+    let run = events[0]["run"].as_str().unwrap().to_owned();
+    let (_, task, _) = fixture.json(&["task", "show", "fix-cleanup-1-1", "--run", &run]);
+    let text = task.to_string();
+    assert!(text.contains("line 5: function `helper` is never used (cargo check)"), "{text}");
+    let kept: Value = serde_json::from_str(
+        &std::fs::read_to_string(fixture.repo.join(".orca/runs").join(&run).join("cleanup.json"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(kept["unused"], serde_json::json!([]), "nothing unused is left: {kept}");
+}

@@ -340,6 +340,16 @@ async fn reviewer_prompt(p: &Pipeline, tip: &str) -> Result<String, EngineError>
             );
         }
     }
+    let unused = super::cleanup::unused_for_review(&p.run_dir());
+    if !unused.is_empty() {
+        out.push_str(
+            "\nThe cleanup gate found code the run added that nothing seems to use; suggest \
+             removing what should go (a `note` or `warning` change):\n\n",
+        );
+        for item in &unused {
+            let _ = writeln!(out, "- {}:{}: {} ({})", item.file, item.line, item.what, item.tool);
+        }
+    }
     let _ = write!(
         out,
         "\n## Your answer\n\nWrite `{REVIEW_JSON}` at the top of your working directory, holding \

@@ -11,13 +11,17 @@
 use std::path::Path;
 
 use orca_analyze::{Analysis, CommandKind};
+use orca_store::Stage;
 use serde::Serialize;
 
 use crate::checks::{self, Check, CheckResult};
 use crate::error::EngineError;
+use crate::fix_tasks::{self, FixTask};
 use crate::git_thread::on_git;
 use crate::pipeline::Pipeline;
 use crate::pipeline::transition::Outcome;
+
+pub mod dead_code;
 
 const CHECKOUT: &str = "_cleanup";
 /// What the stage writes into the run's directory.
@@ -92,10 +96,43 @@ struct CleanupReport<'a> {
 
 pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
     let worktree = checks::fresh_checkout(p, CHECKOUT).await?;
+    let tidied = tidy(p, &worktree).await?;
+    let note = match &tidied {
+        Outcome::Passed { note } => note.clone().unwrap_or_default(),
+        Outcome::Skipped { reason } => reason.clone(),
+        _ => return Ok(tidied),
+    };
+    let unused = unused_code(p, &worktree).await?;
+    let verify = green_check(p, &worktree);
+    checks::remove_checkout(p, &worktree, CHECKOUT).await?;
+    if unused.is_empty() {
+        return Ok(tidied);
+    }
+    let proven: Vec<&dead_code::Unused> = unused.iter().filter(|u| u.proven).collect();
+    let found = format!(
+        "{note}; {} unused item(s) in the run's files ({} proven), see cleanup.json",
+        unused.len(),
+        proven.len()
+    );
+    // Proven unused code goes to a cleanup task once; what is left (and
+    // every guess) is for the reviewer, as suggestions.
+    if !proven.is_empty()
+        && p.fix_round(Stage::Cleanup).await? == Some(1)
+        && let Some(verify) = verify
+    {
+        let fixes = unused_fix_tasks(&proven, &verify);
+        let added = fix_tasks::add(p, Stage::Cleanup, 1, fixes).await?;
+        return Ok(Outcome::FixTasks { added, note: found });
+    }
+    Ok(Outcome::Passed { note: Some(found) })
+}
+
+/// The formatters and autofixers, their commit, and its check.
+async fn tidy(p: &mut Pipeline, worktree: &Path) -> Result<Outcome, EngineError> {
+    let worktree = worktree.to_owned();
     let analysis = super::analyze::stored(&p.run_dir());
     let fixers = fixers(analysis.as_ref(), &worktree);
     if fixers.is_empty() {
-        checks::remove_checkout(p, &worktree, CHECKOUT).await?;
         return Ok(Outcome::Skipped {
             reason: "no formatter or autofixer of the repository's languages is installed"
                 .to_owned(),
@@ -128,7 +165,6 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
                 checks: &[],
             },
         )?;
-        checks::remove_checkout(p, &worktree, CHECKOUT).await?;
         let kept = earlier_rounds(p).iter().filter(|round| round["kept"] == true).count();
         let earlier = if kept > 0 {
             format!("; {kept} earlier cleanup commit(s) kept, see cleanup.json")
@@ -174,7 +210,6 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
                 checks: &verified,
             },
         )?;
-        checks::remove_checkout(p, &worktree, CHECKOUT).await?;
         return Ok(Outcome::Passed { note: Some(format!("cleanup commit dropped: {why}")) });
     }
     let integration = p.integration();
@@ -192,7 +227,6 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
             checks: &verified,
         },
     )?;
-    checks::remove_checkout(p, &worktree, CHECKOUT).await?;
     Ok(Outcome::Passed {
         note: Some(format!("{changed} file(s) cleaned by {} in commit {short}", names.join(", "))),
     })
@@ -216,6 +250,96 @@ fn earlier_rounds(p: &Pipeline) -> Vec<serde_json::Value> {
         .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
         .and_then(|kept| kept["rounds"].as_array().cloned())
         .unwrap_or_default()
+}
+
+/// Unused code in the files the run changed, as the checkout shows it;
+/// kept in `cleanup.json` beside the round's report.
+async fn unused_code(p: &Pipeline, worktree: &Path) -> Result<Vec<dead_code::Unused>, EngineError> {
+    let base = p.record.base.clone().ok_or(EngineError::NoCommit)?;
+    let tip = p.integration();
+    let changed: std::collections::BTreeSet<String> =
+        on_git(&p.ws.repo, move |repo| repo.changed_files(&base, &tip))
+            .await?
+            .into_iter()
+            .map(|change| change.path)
+            .collect();
+    let root = worktree.to_owned();
+    let unused = tokio::task::spawn_blocking(move || dead_code::find(&root, &changed))
+        .await
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic.into_panic()));
+    let json = p.run_dir().join(CLEANUP_JSON);
+    let mut kept: serde_json::Value = std::fs::read_to_string(&json)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_else(|| serde_json::json!({ "rounds": [] }));
+    kept["unused"] = serde_json::to_value(&unused).unwrap_or_default();
+    let document = serde_json::to_string_pretty(&kept).unwrap_or_default();
+    std::fs::write(&json, document).map_err(EngineError::io(&json))?;
+    Ok(unused)
+}
+
+/// The unused items the reviewer should hear of: the latest cleanup's
+/// findings in the run's directory.
+pub fn unused_for_review(run_dir: &Path) -> Vec<dead_code::Unused> {
+    std::fs::read_to_string(run_dir.join(CLEANUP_JSON))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|kept| serde_json::from_value(kept["unused"].clone()).ok())
+        .unwrap_or_default()
+}
+
+/// The command a removal must keep green: the repository's first test
+/// command (else its build), for the fix task's `verify`.
+fn green_check(p: &Pipeline, worktree: &Path) -> Option<Vec<String>> {
+    let analysis = super::analyze::stored(&p.run_dir());
+    let config = &p.ws.config.complete;
+    let planned = checks::build_and_test(&config.commands, analysis.as_ref(), worktree);
+    let check = planned.last()?;
+    Some(if check.dir.is_empty() {
+        check.argv.clone()
+    } else {
+        let line: Vec<String> = check.argv.iter().map(|w| orca_suites::shell_quote(w)).collect();
+        vec![
+            "sh".into(),
+            "-c".into(),
+            format!("cd {} && {}", orca_suites::shell_quote(&check.dir), line.join(" ")),
+        ]
+    })
+}
+
+/// One task per file: remove what the tools prove unused.
+fn unused_fix_tasks(proven: &[&dead_code::Unused], verify: &[String]) -> Vec<FixTask> {
+    let mut by_file: std::collections::BTreeMap<&str, Vec<&dead_code::Unused>> =
+        std::collections::BTreeMap::new();
+    for unused in proven {
+        by_file.entry(unused.file.as_str()).or_default().push(unused);
+    }
+    by_file
+        .into_iter()
+        .map(|(file, items)| {
+            let mut description = format!(
+                "orca's cleanup found code this run added to `{file}` that nothing uses (the \
+                 tools below prove it). Remove it, and anything only it used; keep the build and \
+                 the tests green. If an item is meant for later use, use it or leave it and say \
+                 why in your summary.\n\n"
+            );
+            for item in &items {
+                description
+                    .push_str(&format!("- line {}: {} ({})\n", item.line, item.what, item.tool));
+            }
+            FixTask {
+                title: format!("Remove the unused code in {file}"),
+                role: "refactor".to_owned(),
+                files: vec![file.to_owned()],
+                description,
+                verify: Some(verify.to_vec()),
+                accept: items
+                    .iter()
+                    .map(|item| format!("{} (line {}) is gone or used", item.what, item.line))
+                    .collect(),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]
