@@ -31,7 +31,7 @@ pub(crate) fn workspace_failure(error: &WorkspaceError) -> Failure {
             .with_hint("run orca inside the git repository to work on, or pass --store URL (or set ORCA_STORE)"),
         WorkspaceError::CurrentDir(_) => Failure::usage(describe(error)),
         WorkspaceError::Config(orca_config::ConfigError::Invalid(_)) => {
-            Failure::failed(describe(error))
+            Failure::usage(describe(error))
                 .with_hint("fix .orca/config.toml; `orca init --check` validates it")
         }
         WorkspaceError::Config(_) => Failure::usage(describe(error)),
@@ -126,6 +126,9 @@ pub(crate) fn engine_failure(error: &EngineError) -> Failure {
         EngineError::Store(error) => store_failure(error),
         EngineError::Profile(_) => Failure::usage(describe(error))
             .with_hint("agents are defined under [agents] in .orca/config.toml"),
+        EngineError::GoalWithoutPlan { .. } => Failure::usage(describe(error)).with_hint(
+            "let the plan stage run, or write the plan yourself and start from it: `orca run --plan FILE`",
+        ),
         EngineError::NothingToResume => Failure::failed(describe(error))
             .with_hint("`orca runs` lists this repository's runs; `orca run` starts one"),
         EngineError::AlreadyFinished { run, failed_at, .. } => {

@@ -334,3 +334,68 @@ fn doctor_fails_when_the_run_agent_is_missing() {
         report["checks"].as_array().unwrap().iter().find(|c| c["name"] == "agent claude").unwrap();
     assert_eq!(claude["status"], "fail", "{report}");
 }
+
+/// A plan an agent session loaded (`orca task load`) is worked through the
+/// queue: `orca resume` passes it by instead of refusing it.
+#[test]
+fn resume_passes_by_runs_loaded_for_agent_sessions() {
+    let fixture = Fixture::new(WRITE_OWN_FILE);
+    let plan = fixture.plan(&chain_plan(&["T1", "T2"]));
+    let (code, _, stderr) =
+        fixture.run_json(&["run", "--plan", plan.to_str().unwrap(), "--until", "parallel"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let (code, _, stderr) = fixture.text(&["task", "load", plan.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}");
+    // The session's run is newer; resume continues the orca run.
+    let (code, events, stderr) = fixture.run_json(&["resume"]);
+    assert_eq!(code, Some(0), "{stderr}\n{events:?}");
+    assert_eq!(outcome(&events), "completed");
+}
+
+/// A resumed run checks its agents before implement: a program that is
+/// gone stops the run at once, without spending the tasks' tries.
+#[test]
+fn resume_checks_the_agents_before_spending_any_try() {
+    let fixture = Fixture::new(WRITE_OWN_FILE);
+    let plan = fixture.plan(&chain_plan(&["T1", "T2"]));
+    let (code, events, stderr) =
+        fixture.run_json(&["run", "--plan", plan.to_str().unwrap(), "--until", "parallel"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    let run = run_id(&events);
+    std::fs::remove_file(fixture.tools.join("agent.sh")).unwrap();
+    let (code, events, _) = fixture.run_json(&["resume"]);
+    assert_eq!(code, Some(1));
+    let finished = events.iter().rev().find(|e| e["event"] == "run_finished").unwrap();
+    assert_eq!(finished["stage"], "implement");
+    assert!(finished["reason"].as_str().unwrap().contains("cannot start"), "{finished}");
+    assert!(of_kind(&events, "task_started").is_empty(), "no attempt was made");
+    let (_, status, _) = fixture.json(&["status", "--run", &run]);
+    for task in status["tasks"].as_array().unwrap() {
+        assert_eq!(task["tries"], 0, "{task}");
+    }
+}
+
+/// A failed run can still be resumed: `orca clean` keeps its branches
+/// and directory unless --force.
+#[test]
+fn clean_keeps_what_a_failed_run_can_still_use() {
+    let fixture = Fixture::new(
+        "case \"$task\" in T2) exit 1 ;; *) echo \"$task\" > \"out-$task.txt\" ;; esac",
+    );
+    fixture.config("max_attempts = 1\n");
+    let plan = fixture.plan(&chain_plan(&["T1", "T2"]));
+    let (code, events, _) = fixture.run_json(&["run", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(code, Some(1));
+    let run = run_id(&events);
+    let (code, text, stderr) = fixture.text(&["clean"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(text.contains("a failed run's work"), "{text}");
+    let branches = fixture.git(&["branch", "--list", &format!("orca/{run}/*")]);
+    assert!(branches.contains("T1/a1") && branches.contains("T2/a1"), "{branches}");
+    let (_, text, _) = fixture.text(&["clean", "--force"]);
+    assert!(text.contains("removed branch"), "{text}");
+    assert_eq!(fixture.git(&["branch", "--list", &format!("orca/{run}/*")]), "");
+    // Nothing is left to report.
+    let (_, text, _) = fixture.text(&["clean", "--force"]);
+    assert!(!text.contains("removed"), "{text}");
+}

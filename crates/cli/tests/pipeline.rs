@@ -253,3 +253,43 @@ fn a_planner_killed_mid_round_is_stopped_asked_again_and_the_run_completes() {
     assert_eq!(calls(&fixture), ["plan", "plan", "plan", "T1", "T2", "review"]);
     assert_completed(&fixture);
 }
+
+#[test]
+fn a_goal_run_that_leaves_out_the_plan_stage_is_refused_before_it_starts() {
+    let fixture = fixture();
+    for args in [["--skip", "plan"], ["--from", "parallel"]] {
+        let mut argv = vec!["run", GOAL, "--yes"];
+        argv.extend(args);
+        let (code, stdout, stderr) = fixture.text(&argv);
+        assert_eq!(code, Some(2), "{stdout}{stderr}");
+        assert!(stderr.contains("a run from a goal needs its plan stage"), "{stderr}");
+        assert!(stderr.contains("orca run --plan FILE"), "{stderr}");
+    }
+    let (_, runs, _) = fixture.json(&["runs"]);
+    assert_eq!(runs, serde_json::json!([]), "no run was created");
+}
+
+#[test]
+fn a_plan_stage_out_of_rounds_gets_fresh_rounds_on_resume() {
+    let fixture = fixture();
+    fixture.config("\n[plan]\nmax_rounds = 1\n");
+    let (code, events, _) = fixture.run_json(&["run", GOAL, "--yes"]);
+    assert_eq!(code, Some(1));
+    let finished = events.iter().rev().find(|e| e["event"] == "run_finished").unwrap();
+    assert_eq!(finished["stage"], "plan");
+    let run = finished["run"].as_str().unwrap().to_owned();
+    let (code, events, stderr) = fixture.run_json(&["resume", "--run", &run, "--yes"]);
+    assert_eq!(code, Some(0), "{stderr}\n{events:?}");
+    assert_eq!(calls(&fixture), ["plan", "plan", "T1", "T2", "review"]);
+    assert_completed(&fixture);
+}
+
+#[test]
+fn a_plan_given_to_start_at_implement_still_gets_its_integration_branch() {
+    let fixture = fixture();
+    let plan = fixture.plan(VALID_PLAN);
+    let (code, events, stderr) =
+        fixture.run_json(&["run", "--plan", plan.to_str().unwrap(), "--from", "implement"]);
+    assert_eq!(code, Some(0), "{stderr}\n{events:?}");
+    assert_eq!(of_kind(&events, "merged").len(), 2);
+}

@@ -79,6 +79,8 @@ pub enum EngineError {
     },
     #[error("the run cannot make progress ({0}); this is a bug in orca")]
     Stuck(String),
+    #[error("a run from a goal needs its plan stage, and {how} leaves it out")]
+    GoalWithoutPlan { how: String },
     #[error("cannot move {branch} forward")]
     Advance {
         branch: String,

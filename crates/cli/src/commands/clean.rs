@@ -100,6 +100,11 @@ pub(crate) fn run(args: &CleanArgs, out: &Output) -> Result<ExitCode, Failure> {
 
     let mut cleaned = Cleaned { dry_run: args.dry_run, ..Cleaned::default() };
     let known: Vec<String> = runs.iter().map(|run| run.id.to_string()).collect();
+    let failed: Vec<&str> = runs
+        .iter()
+        .filter(|run| run.state == RunState::Failed)
+        .map(|run| run.id.as_str())
+        .collect();
     for run in &runs {
         if run.state == RunState::Active {
             if args.run.is_some() {
@@ -109,11 +114,11 @@ pub(crate) fn run(args: &CleanArgs, out: &Output) -> Result<ExitCode, Failure> {
             cleaned.kept.push((run.id.to_string(), "still active".into()));
             continue;
         }
-        clean_run(&repo, &layout, run.id.as_str(), args, &mut cleaned)?;
+        clean_run(&repo, &layout, run.id.as_str(), &failed, args, &mut cleaned)?;
     }
     if args.all {
         for orphan in orphans(&repo, &layout, &known) {
-            clean_run(&repo, &layout, &orphan, args, &mut cleaned)?;
+            clean_run(&repo, &layout, &orphan, &failed, args, &mut cleaned)?;
         }
     }
     if out.is_json() {
@@ -130,16 +135,22 @@ fn clean_run(
     repo: &Repo,
     layout: &orca_config::Layout,
     run: &str,
+    failed_runs: &[&str],
     args: &CleanArgs,
     cleaned: &mut Cleaned,
 ) -> Result<(), Failure> {
     let git_failure = |error: &(dyn std::error::Error + 'static)| Failure::failed(describe(error));
     let worktrees = layout.worktrees_dir().join(orca_git::ref_component(run));
     if worktrees.exists() {
+        let empty = std::fs::read_dir(&worktrees).is_ok_and(|mut entries| entries.next().is_none());
         if !args.dry_run {
             repo.prune_stale(&worktrees).map_err(|e| git_failure(&e))?;
+            // The run's own directory goes too: nothing is left to say next time.
+            let _ = std::fs::remove_dir(&worktrees);
         }
-        cleaned.worktrees.push(worktrees);
+        if !empty {
+            cleaned.worktrees.push(worktrees);
+        }
     }
     let integration = integration_branch(run);
     let keep_integration = match repo.branch_tip(&integration).map_err(|e| git_failure(&e))? {
@@ -152,6 +163,16 @@ fn clean_run(
         }
         _ => false,
     };
+    // A failed run can still be resumed (`orca resume --retry-failed`): its
+    // attempt branches hold work it would merge, unless --force.
+    if failed_runs.contains(&run) && !args.force {
+        cleaned.kept.push((
+            format!("{}*", run_branch_prefix(run)),
+            "a failed run's work, which `orca resume --retry-failed` still uses (--force removes it)"
+                .into(),
+        ));
+        return Ok(());
+    }
     let prefix = run_branch_prefix(run);
     let branches: Vec<String> = repo
         .branches_with_prefix(&prefix)

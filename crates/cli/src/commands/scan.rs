@@ -73,13 +73,17 @@ pub(crate) fn run(args: &ScanArgs, out: &Output) -> Result<ExitCode, Failure> {
     } else {
         (ScanTarget::Files { root: cwd.clone(), paths: args.path.clone() }, cwd)
     };
-    let mut scanner = orca_engine::stages::security::scanner(&root, &config)
+    // `[security] rules` names a file from the repository's top, wherever
+    // the command runs.
+    let rules_root = workspace.root().map_or_else(|| root.clone(), std::path::Path::to_owned);
+    let mut scanner = orca_engine::stages::security::scanner(&rules_root, &config)
         .map_err(|e| Failure::usage(describe(&e)))?;
     if !args.rule.is_empty() {
         let rules = scanner.rules().filtered(|rule| args.rule.iter().any(|id| id == rule.id()));
         scanner = orca_scan::Scanner::new(rules, scanner.options().clone());
     }
-    let report = scanner.scan(&target).map_err(|e| Failure::failed(describe(&e)))?;
+    // Exit 1 means findings; a scan that cannot run is a usage error (2).
+    let report = scanner.scan(&target).map_err(|e| Failure::usage(describe(&e)))?;
     if let Some(path) = &args.sarif {
         std::fs::write(path, report.sarif_json())
             .map_err(|e| Failure::usage(format!("cannot write {}: {e}", path.display())))?;

@@ -103,7 +103,10 @@ fn start_and_wait(project: &Project, server: &ModelServerHandle) -> (Orca, Strin
     let agent = agent_pids(project, &run)
         .into_iter()
         .find(|(pid, start)| {
-            std::fs::read_to_string(t02_dir.join("agent.pid")).unwrap() == format!("{pid} {start}")
+            // `<pid> <start time> <boot id>`
+            std::fs::read_to_string(t02_dir.join("agent.pid"))
+                .unwrap()
+                .starts_with(&format!("{pid} {start} "))
         })
         .expect("T02's agent.pid");
     assert!(is_running(agent.0, agent.1), "T02's claude waits on the model");

@@ -322,6 +322,22 @@ pub async fn start(
         until: request.until.unwrap_or(Stage::Complete),
         skip: request.skip.clone(),
     };
+    // A goal becomes a plan only in the plan stage: a selection without it
+    // would leave the run with nothing to do and no way to finish.
+    if matches!(request.input, RunInput::Goal(_)) {
+        let plan_at = transition::position(Stage::Plan);
+        let starts_after = transition::position(selection.from) > plan_at;
+        let stops_before = transition::position(selection.until) < plan_at;
+        if (starts_after || selection.skip.contains(&Stage::Plan)) && !stops_before {
+            return Err(EngineError::GoalWithoutPlan {
+                how: if starts_after {
+                    format!("--from {}", selection.from)
+                } else {
+                    "--skip plan".to_owned()
+                },
+            });
+        }
+    }
     let record = PipelineRecord {
         goal: match &request.input {
             RunInput::Goal(goal) => Some(goal.clone()),
@@ -433,6 +449,9 @@ pub async fn resume(
     drive(pipeline, lock).instrument(span).await
 }
 
+/// How many of the newest runs `orca resume` looks through.
+const RESUMABLE_WINDOW: usize = 1000;
+
 /// The run `orca resume` continues: the one named, else this repository's
 /// newest unfinished run (or, with `--retry-failed`, its newest run that
 /// failed or is unfinished).
@@ -460,10 +479,20 @@ async fn pick_run(
             } else {
                 &[RunState::Active]
             };
-            match ws.store.latest_run_in(scope, states).await? {
+            // Runs an agent session loaded (`orca task load`) are worked
+            // through the queue, not resumed.
+            let ours: Vec<orca_store::Run> = ws
+                .store
+                .runs(scope, RESUMABLE_WINDOW)
+                .await?
+                .into_iter()
+                .map(|summary| summary.run)
+                .filter(|run| run.mode == RUN_MODE)
+                .collect();
+            match ours.iter().find(|run| states.contains(&run.state)).cloned() {
                 Some(run) => run,
                 None => {
-                    return Err(match ws.store.latest_run_in(scope, &[]).await? {
+                    return Err(match ours.first().cloned() {
                         Some(latest) => EngineError::AlreadyFinished {
                             failed_at: latest.stage.filter(|_| latest.state == RunState::Failed),
                             run: latest.id,

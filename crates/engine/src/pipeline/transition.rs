@@ -213,12 +213,26 @@ pub fn after(ledger: &Ledger, stage: Stage, outcome: Outcome, policy: &Policy) -
             changes: vec![change(StageState::Failed, Some(reason.clone()))],
             stop: Some(Next::Failed { stage, reason }),
         },
-        Outcome::Interrupted => {
-            Step { changes: Vec::new(), stop: Some(Next::Interrupted { stage }) }
-        }
-        Outcome::Halted { reason } => {
-            Step { changes: Vec::new(), stop: Some(Next::Halted { stage, reason }) }
-        }
+        // Stopped, not done: the stage waits to run again, and says why
+        // (a run that is not running shows no stage as running).
+        Outcome::Interrupted => Step {
+            changes: vec![Change {
+                stage,
+                state: StageState::Pending,
+                note: Some("interrupted; `orca resume` continues".to_owned()),
+                rounds: None,
+            }],
+            stop: Some(Next::Interrupted { stage }),
+        },
+        Outcome::Halted { reason } => Step {
+            changes: vec![Change {
+                stage,
+                state: StageState::Pending,
+                note: Some(format!("halted: {reason}")),
+                rounds: None,
+            }],
+            stop: Some(Next::Halted { stage, reason }),
+        },
         Outcome::FixTasks { added, note } => {
             let used = ledger.rounds(stage);
             // Fix tasks need implement; a run that skips it cannot fix anything.

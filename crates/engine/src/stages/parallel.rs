@@ -63,6 +63,32 @@ pub fn new_run(
     }
 }
 
+/// The run's integration branch, created at the run's base when missing
+/// (a run that starts after `parallel` needs it too).
+pub(crate) async fn ensure_integration_branch(p: &Pipeline) -> Result<(), EngineError> {
+    let base = p.record.base.clone().ok_or(EngineError::NoCommit)?;
+    let integration = p.integration();
+    on_git(&p.ws.repo, move |repo| {
+        if repo.branch_exists(&integration)? {
+            return Ok::<_, EngineError>(());
+        }
+        repo.create_branch(&integration, &base)?;
+        Ok(())
+    })
+    .await
+}
+
+/// Why the run's agents cannot work, as a stage's failure; None when
+/// every agent the plan needs can start.
+pub(crate) async fn unusable_agents(p: &Pipeline, plan: &Plan) -> Option<Outcome> {
+    match check_agents(&p.ws, &p.options, Some(plan)).await {
+        Err(EngineError::AgentsUnusable(agents)) => {
+            Some(Outcome::Failed { reason: EngineError::AgentsUnusable(agents).to_string() })
+        }
+        _ => None,
+    }
+}
+
 /// The plan stored with a run.
 pub(crate) async fn stored_plan(store: &Store, run: &RunId) -> Result<Plan, EngineError> {
     let stored = store.plan_json(run).await?;
@@ -85,10 +111,8 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
     if plan.tasks.is_empty() {
         return Ok(Outcome::Failed { reason: "the plan has no tasks".into() });
     }
-    if let Err(EngineError::AgentsUnusable(agents)) =
-        check_agents(&p.ws, &p.options, Some(&plan)).await
-    {
-        return Ok(Outcome::Failed { reason: EngineError::AgentsUnusable(agents).to_string() });
+    if let Some(failed) = unusable_agents(p, &plan).await {
+        return Ok(failed);
     }
     // A plan the planner wrote joins the run now; a given plan came with it.
     let status = store.run_status(&p.run).await?;
@@ -96,16 +120,7 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
         let tasks = new_tasks(&plan, &graph, p.ws.config.run.max_attempts);
         store.add_tasks(&p.run, &tasks, None).await?;
     }
-    let base = p.record.base.clone().ok_or(EngineError::NoCommit)?;
-    let integration = p.integration();
-    on_git(&p.ws.repo, move |repo| {
-        if repo.branch_exists(&integration)? {
-            return Ok::<_, EngineError>(());
-        }
-        repo.create_branch(&integration, &base)?;
-        Ok(())
-    })
-    .await?;
+    ensure_integration_branch(p).await?;
     let summary = PlanSummary::of(&plan, &graph, p.run_dir().join("plan.md"));
     let conflicts = graph.conflict_pairs().len();
     let note = format!(

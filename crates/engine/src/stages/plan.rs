@@ -40,7 +40,11 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
     let profiles = AgentProfiles::from_config(&p.ws.config, &p.ws.host)?;
     let planner_name = p.ws.config.plan.agent.clone().unwrap_or_else(|| p.default_agent());
     let planner = profiles.get(&planner_name)?;
-    let max_rounds = p.ws.config.plan.max_rounds.max(1);
+    let per_try = p.ws.config.plan.max_rounds.max(1);
+    // Rounds all spent: the stage failed before and is run again (after
+    // `orca resume`), so the planner gets as many rounds again.
+    let spent = p.record.plan.rounds;
+    let max_rounds = if spent >= per_try { spent + per_try } else { per_try };
     let stage_dir = p.run_dir().join("plan");
     // A planner a killed orca left running is stopped first.
     for round in 1..=max_rounds {
@@ -157,7 +161,7 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
     let last = p.record.plan.last_diagnostics.clone().unwrap_or_default();
     Ok(Outcome::Failed {
         reason: format!(
-            "the planner's plan was still invalid after {max_rounds} round(s) ([plan] max_rounds); \
+            "the planner's plan was still invalid after {max_rounds} round(s) ([plan] max_rounds is {per_try}); \
              its last plan is in {} and orca's diagnostics were:\n{}",
             worktree.join(PLAN_FILE).display(),
             last.trim_end()

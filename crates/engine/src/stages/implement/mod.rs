@@ -68,6 +68,12 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
         p.retry_failed = false;
     }
     let plan = crate::stages::parallel::stored_plan(&store, &run).await?;
+    // A resumed run (or one started after `parallel`) checks what
+    // `parallel` checks: agents that cannot start would spend every try.
+    if let Some(failed) = crate::stages::parallel::unusable_agents(p, &plan).await {
+        return Ok(failed);
+    }
+    crate::stages::parallel::ensure_integration_branch(p).await?;
     let graph = PlanGraph::new(&plan)
         .map_err(|error| EngineError::StoredPlan { run: run.clone(), source: Box::new(error) })?;
     let profiles = AgentProfiles::from_config(&p.ws.config, &p.ws.host)?;
