@@ -301,6 +301,17 @@ fn without_a_resolver_a_conflict_fails_the_task_and_names_the_files() {
     assert!(reason.contains("merge conflict in shared.txt"), "{reason}");
     // A conflict is not retried: another attempt would collide again.
     assert!(of_kind(&events, "retrying").is_empty());
+
+    // Regression: `--retry-failed` gives the task a fresh attempt on the
+    // integration branch as it is now, instead of merging the attempt that
+    // conflicted again.
+    let failed_task = failed[0]["task"].as_str().unwrap().to_owned();
+    let (code, events, stderr) = fixture.run_json(&["resume", "--retry-failed", "--no-resolver"]);
+    assert_eq!(code, Some(0), "{stderr}\n{events:?}");
+    let started: Vec<&Value> = of_kind(&events, "task_started");
+    assert_eq!(started.len(), 1, "{started:?}");
+    assert_eq!(started[0]["task"], failed_task.as_str());
+    assert_eq!(of_kind(&events, "merged").len(), 1);
 }
 
 #[test]

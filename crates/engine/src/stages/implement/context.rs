@@ -67,6 +67,9 @@ pub(super) struct PreviousAttempt {
     pub session: Option<String>,
     /// None when the attempt was interrupted rather than failed.
     pub failure: Option<PreviousFailure>,
+    /// Its work passed `verify` (then its merge failed, or was cut short):
+    /// a new attempt starts from the integration branch, not from it.
+    pub verified: bool,
 }
 
 /// A merged task's change.

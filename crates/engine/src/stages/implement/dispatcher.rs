@@ -227,6 +227,8 @@ impl Dispatcher {
             (None, _) => fresh_prompt.clone(),
         };
         let start_from = match &previous {
+            // Verified work whose merge failed would collide the same way again.
+            Some(previous) if previous.verified => ctx.integration.clone(),
             Some(previous) if branch_exists(&ctx, &previous.branch).await => {
                 previous.branch.clone()
             }
@@ -313,6 +315,7 @@ impl Dispatcher {
                 }),
                 _ => None,
             },
+            verified: matches!(report.end, AttemptEnd::Verified),
         });
         if self.lost.remove(&index).is_some() {
             self.leases.remove(&index);

@@ -100,8 +100,11 @@ pub(super) async fn recover(ctx: &RunContext) -> Result<Recovered, EngineError> 
                     .map_err(lease_error)?,
             }
         } else if state.state == TaskState::Ready
-            && let Some(record) =
-                attempts.last().filter(|record| details_end(record) == Some("verified"))
+            // Not an attempt whose merge failed (a conflict): a task given
+            // fresh attempts after that (`--retry-failed`) runs again.
+            && let Some(record) = attempts
+                .last()
+                .filter(|record| details_end(record) == Some("verified") && record.outcome != "failed")
             && !already_merged(ctx, record).await
         {
             // Verified, then handed back before its merge finished (Ctrl-C
@@ -172,6 +175,7 @@ fn remembered(attempts: &[AttemptRecord]) -> TaskMemory {
                 reason: last.error.clone().unwrap_or_else(|| "the attempt failed".into()),
                 verify_output: details["verify_output"].as_str().map(str::to_owned),
             }),
+            verified: details["end"] == "verified",
         });
     }
     if last.outcome == "succeeded"
