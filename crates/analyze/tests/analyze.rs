@@ -198,3 +198,24 @@ fn the_markdown_fits_its_budget() {
     assert!(text.contains("more file(s) in analysis.json"), "{text}");
     let _ = Path::new("");
 }
+
+/// Prose and agent definitions are listed with their lines but never ranked
+/// among the central files: those are the code the planner should read.
+#[test]
+fn only_parsed_code_is_central() {
+    let dir = repo(&[
+        ("CLAUDE.md", "# Rules\n\nUse the queue.\n"),
+        (".claude/agents/backend.md", "---\nname: backend\n---\nYou write the backend.\n"),
+        ("docs/guide.md", "# Guide\n\nRead src/lib.rs.\n"),
+        ("src/lib.rs", "pub mod store;\npub fn open() { store::Store::new(); }\n"),
+        ("src/store.rs", "pub struct Store;\nimpl Store { pub fn new() -> Self { Store } }\n"),
+    ]);
+    let analysis = analyze(dir.path(), &AnalyzeOptions::default()).unwrap();
+    assert_eq!(analysis.central, ["src/store.rs", "src/lib.rs"], "{}", digest(&analysis));
+    assert!(analysis.files.iter().any(|file| file.path == "docs/guide.md"));
+
+    // Without code orca parses, every file is listed.
+    let prose = repo(&[("README.md", "# Notes\n"), ("docs/a.md", "# A\n")]);
+    let analysis = analyze(prose.path(), &AnalyzeOptions::default()).unwrap();
+    assert_eq!(analysis.central.len(), 2, "{}", digest(&analysis));
+}
