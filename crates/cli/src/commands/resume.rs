@@ -4,7 +4,7 @@
 use orca_engine::ResumeRequest;
 use orca_store::{RunId, Stage};
 
-use super::run::{RunCommonArgs, parse_stage};
+use super::run::{RunCommonArgs, StageParser};
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::logging::RunLog;
@@ -27,7 +27,7 @@ pub(crate) struct ResumeArgs {
     yes: bool,
 
     /// Stop after this stage.
-    #[arg(long, value_name = "STAGE", value_parser = parse_stage)]
+    #[arg(long, value_name = "STAGE", value_parser = StageParser)]
     until: Option<Stage>,
 
     #[command(flatten)]

@@ -30,15 +30,15 @@ pub(crate) struct RunArgs {
     plan: Option<PathBuf>,
 
     /// Start at this stage; the stages before it are skipped.
-    #[arg(long, value_name = "STAGE", value_parser = parse_stage)]
+    #[arg(long, value_name = "STAGE", value_parser = StageParser)]
     from: Option<Stage>,
 
     /// Stop after this stage; `orca resume` continues.
-    #[arg(long, value_name = "STAGE", value_parser = parse_stage)]
+    #[arg(long, value_name = "STAGE", value_parser = StageParser)]
     until: Option<Stage>,
 
     /// Skip this stage (repeat for more).
-    #[arg(long, value_name = "STAGE", value_parser = parse_stage)]
+    #[arg(long, value_name = "STAGE", value_parser = StageParser)]
     skip: Vec<Stage>,
 
     /// Accept the planner's plan without asking.
@@ -70,11 +70,39 @@ pub(crate) fn read_goal(
 }
 
 /// A stage by name.
-pub(crate) fn parse_stage(text: &str) -> Result<Stage, String> {
-    text.parse().map_err(|_| {
-        let names: Vec<&str> = Stage::ALL.iter().map(|stage| stage.as_str()).collect();
-        format!("`{text}` is not a stage; the stages are {}", names.join(", "))
-    })
+/// A stage's name: its own error message, and the names offered by
+/// shell completion.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StageParser;
+
+impl clap::builder::TypedValueParser for StageParser {
+    type Value = Stage;
+
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Stage, clap::Error> {
+        let text = value.to_string_lossy();
+        text.parse().map_err(|_| {
+            let names: Vec<&str> = Stage::ALL.iter().map(|stage| stage.as_str()).collect();
+            let flag = arg.map(|arg| format!(" for '{arg}'")).unwrap_or_default();
+            let message = format!(
+                "invalid value '{text}'{flag}: not a stage; the stages are {}\n",
+                names.join(", ")
+            );
+            clap::Error::raw(clap::error::ErrorKind::InvalidValue, message).with_cmd(command)
+        })
+    }
+
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            Stage::ALL.iter().map(|stage| clap::builder::PossibleValue::new(stage.as_str())),
+        ))
+    }
 }
 
 /// Options `orca run` and `orca resume` share.
