@@ -335,6 +335,34 @@ fn doctor_fails_when_the_run_agent_is_missing() {
     assert_eq!(claude["status"], "fail", "{report}");
 }
 
+/// A broken config fails doctor's config line and still lets the checks
+/// of the repository itself run; a reviewer agent that is missing fails
+/// like the run's own agent.
+#[test]
+fn doctor_checks_the_repository_under_a_broken_config_and_needs_the_reviewer() {
+    let fixture = Fixture::new(WRITE_OWN_FILE);
+    let config = fixture.repo.join(".orca/config.toml");
+    let good = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{good}\n[nonsense]\nkey = 1\n")).unwrap();
+    let (code, report, _) = fixture.json(&["doctor"]);
+    assert_eq!(code, Some(1), "{report}");
+    let checks = report["checks"].as_array().unwrap();
+    let named = |name: &str| checks.iter().find(|c| c["name"] == name).cloned();
+    assert_eq!(named("config").unwrap()["status"], "fail", "{report}");
+    assert!(named("repository").is_some(), "{report}");
+    assert!(named("git identity").is_some(), "{report}");
+    assert_eq!(named("store, agents").unwrap()["status"], "fail", "{report}");
+
+    std::fs::write(&config, format!("{good}\n[review]\nagent = \"claude\"\n")).unwrap();
+    let out =
+        fixture.orca().args(["doctor", "--json"]).env("PATH", "/usr/bin:/bin").output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    let claude =
+        report["checks"].as_array().unwrap().iter().find(|c| c["name"] == "agent claude").unwrap();
+    assert_eq!(claude["status"], "fail", "{report}");
+}
+
 /// A plan an agent session loaded (`orca task load`) is worked through the
 /// queue: `orca resume` passes it by instead of refusing it.
 #[test]
