@@ -2,6 +2,8 @@
 //! the pid files orca writes (agents, `verify`) and its lease-holder names
 //! carry the process's start time too.
 
+use std::path::Path;
+
 /// `<pid> <start time> <boot id>`, as pid files hold it: start times
 /// count from boot, so a pid file from before a reboot names nothing.
 pub(crate) fn process_identity(pid: u32) -> String {
@@ -66,17 +68,59 @@ pub(crate) fn host_name() -> String {
 }
 
 /// The orca program, for commands orca writes into tasks (a fix task's
-/// `verify` runs `orca scan`): this very executable when it can tell.
+/// `verify` runs `orca scan`): plain `orca` when that is what PATH finds
+/// (the task stays readable and outlives a reinstall), else the path of
+/// this very executable (a build that is not installed).
 pub(crate) fn orca_program() -> String {
-    std::env::current_exe()
-        .ok()
-        .and_then(|path| path.to_str().map(str::to_owned))
-        .unwrap_or_else(|| "orca".to_owned())
+    match std::env::current_exe() {
+        Ok(me) => program_name(&me, std::env::var_os("PATH").as_deref()),
+        Err(_) => "orca".to_owned(),
+    }
+}
+
+/// `orca` when `search_path` finds `me` under that name, else `me`'s path.
+fn program_name(me: &Path, search_path: Option<&std::ffi::OsStr>) -> String {
+    let Some(me) = me.canonicalize().ok() else { return "orca".to_owned() };
+    let on_path = search_path.is_some_and(|path| {
+        std::env::split_paths(path)
+            .map(|dir| dir.join("orca"))
+            .find(|candidate| candidate.is_file())
+            .and_then(|found| found.canonicalize().ok())
+            .is_some_and(|found| found == me)
+    });
+    match me.to_str() {
+        Some(_) if on_path => "orca".to_owned(),
+        Some(path) => path.to_owned(),
+        None => "orca".to_owned(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_program_is_named_orca_only_when_path_finds_this_very_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let build = dir.path().join("target/debug/orca");
+        std::fs::create_dir_all(build.parent().unwrap()).unwrap();
+        std::fs::write(&build, "").unwrap();
+        let bin = dir.path().join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let built = build.canonicalize().unwrap().display().to_string();
+        // Not on PATH: the path of the build.
+        assert_eq!(program_name(&build, Some(bin.as_os_str())), built);
+        // Another orca first on PATH: still the build.
+        let other = dir.path().join("other");
+        std::fs::create_dir_all(&other).unwrap();
+        std::fs::write(other.join("orca"), "").unwrap();
+        std::os::unix::fs::symlink(&build, bin.join("orca")).unwrap();
+        let path = std::env::join_paths([&other, &bin]).unwrap();
+        assert_eq!(program_name(&build, Some(&path)), built);
+        // Found as itself (an installed link): plain `orca`.
+        let path = std::env::join_paths([&bin, &other]).unwrap();
+        assert_eq!(program_name(&build, Some(&path)), "orca");
+    }
 
     #[test]
     fn a_pid_file_from_another_boot_kills_nothing() {
