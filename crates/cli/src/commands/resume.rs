@@ -4,11 +4,12 @@
 use orca_engine::ResumeRequest;
 use orca_store::{RunId, Stage};
 
-use super::run::{RunCommonArgs, StageParser};
+use super::run::StageParser;
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::logging::RunLog;
 use crate::output::Output;
+use crate::run_session::RunCommonArgs;
 use crate::run_session::{EngineCall, drive, find_workspace};
 
 #[derive(Debug, clap::Args)]

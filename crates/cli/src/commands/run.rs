@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use orca_engine::{PlanInput, RunInput, RunOptions, RunRequest};
+use orca_engine::{PlanInput, RunInput, RunRequest};
 use orca_store::Stage;
 
 use crate::commands::plan::input::{PlanInputArgs, load};
@@ -11,7 +11,7 @@ use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::logging::RunLog;
 use crate::output::Output;
-use crate::run_session::{EngineCall, drive, find_workspace};
+use crate::run_session::{EngineCall, RunCommonArgs, drive, find_workspace};
 
 #[derive(Debug, clap::Args)]
 #[command(group = clap::ArgGroup::new("input").required(true).args(["goal", "goal_file", "plan"]))]
@@ -102,50 +102,6 @@ impl clap::builder::TypedValueParser for StageParser {
         Some(Box::new(
             Stage::ALL.iter().map(|stage| clap::builder::PossibleValue::new(stage.as_str())),
         ))
-    }
-}
-
-/// Options `orca run` and `orca resume` share.
-#[derive(Debug, Clone, clap::Args)]
-pub(crate) struct RunCommonArgs {
-    /// The most agents working at once [default: `[run] agents`, 4].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub(crate) agents: Option<u32>,
-
-    /// The agent for tasks whose plan names none [default: `[run] agent`].
-    #[arg(long, value_name = "NAME")]
-    pub(crate) agent: Option<String>,
-
-    /// Keep the attempt branches when the run completes.
-    #[arg(long)]
-    pub(crate) keep_branches: bool,
-
-    /// Fail a task on a merge conflict instead of sending it to a resolver agent.
-    #[arg(long)]
-    pub(crate) no_resolver: bool,
-
-    /// Print a line per event on stderr even when it is not a terminal.
-    #[arg(long)]
-    pub(crate) progress: bool,
-
-    /// When the run completes, fast-forward the checked-out branch to its
-    /// result (as `orca merge`; refused when the checkout has changes).
-    #[arg(long)]
-    pub(crate) merge: bool,
-
-    /// The store [default: `[store] url`, .orca/orca.db].
-    #[arg(long, value_name = "URL", env = "ORCA_STORE")]
-    pub(crate) store: Option<String>,
-}
-
-impl RunCommonArgs {
-    pub(crate) fn options(&self) -> RunOptions {
-        RunOptions {
-            agents: self.agents.map(|n| n as usize),
-            agent: self.agent.clone(),
-            keep_branches: self.keep_branches.then_some(true),
-            resolver: self.no_resolver.then_some(false),
-        }
     }
 }
 
