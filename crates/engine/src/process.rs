@@ -55,6 +55,59 @@ pub(crate) fn kill_recorded(pid_file: &std::path::Path) -> bool {
         && i32::try_from(pid).is_ok_and(|pgid| killpg(Pid::from_raw(pgid), Signal::SIGKILL).is_ok())
 }
 
+/// The environment variable every agent and `verify` orca starts carries:
+/// the directory of the attempt (or stage round) that started it. A kill
+/// -9 of orca between starting a process and writing its pid file leaves
+/// only this to find it by.
+pub(crate) const PROCESS_DIR_ENV: &str = "ORCA_PROCESS_DIR";
+
+/// Kills the process group of every process of this user whose
+/// [`PROCESS_DIR_ENV`] lies under `dir`, and returns how many groups. What
+/// a pid file missed (orca killed right after the start) is found so.
+pub(crate) fn kill_marked(dir: &Path) -> usize {
+    use nix::sys::signal::{Signal, killpg};
+    use nix::unistd::Pid;
+
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    let me = std::process::id();
+    let mut groups = std::collections::BTreeSet::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        // Another user's processes cannot be read, and are not ours.
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else { continue };
+        let marked = environ.split(|byte| *byte == 0).any(|variable| {
+            variable
+                .strip_prefix(PROCESS_DIR_ENV.as_bytes())
+                .and_then(|rest| rest.strip_prefix(b"="))
+                .is_some_and(|value| {
+                    use std::os::unix::ffi::OsStrExt;
+                    Path::new(std::ffi::OsStr::from_bytes(value)).starts_with(dir)
+                })
+        });
+        if marked && let Some(group) = process_group(pid) {
+            groups.insert(group);
+        }
+    }
+    groups
+        .into_iter()
+        .filter(|&group| {
+            i32::try_from(group).is_ok_and(|g| killpg(Pid::from_raw(g), Signal::SIGKILL).is_ok())
+        })
+        .count()
+}
+
+/// The process group of `pid` (field 5 of /proc/<pid>/stat).
+fn process_group(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 2..];
+    after.split_whitespace().nth(2)?.parse().ok()
+}
+
 /// This process's name as a worker in the store (its leases, `orca
 /// status`): host, pid and the process's start time, so that recovery can
 /// tell a dead holder on this machine from a live one.
@@ -120,6 +173,30 @@ mod tests {
         // Found as itself (an installed link): plain `orca`.
         let path = std::env::join_paths([&bin, &other]).unwrap();
         assert_eq!(program_name(&build, Some(&path)), "orca");
+    }
+
+    #[test]
+    fn processes_are_found_by_the_directory_in_their_environment() {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let tasks = dir.path().join("runs/r1/tasks");
+        let spawn = |marked: &Path| {
+            std::process::Command::new("sleep")
+                .arg("60")
+                .env(PROCESS_DIR_ENV, marked)
+                .process_group(0)
+                .spawn()
+                .unwrap()
+        };
+        let mut orphan = spawn(&tasks.join("T1/a1"));
+        let mut other_run = spawn(&dir.path().join("runs/r2/tasks/T1/a1"));
+        assert_eq!(kill_marked(&tasks), 1);
+        // Killed: it exits on the signal, not on its own.
+        let status = orphan.wait().unwrap();
+        assert_eq!(std::os::unix::process::ExitStatusExt::signal(&status), Some(9));
+        assert!(other_run.try_wait().unwrap().is_none(), "another run's process lives on");
+        other_run.kill().unwrap();
+        other_run.wait().unwrap();
     }
 
     #[test]
