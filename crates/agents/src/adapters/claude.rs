@@ -18,7 +18,7 @@ use crate::version::TestedVersions;
 /// The Claude Code versions this adapter is tested with. `pinned` is the one
 /// tools/agent-clis/package.json installs for the test suite (a test
 /// checks); `newest` the newest one scripts/test-agents-latest passed with.
-pub const CLAUDE_TESTED: TestedVersions = TestedVersions { pinned: "2.1.197", newest: "2.1.197" };
+pub const CLAUDE_TESTED: TestedVersions = TestedVersions { pinned: "2.1.197", newest: "2.1.332" };
 
 /// Credentials and config locations a user's claude needs from the host
 /// (only passed when no endpoint override is given).

@@ -19,7 +19,7 @@ use crate::version::TestedVersions;
 /// The Codex CLI versions this adapter is tested with. `pinned` is the one
 /// tools/agent-clis/package.json installs for the test suite (a test
 /// checks); `newest` the newest one scripts/test-agents-latest passed with.
-pub const CODEX_TESTED: TestedVersions = TestedVersions { pinned: "0.169.0", newest: "0.169.0" };
+pub const CODEX_TESTED: TestedVersions = TestedVersions { pinned: "0.169.0", newest: "0.171.0" };
 
 /// The provider name orca registers when pointing codex at an endpoint.
 const PROVIDER: &str = "orca";

@@ -56,6 +56,12 @@ pub(crate) fn qwen() -> Arc<dyn Adapter> {
     Arc::new(QwenAdapter::default().with_program(qwen_bin().unwrap()))
 }
 
+/// Whether scripts/test-agents-latest runs the tests, against the newest
+/// published CLIs rather than the pinned ones.
+pub(crate) fn running_latest() -> bool {
+    std::env::var_os("ORCA_TEST_AGENTS_LATEST").is_some()
+}
+
 /// Generous limits for runs that should simply work.
 pub(crate) fn relaxed_policy() -> SupervisionPolicy {
     SupervisionPolicy {

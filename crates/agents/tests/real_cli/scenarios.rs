@@ -8,7 +8,7 @@ use orca_agents::{Adapter, AgentEvent, ErrorKind, StopReason, SupervisionPolicy,
 use orca_model_server::{Fault, ModelServer, Rule, Script, ToolCall};
 
 use crate::harness::{
-    Finished, Sandbox, alive, assert_only_loopback, carries, relaxed_policy, run,
+    Finished, Sandbox, alive, assert_only_loopback, carries, relaxed_policy, run, running_latest,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +132,14 @@ pub(crate) async fn writes_and_edits(cli: Cli) {
         finished.texts().last().map(String::as_str),
         Some("Done: notes.txt written and edited.")
     );
-    assert_eq!(finished.warnings(), Vec::<String>::new(), "the pinned version is the tested one");
+    // The pinned version is a tested one; scripts/test-agents-latest runs
+    // newer ones, which the CLIs that report their version warn about.
+    let warnings: Vec<String> = finished
+        .warnings()
+        .into_iter()
+        .filter(|warning| !(running_latest() && warning.contains("adapter is tested with")))
+        .collect();
+    assert_eq!(warnings, Vec::<String>::new(), "{finished}");
 
     // The script reports 100 input and 20 output tokens per reply.
     let replies = server.model_requests().len() as u64;
@@ -239,10 +246,12 @@ pub(crate) async fn stalls(cli: Cli, mid_stream: bool) {
             .any(|e| matches!(e, AgentEvent::Stopping { reason: StopReason::Stalled, .. })),
         "{finished}"
     );
-    // The watchdog counted from the agent's last output.
+    // The watchdog counted from the agent's last output (an event is logged
+    // a moment after its line arrived, hence the slack below).
     let quiet = quiet_before_the_stop(&outcome.log_dir);
     assert!(
-        quiet >= stall_timeout && quiet < stall_timeout + Duration::from_secs(5),
+        quiet + Duration::from_millis(500) >= stall_timeout
+            && quiet < stall_timeout + Duration::from_secs(5),
         "silent for {quiet:?} before the stop\n{finished}"
     );
     // claude and codex print nothing before the model answers: the whole
