@@ -84,13 +84,14 @@ impl Cli {
         }
     }
 
-    /// A stall timeout the CLI's start-up fits in many times: the Node
-    /// CLIs take seconds to load on a busy machine before their first
-    /// request, and no output comes before it.
+    /// A stall timeout the CLI's start-up fits in several times over: the
+    /// watchdog counts from the start, and gemini, opencode and qwen take
+    /// 1 to 3 s to load before their first request (more than 10 s on a
+    /// 2-core machine running much else), printing nothing meanwhile.
     fn stall_timeout(self) -> Duration {
         match self {
             Cli::Claude | Cli::Codex => Duration::from_secs(3),
-            Cli::Gemini | Cli::Opencode | Cli::Qwen => Duration::from_secs(10),
+            Cli::Gemini | Cli::Opencode | Cli::Qwen => Duration::from_secs(15),
         }
     }
 }
