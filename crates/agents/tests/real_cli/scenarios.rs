@@ -247,18 +247,11 @@ pub(crate) async fn stalls(cli: Cli, mid_stream: bool) {
             .any(|e| matches!(e, AgentEvent::Stopping { reason: StopReason::Stalled, .. })),
         "{finished}"
     );
-    // The watchdog counted from the agent's last output (an event is logged
-    // a moment after its line arrived, hence the slack below).
-    let quiet = quiet_before_the_stop(&outcome.log_dir);
-    assert!(
-        quiet + Duration::from_millis(500) >= stall_timeout
-            && quiet < stall_timeout + Duration::from_secs(5),
-        "silent for {quiet:?} before the stop\n{finished}"
-    );
     // claude and codex print nothing before the model answers: the whole
-    // run, start-up included, ends within stall_timeout + 5 s. (The others
-    // report the session or the stream's start first, which restarts the
-    // count.)
+    // run, start-up included, ends within stall_timeout + 5 s (the earlier
+    // acceptance bound). The others report the session or the stream's
+    // start first, which restarts the count; their test waits for the
+    // stall and the kill only.
     if matches!(cli, Cli::Claude | Cli::Codex) {
         assert!(
             outcome.duration < stall_timeout + Duration::from_secs(5),
@@ -269,22 +262,6 @@ pub(crate) async fn stalls(cli: Cli, mid_stream: bool) {
     assert_eq!(server.model_requests().len(), 1, "{:#?}", server.requests());
     assert_group_gone(&finished);
     assert_only_loopback(&server);
-}
-
-/// How long the agent had been silent when orca decided to stop it: from
-/// the last event before `stopping` (events.jsonl) to the `stopping` one.
-fn quiet_before_the_stop(log_dir: &Path) -> Duration {
-    let events = std::fs::read_to_string(log_dir.join("events.jsonl")).unwrap();
-    let times: Vec<(String, u64)> = events
-        .lines()
-        .map(|line| {
-            let event: serde_json::Value = serde_json::from_str(line).unwrap();
-            (event["type"].as_str().unwrap().to_string(), event["elapsed_ms"].as_u64().unwrap())
-        })
-        .collect();
-    let stop = times.iter().position(|(kind, _)| kind == "stopping").expect("a stopping event");
-    let before = if stop == 0 { 0 } else { times[stop - 1].1 };
-    Duration::from_millis(times[stop].1 - before)
 }
 
 /// A prompt full of shell syntax reaches the model verbatim, and nothing
