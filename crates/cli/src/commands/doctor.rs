@@ -246,7 +246,8 @@ fn store(workspace: &Workspace) -> Result<Check, Failure> {
 }
 
 /// Each configured agent's program: the ones a run starts by default (the
-/// run's agent, the planner, the reviewer) must work; the others only warn.
+/// run's agent, the planner, the reviewer, as routed) must work; the
+/// others only warn.
 fn agents(workspace: &Workspace) -> Vec<Check> {
     let config = workspace.config();
     let host = HostEnv::current();
@@ -261,8 +262,8 @@ fn agents(workspace: &Workspace) -> Vec<Check> {
     };
     let needed: Vec<&str> = [
         Some(config.run.agent.as_str()),
-        config.plan.agent.as_deref(),
-        config.review.agent.as_deref(),
+        config.plan.agent.as_deref().or_else(|| config.roles.agent_for("planner")),
+        config.review.agent.as_deref().or_else(|| config.roles.agent_for("reviewer")),
     ]
     .into_iter()
     .flatten()
