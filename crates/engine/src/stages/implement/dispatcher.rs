@@ -278,6 +278,19 @@ impl Dispatcher {
             Msg::Session { index, attempt, session } => {
                 self.record_session(index, attempt, session).await
             }
+            Msg::Agent { task, attempt, kind, payload } => {
+                let ctx = self.ctx.clone();
+                let payload = payload.to_string();
+                // A fact for watchers, not task state: a store hiccup
+                // here must not stop the run.
+                if let Err(error) = ctx
+                    .store
+                    .append_event(&ctx.run, Some(&task), Some(attempt), kind, &payload)
+                    .await
+                {
+                    tracing::warn!(%task, attempt, %error, "cannot record the agent's event");
+                }
+            }
             Msg::AttemptDone(report) => {
                 self.attempt_done(*report).await?;
                 self.progress();
