@@ -1,0 +1,105 @@
+//! A run's event log as server-sent events. Each open page follows the
+//! log from the last sequence number it has (`?after=`, or the browser's
+//! `Last-Event-ID` when it reconnects): one query for the rows after it per
+//! poll, so the cost is the new events, never the run's size.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use orca_store::{RunId, Store};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use crate::App;
+
+/// Events read per query; a page far behind catches up in pages this big.
+const PAGE: usize = 500;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct After {
+    after: Option<i64>,
+}
+
+pub(crate) async fn events(
+    State(app): State<Arc<App>>,
+    Path(run): Path<String>,
+    Query(query): Query<After>,
+    headers: HeaderMap,
+) -> impl axum::response::IntoResponse {
+    let resumed = headers
+        .get("last-event-id")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<i64>().ok());
+    let after = resumed.or(query.after).unwrap_or(0);
+    // A small buffer: a page that reads slowly slows its own follower,
+    // nothing else, and memory stays bounded.
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(follow(app.source.store.clone(), RunId::from(run.as_str()), after, app, tx));
+    Sse::new(Events(rx)).keep_alive(KeepAlive::default())
+}
+
+/// Sends the run's events after `after` until the page goes away.
+async fn follow(
+    store: Store,
+    run: RunId,
+    mut after: i64,
+    app: Arc<App>,
+    tx: mpsc::Sender<Result<Event, Infallible>>,
+) {
+    loop {
+        let mut full = false;
+        match store.events(&run, after, PAGE).await {
+            Ok(events) => {
+                full = events.len() == PAGE;
+                for event in events {
+                    after = event.seq;
+                    if tx.send(Ok(as_sse(&event))).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%run, %error, "cannot read the run's events"),
+        }
+        if full {
+            continue;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(app.options.poll) => {}
+            () = tx.closed() => return,
+        }
+    }
+}
+
+/// The page's view of one stored event.
+pub(crate) fn event_json(event: &orca_store::Event) -> serde_json::Value {
+    let payload: serde_json::Value =
+        serde_json::from_str(&event.payload_json).unwrap_or(serde_json::Value::Null);
+    serde_json::json!({
+        "seq": event.seq,
+        "task": event.task,
+        "attempt": event.attempt,
+        "kind": event.kind,
+        "payload": payload,
+        "at_ms": event.at_ms,
+    })
+}
+
+fn as_sse(event: &orca_store::Event) -> Event {
+    Event::default().id(event.seq.to_string()).data(event_json(event).to_string())
+}
+
+/// The follower's channel as the stream axum sends.
+pub(crate) struct Events(mpsc::Receiver<Result<Event, Infallible>>);
+
+impl futures_core::Stream for Events {
+    type Item = Result<Event, Infallible>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
