@@ -211,7 +211,7 @@ async function loadDetail(task) {
     '<h3 id="detail-title"><code>' + esc(t.id) + '</code> ' + esc(t.title) + '</h3>' +
     '<p><span class="badge ' + esc(detail.class) + '" id="detail-state">' + esc(t.state) + '</span> ' +
     (t.verify ? '<span class="muted">verify: <code>' + esc(t.verify) + '</code></span>' : '') + '</p>' +
-    (t.blocked_reason || t.last_error ? '<p class="note">' + esc(t.blocked_reason || t.last_error) + '</p>' : '') +
+    (t.state !== 'succeeded' && (t.blocked_reason || t.last_error) ? '<p class="note">' + esc(t.blocked_reason || t.last_error) + '</p>' : '') +
     (buttons.length ? '<p class="actions">' + buttons.join('') + '</p>' : '') + note +
     '<h4>Events</h4><ol id="stream">' + (streams.get(task) || []).map(streamItem).join('') + '</ol>' +
     '<h4>Attempts</h4>' + (attempts ? '<table><thead><tr><th>#</th><th>agent</th><th>outcome</th><th>took</th><th>tokens</th><th>error</th></tr></thead><tbody>' + attempts + '</tbody></table>' : '<p class="muted">none yet</p>') +

@@ -1,6 +1,7 @@
 //! What the page may do when actions are allowed: retry a failed task and
-//! unblock a blocked one, through the store's own operation (the one
-//! `orca task retry|unblock` and `orca resume --retry-failed` use), then
+//! unblock a blocked one, through the queue's own operation (the one
+//! `orca task retry|unblock` use: the task and what it alone held back wait
+//! again, the run is active again), then
 //! recorded as a `dashboard.action` event. Nothing here touches a checkout.
 
 use std::sync::Arc;
@@ -9,6 +10,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use orca_queue::QueueError;
 use orca_store::{Reopen, RunId, StoreError};
 use serde_json::json;
 
@@ -29,7 +31,7 @@ pub(crate) enum ActionError {
     #[error("no such action: {0} (retry, unblock)")]
     Unknown(String),
     #[error("{0}")]
-    Store(#[from] StoreError),
+    Queue(#[from] QueueError),
 }
 
 impl IntoResponse for ActionError {
@@ -37,13 +39,13 @@ impl IntoResponse for ActionError {
         let status = match &self {
             ActionError::Off | ActionError::NoHeader => StatusCode::FORBIDDEN,
             ActionError::Unknown(_) => StatusCode::NOT_FOUND,
-            ActionError::Store(StoreError::NotReopenable { .. } | StoreError::HeldBack { .. }) => {
-                StatusCode::CONFLICT
-            }
-            ActionError::Store(StoreError::RunNotFound(_) | StoreError::TaskNotFound { .. }) => {
-                StatusCode::NOT_FOUND
-            }
-            ActionError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ActionError::Queue(QueueError::Store(
+                StoreError::NotReopenable { .. } | StoreError::HeldBack { .. },
+            )) => StatusCode::CONFLICT,
+            ActionError::Queue(QueueError::Store(
+                StoreError::RunNotFound(_) | StoreError::TaskNotFound { .. },
+            )) => StatusCode::NOT_FOUND,
+            ActionError::Queue(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         (status, Json(json!({ "error": self.to_string() }))).into_response()
     }
@@ -65,11 +67,14 @@ pub(crate) async fn act(
         "unblock" => Reopen::Unblock,
         _ => return Err(ActionError::Unknown(action)),
     };
-    let store = &app.source.store;
     let run = RunId::from(run.as_str());
-    let reopened = store.reopen_tasks(&run, std::slice::from_ref(&task), how).await?;
+    let reopened = app.source.queue.reopen(&run, &task, how).await?;
     let payload = json!({ "action": action, "by": "dashboard", "reopened": reopened });
-    store.append_event(&run, Some(&task), None, "dashboard.action", &payload.to_string()).await?;
+    app.source
+        .store()
+        .append_event(&run, Some(&task), None, "dashboard.action", &payload.to_string())
+        .await
+        .map_err(QueueError::from)?;
     tracing::info!(%run, %task, %action, ?reopened, "dashboard action");
     Ok(Json(json!({ "run": run, "task": task, "action": how.action(), "reopened": reopened })))
 }

@@ -12,7 +12,7 @@
 //! Served on 127.0.0.1 unless told otherwise; any other address needs the
 //! token ([`access`]). Read-only unless actions are allowed; the actions
 //! (retry a failed task, unblock a blocked one) call the store's own
-//! operations, as `orca task retry|unblock` do, and are recorded as events.
+//! operations, as `orca task retry|unblock` do (orca-queue), and are recorded as events.
 
 mod access;
 mod actions;
@@ -27,7 +27,8 @@ use std::time::Duration;
 use axum::Router;
 use axum::routing::{get, post};
 use orca_config::Layout;
-use orca_store::{RepoRef, RunScope, Store};
+use orca_queue::Queue;
+use orca_store::Store;
 
 pub use access::new_token;
 
@@ -54,25 +55,18 @@ impl DashboardOptions {
     }
 }
 
-/// Where the runs come from: the store, which of its runs are this
-/// repository's, and the repository's `.orca/` (prompts, diffs, gate files).
+/// Where the runs come from: the queue on the store (whose settings say
+/// which runs are this repository's; its operations are the actions) and
+/// the repository's `.orca/` (prompts, diffs, gate files).
 #[derive(Debug, Clone)]
 pub struct Source {
-    pub store: Store,
-    /// This checkout; `None` shows every run of the store.
-    pub repo: Option<RepoRef>,
-    /// Runs recorded before runs carried their repository count as this
-    /// repository's (a SQLite store in the repository).
-    pub legacy: bool,
+    pub queue: Queue,
     pub layout: Option<Layout>,
 }
 
 impl Source {
-    fn scope(&self) -> RunScope<'_> {
-        match &self.repo {
-            Some(repo) => RunScope::Repo { repo, legacy: self.legacy },
-            None => RunScope::All,
-        }
+    fn store(&self) -> &Store {
+        self.queue.store()
     }
 }
 

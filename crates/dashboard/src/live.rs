@@ -39,7 +39,7 @@ pub(crate) async fn events(
     // A small buffer: a page that reads slowly slows its own follower,
     // nothing else, and memory stays bounded.
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(follow(app.source.store.clone(), RunId::from(run.as_str()), after, app, tx));
+    tokio::spawn(follow(app.source.store().clone(), RunId::from(run.as_str()), after, app, tx));
     Sse::new(Events(rx)).keep_alive(KeepAlive::default())
 }
 

@@ -50,7 +50,7 @@ pub(crate) async fn asset(Path(name): Path<String>) -> Response {
 
 /// The runs, newest first: what `orca runs` lists.
 pub(crate) async fn index(State(app): State<Arc<App>>) -> Result<Response, ViewError> {
-    let runs = app.source.store.runs(app.source.scope(), 200).await?;
+    let runs = app.source.store().runs(app.source.queue.scope(), 200).await?;
     let mut body = String::from("<h1>orca runs</h1>\n");
     if runs.is_empty() {
         body.push_str(

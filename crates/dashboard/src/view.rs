@@ -53,7 +53,7 @@ pub(crate) fn run_dir(app: &App, run: &str) -> PathBuf {
 }
 
 pub(crate) async fn collect(app: &App, run: &str) -> Result<ReportData, StoreError> {
-    orca_report::collect(&app.source.store, &RunId::from(run), &run_dir(app, run)).await
+    orca_report::collect(app.source.store(), &RunId::from(run), &run_dir(app, run)).await
 }
 
 pub(crate) async fn run_view(
@@ -195,7 +195,7 @@ pub(crate) async fn task_detail(
     let Some(found) = report.tasks.iter().find(|t| t.id == task) else {
         return Err(ViewError::NoTask { run, task });
     };
-    let attempts = app.source.store.run_attempts(&RunId::from(run.as_str())).await?;
+    let attempts = app.source.store().run_attempts(&RunId::from(run.as_str())).await?;
     let last = attempts.iter().rev().find(|(key, _)| *key == task).map(|(_, a)| a);
     let prompt = last.and_then(|attempt| {
         let dir = run_dir(&app, &run)
