@@ -1,8 +1,10 @@
 //! A run's event log as server-sent events. Each open page follows the
 //! log from the last sequence number it has (`?after=`, or the browser's
 //! `Last-Event-ID` when it reconnects): one query for the rows after it per
-//! poll, so the cost is the new events, never the run's size.
+//! poll (and a short window behind it), so the cost is the new events,
+//! never the run's size.
 
+use std::collections::BTreeSet;
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -43,25 +45,43 @@ pub(crate) async fn events(
     Sse::new(Events(rx)).keep_alive(KeepAlive::default())
 }
 
+/// How far behind the newest event sent each poll looks again. On
+/// PostgreSQL a sequence number is taken when an event is written, and
+/// concurrent transactions may commit out of that order: an event numbered
+/// below one already sent can appear later (docs/store.md). On SQLite
+/// writes are serial and the window only costs a few rows per poll.
+const LOOK_BACK: i64 = 32;
+
 /// Sends the run's events after `after` until the page goes away.
 async fn follow(
     store: Store,
     run: RunId,
-    mut after: i64,
+    after: i64,
     app: Arc<App>,
     tx: mpsc::Sender<Result<Event, Infallible>>,
 ) {
+    // Sent sequence numbers within the window behind the newest one.
+    let mut sent: BTreeSet<i64> = BTreeSet::new();
+    let mut high = after;
+    let mut from = after;
     loop {
         let mut full = false;
-        match store.events(&run, after, PAGE).await {
+        match store.events(&run, from, PAGE).await {
             Ok(events) => {
                 full = events.len() == PAGE;
+                if let Some(last) = events.last() {
+                    from = last.seq;
+                }
                 for event in events {
-                    after = event.seq;
+                    if event.seq <= high.saturating_sub(LOOK_BACK) || !sent.insert(event.seq) {
+                        continue;
+                    }
+                    high = high.max(event.seq);
                     if tx.send(Ok(as_sse(&event))).await.is_err() {
                         return;
                     }
                 }
+                sent = sent.split_off(&high.saturating_sub(LOOK_BACK));
             }
             Err(error) => tracing::warn!(%run, %error, "cannot read the run's events"),
         }
@@ -72,6 +92,7 @@ async fn follow(
             () = tokio::time::sleep(app.options.poll) => {}
             () = tx.closed() => return,
         }
+        from = high.saturating_sub(LOOK_BACK).max(0);
     }
 }
 
