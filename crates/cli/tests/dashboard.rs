@@ -307,3 +307,118 @@ fn a_live_run_in_chromium_tasks_change_state_the_agent_s_tool_calls_show_and_ret
     let errors = page.errors();
     assert!(errors.is_empty(), "the page reported errors: {errors:#?}");
 }
+
+/// The next event of `orca run --json` that `matches`, skipping the rest.
+fn next_event(events: &Receiver<Value>, what: &str, matches: impl Fn(&Value) -> bool) -> Value {
+    loop {
+        let event = events
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"));
+        if matches(&event) {
+            return event;
+        }
+    }
+}
+
+#[test]
+fn pause_resume_and_cancel_from_the_dashboard_reach_the_running_orca_run() {
+    let fixture = Fixture::new("");
+    // Each task waits for the test's go-ahead, a file named after it (the
+    // reviewer does not).
+    fixture.agent(&format!(
+        "case $task in T*) while [ ! -f {tools}/release-$task ]; do sleep 0.05; done;; esac\n\
+         echo \"work of $task\" > \"out-$task.txt\"\n",
+        tools = fixture.tools.display()
+    ));
+    let mut plan = String::from("# Plan: Steered\n\n");
+    plan += &task("T1", "none", "out-T1.txt", None);
+    plan += &task("T2", "none", "out-T2.txt", None);
+    let plan = fixture.plan(&plan);
+    let mut orca_run = fixture
+        .orca()
+        .args(["run", "--plan", plan.to_str().unwrap(), "--agents", "1", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let events = lines(&mut orca_run);
+    let run = next_event(&events, "run_started", |e| e["event"] == "run_started")["run"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first = next_event(&events, "the first task", |e| e["event"] == "task_started");
+    let (first, second) = if first["task"] == "T1" { ("T1", "T2") } else { ("T2", "T1") };
+    let served = Served::start(&fixture, &["--allow-actions"]);
+    let post = |path: &str| {
+        http(&served.addr, "POST", &format!("/api/runs/{run}{path}"), &[("x-orca-action", "1")])
+    };
+
+    // Paused: the running attempt goes on, nothing new starts.
+    let (status, answer) = post("/dispatch/pause");
+    assert_eq!(status, 200, "{answer}");
+    next_event(&events, "the pause to reach orca run", |e| e["event"] == "paused");
+    std::fs::write(fixture.tools.join(format!("release-{first}")), "").unwrap();
+    next_event(&events, "the first task merged", |e| e["event"] == "merged" && e["task"] == first);
+    let status_now: Value =
+        serde_json::from_slice(&fixture.orca().args(["status", "--json"]).output().unwrap().stdout)
+            .unwrap();
+    let state = status_now["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["key"] == second)
+        .unwrap()["state"]
+        .clone();
+    assert_eq!(state, "ready", "paused: {second} does not start");
+
+    // Resumed: the second task starts; its attempt is cancelled and a
+    // fresh one takes over.
+    let (status, answer) = post("/dispatch/resume");
+    assert_eq!(status, 200, "{answer}");
+    next_event(&events, "dispatch resumed", |e| e["event"] == "unpaused");
+    next_event(&events, "the second task", |e| e["event"] == "task_started" && e["task"] == second);
+    let (status, answer) = post(&format!("/tasks/{second}/cancel?attempt=7"));
+    assert_eq!(status, 409, "no attempt 7 runs: {answer}");
+    let (status, answer) = post(&format!("/tasks/{second}/cancel?attempt=1"));
+    assert_eq!(status, 200, "{answer}");
+    let again = next_event(&events, "a fresh attempt", |e| {
+        e["event"] == "task_started" && e["task"] == second
+    });
+    assert_eq!(again["attempt"], 2, "{again}");
+    std::fs::write(fixture.tools.join(format!("release-{second}")), "").unwrap();
+    assert!(orca_run.wait().unwrap().success(), "the run completes");
+
+    let (_, detail) = http(&served.addr, "GET", &format!("/api/runs/{run}/tasks/{second}"), &[]);
+    let body: Value = serde_json::from_str(detail.split("\r\n\r\n").nth(1).unwrap()).unwrap();
+    let outcomes: Vec<&str> = body["task"]["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["released", "succeeded"], "{body}");
+    // Each request and what orca run did about it is in the run's log.
+    let mut log = TcpStream::connect(&served.addr).unwrap();
+    write!(
+        log,
+        "GET /api/runs/{run}/events HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        served.addr
+    )
+    .unwrap();
+    let mut seen = String::new();
+    let mut reader = BufReader::new(log);
+    let kinds = [
+        "control.pause",
+        "dispatch.paused",
+        "control.resume",
+        "dispatch.resumed",
+        "control.cancel",
+        "attempt.cancelled",
+        "run.state",
+    ];
+    while !kinds.iter().all(|kind| seen.contains(&format!("\"kind\":\"{kind}\""))) {
+        let mut line = String::new();
+        assert!(reader.read_line(&mut line).unwrap() > 0, "the stream ended; saw {seen}");
+        seen.push_str(&line);
+    }
+}

@@ -56,10 +56,8 @@ fn cpu_seconds(pid: u32) -> f64 {
 #[test]
 #[ignore = "a bench: scripts/bench-dashboard runs it"]
 fn bench_dashboard_with_16_agents_streaming_events() {
-    let minutes: f64 = std::env::var("ORCA_BENCH_MINUTES")
-        .ok()
-        .and_then(|m| m.parse().ok())
-        .unwrap_or(10.0);
+    let minutes: f64 =
+        std::env::var("ORCA_BENCH_MINUTES").ok().and_then(|m| m.parse().ok()).unwrap_or(10.0);
     let fixture = Fixture::new("");
     // Enough tasks to keep 16 agents busy for the whole time.
     let mean_work_s = (WORK_MS.0 + WORK_MS.1) as f64 / 2000.0;

@@ -18,6 +18,10 @@ let lastSeq = 0;
 let refreshTimer = null;
 let refreshing = false;
 let refreshAgain = false;
+let runState = '';
+// What the run's log says of dispatch: running, pause requested, paused,
+// resume requested (requests go to the `orca run` driving the run).
+let dispatchState = 'running';
 
 const byId = (id) => document.getElementById(id);
 const esc = (text) => String(text == null ? '' : text).replace(/[&<>"']/g, (c) => (
@@ -67,6 +71,8 @@ function apply(view) {
   const state = byId('run-state');
   state.className = 'badge ' + view.run.class;
   state.textContent = view.run.state;
+  runState = view.run.state;
+  drawDispatch();
   tasks = view.tasks;
   markPicked();
   drawLanes();
@@ -94,6 +100,26 @@ function drawLanes() {
       '<small class="last-tool">' + (lane.tool ? esc(lane.tool + ' ' + (lane.summary || '')) : 'no tool call yet') + '</small>' +
       '<small>' + tokens + ' tokens' + cost + ' · ' + esc(t.worker || '') + '</small></div>';
   }).join('') + '</div>';
+}
+
+// --- dispatch -------------------------------------------------------------------
+
+const DISPATCH = {
+  'control.pause': 'pause requested',
+  'dispatch.paused': 'paused',
+  'control.resume': 'resume requested',
+  'dispatch.resumed': 'running',
+};
+
+function drawDispatch() {
+  const box = byId('dispatch');
+  const paused = dispatchState === 'paused' || dispatchState === 'pause requested';
+  const badge = dispatchState === 'running' ? '' :
+    '<span class="badge ' + (paused ? 'held' : 'busy') + '" id="dispatch-state">dispatch ' + esc(dispatchState) + '</span> ';
+  const button = actionsOn && runState === 'active'
+    ? '<button data-dispatch="' + (paused ? 'resume' : 'pause') + '">' + (paused ? 'Resume dispatch' : 'Pause dispatch') + '</button>'
+    : '';
+  box.innerHTML = badge + button;
 }
 
 // --- the event log -----------------------------------------------------------
@@ -138,6 +164,10 @@ function receive(event) {
         if (stream.children.length > KEEP) { stream.firstElementChild.remove(); }
       }
     }
+  }
+  if (DISPATCH[event.kind]) {
+    dispatchState = DISPATCH[event.kind];
+    drawDispatch();
   }
   if (event.kind.startsWith('agent.')) {
     const p = event.payload || {};
@@ -199,6 +229,10 @@ async function loadDetail(task) {
   if (detail.actions && t.state === 'blocked') {
     buttons.push('<button class="danger" data-action="unblock">Unblock</button>');
   }
+  const running = t.attempts.filter((a) => a.outcome === 'running').pop();
+  if (detail.actions && t.state === 'leased' && running) {
+    buttons.push('<button class="danger" data-action="cancel" data-attempt="' + running.attempt + '">Cancel attempt ' + running.attempt + '</button>');
+  }
   const attempts = t.attempts.map((a) => '<tr><td>' + a.attempt + '</td><td>' + esc(a.agent || '') +
     '</td><td>' + esc(a.outcome) + (a.end ? ' (' + esc(a.end) + ')' : '') + '</td><td>' +
     (a.duration_ms != null ? took(a.duration_ms) : '') + '</td><td>' + (a.input_tokens + a.output_tokens) +
@@ -232,23 +266,34 @@ function confirmAction(text) {
   });
 }
 
-async function act(action, task) {
-  const what = action === 'retry'
-    ? 'Retry ' + task + '? It gets fresh attempts and the tasks it blocked wait again.'
-    : 'Unblock ' + task + '? It and the tasks it held back wait to run again.';
-  if (!(await confirmAction(what))) { return; }
-  let text;
+const QUESTIONS = {
+  retry: (task) => 'Retry ' + task + '? It gets fresh attempts and the tasks it blocked wait again.',
+  unblock: (task) => 'Unblock ' + task + '? It and the tasks it held back wait to run again.',
+  cancel: (task, attempt) => 'Cancel attempt ' + attempt + ' of ' + task + '? The agent is stopped, its work ' +
+    'committed on its branch; the task runs again with a fresh attempt unless dispatch is paused.',
+  pause: () => 'Pause dispatch? Running attempts go on; no new one starts until dispatch is resumed.',
+  resume: () => 'Resume dispatch?',
+};
+
+async function post(path) {
   try {
-    const response = await fetch(api + '/tasks/' + encodeURIComponent(task) + '/' + action, {
-      method: 'POST', headers: { 'x-orca-action': '1' },
-    });
+    const response = await fetch(api + path, { method: 'POST', headers: { 'x-orca-action': '1' } });
     const body = await response.json();
-    text = response.ok
-      ? task + ' ' + body.action + (body.reopened.length > 1 ? '; waiting again: ' + body.reopened.filter((k) => k !== task).join(', ') : '') +
-        '. `orca resume` continues the run.'
-      : body.error;
+    return [response.ok, body];
   } catch (error) {
-    text = error.message;
+    return [false, { error: error.message }];
+  }
+}
+
+async function act(action, task, attempt) {
+  if (!(await confirmAction(QUESTIONS[action](task, attempt)))) { return; }
+  const query = attempt ? '?attempt=' + encodeURIComponent(attempt) : '';
+  const [ok, body] = await post('/tasks/' + encodeURIComponent(task) + '/' + action + query);
+  let text = body.error;
+  if (ok) {
+    const also = body.reopened.filter((k) => k !== task);
+    text = task + ' ' + body.action + (also.length ? '; waiting again: ' + also.join(', ') : '') +
+      (action === 'cancel' ? '.' : '. `orca resume` continues the run.');
   }
   const old = byId('action-result');
   if (old) { old.remove(); }
@@ -258,9 +303,17 @@ async function act(action, task) {
   scheduleRefresh();
 }
 
+async function actOnDispatch(action) {
+  if (!(await confirmAction(QUESTIONS[action]()))) { return; }
+  const [ok, body] = await post('/dispatch/' + action);
+  if (!ok) { setLive('held', body.error); }
+}
+
 document.addEventListener('click', (e) => {
   const button = e.target.closest('button[data-action]');
-  if (button && actionsOn && picked !== null) { act(button.dataset.action, picked); return; }
+  if (button && actionsOn && picked !== null) { act(button.dataset.action, picked, button.dataset.attempt); return; }
+  const dispatch = e.target.closest('button[data-dispatch]');
+  if (dispatch && actionsOn) { actOnDispatch(dispatch.dataset.dispatch); return; }
   const target = e.target.closest('[data-task]');
   if (target) { pick(target.getAttribute('data-task')); }
 });

@@ -11,8 +11,9 @@
 //!
 //! Served on 127.0.0.1 unless told otherwise; any other address needs the
 //! token ([`access`]). Read-only unless actions are allowed; the actions
-//! (retry a failed task, unblock a blocked one) call the store's own
-//! operations, as `orca task retry|unblock` do (orca-queue), and are recorded as events.
+//! (pause/resume dispatch, cancel a running attempt, retry a failed task,
+//! unblock a blocked one) call the library operations orca's commands use
+//! (orca_engine::control, orca-queue's reopen) and are recorded as events.
 
 mod access;
 mod actions;
@@ -135,6 +136,7 @@ fn router(app: Arc<App>) -> Router {
         .route("/api/runs/{run}/events", get(live::events))
         .route("/api/runs/{run}/tasks/{task}", get(view::task_detail))
         .route("/api/runs/{run}/tasks/{task}/{action}", post(actions::act))
+        .route("/api/runs/{run}/dispatch/{action}", post(actions::dispatch))
         .layer(axum::middleware::from_fn_with_state(app.clone(), access::check))
         .with_state(app)
 }

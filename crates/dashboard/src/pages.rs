@@ -89,7 +89,7 @@ pub(crate) async fn run(
     let view = view_json(&report);
     let text = |key: &str| view[key].as_str().unwrap_or_default().to_owned();
     let body = format!(
-        "<p class=\"muted\"><a href=\"/\">runs</a> · <span id=\"live\" class=\"badge wait\">connecting</span>{actions}</p>\n\
+        "<p class=\"muted\"><a href=\"/\">runs</a> · <span id=\"live\" class=\"badge wait\">connecting</span>{actions} <span id=\"dispatch\"></span></p>\n\
          <h1 id=\"title\">{title} <span id=\"run-state\" class=\"badge {class}\">{state}</span></h1>\n\
          <div class=\"muted\">run <code>{id}</code> · result on <code>{branch}</code></div>\n\
          <h2>Stages</h2>\n<div id=\"stage-bar\">{stages}</div>\n<div class=\"cards\" id=\"cards\">{cards}</div>\n\

@@ -33,8 +33,9 @@ pub(crate) struct DashboardArgs {
     #[arg(long, value_name = "TOKEN", env = "ORCA_DASHBOARD_TOKEN", hide_env_values = true)]
     token: Option<String>,
 
-    /// Let the page retry failed tasks and unblock blocked ones (each
-    /// behind a confirmation, recorded as an event). Read-only without it.
+    /// Let the page pause and resume dispatch, cancel running attempts,
+    /// retry failed tasks and unblock blocked ones (each behind a
+    /// confirmation, recorded as an event). Read-only without it.
     #[arg(long)]
     allow_actions: bool,
 
@@ -114,9 +115,9 @@ pub(crate) fn run(args: &DashboardArgs, out: &Output) -> Result<ExitCode, Failur
                 out.text(format!("  or open {open_url}"));
             }
             out.text(if allow_actions {
-                "  actions on: the page can retry and unblock tasks"
+                "  actions on: the page can pause and resume dispatch, cancel attempts, retry and unblock tasks"
             } else {
-                "  read-only (--allow-actions lets the page retry and unblock tasks)"
+                "  read-only (--allow-actions lets the page pause dispatch, cancel attempts, retry and unblock tasks)"
             });
             out.text("stop it with Ctrl-C");
         }
