@@ -240,6 +240,19 @@ fn a_live_run_in_chromium_tasks_change_state_the_agent_s_tool_calls_show_and_ret
         "[...document.querySelectorAll('#stream li')].some(li => li.textContent.includes('agent.tool_use') && li.textContent.includes('Edit out-T1.txt'))",
     );
 
+    // Pause and resume dispatch from the page: orca run acknowledges both.
+    page.click("button[data-dispatch=pause]");
+    page.wait_for("the confirmation", "document.getElementById('confirm').open");
+    page.click("#confirm-yes");
+    page.wait_for(
+        "dispatch paused",
+        "document.getElementById('dispatch-state').textContent === 'dispatch paused'",
+    );
+    page.click("button[data-dispatch=resume]");
+    page.wait_for("the confirmation", "document.getElementById('confirm').open");
+    page.click("#confirm-yes");
+    page.wait_for("dispatch running", "!document.getElementById('dispatch-state')");
+
     // The agent goes on; the page follows without a reload.
     std::fs::write(&release, "").unwrap();
     page.wait_for("T1 merged", "document.querySelector('#node-T1').classList.contains('ok')");
