@@ -184,19 +184,19 @@ fn a_live_run_in_chromium_tasks_change_state_the_agent_s_tool_calls_show_and_ret
     let release = fixture.tools.join("release-T1");
     let fixed = fixture.tools.join("fixed");
     // Each task reports a tool call the way a wrapper script can; T1 then
-    // waits for the test, T2 fails until the test says it is fixed.
+    // waits for the test; T2's verify fails until the test says it is fixed.
     fixture.agent(&format!(
         "echo '{{\"type\":\"tool_use\",\"name\":\"Edit\",\"summary\":\"out-'\"$task\"'.txt\"}}'\n\
          if [ \"$task\" = T1 ]; then while [ ! -f {release} ]; do sleep 0.05; done; fi\n\
          echo \"work of $task\" > \"out-$task.txt\"\n\
-         if [ \"$task\" = T2 ] && [ ! -f {fixed} ]; then echo 'T2: cannot do it'; exit 1; fi\n",
+",
         release = release.display(),
-        fixed = fixed.display(),
     ));
     fixture.config("max_attempts = 1");
     let mut plan = String::from("# Plan: Watched\n\n");
     plan += &task("T1", "none", "out-T1.txt", None);
-    plan += &task("T2", "T1", "out-T2.txt", None);
+    let verify = format!("ls {}", fixed.display());
+    plan += &task("T2", "T1", "out-T2.txt", Some(&verify));
     plan += &task("T3", "T2", "out-T3.txt", None);
     let plan = fixture.plan(&plan);
 
@@ -256,6 +256,12 @@ fn a_live_run_in_chromium_tasks_change_state_the_agent_s_tool_calls_show_and_ret
     // The agent goes on; the page follows without a reload.
     std::fs::write(&release, "").unwrap();
     page.wait_for("T1 merged", "document.querySelector('#node-T1').classList.contains('ok')");
+    // T1's detail, still open: its prompt and the diff of its attempt.
+    page.wait_for(
+        "T1's diff",
+        "document.getElementById('diff').textContent.includes('+work of T1')",
+    );
+    page.wait_for("T1's prompt", "document.getElementById('prompt').textContent.includes('T1')");
     page.wait_for("T2 failed", "document.querySelector('#node-T2').classList.contains('bad')");
     page.wait_for("T3 blocked", "document.querySelector('#node-T3').classList.contains('held')");
     page.wait_for(
@@ -268,6 +274,10 @@ fn a_live_run_in_chromium_tasks_change_state_the_agent_s_tool_calls_show_and_ret
     // Retry T2 from the page, behind the confirmation.
     page.click("#node-T2");
     page.wait_for("T2's Retry button", "document.querySelector('button[data-action=retry]')");
+    page.wait_for(
+        "T2's failed verify output",
+        "document.getElementById('verify-output').textContent.includes('No such file')",
+    );
     page.click("button[data-action=retry]");
     page.wait_for("the confirmation", "document.getElementById('confirm').open");
     page.click("#confirm-yes");
