@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::environment::HostEnv;
 use crate::event::{AgentEvent, Finish};
 use crate::request::AgentRequest;
+use crate::version::TestedVersions;
 
 /// One agent CLI: builds its command line and parses its output.
 ///
@@ -22,8 +23,8 @@ pub trait Adapter: Send + Sync + std::fmt::Debug {
     /// The program this adapter runs: a bare name looked up on PATH, or a path.
     fn program(&self) -> &Path;
 
-    /// The CLI version this adapter was tested with; `None` for `command`.
-    fn tested_version(&self) -> Option<&'static str>;
+    /// The CLI versions this adapter is tested with; `None` for `command`.
+    fn tested_versions(&self) -> Option<TestedVersions>;
 
     /// Arguments that make the program print its version.
     fn version_args(&self) -> Vec<OsString> {

@@ -27,4 +27,4 @@ pub use supervise::{
     AgentOutcome, AgentRun, CancelLevel, CancelToken, DurationError, ProcessGroup, RunError,
     StopSignal, SupervisionPolicy, format_duration, group_members, parse_duration, run_agent,
 };
-pub use version::{ProgramProbe, parse_version, probe};
+pub use version::{ProgramProbe, TestedVersions, VersionStatus, parse_version, probe};

@@ -70,6 +70,8 @@ pub(crate) fn classify_api_error(status: Option<u16>, text: &str) -> (ErrorKind,
         "insufficient_quota",
         "credit balance is too low",
         "out of usage credits",
+        // Gemini CLI on a spent per-day quota.
+        "exhausted your daily quota",
     ];
     if !not_usage && usage_words.iter().any(|w| lower.contains(w)) {
         let limit = Limit { kind: LimitKind::Usage, resets_at: None, message: text.into() };
@@ -80,6 +82,11 @@ pub(crate) fn classify_api_error(status: Option<u16>, text: &str) -> (ErrorKind,
         || lower.contains("rate limit")
         || lower.contains("rate_limit")
         || lower.contains("too many requests")
+        // Gemini CLI's words after any 429 ("... request a quota increase
+        // through AI Studio"), and the API's status name.
+        || lower.contains("request a quota increase")
+        || lower.contains("resource_exhausted")
+        || lower.contains("resource has been exhausted")
     {
         let limit = Limit { kind: LimitKind::Rate, resets_at: None, message: text.into() };
         return (ErrorKind::UsageLimit, Some(limit));
@@ -126,6 +133,9 @@ pub(crate) fn classify_api_error(status: Option<u16>, text: &str) -> (ErrorKind,
         "timed out",
         "econnrefused",
         "econnreset",
+        // Node's fetch when the connection fails or is cut (Gemini CLI).
+        "fetch failed",
+        "terminated",
     ];
     if matches!(status, Some(500..=599)) || transient_words.iter().any(|w| lower.contains(w)) {
         return (ErrorKind::TransientApi, None);
@@ -225,6 +235,22 @@ mod tests {
                 ErrorKind::TransientApi,
             ),
             (None, "Connection failed: error sending request", ErrorKind::TransientApi),
+            (
+                None,
+                "[API Error: slow down]\nPlease wait and try again later. To increase your limits, request a quota increase through AI Studio, or switch to another /auth method",
+                ErrorKind::UsageLimit,
+            ),
+            (
+                None,
+                "[API Error: You have exhausted your daily quota on this model.]",
+                ErrorKind::UsageLimit,
+            ),
+            (None, "[API Error: Overloaded]", ErrorKind::TransientApi),
+            (
+                None,
+                "[API Error: exception TypeError: fetch failed sending request]",
+                ErrorKind::TransientApi,
+            ),
             (Some(400), "API Error: 400 scripted failure 400", ErrorKind::ApiError),
             (None, "Prompt is too long", ErrorKind::TurnLimit),
             (None, "something odd", ErrorKind::Failed),
@@ -243,6 +269,16 @@ mod tests {
         assert_eq!(limit.unwrap().kind, LimitKind::Rate);
         let (_, limit) =
             classify_api_error(Some(429), "You've hit your session limit · resets 5pm");
+        assert_eq!(limit.unwrap().kind, LimitKind::Usage);
+        let gemini_tail = "\nPlease wait and try again later. To increase your limits, request a quota increase through AI Studio";
+        let (_, limit) = classify_api_error(None, &format!("[API Error: slow down]{gemini_tail}"));
+        assert_eq!(limit.unwrap().kind, LimitKind::Rate);
+        let (_, limit) = classify_api_error(
+            None,
+            &format!(
+                "[API Error: You have exhausted your daily quota on this model.]{gemini_tail}"
+            ),
+        );
         assert_eq!(limit.unwrap().kind, LimitKind::Usage);
     }
 

@@ -8,6 +8,7 @@ use orca_agents::adapters::claude::ClaudeParser;
 use orca_agents::adapters::codex::CodexParser;
 use orca_agents::adapters::gemini::GeminiParser;
 use orca_agents::adapters::opencode::OpencodeParser;
+use orca_agents::adapters::qwen::QwenParser;
 use orca_agents::{AgentEvent, ErrorKind, EventParser, ExitInfo, Finish, Limit, LimitKind};
 use serde_json::json;
 
@@ -26,6 +27,8 @@ fn parser_for(file: &str) -> Box<dyn EventParser> {
         Box::new(GeminiParser::default())
     } else if name.starts_with("opencode_") {
         Box::new(OpencodeParser::default())
+    } else if name.starts_with("qwen_") {
+        Box::new(QwenParser::default())
     } else {
         panic!("no parser for sample {file}")
     }
@@ -66,6 +69,11 @@ const SAMPLES: &[(&str, i32)] = &[
     ("orca_codex_exec_json_http429.jsonl", 1),
     ("orca_codex_exec_json_usage_limit.jsonl", 1),
     ("orca_codex_exec_json_write_edit_failed_command.jsonl", 0),
+    ("orca_gemini_stream_json_daily_quota.jsonl", 1),
+    ("orca_gemini_stream_json_http429.jsonl", 1),
+    ("orca_opencode_run_format_json_http429.jsonl", 1),
+    ("orca_qwen_stream_json_http429.jsonl", 1),
+    ("orca_qwen_stream_json_write_edit_failed_command.jsonl", 0),
     ("damaged_claude_stream_json.jsonl", 0),
     ("damaged_codex_exec_json.jsonl", 0),
     ("damaged_gemini_stream_json.jsonl", 0),
@@ -117,6 +125,8 @@ fn verdicts_match_what_happened() {
     assert_eq!(kind("codex_exec_json_shell.jsonl", 0), None);
     assert_eq!(kind("gemini_stream_json.jsonl", 0), None);
     assert_eq!(kind("opencode_run_format_json.jsonl", 0), None);
+    // A failed command is the agent's business; the run succeeded.
+    assert_eq!(kind("orca_qwen_stream_json_write_edit_failed_command.jsonl", 0), None);
     // The damaged streams still end in their CLI's final event.
     for file in SAMPLES.iter().map(|(f, _)| *f).filter(|f| f.starts_with("damaged_")) {
         assert_eq!(kind(file, 0), None, "{file}");
@@ -164,6 +174,18 @@ fn limits_carry_their_kind_and_reset_time() {
         kinds_and_resets("orca_codex_exec_json_usage_limit.jsonl"),
         [(LimitKind::Usage, None)]
     );
+    // Gemini CLI names a spent daily quota, and says nothing of the reset.
+    assert_eq!(
+        kinds_and_resets("orca_gemini_stream_json_daily_quota.jsonl"),
+        [(LimitKind::Usage, None)]
+    );
+    for file in [
+        "orca_gemini_stream_json_http429.jsonl",
+        "orca_opencode_run_format_json_http429.jsonl",
+        "orca_qwen_stream_json_http429.jsonl",
+    ] {
+        assert_eq!(kinds_and_resets(file), [(LimitKind::Rate, None)], "{file}");
+    }
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Analyzes a generated repository of 10,000 files (Rust, Python,
-//! TypeScript and Go modules that import each other) and reports the
-//! median time; `scripts/bench-analyze` sets it beside `rg --files` and
+//! TypeScript and Go modules that import each other), or the tree
+//! `ORCA_BENCH_TREE` names, and reports the median time; `scripts/bench-analyze` sets it beside `rg --files` and
 //! `tokei` on the same tree. Run with `cargo bench -p orca-analyze`.
 
 use std::path::Path;
@@ -13,7 +13,10 @@ fn main() {
         Some(dir) => std::path::PathBuf::from(dir),
         None => std::env::temp_dir().join(format!("orca-analyze-bench-{files}")),
     };
-    if !dir.join(".generated").exists() {
+    // A tree of the user's (a real repository) is analyzed as it is; only
+    // a missing or empty directory gets the generated one.
+    let empty = std::fs::read_dir(&dir).map(|mut entries| entries.next().is_none()).unwrap_or(true);
+    if empty {
         generate(&dir, files);
     }
     let options = orca_analyze::AnalyzeOptions::default();

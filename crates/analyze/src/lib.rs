@@ -170,8 +170,18 @@ pub fn analyze(root: &Path, options: &AnalyzeOptions) -> Result<Analysis, Analyz
     for (entry, rank) in entries.iter_mut().zip(&ranks) {
         entry.rank = *rank;
     }
+    // Only code orca parses takes part: a Markdown file or an agent
+    // definition gets rank from the dangling spread alone, and would
+    // otherwise crowd the code out of analysis.md. A repository with no
+    // such code lists every file.
+    let code = |entry: &&FileEntry| syntax::has_grammar(&entry.language);
+    let ranked: Vec<&FileEntry> = if entries.iter().any(|entry| code(&entry)) {
+        entries.iter().filter(code).collect()
+    } else {
+        entries.iter().collect()
+    };
     let mut central: Vec<(f64, &str)> =
-        entries.iter().map(|entry| (entry.rank, entry.path.as_str())).collect();
+        ranked.iter().map(|entry| (entry.rank, entry.path.as_str())).collect();
     central.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
     let central = central.into_iter().map(|(_, path)| path.to_owned()).collect();
     Ok(Analysis {

@@ -14,19 +14,46 @@ pub fn estimate_tokens(text: &str) -> usize {
     text.len().div_ceil(4)
 }
 
+/// Directories named after a command before the rest are only counted.
+const DIRS_NAMED: usize = 3;
+
+/// The commands of `kind`, each once, with the directories it runs in
+/// (`` for the top) in the order found: a workspace of many packages
+/// repeats `cargo test` in each.
+fn grouped(analysis: &Analysis, kind: CommandKind) -> Vec<(String, Vec<&str>)> {
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for command in analysis.commands_of(kind) {
+        let text = command.argv.join(" ");
+        match groups.iter_mut().find(|(known, _)| *known == text) {
+            Some((_, dirs)) => dirs.push(&command.dir),
+            None => groups.push((text, vec![&command.dir])),
+        }
+    }
+    groups
+}
+
+/// ` (in a, b)`, ` (at the top and in a)`, ` (in a, b, c and 9 more)`, or
+/// nothing for the top alone.
+fn where_run(dirs: &[&str]) -> String {
+    let top = dirs.contains(&"");
+    let named: Vec<&str> = dirs.iter().copied().filter(|dir| !dir.is_empty()).collect();
+    if named.is_empty() {
+        return String::new();
+    }
+    let mut list = named.iter().take(DIRS_NAMED).copied().collect::<Vec<_>>().join(", ");
+    if named.len() > DIRS_NAMED {
+        list.push_str(&format!(" and {} more", named.len() - DIRS_NAMED));
+    }
+    if top { format!(" (at the top and in {list})") } else { format!(" (in {list})") }
+}
+
 pub(crate) fn render(analysis: &Analysis, budget_tokens: usize) -> String {
     let mut out = String::from("# Repository map\n\n");
     let _ = writeln!(out, "{}", languages_line(analysis));
     for kind in [CommandKind::Build, CommandKind::Test, CommandKind::Format, CommandKind::Lint] {
-        let commands: Vec<String> = analysis
-            .commands_of(kind)
-            .map(|c| {
-                if c.dir.is_empty() {
-                    format!("`{}`", c.argv.join(" "))
-                } else {
-                    format!("`{}` (in {})", c.argv.join(" "), c.dir)
-                }
-            })
+        let commands: Vec<String> = grouped(analysis, kind)
+            .into_iter()
+            .map(|(command, dirs)| format!("`{command}`{}", where_run(&dirs)))
             .collect();
         if !commands.is_empty() {
             let _ = writeln!(out, "- {}: {}", kind_name(kind), commands.join(", "));
@@ -108,8 +135,10 @@ pub(crate) fn summary(analysis: &Analysis) -> String {
     if !central.is_empty() {
         lines.push(format!("most central: {}", central.join(", ")));
     }
-    let tests: Vec<String> =
-        analysis.commands_of(CommandKind::Test).map(|c| c.argv.join(" ")).collect();
+    let tests: Vec<String> = grouped(analysis, CommandKind::Test)
+        .into_iter()
+        .map(|(command, dirs)| format!("{command}{}", where_run(&dirs)))
+        .collect();
     if !tests.is_empty() {
         lines.push(format!("tests: {}", tests.join("; ")));
     }

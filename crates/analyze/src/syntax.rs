@@ -70,6 +70,12 @@ fn grammar(language: Language, tags: &str, imports: &str) -> Grammar {
     }
 }
 
+/// Whether orca reads symbols and imports of files in `language` (as
+/// tokei names it).
+pub(crate) fn has_grammar(language: &str) -> bool {
+    grammar_for(language).is_some()
+}
+
 /// The grammar for a language as tokei names it.
 fn grammar_for(language: &str) -> Option<&'static Grammar> {
     static RUST: OnceLock<Grammar> = OnceLock::new();

@@ -198,3 +198,43 @@ fn the_markdown_fits_its_budget() {
     assert!(text.contains("more file(s) in analysis.json"), "{text}");
     let _ = Path::new("");
 }
+
+/// Prose and agent definitions are listed with their lines but never ranked
+/// among the central files: those are the code the planner should read.
+#[test]
+fn only_parsed_code_is_central() {
+    let dir = repo(&[
+        ("CLAUDE.md", "# Rules\n\nUse the queue.\n"),
+        (".claude/agents/backend.md", "---\nname: backend\n---\nYou write the backend.\n"),
+        ("docs/guide.md", "# Guide\n\nRead src/lib.rs.\n"),
+        ("src/lib.rs", "pub mod store;\npub fn open() { store::Store::new(); }\n"),
+        ("src/store.rs", "pub struct Store;\nimpl Store { pub fn new() -> Self { Store } }\n"),
+    ]);
+    let analysis = analyze(dir.path(), &AnalyzeOptions::default()).unwrap();
+    assert_eq!(analysis.central, ["src/store.rs", "src/lib.rs"], "{}", digest(&analysis));
+    assert!(analysis.files.iter().any(|file| file.path == "docs/guide.md"));
+
+    // Without code orca parses, every file is listed.
+    let prose = repo(&[("README.md", "# Notes\n"), ("docs/a.md", "# A\n")]);
+    let analysis = analyze(prose.path(), &AnalyzeOptions::default()).unwrap();
+    assert_eq!(analysis.central.len(), 2, "{}", digest(&analysis));
+}
+
+/// A workspace of many packages names each command once, with a count of
+/// the directories it runs in, instead of repeating it per package.
+#[test]
+fn a_command_found_in_many_packages_is_named_once() {
+    let mut files: Vec<(String, String)> = Vec::new();
+    for n in 0..8 {
+        files.push((format!("pkg{n}/Cargo.toml"), format!("[package]\nname = \"pkg{n}\"\n")));
+        files.push((format!("pkg{n}/src/lib.rs"), format!("pub fn f{n}() {{}}\n")));
+    }
+    let borrowed: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let dir = repo(&borrowed);
+    let analysis = analyze(dir.path(), &AnalyzeOptions::default()).unwrap();
+    assert_eq!(analysis.commands.iter().filter(|c| c.argv == ["cargo", "test"]).count(), 8);
+    let summary = analysis.summary();
+    assert!(summary.contains("tests: cargo test (in pkg0, pkg1, pkg2 and 5 more)"), "{summary}");
+    let markdown = analysis.to_markdown(2000);
+    assert_eq!(markdown.matches("cargo test").count(), 1, "{markdown}");
+}

@@ -15,9 +15,6 @@ pub(crate) enum FailureKind {
     Failed,
     /// Another orca holds the resource.
     Refused,
-    /// The user interrupted.
-    #[expect(dead_code, reason = "constructed by `orca run` once it lands")]
-    Interrupted,
 }
 
 /// A failure ready to show to the user.
@@ -51,7 +48,6 @@ impl Failure {
             FailureKind::Usage => ExitCode::Usage,
             FailureKind::Failed => ExitCode::Failure,
             FailureKind::Refused => ExitCode::Refused,
-            FailureKind::Interrupted => ExitCode::Interrupted,
         }
     }
 }

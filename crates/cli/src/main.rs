@@ -93,7 +93,7 @@ enum Command {
     /// the branch has commits of its own).
     Merge(commands::merge::MergeArgs),
     /// Print a shell completion script: `orca completions bash > ~/.local/share/bash-completion/completions/orca`.
-    Completions(CompletionsArgs),
+    Completions(commands::completions::CompletionsArgs),
     /// Remove what finished runs left: attempt branches, worktrees, run
     /// directories (the result branch only once you took it, or --force).
     Clean(commands::clean::CleanArgs),
@@ -106,13 +106,6 @@ enum Command {
     /// Test-only: load a random DAG of tasks into a store.
     #[command(hide = true)]
     DebugCreateRun(commands::debug_create_run::DebugCreateRunArgs),
-}
-
-#[derive(Debug, clap::Args)]
-struct CompletionsArgs {
-    /// The shell.
-    #[arg(value_enum)]
-    shell: clap_complete::Shell,
 }
 
 fn main() -> std::process::ExitCode {
@@ -149,12 +142,7 @@ fn main() -> std::process::ExitCode {
         Command::Doctor(args) => commands::doctor::run(&args, &out),
         Command::Clean(args) => commands::clean::run(&args, &out),
         Command::Completions(args) => {
-            let mut command = <Cli as clap::CommandFactory>::command();
-            let mut script = Vec::new();
-            clap_complete::generate(args.shell, &mut command, "orca", &mut script);
-            // A closed pipe (`| head`) is not worth a panic.
-            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
-            Ok(exit_code::ExitCode::Success)
+            Ok(commands::completions::run(&args, <Cli as clap::CommandFactory>::command()))
         }
         Command::Task(args) => commands::task::run(&args, &out),
         Command::Mcp(args) => commands::mcp::run(&args, &out),

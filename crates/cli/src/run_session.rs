@@ -6,8 +6,8 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use orca_engine::{
-    OpenWorkspace, PlanSummary, ResumeRequest, RunChannels, RunEvent, RunOutcome, RunReport,
-    RunRequest,
+    OpenWorkspace, PlanSummary, ResumeRequest, RunChannels, RunEvent, RunOptions, RunOutcome,
+    RunReport, RunRequest,
 };
 use orca_store::{StageState, StoreOptions};
 use orca_workspace::Workspace;
@@ -47,7 +47,7 @@ async fn open(workspace: Workspace) -> Result<OpenWorkspace, Failure> {
 /// are a terminal; a yes continues the run at once.
 pub(crate) fn drive(
     out: &Output,
-    common: &crate::commands::run::RunCommonArgs,
+    common: &RunCommonArgs,
     workspace: Workspace,
     call: EngineCall,
     run_log: Option<RunLog>,
@@ -271,4 +271,48 @@ fn summary(report: &RunReport) -> String {
         lines.push(format!("  report: {}", report.run_dir.join("report.html").display()));
     }
     lines.join("\n")
+}
+
+/// Options `orca run` and `orca resume` share.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct RunCommonArgs {
+    /// The most agents working at once [default: `[run] agents`, 4].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub(crate) agents: Option<u32>,
+
+    /// The agent for tasks whose plan names none [default: `[run] agent`].
+    #[arg(long, value_name = "NAME")]
+    pub(crate) agent: Option<String>,
+
+    /// Keep the attempt branches when the run completes.
+    #[arg(long)]
+    pub(crate) keep_branches: bool,
+
+    /// Fail a task on a merge conflict instead of sending it to a resolver agent.
+    #[arg(long)]
+    pub(crate) no_resolver: bool,
+
+    /// Print a line per event on stderr even when it is not a terminal.
+    #[arg(long)]
+    pub(crate) progress: bool,
+
+    /// When the run completes, fast-forward the checked-out branch to its
+    /// result (as `orca merge`; refused when the checkout has changes).
+    #[arg(long)]
+    pub(crate) merge: bool,
+
+    /// The store [default: `[store] url`, .orca/orca.db].
+    #[arg(long, value_name = "URL", env = "ORCA_STORE")]
+    pub(crate) store: Option<String>,
+}
+
+impl RunCommonArgs {
+    pub(crate) fn options(&self) -> RunOptions {
+        RunOptions {
+            agents: self.agents.map(|n| n as usize),
+            agent: self.agent.clone(),
+            keep_branches: self.keep_branches.then_some(true),
+            resolver: self.no_resolver.then_some(false),
+        }
+    }
 }

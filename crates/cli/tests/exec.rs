@@ -204,7 +204,7 @@ fn exec_warns_about_an_untested_cli_version_on_stderr() {
     assert_eq!(output.status.code(), Some(1));
     assert_eq!(
         text(&output.stderr),
-        "warning: codex 0.1.0 is installed; orca's codex adapter is tested with 0.169.0\n"
+        "warning: codex 0.1.0 is installed; orca's codex adapter is tested with 0.169.0 to 0.171.0 (this one is older)\n"
     );
 }
 
@@ -218,7 +218,7 @@ fn exec_usage_errors_exit_2_with_hints() {
     assert_eq!(unknown.status.code(), Some(2));
     assert_eq!(
         text(&unknown.stderr),
-        "error: unknown agent \"nope\"\n  hint: use one of claude, codex, gemini, opencode, or command\n"
+        "error: unknown agent \"nope\"\n  hint: use one of claude, codex, gemini, opencode, qwen, or command\n"
     );
 
     let missing = orca(workspace.dir.path())
@@ -382,11 +382,12 @@ fn agents_reports_installed_versions_and_mismatches() {
     let bin = workspace.dir.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
     fake_cli(&bin, "claude", "2.1.197 (Claude Code)");
-    fake_cli(&bin, "codex", "codex-cli 0.170.0");
+    // Newer than any codex orca is tested with.
+    fake_cli(&bin, "codex", "codex-cli 9.0.0");
     let path = format!("{}:/usr/bin:/bin", bin.display());
     let clean = |command: &mut Command| {
         command.env("PATH", &path);
-        for name in ["CLAUDE", "CODEX", "GEMINI", "OPENCODE"] {
+        for name in ["CLAUDE", "CODEX", "GEMINI", "OPENCODE", "QWEN"] {
             command.env_remove(format!("ORCA_AGENT_{name}"));
         }
     };
@@ -399,14 +400,18 @@ fn agents_reports_installed_versions_and_mismatches() {
     let value: Value = serde_json::from_slice(&output.stdout).unwrap();
     let agents = value["agents"].as_array().unwrap();
     let names: Vec<&str> = agents.iter().map(|a| a["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["claude", "codex", "gemini", "opencode", "command"]);
+    assert_eq!(names, ["claude", "codex", "gemini", "opencode", "qwen", "command"]);
     assert_eq!(agents[0]["installed"], true);
     assert_eq!(agents[0]["version"], "2.1.197");
+    assert_eq!(agents[0]["version_status"], "tested");
     assert_eq!(agents[0]["warning"], Value::Null);
-    assert_eq!(agents[1]["version"], "0.170.0");
+    assert_eq!(agents[1]["version"], "9.0.0");
     assert_eq!(agents[1]["tested_version"], "0.169.0");
+    assert_eq!(agents[1]["tested_versions"]["pinned"], "0.169.0");
+    assert_eq!(agents[1]["version_status"], "newer_than_tested");
     assert!(agents[1]["warning"].as_str().unwrap().contains("tested with 0.169.0"));
     assert_eq!(agents[2]["installed"], false);
+    assert_eq!(agents[2]["version_status"], Value::Null);
 
     let mut human = orca(workspace.dir.path());
     human.arg("agents");
@@ -414,12 +419,13 @@ fn agents_reports_installed_versions_and_mismatches() {
     let output = human.output().unwrap();
     let stdout = text(&output.stdout).replace(&bin.display().to_string(), "[BIN]");
     insta::assert_snapshot!(stdout, @r"
-    agent     installed  version  tested   program
-    claude    yes        2.1.197  2.1.197  [BIN]/claude
-    codex     yes        0.170.0  0.169.0  [BIN]/codex
-    gemini    no         -        0.61.0   gemini (not found; set ORCA_AGENT_GEMINI)
-    opencode  no         -        1.18.33  opencode (not found; set ORCA_AGENT_OPENCODE)
-    command   -          -        -        any program: orca exec --agent command -- PROGRAM ARGS...
-    warning: codex 0.170.0 is installed; orca's codex adapter is tested with 0.169.0
+    agent     installed  version  tested              program
+    claude    yes        2.1.197  2.1.197 to 2.1.332  [BIN]/claude
+    codex     yes        9.0.0    0.169.0 to 0.171.0  [BIN]/codex
+    gemini    no         -        0.61.0              gemini (not found; set ORCA_AGENT_GEMINI)
+    opencode  no         -        1.18.33             opencode (not found; set ORCA_AGENT_OPENCODE)
+    qwen      no         -        0.24.4              qwen (not found; set ORCA_AGENT_QWEN)
+    command   -          -        -                   any program: orca exec --agent command -- PROGRAM ARGS...
+    warning: codex 9.0.0 is installed; orca's codex adapter is tested with 0.169.0 to 0.171.0 (this one is newer)
     ");
 }

@@ -335,6 +335,77 @@ fn doctor_fails_when_the_run_agent_is_missing() {
     assert_eq!(claude["status"], "fail", "{report}");
 }
 
+/// A broken config fails doctor's config line and still lets the checks
+/// of the repository itself run; a reviewer agent that is missing fails
+/// like the run's own agent.
+#[test]
+fn doctor_checks_the_repository_under_a_broken_config_and_needs_the_reviewer() {
+    let fixture = Fixture::new(WRITE_OWN_FILE);
+    let config = fixture.repo.join(".orca/config.toml");
+    let good = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{good}\n[nonsense]\nkey = 1\n")).unwrap();
+    let (code, report, _) = fixture.json(&["doctor"]);
+    assert_eq!(code, Some(1), "{report}");
+    let checks = report["checks"].as_array().unwrap();
+    let named = |name: &str| checks.iter().find(|c| c["name"] == name).cloned();
+    assert_eq!(named("config").unwrap()["status"], "fail", "{report}");
+    assert!(named("repository").is_some(), "{report}");
+    assert!(named("git identity").is_some(), "{report}");
+    assert_eq!(named("store, agents").unwrap()["status"], "fail", "{report}");
+
+    std::fs::write(&config, format!("{good}\n[review]\nagent = \"claude\"\n")).unwrap();
+    let out =
+        fixture.orca().args(["doctor", "--json"]).env("PATH", "/usr/bin:/bin").output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    let claude =
+        report["checks"].as_array().unwrap().iter().find(|c| c["name"] == "agent claude").unwrap();
+    assert_eq!(claude["status"], "fail", "{report}");
+}
+
+/// `orca doctor` warns about an installed agent CLI outside the versions
+/// its adapter is tested with, older or newer, and a run can still start.
+#[test]
+fn doctor_warns_about_an_agent_cli_outside_its_tested_versions() {
+    let fixture = Fixture::new(WRITE_OWN_FILE);
+    let config = fixture.repo.join(".orca/config.toml");
+    let text =
+        std::fs::read_to_string(&config).unwrap().replace("agent = \"fake\"", "agent = \"claude\"");
+    std::fs::write(&config, text).unwrap();
+    let bin = fixture.tools.join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    for (name, version) in
+        [("claude", "1.0.0 (Claude Code)"), ("gemini", "99.0.0"), ("opencode", "1.18.33")]
+    {
+        let path = bin.join(name);
+        std::fs::write(&path, format!("#!/bin/sh\necho '{version}'\n")).unwrap();
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+    }
+    let mut doctor = fixture.orca();
+    doctor.args(["doctor", "--json"]).env("PATH", format!("{}:/usr/bin:/bin", bin.display()));
+    for name in ["CLAUDE", "CODEX", "GEMINI", "OPENCODE", "QWEN"] {
+        doctor.env_remove(format!("ORCA_AGENT_{name}"));
+    }
+    let out = doctor.output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "only warnings: {report}");
+    let check = |name: &str| {
+        report["checks"].as_array().unwrap().iter().find(|c| c["name"] == name).unwrap().clone()
+    };
+    let claude = check("agent claude");
+    assert_eq!(claude["status"], "warn", "{report}");
+    let detail = claude["detail"].as_str().unwrap();
+    assert!(detail.contains("claude 1.0.0 is installed"), "{detail}");
+    assert!(detail.contains("tested with 2.1.197 to"), "{detail}");
+    assert!(detail.contains("(this one is older)"), "{detail}");
+    let gemini = check("agent gemini");
+    assert_eq!(gemini["status"], "warn", "{report}");
+    assert!(gemini["detail"].as_str().unwrap().contains("(this one is newer)"), "{report}");
+    let opencode = check("agent opencode");
+    assert_eq!(opencode["status"], "ok", "a tested version: {report}");
+}
+
 /// A plan an agent session loaded (`orca task load`) is worked through the
 /// queue: `orca resume` passes it by instead of refusing it.
 #[test]

@@ -177,6 +177,56 @@ fn roles_can_be_configured() {
     );
 }
 
+/// `orca plan show` says which agent and model each task gets before a
+/// run: the task's own agent, else its role's route, else the run's agent.
+#[test]
+fn show_names_each_tasks_agent_and_model_as_routed() {
+    let dir = tempfile::tempdir().unwrap();
+    let init = Command::new("git").args(["init", "-q"]).current_dir(dir.path()).output().unwrap();
+    assert!(init.status.success());
+    std::fs::create_dir_all(dir.path().join(".orca")).unwrap();
+    std::fs::write(
+        dir.path().join(".orca/config.toml"),
+        "[run]\nagent = \"claude\"\n\n[roles.test]\nagent = \"codex\"\nmodel = \"fast-1\"\n\n\
+         [roles.docs]\nmodel = \"strong-1\"\n",
+    )
+    .unwrap();
+    let task = |id: &str, role: &str, agent: &str| {
+        format!(
+            "### {id}: Task {id}\n- deps: none\n- role: {role}\n{agent}- files: {id}.txt\n\
+             - verify: true\n- accept:\n  - [ ] done\n\n"
+        )
+    };
+    let plan = format!(
+        "# Plan: Routing\n\n{}{}{}{}",
+        task("T1", "backend", ""),
+        task("T2", "test", ""),
+        task("T3", "test", "- agent: claude\n"),
+        task("T4", "docs", ""),
+    );
+    std::fs::write(dir.path().join("plan.md"), plan).unwrap();
+    let run = orca_in(dir.path(), &["plan", "show", "--json", "plan.md"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let routed: Vec<(String, String)> = json["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["agent"].as_str().unwrap().to_owned(), t["model"].to_string()))
+        .collect();
+    let expected = [
+        ("claude", "null"),
+        ("codex", "\"fast-1\""),
+        ("claude", "\"fast-1\""),
+        ("claude", "\"strong-1\""),
+    ];
+    let expected: Vec<(String, String)> =
+        expected.iter().map(|(a, m)| ((*a).to_owned(), (*m).to_owned())).collect();
+    assert_eq!(routed, expected);
+    let run = orca_in(dir.path(), &["plan", "show", "plan.md"]);
+    assert!(run.stdout.contains("codex (fast-1)"), "{}", run.stdout);
+}
+
 #[test]
 fn inside_a_repository_the_roles_come_from_its_config() {
     let dir = tempfile::tempdir().unwrap();

@@ -465,3 +465,32 @@ fn a_second_run_in_the_same_repository_is_refused_and_names_the_holder() {
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
     assert_eq!(first.wait().unwrap().code(), Some(130));
 }
+
+/// `[roles.<role>]` routes a role's tasks to another agent and model; a
+/// task without a route goes to the run's agent.
+#[test]
+fn a_roles_tasks_go_to_the_agent_and_model_it_is_routed_to() {
+    let fixture = Fixture::new("printf '%s' \"${3:-no model}\" > \"out-$task.txt\"");
+    let agent = fixture.tools.join("agent.sh");
+    fixture.config(&format!(
+        "\n[roles.test]\nagent = \"other\"\nmodel = \"fast-1\"\n\n\
+         [agents.other]\nadapter = \"command\"\n\
+         command = [\"{}\", \"{{task_id}}\", \"{{prompt_file}}\", \"{{model}}\"]\n",
+        agent.display()
+    ));
+    let plan = format!(
+        "# Plan: Routed\n\n{}{}",
+        task("T1", "none", "out-T1.txt", Some("test -f out-T1.txt")),
+        task("T2", "none", "out-T2.txt", Some("test -f out-T2.txt")).replace("backend", "test"),
+    );
+    let plan = fixture.plan(&plan);
+    let (code, events, stderr) = fixture.run_json(&["run", "--plan", plan.to_str().unwrap()]);
+    assert_eq!(code, Some(0), "{stderr}\n{events:?}");
+    let integration = fixture.integration(&events);
+    assert_eq!(fixture.show(&integration, "out-T1.txt"), "no model");
+    assert_eq!(fixture.show(&integration, "out-T2.txt"), "fast-1");
+    let (_, status, _) = fixture.json(&["status"]);
+    // Each attempt is recorded under the agent that ran it.
+    let agents: Vec<&String> = status["usage"]["agents"].as_object().unwrap().keys().collect();
+    assert_eq!(agents, ["fake", "other"]);
+}

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use orca_store::{NewRun, NewTask, RetryPolicy, RunId, Stage, StageState, Store};
+use orca_store::{AttemptInfo, NewRun, NewTask, RetryPolicy, RunId, Stage, StageState, Store};
 
 fn orca(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_orca"));
@@ -60,8 +60,17 @@ async fn populate(url: &str) -> RunId {
     store.set_stage(&run, Stage::Implement, StageState::Running).await.unwrap();
     let ttl = Duration::from_secs(600);
     let build = store.claim_task(&run, "build", "worker-1", ttl).await.unwrap().unwrap();
+    let usage = |agent: &str, details: &str| AttemptInfo {
+        agent: Some(agent.to_owned()),
+        details_json: Some(details.to_owned()),
+        ..AttemptInfo::default()
+    };
+    let build_usage = r#"{"input_tokens":12000,"output_tokens":3400,"cost_usd":0.42}"#;
+    store.record_attempt(&build, &usage("claude", build_usage)).await.unwrap();
     store.complete(&build, "{}").await.unwrap();
     let lint = store.claim_task(&run, "lint", "worker-2", ttl).await.unwrap().unwrap();
+    let lint_usage = r#"{"input_tokens":800,"output_tokens":150}"#;
+    store.record_attempt(&lint, &usage("codex", lint_usage)).await.unwrap();
     store.fail(&lint, "clippy found 3 warnings\nsee log", &RetryPolicy::immediate()).await.unwrap();
     store.claim_task(&run, "test", "worker-3", ttl).await.unwrap().unwrap();
     store.close().await;
@@ -136,6 +145,14 @@ fn status_json_carries_every_task_with_its_lease() {
     assert_eq!(by_key("lint")["last_error"], "clippy found 3 warnings\nsee log");
     assert_eq!(by_key("release")["state"], "blocked");
     assert_eq!(by_key("release")["deps"], serde_json::json!(["build", "lint"]));
+    // Tokens and cost per task, per agent and for the run.
+    let usage = &value["usage"];
+    assert_eq!(usage["run"]["input_tokens"], 12800);
+    assert_eq!(usage["run"]["output_tokens"], 3550);
+    assert_eq!(usage["agents"]["claude"]["cost_usd"], 0.42);
+    assert_eq!(usage["agents"]["codex"]["input_tokens"], 800);
+    assert_eq!(usage["tasks"]["build"]["output_tokens"], 3400);
+    assert!(usage["tasks"].get("docs").is_none(), "{usage}");
 }
 
 #[test]

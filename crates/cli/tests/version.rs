@@ -30,3 +30,23 @@ fn unknown_subcommand_is_a_usage_error_with_exit_code_2() {
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(stderr.contains("no-such-command"), "stderr: {stderr}");
 }
+
+/// The completion script offers what a user types: no test-only command,
+/// and stage names (not file names) after `--from`.
+#[test]
+fn completions_offer_visible_commands_and_stage_names() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = orca().args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}");
+        let script = String::from_utf8(out.stdout).unwrap();
+        assert!(script.contains("resume"), "{shell}");
+        assert!(script.contains("implement"), "{shell}: no stage names");
+        for hidden in ["debug-worker", "debug-create-run"] {
+            assert!(!script.contains(hidden), "{shell} offers {hidden}");
+        }
+    }
+    let out = orca().args(["run", "--from", "nope", "goal"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(stderr.contains("'nope'") && stderr.contains("analyze, plan, parallel"), "{stderr}");
+}

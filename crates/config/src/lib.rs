@@ -17,7 +17,7 @@ pub use load::ConfigError;
 pub use model::{
     Adapter, AgentConfig, AnalyzeConfig, COMMAND_PLACEHOLDERS, CommandsConfig, Config,
     DEFAULT_ROLES, GATES, GatesConfig, LeaseConfig, LimitsConfig, PermissionMode, PlanConfig,
-    ReviewConfig, RolesConfig, RunConfig, SEVERITIES, STORE_ENV, SecurityConfig, StoreConfig,
-    StoreLocation,
+    ReviewConfig, RoleRoute, RolesConfig, RunConfig, SEVERITIES, STAGE_ROLES, STORE_ENV,
+    SecurityConfig, StoreConfig, StoreLocation,
 };
 pub use template::render_default_config;

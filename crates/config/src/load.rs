@@ -272,6 +272,7 @@ fn unknown_keys(text: &str, document: &DeTable<'_>) -> Vec<ConfigDiagnostic> {
         });
     };
     let known_agent_keys: Vec<&str> = schema::AGENT.key_names().collect();
+    let route_keys: Vec<&str> = schema::ROLE_ROUTE.key_names().collect();
     for (key, value) in document {
         let name = key.get_ref().as_ref();
         // A known name holding the wrong type of value is serde's to report.
@@ -298,13 +299,31 @@ fn unknown_keys(text: &str, document: &DeTable<'_>) -> Vec<ConfigDiagnostic> {
             continue;
         };
         let known: Vec<&str> = section.key_names().collect();
-        for (inner, _) in table {
-            if !known.contains(&inner.get_ref().as_ref()) {
+        for (inner, value) in table {
+            let inner_name = inner.get_ref().as_ref();
+            if let Some(route) = role_route(name, inner_name, value) {
+                let table_name = format!("roles.{inner_name}");
+                for (setting, _) in route {
+                    if !route_keys.contains(&setting.get_ref().as_ref()) {
+                        unknown(setting, &table_name, &route_keys);
+                    }
+                }
+            } else if !known.contains(&inner_name) {
                 unknown(inner, section.name, &known);
             }
         }
     }
     found
+}
+
+/// The table of `[roles.<role>]` when `section`'s key `key` is one: any
+/// table in `[roles]` but `instructions`.
+fn role_route<'t, 'i>(
+    section: &str,
+    key: &str,
+    value: &'t Spanned<DeValue<'i>>,
+) -> Option<&'t DeTable<'i>> {
+    (section == "roles" && key != "instructions").then(|| as_table(value)).flatten()
 }
 
 /// The entries of `table` whose key `keep` accepts, each possibly changed by `change`.
@@ -336,6 +355,7 @@ fn with_table<'i>(
 /// apart), so that what remains can be read.
 fn only_known_keys<'i>(document: &DeTable<'i>) -> DeTable<'i> {
     let agent_keys: Vec<&str> = schema::AGENT.key_names().collect();
+    let route_keys: Vec<&str> = schema::ROLE_ROUTE.key_names().collect();
     filtered(
         document,
         |name| schema::TOP_LEVEL_KEYS.contains(&name),
@@ -354,7 +374,32 @@ fn only_known_keys<'i>(document: &DeTable<'i>) -> DeTable<'i> {
                 })
             } else if let Some(section) = schema::TOP_LEVEL.iter().find(|s| s.name == name) {
                 let keys: Vec<&str> = section.key_names().collect();
-                with_table(value, |table| filtered(table, |key| keys.contains(&key), |_, v| v))
+                with_table(value, |table| {
+                    let kept = filtered(
+                        table,
+                        |key| {
+                            keys.contains(&key)
+                                || table
+                                    .get(key)
+                                    .is_some_and(|v| role_route(name, key, v).is_some())
+                        },
+                        |_, v| v,
+                    );
+                    // A route keeps only the keys a route has.
+                    filtered(
+                        &kept,
+                        |_| true,
+                        |key, v| {
+                            if role_route(name, key, &v).is_some() {
+                                with_table(v, |route| {
+                                    filtered(route, |k| route_keys.contains(&k), |_, v| v)
+                                })
+                            } else {
+                                v
+                            }
+                        },
+                    )
+                })
             } else {
                 value
             }

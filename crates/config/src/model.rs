@@ -164,15 +164,34 @@ impl Default for RunConfig {
     }
 }
 
-/// `[roles]`: the roles a plan's tasks may have.
+/// `[roles]`: the roles a plan's tasks may have, and where each is routed.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(default, deny_unknown_fields)]
+#[serde(default)]
 pub struct RolesConfig {
     /// The allowed values of a task's `role` field.
     pub known: Vec<String>,
     /// Extra prompt instructions for tasks of a role, by role.
     pub instructions: BTreeMap<String, String>,
+    /// `[roles.<role>]`: the agent and model for the tasks of a role (and
+    /// for the `planner` and `reviewer`), by role. Unknown keys never get
+    /// here: the schema check reports them first.
+    #[serde(flatten)]
+    pub routes: BTreeMap<String, RoleRoute>,
 }
+
+/// `[roles.<role>]`: where the tasks of one role go.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoleRoute {
+    /// The agent (a key of [`Config::agents`]) for the role's tasks whose
+    /// plan names none.
+    pub agent: Option<String>,
+    /// The model to ask that agent for, instead of its own `model`.
+    pub model: Option<String>,
+}
+
+/// The roles of the stages' own agents, routable like a task's role.
+pub const STAGE_ROLES: [&str; 2] = ["planner", "reviewer"];
 
 /// The roles a fresh repository allows.
 pub const DEFAULT_ROLES: [&str; 8] =
@@ -183,6 +202,7 @@ impl Default for RolesConfig {
         RolesConfig {
             known: DEFAULT_ROLES.iter().map(|role| (*role).to_owned()).collect(),
             instructions: BTreeMap::new(),
+            routes: BTreeMap::new(),
         }
     }
 }
@@ -191,6 +211,16 @@ impl RolesConfig {
     /// Whether `role` is one of [`RolesConfig::known`].
     pub fn is_known(&self, role: &str) -> bool {
         self.known.iter().any(|known| known == role)
+    }
+
+    /// The agent `[roles.<role>]` routes the role to, if any.
+    pub fn agent_for(&self, role: &str) -> Option<&str> {
+        self.routes.get(role).and_then(|route| route.agent.as_deref())
+    }
+
+    /// The model `[roles.<role>]` asks for, if any.
+    pub fn model_for(&self, role: &str) -> Option<&str> {
+        self.routes.get(role).and_then(|route| route.model.as_deref())
     }
 }
 

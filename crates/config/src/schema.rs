@@ -50,6 +50,16 @@ pub const ROLES: Section = Section {
     ],
 };
 
+/// `[roles.<role>]`, one table per routed role.
+pub const ROLE_ROUTE: Section = Section {
+    name: "roles.<role>",
+    doc: "Where the tasks of one role go (also `planner` and `reviewer`, the stages' own agents).",
+    keys: &[
+        key("agent", "The agent for the role's tasks whose plan names none."),
+        key("model", "The model to ask that agent for, instead of its own `model`."),
+    ],
+};
+
 pub const STORE: Section = Section {
     name: "store",
     doc: "Where runs, tasks and leases are kept.",
@@ -231,8 +241,9 @@ pub const TOP_LEVEL: [Section; 12] =
     [RUN, ROLES, STORE, LEASE, LIMITS, ANALYZE, PLAN, GATES, SECURITY, TEST, REVIEW, COMPLETE];
 
 /// Every section, agents last.
-pub const ALL: [Section; 13] = [
-    RUN, ROLES, STORE, LEASE, LIMITS, ANALYZE, PLAN, GATES, SECURITY, TEST, REVIEW, COMPLETE, AGENT,
+pub const ALL: [Section; 14] = [
+    RUN, ROLES, ROLE_ROUTE, STORE, LEASE, LIMITS, ANALYZE, PLAN, GATES, SECURITY, TEST, REVIEW,
+    COMPLETE, AGENT,
 ];
 
 /// The names allowed at the top of the file.

@@ -34,6 +34,12 @@ pub fn render_default_config() -> String {
     comment(&mut out, schema::ROLES.doc_of("instructions"));
     out.push_str("[roles.instructions]\n");
     out.push_str("# security = \"Treat every input as hostile; never log secrets.\"\n");
+    comment(&mut out, schema::ROLE_ROUTE.doc);
+    out.push_str("# [roles.planner]\n");
+    comment(&mut out, schema::ROLE_ROUTE.doc_of("agent"));
+    out.push_str("# agent = \"claude\"\n");
+    comment(&mut out, schema::ROLE_ROUTE.doc_of("model"));
+    out.push_str("# model = \"opus\"\n");
 
     section(&mut out, &schema::STORE);
     entry(&mut out, &schema::STORE, "url", string(&config.store.url));

@@ -200,6 +200,25 @@ fn check_roles(config: &Config, spans: &Spans<'_>, report: &mut Report<'_>) {
             );
         }
     }
+    for (role, route) in &config.roles.routes {
+        if !config.roles.is_known(role) && !crate::model::STAGE_ROLES.contains(&role.as_str()) {
+            let routable = known.iter().map(String::as_str).chain(crate::model::STAGE_ROLES);
+            report(
+                spans.key(&["roles", role]),
+                format!("[roles.{role}] routes `{role}`, which is not a known role"),
+                Some(did_you_mean(role, routable, "roles (and planner, reviewer)")),
+            );
+        }
+        if let Some(agent) = &route.agent
+            && !config.agents.contains_key(agent)
+        {
+            report(
+                spans.value(&["roles", role, "agent"]),
+                format!("`agent` names `{agent}`, which is not an agent"),
+                Some(did_you_mean(agent, config.agents.keys().map(String::as_str), "agents")),
+            );
+        }
+    }
 }
 
 fn check_agents(config: &Config, spans: &Spans<'_>, report: &mut Report<'_>) {

@@ -256,3 +256,26 @@ fn adapter_and_permission_mode_typos_are_caught() {
 fn unsupported_store_urls_are_rejected() {
     insta::assert_snapshot!(error_of("[store]\nurl = \"mysql://db/orca\"\n"));
 }
+
+#[test]
+fn roles_route_to_an_agent_and_a_model() {
+    let config = parse(
+        "[roles.test]\nagent = \"codex\"\nmodel = \"fast-1\"\n\n[roles.planner]\nmodel = \"strong-1\"\n\n[roles.instructions]\ntest = \"Keep tests fast.\"\n",
+    )
+    .unwrap();
+    assert_eq!(config.roles.agent_for("test"), Some("codex"));
+    assert_eq!(config.roles.model_for("test"), Some("fast-1"));
+    assert_eq!(config.roles.agent_for("planner"), None);
+    assert_eq!(config.roles.model_for("planner"), Some("strong-1"));
+    assert_eq!(config.roles.routes.len(), 2, "instructions is not a route");
+    assert_eq!(config.roles.instructions["test"], "Keep tests fast.");
+}
+
+#[test]
+fn a_wrong_route_is_named_with_all_its_problems() {
+    let error = error_of("[roles.tset]\nagent = \"codx\"\n\n[roles.backend]\nmodle = \"x\"\n");
+    assert!(error.contains("[roles.tset] routes `tset`, which is not a known role"), "{error}");
+    assert!(error.contains("did you mean `test`"), "{error}");
+    assert!(error.contains("`agent` names `codx`, which is not an agent"), "{error}");
+    assert!(error.contains("unknown key `modle` in [roles.backend]"), "{error}");
+}

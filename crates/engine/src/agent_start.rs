@@ -56,7 +56,9 @@ pub(crate) fn start_agent(
         timeout,
         cancel,
     } = start;
-    let request = profile.request(prompt, workdir, label, resume, isolation);
+    let request = profile
+        .request(prompt, workdir, label, resume, isolation)
+        .with_env(crate::process::PROCESS_DIR_ENV, dir);
     let policy = profile.policy(timeout);
     let run = orca_agents::run_agent(
         profile.adapter.clone(),

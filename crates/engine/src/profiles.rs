@@ -12,7 +12,7 @@ use orca_agents::adapters::command::CommandAdapter;
 use orca_agents::adapters::gemini::GeminiAdapter;
 use orca_agents::adapters::opencode::OpencodeAdapter;
 use orca_agents::{Adapter, AgentRequest, HostEnv, SupervisionPolicy};
-use orca_config::{AgentConfig, Config};
+use orca_config::{AgentConfig, Config, RolesConfig};
 
 /// One agent a run can start.
 #[derive(Debug)]
@@ -83,11 +83,48 @@ impl AgentProfiles {
         })
     }
 
+    /// The profile that does `role`'s work, as [`routed_agent`] picks it,
+    /// asking for `[roles.<role>] model` when one is set.
+    pub fn for_role(
+        &self,
+        roles: &RolesConfig,
+        role: &str,
+        named: Option<&str>,
+        default: &str,
+    ) -> Result<Arc<AgentProfile>, ProfileError> {
+        let profile = self.get(routed_agent(roles, role, named, default))?;
+        match roles.model_for(role) {
+            Some(model) if profile.config.model.as_deref() != Some(model) => {
+                let mut config = profile.config.clone();
+                config.model = Some(model.to_owned());
+                Ok(Arc::new(AgentProfile {
+                    name: profile.name.clone(),
+                    adapter: Arc::clone(&profile.adapter),
+                    config,
+                    api_key: profile.api_key.clone(),
+                }))
+            }
+            _ => Ok(profile),
+        }
+    }
+
     /// Profile names in a stable order (their index is the scheduler's
     /// agent kind).
     pub fn names(&self) -> Vec<String> {
         self.profiles.keys().cloned().collect()
     }
+}
+
+/// The agent that does `role`'s work: the one named for it (a task's own
+/// `agent:`, or `[plan] agent` / `[review] agent` for the planner and the
+/// reviewer), else `[roles.<role>] agent`, else `default` (the run's).
+pub fn routed_agent<'a>(
+    roles: &'a RolesConfig,
+    role: &str,
+    named: Option<&'a str>,
+    default: &'a str,
+) -> &'a str {
+    named.or_else(|| roles.agent_for(role)).unwrap_or(default)
 }
 
 impl AgentProfile {

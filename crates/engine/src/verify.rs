@@ -95,6 +95,10 @@ pub async fn run_verify(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    // Found by `orca resume` even when orca died before writing its pid file.
+    if let Some(dir) = log.parent() {
+        command.env(crate::process::PROCESS_DIR_ENV, dir);
+    }
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(error) => {

@@ -49,3 +49,18 @@ pub fn claude_bin() -> Result<PathBuf, MissingAgentCli> {
 pub fn codex_bin() -> Result<PathBuf, MissingAgentCli> {
     agent_cli("codex")
 }
+
+/// The pinned `gemini` (Gemini CLI, a Node script).
+pub fn gemini_bin() -> Result<PathBuf, MissingAgentCli> {
+    agent_cli("gemini")
+}
+
+/// The pinned `opencode` binary.
+pub fn opencode_bin() -> Result<PathBuf, MissingAgentCli> {
+    agent_cli("opencode")
+}
+
+/// The pinned `qwen` (Qwen Code, a Node script).
+pub fn qwen_bin() -> Result<PathBuf, MissingAgentCli> {
+    agent_cli("qwen")
+}

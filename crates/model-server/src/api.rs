@@ -35,6 +35,14 @@ impl Api {
         }
     }
 
+    /// The model a Gemini path names (`/v1beta/models/<model>:method`):
+    /// Gemini requests carry it in the URL, not the body.
+    pub fn gemini_model(path: &str) -> Option<&str> {
+        let rest = path.strip_prefix("/v1beta/models/").or(path.strip_prefix("/v1/models/"))?;
+        let (model, _method) = rest.split_once(':')?;
+        (!model.is_empty()).then_some(model)
+    }
+
     /// The name scripts and logs use.
     pub fn name(self) -> &'static str {
         match self {
@@ -68,5 +76,15 @@ mod tests {
         assert_eq!(Api::from_path("/v1beta/models/gemini-2.5-pro:countTokens"), None);
         assert_eq!(Api::from_path("/v1/models"), None);
         assert_eq!(Api::from_path("/"), None);
+    }
+
+    #[test]
+    fn gemini_paths_name_the_model() {
+        assert_eq!(
+            Api::gemini_model("/v1beta/models/gemini-2.5-pro:streamGenerateContent"),
+            Some("gemini-2.5-pro")
+        );
+        assert_eq!(Api::gemini_model("/v1/messages"), None);
+        assert_eq!(Api::gemini_model("/v1beta/models/:generateContent"), None);
     }
 }

@@ -21,6 +21,9 @@ pub(crate) struct Conversation {
     pub(crate) turn: u32,
     /// Whether the messages after the last assistant turn hold a tool result.
     pub(crate) tool_result: bool,
+    /// The names of the tools the request offers the model: which CLI is
+    /// asking, where two CLIs speak one API (opencode and Qwen Code).
+    pub(crate) offered_tools: Vec<String>,
 }
 
 /// How one history entry counts.
@@ -40,6 +43,7 @@ impl Conversation {
     /// `streamGenerateContent`).
     pub(crate) fn read(api: Api, body: &Value, streaming_path: bool) -> Conversation {
         let model = body.get("model").and_then(Value::as_str).map(str::to_string);
+        let offered_tools = offered_tools(api, body);
         let (entries, prompt, stream) = match api {
             Api::Anthropic => read_anthropic(body),
             Api::OpenAi => read_responses(body),
@@ -50,7 +54,33 @@ impl Conversation {
             }
         };
         let (turn, tool_result) = summarize(&entries);
-        Conversation { api, model, stream, prompt, turn, tool_result }
+        Conversation { api, model, stream, prompt, turn, tool_result, offered_tools }
+    }
+
+    /// Whether the request offers a tool named `name`.
+    pub(crate) fn offers(&self, name: &str) -> bool {
+        self.offered_tools.iter().any(|offered| offered == name)
+    }
+}
+
+/// The tool names in a request's tool list, in each API's shape.
+fn offered_tools(api: Api, body: &Value) -> Vec<String> {
+    let name =
+        |value: &Value, key: &str| value.get(key).and_then(Value::as_str).map(str::to_string);
+    let tools = array(body, "tools");
+    match api {
+        Api::Anthropic | Api::OpenAi => {
+            tools.iter().filter_map(|tool| name(tool, "name")).collect()
+        }
+        Api::ChatCompletions => tools
+            .iter()
+            .filter_map(|tool| name(tool.get("function").unwrap_or(&Value::Null), "name"))
+            .collect(),
+        Api::Gemini => tools
+            .iter()
+            .flat_map(|tool| array(tool, "functionDeclarations"))
+            .filter_map(|declaration| name(declaration, "name"))
+            .collect(),
     }
 }
 
@@ -332,6 +362,7 @@ mod tests {
         let conv = Conversation::read(Api::ChatCompletions, &chat, false);
         assert_eq!((conv.turn, conv.tool_result, conv.stream), (2, true, true));
         assert_eq!(conv.prompt, "sys\nT-1");
+        assert!(conv.offered_tools.is_empty());
 
         let gemini = json!({
             "systemInstruction": {"parts": [{"text": "sys"}]},
@@ -344,6 +375,25 @@ mod tests {
         let conv = Conversation::read(Api::Gemini, &gemini, true);
         assert_eq!((conv.turn, conv.tool_result, conv.stream), (2, true, true));
         assert_eq!(conv.prompt, "sys\nT-2");
+    }
+
+    #[test]
+    fn offered_tools_are_read_in_each_shape() {
+        let chat = json!({"tools": [
+            {"type": "function", "function": {"name": "write_file", "parameters": {}}},
+            {"type": "function", "function": {"name": "run_shell_command"}}
+        ]});
+        let conv = Conversation::read(Api::ChatCompletions, &chat, false);
+        assert_eq!(conv.offered_tools, ["write_file", "run_shell_command"]);
+        assert!(conv.offers("write_file") && !conv.offers("write"));
+
+        let gemini =
+            json!({"tools": [{"functionDeclarations": [{"name": "replace"}, {"name": "glob"}]}]});
+        let conv = Conversation::read(Api::Gemini, &gemini, true);
+        assert_eq!(conv.offered_tools, ["replace", "glob"]);
+
+        let anthropic = json!({"tools": [{"name": "Write", "input_schema": {}}]});
+        assert_eq!(Conversation::read(Api::Anthropic, &anthropic, false).offered_tools, ["Write"]);
     }
 
     #[test]

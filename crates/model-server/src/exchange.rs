@@ -54,8 +54,11 @@ pub(crate) async fn answer(
         return Ok(respond(rendered, seq));
     }
 
-    let conversation =
+    let mut conversation =
         Conversation::read(api, &entry.body, entry.path.ends_with(":streamGenerateContent"));
+    if api == Api::Gemini && conversation.model.is_none() {
+        conversation.model = Api::gemini_model(&entry.path).map(str::to_string);
+    }
     entry.turn = Some(conversation.turn);
     entry.tool_result = Some(conversation.tool_result);
     let (chosen, script_usage) = {

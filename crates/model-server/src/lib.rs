@@ -27,7 +27,9 @@ mod script;
 mod server;
 mod stop_signals;
 
-pub use agent_clis::{MissingAgentCli, claude_bin, codex_bin, test_tools_dir};
+pub use agent_clis::{
+    MissingAgentCli, claude_bin, codex_bin, gemini_bin, opencode_bin, qwen_bin, test_tools_dir,
+};
 pub use api::Api;
 pub use log::LoggedRequest;
 pub use script::{Conditions, Fault, Reply, Rule, Script, ScriptError, ToolCall, Usage};

@@ -29,8 +29,10 @@ pub async fn collect(store: &Store, run: &RunId, run_dir: &Path) -> Result<Repor
         .and_then(|json| serde_json::from_str(&json).ok())
         .unwrap_or_default();
     let plan = orca_plan::import::from_json(&plan_json).ok().map(|imported| imported.plan);
+    let every = store.run_attempts(run).await?;
+    let usage = crate::UsageTotals::of_attempts(every.iter().map(|(task, a)| (task.as_str(), a)));
     let mut attempts: HashMap<String, Vec<AttemptRecord>> = HashMap::new();
-    for (task, attempt) in store.run_attempts(run).await? {
+    for (task, attempt) in every {
         attempts.entry(task).or_default().push(attempt);
     }
 
@@ -133,6 +135,7 @@ pub async fn collect(store: &Store, run: &RunId, run_dir: &Path) -> Result<Repor
         cost_usd: every_attempt().filter_map(|a| a.cost_usd).sum(),
         wall_ms: status.run.updated_ms - status.run.created_ms,
         agent_ms: every_attempt().filter_map(|a| a.duration_ms).sum(),
+        by_agent: usage.agents,
     };
     let validation = validation(run_dir);
     Ok(ReportData {

@@ -148,8 +148,9 @@ pub fn render_html(report: &ReportData) -> String {
     let mut card = |value: String, label: &str| {
         let _ = write!(
             out,
-            "<div class=\"card\"><b>{}</b><span class=\"muted\">{label}</span></div>",
-            escape(&value)
+            "<div class=\"card\"><b>{}</b><span class=\"muted\">{}</span></div>",
+            escape(&value),
+            escape(label)
         );
     };
     card(totals.tasks.to_string(), "tasks");
@@ -162,6 +163,9 @@ pub fn render_html(report: &ReportData) -> String {
     card(format!("{}", totals.input_tokens + totals.output_tokens), "tokens");
     if totals.cost_usd > 0.0 {
         card(format!("${:.2}", totals.cost_usd), "cost");
+    }
+    for (agent, usage) in totals.by_agent.iter().filter(|(_, usage)| !usage.is_empty()) {
+        card(usage.describe(), agent);
     }
     out.push_str("</div>\n");
 

@@ -10,6 +10,7 @@ mod collect;
 pub mod html;
 mod markdown;
 mod model;
+mod usage;
 mod write;
 
 pub use collect::{before_after, collect, gate_checks};
@@ -22,4 +23,5 @@ pub use model::{
     AttemptReport, GateCheck, GateReport, MergeReport, ReportData, RunInfo, StageReport,
     TaskReport, Totals, ValidationCheck,
 };
+pub use usage::{Usage, UsageTotals, compact};
 pub use write::{FILES, ReportError, write};

@@ -29,6 +29,15 @@ pub fn render_markdown(report: &ReportData) -> String {
         duration(totals.wall_ms),
         duration(totals.agent_ms),
     );
+    let by_agent: Vec<String> = totals
+        .by_agent
+        .iter()
+        .filter(|(_, usage)| !usage.is_empty())
+        .map(|(agent, usage)| format!("{agent} {}", usage.describe()))
+        .collect();
+    if !by_agent.is_empty() {
+        let _ = writeln!(out, "- by agent: {}", by_agent.join("; "));
+    }
 
     out.push_str("\n## Stages\n\n| stage | state | took | note |\n|---|---|---|---|\n");
     for stage in &report.stages {

@@ -152,4 +152,7 @@ pub struct Totals {
     pub wall_ms: i64,
     /// The sum of every attempt's duration.
     pub agent_ms: i64,
+    /// Tokens and cost by agent.
+    #[serde(default)]
+    pub by_agent: std::collections::BTreeMap<String, crate::Usage>,
 }

@@ -47,6 +47,13 @@ impl Workspace {
         Workspace::discover_from(&cwd, store)
     }
 
+    /// The top directory of the main worktree of the repository around
+    /// `dir`, found without reading the configuration (which may be the
+    /// thing that is broken).
+    pub fn repository_root(dir: &Path) -> Option<PathBuf> {
+        discover::main_worktree_root(dir)
+    }
+
     /// [`Workspace::discover`] from `dir` instead of the current directory.
     pub fn discover_from(dir: &Path, store: Option<&str>) -> Result<Workspace, WorkspaceError> {
         let root = discover::main_worktree_root(dir);

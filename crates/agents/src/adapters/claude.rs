@@ -13,10 +13,12 @@ use crate::event::{AgentEvent, ErrorKind, Finish, Limit, LimitKind, Usage};
 use crate::request::AgentRequest;
 use crate::summary;
 use crate::verdict::{Report, classify_api_error};
+use crate::version::TestedVersions;
 
-/// The Claude Code version this adapter is tested with. Keep in step with
-/// tools/agent-clis/package.json (a test checks).
-pub const CLAUDE_TESTED_VERSION: &str = "2.1.197";
+/// The Claude Code versions this adapter is tested with. `pinned` is the one
+/// tools/agent-clis/package.json installs for the test suite (a test
+/// checks); `newest` the newest one scripts/test-agents-latest passed with.
+pub const CLAUDE_TESTED: TestedVersions = TestedVersions { pinned: "2.1.197", newest: "2.1.332" };
 
 /// Credentials and config locations a user's claude needs from the host
 /// (only passed when no endpoint override is given).
@@ -107,8 +109,8 @@ impl Adapter for ClaudeAdapter {
         &self.program
     }
 
-    fn tested_version(&self) -> Option<&'static str> {
-        Some(CLAUDE_TESTED_VERSION)
+    fn tested_versions(&self) -> Option<TestedVersions> {
+        Some(CLAUDE_TESTED)
     }
 
     fn invocation(
@@ -246,14 +248,11 @@ impl ClaudeParser {
                         model: value["model"].as_str().map(str::to_string),
                     });
                 }
-                if let Some(version) = value["claude_code_version"].as_str()
-                    && version != CLAUDE_TESTED_VERSION
+                if let Some(message) = value["claude_code_version"]
+                    .as_str()
+                    .and_then(|version| CLAUDE_TESTED.warning("claude", version))
                 {
-                    events.push(AgentEvent::Warning {
-                        message: format!(
-                            "claude {version} is running; orca is tested with {CLAUDE_TESTED_VERSION}"
-                        ),
-                    });
+                    events.push(AgentEvent::Warning { message });
                 }
             }
             Some("api_retry") => {
@@ -408,7 +407,8 @@ impl ClaudeParser {
     }
 }
 
-fn user(value: &Value, events: &mut Vec<AgentEvent>) {
+/// Tool results in a `user` line (Qwen Code prints the same shape).
+pub(super) fn user(value: &Value, events: &mut Vec<AgentEvent>) {
     let Some(blocks) = value["message"]["content"].as_array() else {
         return;
     };

@@ -14,10 +14,12 @@ use crate::event::{AgentEvent, Finish, Usage};
 use crate::request::AgentRequest;
 use crate::summary;
 use crate::verdict::{Report, classify_api_error};
+use crate::version::TestedVersions;
 
-/// The Codex CLI version this adapter is tested with. Keep in step with
-/// tools/agent-clis/package.json (a test checks).
-pub const CODEX_TESTED_VERSION: &str = "0.169.0";
+/// The Codex CLI versions this adapter is tested with. `pinned` is the one
+/// tools/agent-clis/package.json installs for the test suite (a test
+/// checks); `newest` the newest one scripts/test-agents-latest passed with.
+pub const CODEX_TESTED: TestedVersions = TestedVersions { pinned: "0.169.0", newest: "0.171.0" };
 
 /// The provider name orca registers when pointing codex at an endpoint.
 const PROVIDER: &str = "orca";
@@ -83,8 +85,8 @@ impl Adapter for CodexAdapter {
         &self.program
     }
 
-    fn tested_version(&self) -> Option<&'static str> {
-        Some(CODEX_TESTED_VERSION)
+    fn tested_versions(&self) -> Option<TestedVersions> {
+        Some(CODEX_TESTED)
     }
 
     fn invocation(

@@ -40,7 +40,7 @@ impl Adapter for CommandAdapter {
         &self.program
     }
 
-    fn tested_version(&self) -> Option<&'static str> {
+    fn tested_versions(&self) -> Option<crate::version::TestedVersions> {
         None
     }
 

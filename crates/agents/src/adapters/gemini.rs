@@ -13,10 +13,12 @@ use crate::event::{AgentEvent, ErrorKind, Finish, Usage};
 use crate::request::AgentRequest;
 use crate::summary;
 use crate::verdict::{Report, classify_api_error};
+use crate::version::TestedVersions;
 
-/// The Gemini CLI version this adapter is tested with (parsers only: the
-/// test suite does not install it).
-pub const GEMINI_TESTED_VERSION: &str = "0.61.0";
+/// The Gemini CLI versions this adapter is tested with. `pinned` is the one
+/// tools/agent-clis/package.json installs for the test suite (a test
+/// checks); `newest` the newest one scripts/test-agents-latest passed with.
+pub const GEMINI_TESTED: TestedVersions = TestedVersions { pinned: "0.61.0", newest: "0.61.0" };
 
 /// Without `-m` against another server, the "auto" router first asks a
 /// flash model for a routing decision; a fixed model skips that.
@@ -59,8 +61,8 @@ impl Adapter for GeminiAdapter {
         &self.program
     }
 
-    fn tested_version(&self) -> Option<&'static str> {
-        Some(GEMINI_TESTED_VERSION)
+    fn tested_versions(&self) -> Option<TestedVersions> {
+        Some(GEMINI_TESTED)
     }
 
     fn invocation(
@@ -100,6 +102,11 @@ impl Adapter for GeminiAdapter {
             "telemetry": { "enabled": false },
         });
         let mut env = EnvBuilder::new(host, request);
+        if request.disable_cli_retries {
+            // One attempt per request: the CLI otherwise retries a 429 or
+            // 5xx up to 10 times with backoff, and a failed fetch as well.
+            settings["general"] = json!({ "maxAttempts": 1, "retryFetchErrors": false });
+        }
         if let Some(endpoint) = &request.endpoint {
             settings["security"] = json!({ "auth": { "selectedType": "gemini-api-key" } });
             env.set("GOOGLE_GEMINI_BASE_URL", endpoint.root());
@@ -265,6 +272,7 @@ mod tests {
         let settings: Value = serde_json::from_slice(&inv.files[0].contents).unwrap();
         assert_eq!(settings["security"]["auth"]["selectedType"], "gemini-api-key");
         assert_eq!(settings["privacy"]["usageStatisticsEnabled"], false);
+        assert_eq!(settings["general"]["maxAttempts"], 1);
     }
 
     #[test]

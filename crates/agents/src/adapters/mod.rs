@@ -5,6 +5,7 @@ pub mod codex;
 pub mod command;
 pub mod gemini;
 pub mod opencode;
+pub mod qwen;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use crate::environment::HostEnv;
 
 /// The adapters for known agent CLIs (the `command` adapter needs a
 /// template and is built with [`command::CommandAdapter::new`]).
-pub const BUILTIN_NAMES: &[&str] = &["claude", "codex", "gemini", "opencode"];
+pub const BUILTIN_NAMES: &[&str] = &["claude", "codex", "gemini", "opencode", "qwen"];
 
 /// The variable that overrides where adapter `name`'s program lives, e.g.
 /// `ORCA_AGENT_CLAUDE=/opt/claude/bin/claude`.
@@ -55,6 +56,13 @@ pub fn builtin(name: &str, host: &HostEnv) -> Option<Arc<dyn Adapter>> {
                 None => adapter,
             })
         }
+        "qwen" => {
+            let adapter = qwen::QwenAdapter::default();
+            Arc::new(match program {
+                Some(program) => adapter.with_program(program),
+                None => adapter,
+            })
+        }
         _ => return None,
     };
     Some(adapter)
@@ -71,7 +79,7 @@ mod tests {
         for name in BUILTIN_NAMES {
             let adapter = builtin(name, &host).unwrap();
             assert_eq!(adapter.name(), *name);
-            assert!(adapter.tested_version().is_some());
+            assert!(adapter.tested_versions().is_some());
         }
         assert_eq!(builtin("codex", &host).unwrap().program(), Path::new("/opt/codex"));
         assert_eq!(builtin("claude", &host).unwrap().program(), Path::new("claude"));

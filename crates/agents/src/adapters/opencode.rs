@@ -6,21 +6,34 @@ use std::path::{Path, PathBuf};
 use serde_json::{Value, json};
 
 use crate::adapter::{
-    Adapter, BuildError, EventParser, ExitInfo, Invocation, check_prompt_fits_argv,
+    Adapter, BuildError, EventParser, ExitInfo, FileToWrite, Invocation, check_prompt_fits_argv,
 };
 use crate::environment::{EnvBuilder, HostEnv};
 use crate::event::{AgentEvent, ErrorKind, Finish, Usage};
 use crate::request::AgentRequest;
 use crate::summary;
 use crate::verdict::{Report, classify_api_error};
+use crate::version::TestedVersions;
 
-/// The opencode version this adapter is tested with (parsers only: the
-/// test suite does not install it).
-pub const OPENCODE_TESTED_VERSION: &str = "1.18.33";
+/// The opencode versions this adapter is tested with. `pinned` is the one
+/// tools/agent-clis/package.json installs for the test suite (a test
+/// checks); `newest` the newest one scripts/test-agents-latest passed with.
+pub const OPENCODE_TESTED: TestedVersions = TestedVersions { pinned: "1.18.33", newest: "1.18.33" };
 
 /// The provider orca configures when pointing opencode at an endpoint.
 const PROVIDER: &str = "orca";
 const ENDPOINT_DEFAULT_MODEL: &str = "orca-model";
+
+/// The longest session title orca gives (opencode's own titles stay under 50).
+const TITLE_CHARS: usize = 50;
+
+/// opencode installs its plugin SDK with npm into every config directory
+/// that has none, at each start. In a fresh HOME that is a registry fetch
+/// per run (and a failed connection offline); a lock file naming the
+/// package, next to a `node_modules`, tells it the SDK is there. Nothing
+/// uses the SDK unless the user adds plugins or custom tools.
+const PLUGIN_SDK_LOCK: &str =
+    r#"{"lockfileVersion":3,"packages":{"":{"dependencies":{"@opencode-ai/plugin":"*"}}}}"#;
 
 const CREDENTIALS: &[&str] = &[
     "ANTHROPIC_API_KEY",
@@ -60,8 +73,8 @@ impl Adapter for OpencodeAdapter {
         &self.program
     }
 
-    fn tested_version(&self) -> Option<&'static str> {
-        Some(OPENCODE_TESTED_VERSION)
+    fn tested_versions(&self) -> Option<TestedVersions> {
+        Some(OPENCODE_TESTED)
     }
 
     fn invocation(
@@ -106,26 +119,61 @@ impl Adapter for OpencodeAdapter {
                 }
             }
         }
-        if let Some(session) = &request.resume_session {
-            args.push("--session".into());
-            args.push(session.into());
+        match &request.resume_session {
+            Some(session) => {
+                args.push("--session".into());
+                args.push(session.into());
+            }
+            // A new session without a title costs a second model request
+            // (a small model writes one); orca names it instead.
+            None => {
+                let mut title = OsString::from("--title=");
+                title.push(session_title(request));
+                args.push(title);
+            }
         }
         args.extend(request.extra_args.iter().cloned());
         args.push("--".into());
-        args.push(request.prompt.clone().into());
+        // opencode joins its message arguments with spaces, wrapping each
+        // one that holds a space in quotes (and escaping its quotes). Split
+        // at every space, the pieces hold none and the join gives back the
+        // prompt exactly.
+        args.extend(request.prompt.split(' ').map(OsString::from));
 
+        let mut dirs: Vec<PathBuf> = request.home.iter().chain(&request.tmpdir).cloned().collect();
+        let mut files = Vec::new();
+        if let Some(home) = &request.home {
+            let config = home.join(".config/opencode");
+            dirs.push(config.join("node_modules"));
+            files.push(FileToWrite {
+                path: config.join("package-lock.json"),
+                contents: PLUGIN_SDK_LOCK.as_bytes().to_vec(),
+            });
+        }
         Ok(Invocation {
             program: self.program.clone(),
             args,
             env: env.finish(request),
             cwd: request.workdir.clone(),
-            dirs: request.home.iter().chain(&request.tmpdir).cloned().collect(),
-            files: Vec::new(),
+            dirs,
+            files,
         })
     }
 
     fn parser(&self) -> Box<dyn EventParser> {
         Box::new(OpencodeParser::default())
+    }
+}
+
+/// `orca TASK` for a task, else the prompt's first line, cut short.
+fn session_title(request: &AgentRequest) -> String {
+    match &request.task_id {
+        Some(task) => format!("orca {task}"),
+        None => {
+            let first =
+                request.prompt.lines().find(|line| !line.trim().is_empty()).unwrap_or("orca");
+            summary::one_line(first, TITLE_CHARS)
+        }
     }
 }
 
@@ -236,5 +284,73 @@ impl OpencodeParser {
             }
             _ => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(inv: &Invocation) -> Vec<&str> {
+        inv.args.iter().map(|a| a.to_str().unwrap()).collect()
+    }
+
+    #[test]
+    fn endpoint_config_title_and_plugin_lock() {
+        let host = HostEnv::from_vars([("PATH", "/bin"), ("OPENAI_API_KEY", "real")], false);
+        let request = AgentRequest::new("-v\nsecond line", "/w")
+            .with_endpoint("http://127.0.0.1:9/v1", "k")
+            .with_isolation("/h", "/t");
+        let inv = OpencodeAdapter::default().invocation(&request, &host, Path::new("/r")).unwrap();
+        assert_eq!(
+            args(&inv),
+            [
+                "run",
+                "--format",
+                "json",
+                "--auto",
+                "-m",
+                "orca/orca-model",
+                "--title=-v",
+                "--",
+                "-v\nsecond",
+                "line"
+            ]
+        );
+        let config: Value =
+            serde_json::from_str(inv.env["OPENCODE_CONFIG_CONTENT"].to_str().unwrap()).unwrap();
+        assert_eq!(config["provider"]["orca"]["options"]["baseURL"], "http://127.0.0.1:9/v1");
+        assert!(!inv.env.contains_key("OPENAI_API_KEY"));
+        assert!(inv.dirs.contains(&PathBuf::from("/h/.config/opencode/node_modules")));
+        assert_eq!(inv.files[0].path, Path::new("/h/.config/opencode/package-lock.json"));
+        let lock: Value = serde_json::from_slice(&inv.files[0].contents).unwrap();
+        assert!(lock["packages"][""]["dependencies"]["@opencode-ai/plugin"].is_string());
+    }
+
+    #[test]
+    fn the_prompt_is_split_at_spaces_so_opencode_joins_it_back_unquoted() {
+        let host = HostEnv::from_vars([("PATH", "/bin")], false);
+        let prompt = " say \"hi\"  to\tme ";
+        let inv = OpencodeAdapter::default()
+            .invocation(&AgentRequest::new(prompt, "/w"), &host, Path::new("/r"))
+            .unwrap();
+        let args = args(&inv);
+        let message = &args[args.iter().position(|a| *a == "--").unwrap() + 1..];
+        assert!(message.iter().all(|piece| !piece.contains(' ')), "{message:?}");
+        assert_eq!(message.join(" "), prompt);
+    }
+
+    #[test]
+    fn a_task_names_the_session_and_a_resumed_one_keeps_its_title() {
+        let host = HostEnv::from_vars([("PATH", "/bin")], false);
+        let request = AgentRequest::new("do it", "/w").with_task_id("T-7");
+        let inv = OpencodeAdapter::default().invocation(&request, &host, Path::new("/r")).unwrap();
+        assert!(args(&inv).contains(&"--title=orca T-7"));
+        assert!(inv.files.is_empty(), "the user's own HOME is left alone");
+        let resumed = request.with_resume("ses_1");
+        let inv = OpencodeAdapter::default().invocation(&resumed, &host, Path::new("/r")).unwrap();
+        let args = args(&inv);
+        assert!(args.windows(2).any(|pair| pair == ["--session", "ses_1"]));
+        assert!(!args.iter().any(|arg| arg.starts_with("--title")));
     }
 }

@@ -1,6 +1,12 @@
 //! What every real-CLI test needs: a git repository with a worktree for
 //! the agent, the pinned CLIs, a request pointed at the scripted model
 //! server, and a trap that proves no traffic left 127.0.0.1.
+//!
+//! The trap is the proxy variables: a CLI that honours them and tries to
+//! reach another host shows up in the server's log. The Node CLIs' own
+//! `fetch` ignores proxy variables, so for gemini and qwen the settings
+//! orca writes are what keeps them quiet; docs/agents.md records the
+//! `strace -e connect` check that they make no other connection.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -9,11 +15,16 @@ use std::time::Duration;
 
 use orca_agents::adapters::claude::ClaudeAdapter;
 use orca_agents::adapters::codex::CodexAdapter;
+use orca_agents::adapters::gemini::GeminiAdapter;
+use orca_agents::adapters::opencode::OpencodeAdapter;
+use orca_agents::adapters::qwen::QwenAdapter;
 use orca_agents::{
     Adapter, AgentEvent, AgentOutcome, AgentRequest, CancelToken, HostEnv, SupervisionPolicy,
     group_members, run_agent,
 };
-use orca_model_server::{LoggedRequest, ModelServerHandle, claude_bin, codex_bin};
+use orca_model_server::{
+    LoggedRequest, ModelServerHandle, claude_bin, codex_bin, gemini_bin, opencode_bin, qwen_bin,
+};
 use serde_json::Value;
 
 /// A run takes about a second; a slow machine must not fail the suite.
@@ -28,6 +39,27 @@ pub(crate) fn claude() -> Arc<dyn Adapter> {
 /// The pinned codex (its Node launcher).
 pub(crate) fn codex() -> Arc<dyn Adapter> {
     Arc::new(CodexAdapter::default().with_program(codex_bin().unwrap()))
+}
+
+/// The pinned Gemini CLI.
+pub(crate) fn gemini() -> Arc<dyn Adapter> {
+    Arc::new(GeminiAdapter::default().with_program(gemini_bin().unwrap()))
+}
+
+/// The pinned opencode.
+pub(crate) fn opencode() -> Arc<dyn Adapter> {
+    Arc::new(OpencodeAdapter::default().with_program(opencode_bin().unwrap()))
+}
+
+/// The pinned Qwen Code.
+pub(crate) fn qwen() -> Arc<dyn Adapter> {
+    Arc::new(QwenAdapter::default().with_program(qwen_bin().unwrap()))
+}
+
+/// Whether scripts/test-agents-latest runs the tests, against the newest
+/// published CLIs rather than the pinned ones.
+pub(crate) fn running_latest() -> bool {
+    std::env::var_os("ORCA_TEST_AGENTS_LATEST").is_some()
 }
 
 /// Generous limits for runs that should simply work.

@@ -1,8 +1,11 @@
-//! The acceptance of the agent layer: the REAL pinned `claude` and `codex`
-//! binaries (scripts/test-deps installs them), driven by orca's adapters and
-//! supervisor against the scripted model server on 127.0.0.1.
+//! The acceptance of the agent layer: the REAL pinned `claude`, `codex`,
+//! `gemini`, `opencode` and `qwen` (scripts/install-agent-clis installs
+//! them), driven by orca's adapters and supervisor against the scripted
+//! model server on 127.0.0.1.
 //!
 //! These tests fail, never skip, when the CLIs are missing.
+//! `scripts/test-agents-latest` runs them against the newest published
+//! versions (`ORCA_TEST_TOOLS` names where the CLIs are).
 
 mod harness;
 mod scenarios;
@@ -279,4 +282,141 @@ async fn codex_busy_forever_hits_the_hard_timeout() {
         finished.group_seen.iter().copied().filter(|pid| harness::alive(*pid)).collect();
     assert!(alive.is_empty(), "{alive:?}");
     assert_only_loopback(&server);
+}
+
+/// A 429 ended the run as a rate limit.
+fn assert_rate_limited(finished: &harness::Finished) {
+    assert_eq!(finished.outcome.status.error_kind(), Some(ErrorKind::UsageLimit), "{finished}");
+    assert_eq!(
+        finished.outcome.limit.as_ref().map(|l| l.kind),
+        Some(LimitKind::Rate),
+        "{finished}"
+    );
+}
+
+fn bad_key() -> Fault {
+    Fault::Http {
+        status: 401,
+        message: Some("API key not valid. Please pass a valid API key.".into()),
+        retry_after: None,
+        headers: Default::default(),
+    }
+}
+
+#[tokio::test]
+async fn gemini_writes_and_edits_files_in_a_git_worktree() {
+    writes_and_edits(Cli::Gemini).await;
+}
+
+#[tokio::test]
+async fn opencode_writes_and_edits_files_in_a_git_worktree() {
+    writes_and_edits(Cli::Opencode).await;
+}
+
+#[tokio::test]
+async fn qwen_writes_and_edits_files_in_a_git_worktree() {
+    writes_and_edits(Cli::Qwen).await;
+}
+
+#[tokio::test]
+async fn gemini_resumes_its_session() {
+    resumes(Cli::Gemini).await;
+}
+
+#[tokio::test]
+async fn opencode_resumes_its_session() {
+    resumes(Cli::Opencode).await;
+}
+
+#[tokio::test]
+async fn qwen_resumes_its_session() {
+    resumes(Cli::Qwen).await;
+}
+
+#[tokio::test]
+async fn gemini_http_429_is_a_rate_limit() {
+    let finished =
+        fails_with(Cli::Gemini, Fault::RateLimit { retry_after: Some(1), message: None }).await;
+    assert_rate_limited(&finished);
+}
+
+#[tokio::test]
+async fn opencode_http_429_is_a_rate_limit() {
+    // opencode retries a 429 five times whatever orca asks, waiting as long
+    // as `retry-after` says: 0 keeps the test short.
+    let finished =
+        fails_with(Cli::Opencode, Fault::RateLimit { retry_after: Some(0), message: None }).await;
+    assert_rate_limited(&finished);
+}
+
+#[tokio::test]
+async fn qwen_http_429_is_a_rate_limit() {
+    // Qwen Code's inner loop retries a 429 six times, `retry-after` apart
+    // (without one it backs off for over a minute).
+    let finished =
+        fails_with(Cli::Qwen, Fault::RateLimit { retry_after: Some(1), message: None }).await;
+    assert_rate_limited(&finished);
+}
+
+#[tokio::test]
+async fn gemini_http_500_is_transient() {
+    let finished = fails_with(Cli::Gemini, Fault::ServerError { message: None }).await;
+    assert_eq!(finished.outcome.status.error_kind(), Some(ErrorKind::TransientApi), "{finished}");
+}
+
+#[tokio::test]
+async fn gemini_spent_daily_quota_is_a_usage_limit() {
+    let fault = Fault::UsageLimit { resets_at: None, resets_in: Some(3600) };
+    let finished = fails_with(Cli::Gemini, fault).await;
+    assert_eq!(finished.outcome.status.error_kind(), Some(ErrorKind::UsageLimit), "{finished}");
+    let limit = finished.outcome.limit.clone().expect("a limit");
+    assert_eq!(limit.kind, LimitKind::Usage, "{finished}");
+}
+
+#[tokio::test]
+async fn gemini_bad_key_is_authentication() {
+    let finished = fails_with(Cli::Gemini, bad_key()).await;
+    assert_eq!(finished.outcome.status.error_kind(), Some(ErrorKind::Authentication), "{finished}");
+}
+
+#[tokio::test]
+async fn opencode_bad_key_is_authentication() {
+    let finished = fails_with(Cli::Opencode, bad_key()).await;
+    assert_eq!(finished.outcome.status.error_kind(), Some(ErrorKind::Authentication), "{finished}");
+}
+
+#[tokio::test]
+async fn qwen_bad_key_is_authentication() {
+    let finished = fails_with(Cli::Qwen, bad_key()).await;
+    assert_eq!(finished.outcome.status.error_kind(), Some(ErrorKind::Authentication), "{finished}");
+}
+
+#[tokio::test]
+async fn gemini_stall_is_killed_with_its_whole_group() {
+    stalls(Cli::Gemini, false).await;
+}
+
+#[tokio::test]
+async fn opencode_stall_mid_stream_is_killed_with_its_whole_group() {
+    stalls(Cli::Opencode, true).await;
+}
+
+#[tokio::test]
+async fn qwen_stall_is_killed_with_its_whole_group() {
+    stalls(Cli::Qwen, false).await;
+}
+
+#[tokio::test]
+async fn gemini_takes_shell_text_as_text() {
+    shell_text_stays_text(Cli::Gemini).await;
+}
+
+#[tokio::test]
+async fn opencode_takes_shell_text_as_text() {
+    shell_text_stays_text(Cli::Opencode).await;
+}
+
+#[tokio::test]
+async fn qwen_takes_shell_text_as_text() {
+    shell_text_stays_text(Cli::Qwen).await;
 }

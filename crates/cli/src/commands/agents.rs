@@ -1,4 +1,5 @@
-//! `orca agents`: which agent CLIs are installed, and at which versions.
+//! `orca agents`: which agent CLIs are installed, at which versions, and
+//! whether orca was tested with those versions.
 
 use orca_agents::adapters::{BUILTIN_NAMES, builtin, program_variable};
 use orca_agents::{HostEnv, ProgramProbe};
@@ -35,7 +36,10 @@ pub(crate) fn run(_args: &AgentsArgs, out: &Output) -> Result<ExitCode, Failure>
                     "program": probe.program,
                     "path": probe.path,
                     "version": probe.version,
-                    "tested_version": probe.tested_version,
+                    // The version CI runs; `tested_versions` has the range.
+                    "tested_version": probe.tested.map(|tested| tested.pinned),
+                    "tested_versions": probe.tested,
+                    "version_status": probe.installed().then(|| probe.version_status().as_str()),
                     "warning": probe.warning(),
                     "error": probe.error,
                 })
@@ -47,6 +51,8 @@ pub(crate) fn run(_args: &AgentsArgs, out: &Output) -> Result<ExitCode, Failure>
                 "path": null,
                 "version": null,
                 "tested_version": null,
+                "tested_versions": null,
+                "version_status": null,
                 "warning": null,
                 "error": null,
             })))
@@ -75,7 +81,7 @@ pub(crate) fn run(_args: &AgentsArgs, out: &Output) -> Result<ExitCode, Failure>
             probe.adapter.clone(),
             if probe.installed() { "yes" } else { "no" }.to_string(),
             probe.version.clone().unwrap_or_else(|| "-".into()),
-            probe.tested_version.unwrap_or("-").to_string(),
+            probe.tested.map_or_else(|| "-".to_string(), |tested| tested.describe()),
             program,
         ]);
     }

@@ -15,11 +15,11 @@ use orca_model_server::{ModelServer, Script};
 use orca_workspace::Workspace;
 
 use crate::command_error::{describe, workspace_failure};
-use crate::commands::run::RunCommonArgs;
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
 use crate::pinned_clis;
+use crate::run_session::RunCommonArgs;
 use crate::run_session::{EngineCall, drive};
 
 /// The project: a Python package that greets, still empty.

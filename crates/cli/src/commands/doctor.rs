@@ -8,7 +8,7 @@ use orca_agents::{HostEnv, locate};
 use orca_config::Adapter;
 use orca_engine::profiles::AgentProfiles;
 use orca_store::{OpenError, StoreOptions};
-use orca_workspace::Workspace;
+use orca_workspace::{Workspace, WorkspaceError};
 use serde::Serialize;
 
 use crate::command_error::{describe, open_failure, workspace_failure};
@@ -63,28 +63,45 @@ impl Check {
 pub(crate) fn run(args: &DoctorArgs, out: &Output) -> Result<ExitCode, Failure> {
     let mut checks = vec![git_version()];
     let workspace = match Workspace::discover(args.store.as_deref()) {
-        Ok(workspace) => Some(workspace),
+        Ok(workspace) => {
+            checks.push(Check::new(
+                "config",
+                Status::Ok,
+                "`.orca/config.toml` is valid (or absent: defaults)",
+            ));
+            Some(workspace)
+        }
         Err(error) => {
             let failure = workspace_failure(&error);
-            let mut check = Check::new("workspace", Status::Fail, failure.message);
+            let name =
+                if matches!(error, WorkspaceError::Config(_)) { "config" } else { "workspace" };
+            let mut check = Check::new(name, Status::Fail, failure.message);
             check.hint = failure.hints.into_iter().next();
             checks.push(check);
             None
         }
     };
-    if let Some(workspace) = &workspace {
-        checks.push(Check::new(
-            "config",
-            Status::Ok,
-            "`.orca/config.toml` is valid (or absent: defaults)",
-        ));
-        if let Some(root) = workspace.root() {
-            checks.push(git_identity(root));
-            checks.push(repository(root));
-            checks.push(disk_space(&root.join(".orca")));
+    // The checks of the repository itself need no config: a broken config
+    // should not hide a missing git identity as well.
+    let root = match &workspace {
+        Some(workspace) => workspace.root().map(Path::to_owned),
+        None => std::env::current_dir().ok().and_then(|dir| Workspace::repository_root(&dir)),
+    };
+    if let Some(root) = &root {
+        checks.push(git_identity(root));
+        checks.push(repository(root));
+        checks.push(disk_space(&root.join(".orca")));
+    }
+    match &workspace {
+        Some(workspace) => {
+            checks.push(store(workspace)?);
+            checks.extend(agents(workspace));
         }
-        checks.push(store(workspace)?);
-        checks.extend(agents(workspace));
+        None if root.is_some() => checks.push(
+            Check::new("store, agents", Status::Fail, "not checked: they are read from the config")
+                .hint("fix the config first, then run `orca doctor` again"),
+        ),
+        None => {}
     }
     checks.push(node());
     let ok = checks.iter().all(|check| check.status != Status::Fail);
@@ -229,7 +246,8 @@ fn store(workspace: &Workspace) -> Result<Check, Failure> {
 }
 
 /// Each configured agent's program: the ones a run starts by default (the
-/// run's agent, the planner) must work; the others only warn.
+/// run's agent, the planner, the reviewer, as routed) must work; the
+/// others only warn.
 fn agents(workspace: &Workspace) -> Vec<Check> {
     let config = workspace.config();
     let host = HostEnv::current();
@@ -242,10 +260,14 @@ fn agents(workspace: &Workspace) -> Vec<Check> {
             ];
         }
     };
-    let needed: Vec<&str> = [Some(config.run.agent.as_str()), config.plan.agent.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let needed: Vec<&str> = [
+        Some(config.run.agent.as_str()),
+        config.plan.agent.as_deref().or_else(|| config.roles.agent_for("planner")),
+        config.review.agent.as_deref().or_else(|| config.roles.agent_for("reviewer")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let Ok(runtime) = crate::runtime::runtime() else { return Vec::new() };
     profiles
         .names()

@@ -12,6 +12,7 @@ use orca_agents::adapters::codex::{CodexAdapter, CodexSandbox};
 use orca_agents::adapters::command::CommandAdapter;
 use orca_agents::adapters::gemini::GeminiAdapter;
 use orca_agents::adapters::opencode::OpencodeAdapter;
+use orca_agents::adapters::qwen::QwenAdapter;
 use orca_agents::adapters::{BUILTIN_NAMES, program_variable};
 use orca_agents::{
     Adapter, AgentEvent, AgentOutcome, AgentRequest, CancelLevel, CancelToken, ErrorKind, Finish,
@@ -25,7 +26,7 @@ use crate::output::Output;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct ExecArgs {
-    /// The adapter: claude, codex, gemini, opencode, or command (then the
+    /// The adapter: claude, codex, gemini, opencode, qwen, or command (then the
     /// program and its arguments follow `--`).
     #[arg(long)]
     agent: String,
@@ -237,6 +238,10 @@ fn adapter(args: &ExecArgs, host: &HostEnv) -> Result<Arc<dyn Adapter>, Failure>
         "opencode" => Arc::new(match program {
             Some(program) => OpencodeAdapter::default().with_program(program),
             None => OpencodeAdapter::default(),
+        }),
+        "qwen" => Arc::new(match program {
+            Some(program) => QwenAdapter::default().with_program(program),
+            None => QwenAdapter::default(),
         }),
         "command" => {
             let template = args

@@ -4,11 +4,12 @@
 use orca_engine::ResumeRequest;
 use orca_store::{RunId, Stage};
 
-use super::run::{RunCommonArgs, parse_stage};
+use super::run::StageParser;
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::logging::RunLog;
 use crate::output::Output;
+use crate::run_session::RunCommonArgs;
 use crate::run_session::{EngineCall, drive, find_workspace};
 
 #[derive(Debug, clap::Args)]
@@ -27,7 +28,7 @@ pub(crate) struct ResumeArgs {
     yes: bool,
 
     /// Stop after this stage.
-    #[arg(long, value_name = "STAGE", value_parser = parse_stage)]
+    #[arg(long, value_name = "STAGE", value_parser = StageParser)]
     until: Option<Stage>,
 
     #[command(flatten)]

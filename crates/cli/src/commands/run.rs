@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use orca_engine::{PlanInput, RunInput, RunOptions, RunRequest};
+use orca_engine::{PlanInput, RunInput, RunRequest};
 use orca_store::Stage;
 
 use crate::commands::plan::input::{PlanInputArgs, load};
@@ -11,7 +11,7 @@ use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::logging::RunLog;
 use crate::output::Output;
-use crate::run_session::{EngineCall, drive, find_workspace};
+use crate::run_session::{EngineCall, RunCommonArgs, drive, find_workspace};
 
 #[derive(Debug, clap::Args)]
 #[command(group = clap::ArgGroup::new("input").required(true).args(["goal", "goal_file", "plan"]))]
@@ -30,15 +30,15 @@ pub(crate) struct RunArgs {
     plan: Option<PathBuf>,
 
     /// Start at this stage; the stages before it are skipped.
-    #[arg(long, value_name = "STAGE", value_parser = parse_stage)]
+    #[arg(long, value_name = "STAGE", value_parser = StageParser)]
     from: Option<Stage>,
 
     /// Stop after this stage; `orca resume` continues.
-    #[arg(long, value_name = "STAGE", value_parser = parse_stage)]
+    #[arg(long, value_name = "STAGE", value_parser = StageParser)]
     until: Option<Stage>,
 
     /// Skip this stage (repeat for more).
-    #[arg(long, value_name = "STAGE", value_parser = parse_stage)]
+    #[arg(long, value_name = "STAGE", value_parser = StageParser)]
     skip: Vec<Stage>,
 
     /// Accept the planner's plan without asking.
@@ -70,54 +70,38 @@ pub(crate) fn read_goal(
 }
 
 /// A stage by name.
-pub(crate) fn parse_stage(text: &str) -> Result<Stage, String> {
-    text.parse().map_err(|_| {
-        let names: Vec<&str> = Stage::ALL.iter().map(|stage| stage.as_str()).collect();
-        format!("`{text}` is not a stage; the stages are {}", names.join(", "))
-    })
-}
+/// A stage's name: its own error message, and the names offered by
+/// shell completion.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StageParser;
 
-/// Options `orca run` and `orca resume` share.
-#[derive(Debug, Clone, clap::Args)]
-pub(crate) struct RunCommonArgs {
-    /// The most agents working at once [default: `[run] agents`, 4].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
-    pub(crate) agents: Option<u32>,
+impl clap::builder::TypedValueParser for StageParser {
+    type Value = Stage;
 
-    /// The agent for tasks whose plan names none [default: `[run] agent`].
-    #[arg(long, value_name = "NAME")]
-    pub(crate) agent: Option<String>,
+    fn parse_ref(
+        &self,
+        command: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Stage, clap::Error> {
+        let text = value.to_string_lossy();
+        text.parse().map_err(|_| {
+            let names: Vec<&str> = Stage::ALL.iter().map(|stage| stage.as_str()).collect();
+            let flag = arg.map(|arg| format!(" for '{arg}'")).unwrap_or_default();
+            let message = format!(
+                "invalid value '{text}'{flag}: not a stage; the stages are {}\n",
+                names.join(", ")
+            );
+            clap::Error::raw(clap::error::ErrorKind::InvalidValue, message).with_cmd(command)
+        })
+    }
 
-    /// Keep the attempt branches when the run completes.
-    #[arg(long)]
-    pub(crate) keep_branches: bool,
-
-    /// Fail a task on a merge conflict instead of sending it to a resolver agent.
-    #[arg(long)]
-    pub(crate) no_resolver: bool,
-
-    /// Print a line per event on stderr even when it is not a terminal.
-    #[arg(long)]
-    pub(crate) progress: bool,
-
-    /// When the run completes, fast-forward the checked-out branch to its
-    /// result (as `orca merge`; refused when the checkout has changes).
-    #[arg(long)]
-    pub(crate) merge: bool,
-
-    /// The store [default: `[store] url`, .orca/orca.db].
-    #[arg(long, value_name = "URL", env = "ORCA_STORE")]
-    pub(crate) store: Option<String>,
-}
-
-impl RunCommonArgs {
-    pub(crate) fn options(&self) -> RunOptions {
-        RunOptions {
-            agents: self.agents.map(|n| n as usize),
-            agent: self.agent.clone(),
-            keep_branches: self.keep_branches.then_some(true),
-            resolver: self.no_resolver.then_some(false),
-        }
+    fn possible_values(
+        &self,
+    ) -> Option<Box<dyn Iterator<Item = clap::builder::PossibleValue> + '_>> {
+        Some(Box::new(
+            Stage::ALL.iter().map(|stage| clap::builder::PossibleValue::new(stage.as_str())),
+        ))
     }
 }
 

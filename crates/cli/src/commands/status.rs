@@ -1,6 +1,7 @@
 //! `orca status`: a run's stage and every task's state, attempts, lease
 //! holder and lease age.
 
+use orca_report::{Usage, UsageTotals, compact};
 use orca_store::{
     OpenError, RunId, RunStatus, StageState, StageStatus, StoreOptions, TaskState, TaskStatus,
     Worker,
@@ -27,7 +28,7 @@ pub(crate) struct StatusArgs {
 
 /// What `orca status` found.
 enum Found {
-    Run(Box<RunStatus>, Vec<Worker>),
+    Run(Box<RunStatus>, Vec<Worker>, UsageTotals),
     /// No run in this repository yet (or no store at all).
     NoRuns,
 }
@@ -64,14 +65,16 @@ pub(crate) fn run(args: &StatusArgs, out: &Output) -> Result<ExitCode, Failure> 
         };
         let status = store.run_status(&run).await.map_err(|e| store_failure(&e));
         let workers = store.workers().await.map_err(|e| store_failure(&e));
+        let attempts = store.run_attempts(&run).await.map_err(|e| store_failure(&e));
         store.close().await;
         let status = status?;
+        let usage = UsageTotals::of_attempts(attempts?.iter().map(|(task, a)| (task.as_str(), a)));
         // Workers and agent sessions that were active while this run was.
         let workers: Vec<Worker> = workers?
             .into_iter()
             .filter(|worker| worker.last_seen_ms >= status.run.created_ms)
             .collect();
-        Ok(Found::Run(Box::new(status), workers))
+        Ok(Found::Run(Box::new(status), workers, usage))
     })?;
     match found {
         Found::NoRuns => {
@@ -88,7 +91,7 @@ pub(crate) fn run(args: &StatusArgs, out: &Output) -> Result<ExitCode, Failure> 
                 ));
             }
         }
-        Found::Run(status, workers) => {
+        Found::Run(status, workers, usage) => {
             // Each gate's failing findings at each check, when the run's
             // directory is here.
             let run_dir = workspace.layout().map(|layout| layout.run_dir(status.run.id.as_str()));
@@ -101,9 +104,14 @@ pub(crate) fn run(args: &StatusArgs, out: &Output) -> Result<ExitCode, Failure> 
                 })
                 .collect();
             if out.is_json() {
-                out.json(&StatusJson { status: &status, workers: &workers, gates: &gates });
+                out.json(&StatusJson {
+                    status: &status,
+                    workers: &workers,
+                    gates: &gates,
+                    usage: &usage,
+                });
             } else {
-                out.text(render(&status, &workers, &gates));
+                out.text(render(&status, &workers, &gates, &usage));
             }
         }
     }
@@ -118,6 +126,9 @@ struct StatusJson<'a> {
     workers: &'a [Worker],
     /// Per gate, its findings at each check (before and after fix rounds).
     gates: &'a std::collections::BTreeMap<String, Vec<orca_report::GateCheck>>,
+    /// Tokens and cost of the attempts that ended, for the run, per agent
+    /// and per task.
+    usage: &'a UsageTotals,
 }
 
 /// The human view of a run's status.
@@ -125,6 +136,7 @@ pub(crate) fn render(
     status: &RunStatus,
     workers: &[Worker],
     gates: &std::collections::BTreeMap<String, Vec<orca_report::GateCheck>>,
+    usage: &UsageTotals,
 ) -> String {
     let mut lines = Vec::new();
     let run = &status.run;
@@ -151,6 +163,15 @@ pub(crate) fn render(
         })
         .collect();
     lines.push(format!("tasks: {} total: {}", status.tasks.len(), counts.join(", ")));
+    if !usage.run.is_empty() {
+        let agents: Vec<String> = usage
+            .agents
+            .iter()
+            .filter(|(_, usage)| !usage.is_empty())
+            .map(|(agent, usage)| format!("{agent} {}", usage.describe()))
+            .collect();
+        lines.push(format!("usage: {} ({})", usage.run.describe(), agents.join("; ")));
+    }
     for worker in workers {
         lines.push(worker_line(worker, status));
     }
@@ -159,9 +180,12 @@ pub(crate) fn render(
     }
     lines.push(String::new());
 
-    let header = ["TASK", "STATE", "ATTEMPT", "TRIES", "LEASE", "DEPS"];
-    let rows: Vec<[String; 6]> =
-        status.tasks.iter().map(|task| task_row(task, status.now_ms)).collect();
+    let header = ["TASK", "STATE", "ATTEMPT", "TRIES", "TOKENS", "LEASE", "DEPS"];
+    let rows: Vec<[String; 7]> = status
+        .tasks
+        .iter()
+        .map(|task| task_row(task, usage.tasks.get(&task.key), status.now_ms))
+        .collect();
     let mut widths = header.map(str::len);
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
@@ -230,7 +254,7 @@ fn shorten(text: &str, max: usize) -> String {
     }
 }
 
-fn task_row(task: &TaskStatus, now_ms: i64) -> [String; 6] {
+fn task_row(task: &TaskStatus, usage: Option<&Usage>, now_ms: i64) -> [String; 7] {
     let lease = task.lease.as_ref().map_or_else(
         || "-".to_owned(),
         |lease| {
@@ -254,6 +278,13 @@ fn task_row(task: &TaskStatus, now_ms: i64) -> [String; 6] {
         },
         if task.attempt == 0 { "-".to_owned() } else { format!("#{}", task.attempt) },
         format!("{}/{}", task.tries, task.max_attempts),
+        match usage.filter(|usage| !usage.is_empty()) {
+            Some(usage) if usage.cost_usd > 0.0 => {
+                format!("{} ${:.2}", compact(usage.tokens()), usage.cost_usd)
+            }
+            Some(usage) => compact(usage.tokens()),
+            None => "-".to_owned(),
+        },
         lease,
         deps,
     ]
@@ -277,7 +308,7 @@ fn task_note(task: &TaskStatus) -> Option<String> {
     }
 }
 
-fn table_line(cells: &[String; 6], widths: &[usize; 6]) -> String {
+fn table_line(cells: &[String; 7], widths: &[usize; 7]) -> String {
     let mut line = String::new();
     for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
         if i + 1 == cells.len() {

@@ -16,7 +16,7 @@ use crate::error::{EngineError, UnusableAgent};
 use crate::git_thread::on_git;
 use crate::pipeline::transition::Outcome;
 use crate::pipeline::{OpenWorkspace, Pipeline, PlanSummary, RunOptions};
-use crate::profiles::AgentProfiles;
+use crate::profiles::{AgentProfiles, routed_agent};
 
 /// The store tasks of a plan: one per plan task, with its dependencies,
 /// the plan task itself as the spec, and a priority from dispatch order
@@ -144,11 +144,15 @@ pub(crate) async fn check_agents(
 ) -> Result<(), EngineError> {
     let profiles = AgentProfiles::from_config(&ws.config, &ws.host)?;
     let default_agent = options.agent.clone().unwrap_or_else(|| ws.config.run.agent.clone());
+    let roles = &ws.config.roles;
     let mut needed = BTreeSet::from([default_agent.clone()]);
     match plan {
-        Some(plan) => needed.extend(plan.tasks.iter().filter_map(|task| task.agent.clone())),
+        Some(plan) => needed.extend(plan.tasks.iter().map(|task| {
+            routed_agent(roles, &task.role, task.agent.as_deref(), &default_agent).to_owned()
+        })),
         None => {
-            needed.insert(ws.config.plan.agent.clone().unwrap_or(default_agent));
+            let planner = ws.config.plan.agent.as_deref();
+            needed.insert(routed_agent(roles, "planner", planner, &default_agent).to_owned());
         }
     }
     let mut unusable = Vec::new();

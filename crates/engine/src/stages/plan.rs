@@ -21,7 +21,7 @@ use crate::excerpt::{error_chain, shorten};
 use crate::git_thread::on_git;
 use crate::pipeline::transition::Outcome;
 use crate::pipeline::{Pipeline, PlanSummary};
-use crate::process::kill_recorded;
+use crate::process::{kill_marked, kill_recorded};
 use crate::profiles::AgentProfiles;
 use crate::prompt::{PlannerBrief, planner_feedback_prompt, planner_prompt};
 use crate::stage_agent::{StageTurn, TurnEnd, take_turn};
@@ -38,8 +38,13 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
         return Ok(Outcome::Skipped { reason: "the run was given its plan".into() });
     };
     let profiles = AgentProfiles::from_config(&p.ws.config, &p.ws.host)?;
-    let planner_name = p.ws.config.plan.agent.clone().unwrap_or_else(|| p.default_agent());
-    let planner = profiles.get(&planner_name)?;
+    let config = &p.ws.config;
+    let planner = profiles.for_role(
+        &config.roles,
+        "planner",
+        config.plan.agent.as_deref(),
+        &p.default_agent(),
+    )?;
     let per_try = p.ws.config.plan.max_rounds.max(1);
     // Rounds all spent: the stage failed before and is run again (after
     // `orca resume`), so the planner gets as many rounds again.
@@ -50,6 +55,7 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
     for round in 1..=max_rounds {
         kill_recorded(&stage_dir.join(format!("r{round}")).join("agent.pid"));
     }
+    kill_marked(&stage_dir);
     let worktree = worktree_path(p);
     let branch = format!("{}{PLANNER}", orca_git::run_branch_prefix(p.run.as_str()));
     let roles = p.ws.config.roles.known.clone();
@@ -118,7 +124,7 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
                 TurnEnd::Interrupted => return Ok(Outcome::Interrupted),
                 TurnEnd::CouldNotRun(reason) => {
                     return Ok(Outcome::Failed {
-                        reason: format!("the planner `{planner_name}` could not run: {reason}"),
+                        reason: format!("the planner `{}` could not run: {reason}", planner.name),
                     });
                 }
             };
@@ -128,7 +134,8 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
             if let Finish::Failed { kind, message } = &outcome.status {
                 return Ok(Outcome::Failed {
                     reason: format!(
-                        "the planner `{planner_name}` failed ({kind}): {}",
+                        "the planner `{}` failed ({kind}): {}",
+                        planner.name,
                         shorten(message, 300)
                     ),
                 });

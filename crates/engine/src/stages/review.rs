@@ -220,8 +220,13 @@ enum Asked {
 /// when its answer cannot be read.
 async fn ask(p: &mut Pipeline, tip: &str) -> Result<Asked, EngineError> {
     let profiles = AgentProfiles::from_config(&p.ws.config, &p.ws.host)?;
-    let name = p.ws.config.review.agent.clone().unwrap_or_else(|| p.default_agent());
-    let reviewer = profiles.get(&name)?;
+    let config = &p.ws.config;
+    let reviewer = profiles.for_role(
+        &config.roles,
+        "reviewer",
+        config.review.agent.as_deref(),
+        &p.default_agent(),
+    )?;
     let worktree = checks::fresh_checkout(p, CHECKOUT).await?;
     // A directory per result reviewed: each gate round keeps its prompts.
     let stage_dir = p.run_dir().join("review").join(&tip[..tip.len().min(10)]);
@@ -257,7 +262,8 @@ async fn ask(p: &mut Pipeline, tip: &str) -> Result<Asked, EngineError> {
                 if let orca_agents::Finish::Failed { kind, message } = &outcome.status {
                     return Ok(Asked::Stop(Outcome::Failed {
                         reason: format!(
-                            "the reviewer `{name}` failed ({kind}): {}",
+                            "the reviewer `{}` failed ({kind}): {}",
+                            reviewer.name,
                             crate::excerpt::shorten(message, 300)
                         ),
                     }));
@@ -266,7 +272,7 @@ async fn ask(p: &mut Pipeline, tip: &str) -> Result<Asked, EngineError> {
             TurnEnd::Interrupted => return Ok(Asked::Stop(Outcome::Interrupted)),
             TurnEnd::CouldNotRun(reason) => {
                 return Ok(Asked::Stop(Outcome::Failed {
-                    reason: format!("the reviewer `{name}` could not run: {reason}"),
+                    reason: format!("the reviewer `{}` could not run: {reason}", reviewer.name),
                 }));
             }
         }

@@ -1,27 +1,62 @@
-//! OpenAI Chat Completions (opencode): `chat.completion.chunk` data lines,
-//! a usage chunk, then `data: [DONE]`.
+//! OpenAI Chat Completions (opencode, Qwen Code): `chat.completion.chunk`
+//! data lines, a usage chunk, then `data: [DONE]`.
 
 use serde_json::{Value, json};
 
 use super::{NoForm, Payload, SseEvent, Turn};
 use crate::api::Api;
+use crate::conversation::Conversation;
 use crate::script::ToolCall;
 
-/// opencode's own tools for the shorthands: (name, arguments as JSON text).
-fn tool(call: &ToolCall) -> Result<(String, String), NoForm> {
-    let (name, arguments) = match call {
-        ToolCall::ToolUse { name, input } => (name.clone(), input.clone()),
-        ToolCall::WriteFile { path, content } => {
+/// Whose tools the shorthands name. Both CLIs speak this API; the tool list
+/// in the request says which one is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Toolset {
+    /// opencode: `write`, `edit`, `bash` with camel-case arguments.
+    Opencode,
+    /// Qwen Code: `write_file`, `edit`, `run_shell_command` (Gemini CLI's
+    /// names, snake-case arguments; paths must be absolute).
+    Qwen,
+}
+
+impl Toolset {
+    fn of(conversation: &Conversation) -> Toolset {
+        if conversation.offers("write_file") || conversation.offers("run_shell_command") {
+            Toolset::Qwen
+        } else {
+            Toolset::Opencode
+        }
+    }
+}
+
+/// The CLI's own tool for a call: (name, arguments as JSON text).
+fn tool(toolset: Toolset, call: &ToolCall) -> Result<(String, String), NoForm> {
+    let (name, arguments) = match (toolset, call) {
+        (_, ToolCall::ToolUse { name, input }) => (name.clone(), input.clone()),
+        (Toolset::Opencode, ToolCall::WriteFile { path, content }) => {
             ("write".into(), json!({"filePath": path, "content": content}))
         }
-        ToolCall::EditFile { path, old, new } => {
+        (Toolset::Opencode, ToolCall::EditFile { path, old, new }) => {
             ("edit".into(), json!({"filePath": path, "oldString": old, "newString": new}))
         }
-        ToolCall::Shell { command, description } => (
+        (Toolset::Opencode, ToolCall::Shell { command, description }) => (
             "bash".into(),
             json!({"command": command, "description": description.as_deref().unwrap_or(command)}),
         ),
-        ToolCall::ExecCommand { .. } | ToolCall::ApplyPatch { .. } => {
+        (Toolset::Qwen, ToolCall::WriteFile { path, content }) => {
+            ("write_file".into(), json!({"file_path": path, "content": content}))
+        }
+        (Toolset::Qwen, ToolCall::EditFile { path, old, new }) => {
+            ("edit".into(), json!({"file_path": path, "old_string": old, "new_string": new}))
+        }
+        (Toolset::Qwen, ToolCall::Shell { command, description }) => {
+            let mut arguments = json!({"command": command});
+            if let Some(description) = description {
+                arguments["description"] = json!(description);
+            }
+            ("run_shell_command".into(), arguments)
+        }
+        (_, ToolCall::ExecCommand { .. } | ToolCall::ApplyPatch { .. }) => {
             return Err(NoForm::codex_only(call, Api::ChatCompletions));
         }
     };
@@ -69,7 +104,8 @@ pub(super) fn message(
     text: Option<&str>,
     tools: &[ToolCall],
 ) -> Result<Payload, NoForm> {
-    let calls = tools.iter().map(tool).collect::<Result<Vec<_>, _>>()?;
+    let toolset = Toolset::of(turn.conversation);
+    let calls = tools.iter().map(|call| tool(toolset, call)).collect::<Result<Vec<_>, _>>()?;
     let tool_calls: Vec<Value> = calls
         .iter()
         .enumerate()

@@ -14,9 +14,17 @@ fn tool(call: &ToolCall) -> Result<Value, NoForm> {
         ToolCall::WriteFile { path, content } => {
             ("write_file", json!({"file_path": path, "content": content}))
         }
-        ToolCall::EditFile { path, old, new } => {
-            ("replace", json!({"file_path": path, "old_string": old, "new_string": new}))
-        }
+        // `instruction` is required: the CLI may hand it to a model that
+        // repairs a failed edit.
+        ToolCall::EditFile { path, old, new } => (
+            "replace",
+            json!({
+                "file_path": path,
+                "instruction": format!("Replace the given text in {path}."),
+                "old_string": old,
+                "new_string": new,
+            }),
+        ),
         ToolCall::Shell { command, description } => {
             let mut args = json!({"command": command});
             if let Some(description) = description {
@@ -83,4 +91,26 @@ pub(super) fn error_body(status: u16, message: &str) -> Value {
         _ => "INTERNAL",
     };
     json!({"error": {"code": status, "message": message, "status": kind}})
+}
+
+/// A spent daily quota as the Gemini API reports it: a 429 whose
+/// `QuotaFailure` names a per-day quota (Gemini CLI then stops at once with
+/// "You have exhausted your daily quota") and whose `RetryInfo` says when
+/// to come back.
+pub(super) fn usage_limit(retry_after: u64) -> Value {
+    json!({"error": {
+        "code": 429,
+        "message": "You exceeded your current quota, please check your plan and billing details.",
+        "status": "RESOURCE_EXHAUSTED",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                "violations": [{
+                    "quotaMetric": "generativelanguage.googleapis.com/generate_content_requests",
+                    "quotaId": "GenerateRequestsPerDayPerProjectPerModel",
+                }],
+            },
+            {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": format!("{retry_after}s")},
+        ],
+    }})
 }

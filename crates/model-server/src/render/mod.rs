@@ -155,10 +155,7 @@ pub(crate) fn usage_limit(api: Api, now: u64, resets_at: u64) -> Rendered {
         Api::OpenAi | Api::ChatCompletions => {
             (Vec::new(), responses::usage_limit(resets_at, retry_after))
         }
-        Api::Gemini => (
-            Vec::new(),
-            gemini::error_body(429, &format!("Quota exceeded; usage limit resets at {resets_at}")),
-        ),
+        Api::Gemini => (Vec::new(), gemini::usage_limit(retry_after)),
     };
     headers.push(("retry-after".to_string(), retry_after.to_string()));
     Rendered { status: 429, headers, payload: Payload::Json(body) }

@@ -184,6 +184,50 @@ fn chat_completions_stream_ends_with_usage_and_done() {
     assert_eq!(chunks[4]["usage"]["completion_tokens"], 20);
 }
 
+/// opencode and Qwen Code both speak Chat Completions; the tools a request
+/// offers decide whose tool names the shorthands take.
+#[test]
+fn chat_shorthands_follow_the_offered_tools() {
+    let script = Script::new().rule(Rule::tools([
+        ToolCall::write_file("/w/a.txt", "x"),
+        ToolCall::edit_file("/w/a.txt", "x", "y"),
+        ToolCall::shell("ls"),
+    ]));
+    let server = ModelServer::start(script).unwrap();
+    let calls = |tools: Value| -> Vec<(String, Value)> {
+        let request = json!({"stream": true, "messages": [{"role": "user", "content": "go"}], "tools": tools});
+        let response = post(server.addr(), "/v1/chat/completions", &request);
+        let events = response.events();
+        events[..events.len() - 1]
+            .iter()
+            .map(data)
+            .filter_map(|chunk| {
+                let call = chunk["choices"][0]["delta"]["tool_calls"][0]["function"].clone();
+                let name = call["name"].as_str()?.to_string();
+                Some((name, serde_json::from_str(call["arguments"].as_str().unwrap()).unwrap()))
+            })
+            .collect()
+    };
+    let function = |name: &str| json!({"type": "function", "function": {"name": name}});
+    let qwen =
+        calls(json!([function("write_file"), function("edit"), function("run_shell_command")]));
+    assert_eq!(
+        qwen,
+        [
+            ("write_file".to_string(), json!({"file_path": "/w/a.txt", "content": "x"})),
+            (
+                "edit".to_string(),
+                json!({"file_path": "/w/a.txt", "old_string": "x", "new_string": "y"})
+            ),
+            ("run_shell_command".to_string(), json!({"command": "ls"})),
+        ]
+    );
+    let opencode = calls(json!([function("write"), function("edit"), function("bash")]));
+    let names: Vec<&str> = opencode.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(names, ["write", "edit", "bash"]);
+    assert_eq!(opencode[1].1, json!({"filePath": "/w/a.txt", "oldString": "x", "newString": "y"}));
+}
+
 #[test]
 fn gemini_stream_is_data_lines_with_function_calls() {
     let script = Script::new().rule(Rule::tool(ToolCall::write_file("a.txt", "x")));
@@ -203,6 +247,19 @@ fn gemini_stream_is_data_lines_with_function_calls() {
         json!({"name": "write_file", "args": {"file_path": "a.txt", "content": "x"}})
     );
     assert_eq!(chunk["usageMetadata"]["candidatesTokenCount"], 20);
+    assert_eq!(chunk["modelVersion"], "gemini-2.5-pro", "the model comes from the path");
+}
+
+#[test]
+fn gemini_replace_carries_the_instruction_the_cli_requires() {
+    let script = Script::new().rule(Rule::tool(ToolCall::edit_file("a.txt", "x", "y")));
+    let server = ModelServer::start(script).unwrap();
+    let request = json!({"contents": [{"role": "user", "parts": [{"text": "go"}]}]});
+    let response = post(server.addr(), "/v1beta/models/m:generateContent", &request);
+    let call = &response.json()["candidates"][0]["content"]["parts"][0]["functionCall"];
+    assert_eq!(call["name"], "replace");
+    assert_eq!(call["args"]["old_string"], "x");
+    assert!(call["args"]["instruction"].as_str().is_some_and(|text| !text.is_empty()));
 }
 
 #[test]
@@ -268,6 +325,20 @@ fn usage_limit_reports_the_reset_time_per_api() {
     let error = &codex.json()["error"];
     assert_eq!(error["type"], "usage_limit_reached");
     assert_eq!(error["resets_at"], 4_000_000_000u64);
+
+    let gemini = post(
+        server.addr(),
+        "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse",
+        &json!({"contents": [{"role": "user", "parts": [{"text": "go"}]}]}),
+    );
+    assert_eq!(gemini.status, 429);
+    let details = gemini.json()["error"]["details"].clone();
+    assert!(
+        details[0]["violations"][0]["quotaId"].as_str().unwrap().contains("PerDay"),
+        "Gemini CLI reads a per-day quota as a spent limit: {details}"
+    );
+    let delay = details[1]["retryDelay"].as_str().unwrap();
+    assert_eq!(delay, format!("{}s", gemini.header("retry-after").unwrap()));
 }
 
 #[test]

@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use orca_engine::{RunInput, RunRequest};
 use orca_store::Stage;
 
-use crate::commands::run::{RunCommonArgs, read_goal};
+use crate::commands::run::read_goal;
 use crate::exit_code::ExitCode;
 use crate::failure::Failure;
 use crate::output::Output;
+use crate::run_session::RunCommonArgs;
 use crate::run_session::{EngineCall, drive, find_workspace};
 
 #[derive(Debug, clap::Args)]

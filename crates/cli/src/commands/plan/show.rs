@@ -3,7 +3,9 @@
 use std::fmt::Write;
 use std::path::PathBuf;
 
-use orca_plan::{CriticalPath, Plan, PlanGraph, TaskIndex, Weights, format_duration};
+use orca_config::Config;
+use orca_engine::profiles::routed_agent;
+use orca_plan::{CriticalPath, Plan, PlanGraph, Task, TaskIndex, Weights, format_duration};
 
 use super::input::{PlanInputArgs, load};
 use crate::exit_code::ExitCode;
@@ -40,6 +42,10 @@ pub(crate) fn run(args: &ShowArgs, out: &Output) -> Result<ExitCode, Failure> {
         Err(code) => return Ok(code),
     };
     let plan = &loaded.checked.plan;
+    // Routing follows this repository's config; outside one, the defaults.
+    let config = orca_workspace::Workspace::discover(None)
+        .map(|workspace| workspace.config().clone())
+        .unwrap_or_default();
     let critical = graph.critical_path();
     let parallelism = graph.max_parallelism();
     let waves = graph.waves();
@@ -62,6 +68,8 @@ pub(crate) fn run(args: &ShowArgs, out: &Output) -> Result<ExitCode, Failure> {
                     "title": task.title,
                     "phase": task.phase.map(|p| plan.phases[p].title.clone()),
                     "role": task.role,
+                    "agent": routed(&config, task).0,
+                    "model": routed(&config, task).1,
                     "wave": graph.wave_of(t) + 1,
                     "priority": task.priority,
                     "estimate": task.estimate,
@@ -92,6 +100,7 @@ pub(crate) fn run(args: &ShowArgs, out: &Output) -> Result<ExitCode, Failure> {
     }
     out.text(summary(
         &loaded.source.name,
+        &config,
         plan,
         graph,
         &critical,
@@ -106,8 +115,22 @@ fn plural(n: usize, word: &str) -> String {
     format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
+/// The agent and model that would do `task` in a run: its own `agent:`,
+/// else `[roles.<role>]`, else `[run] agent`; the model from the role's
+/// route, else the agent's own.
+fn routed<'a>(config: &'a Config, task: &'a Task) -> (&'a str, Option<&'a str>) {
+    let agent = routed_agent(&config.roles, &task.role, task.agent.as_deref(), &config.run.agent);
+    let model = config
+        .roles
+        .model_for(&task.role)
+        .or_else(|| config.agents.get(agent).and_then(|a| a.model.as_deref()));
+    (agent, model)
+}
+
+#[expect(clippy::too_many_arguments, reason = "one summary of everything computed above")]
 fn summary(
     name: &str,
+    config: &Config,
     plan: &Plan,
     graph: &PlanGraph,
     critical: &CriticalPath,
@@ -147,8 +170,8 @@ fn summary(
         path_text(graph, critical)
     );
 
-    let header = ["ID", "WAVE", "ROLE", "PRIORITY", "ESTIMATE", "TITLE", "DEPS"];
-    let rows: Vec<(Option<usize>, [String; 7])> = graph
+    let header = ["ID", "WAVE", "ROLE", "AGENT", "PRIORITY", "ESTIMATE", "TITLE", "DEPS"];
+    let rows: Vec<(Option<usize>, [String; 8])> = graph
         .indices()
         .map(|t| {
             let task = &plan.tasks[t.index()];
@@ -168,6 +191,10 @@ fn summary(
                     task.id.to_string(),
                     (graph.wave_of(t) + 1).to_string(),
                     task.role.clone(),
+                    match routed(config, task) {
+                        (agent, Some(model)) => format!("{agent} ({model})"),
+                        (agent, None) => agent.to_owned(),
+                    },
                     task.priority.to_string(),
                     task.estimate.map_or_else(|| "-".to_owned(), |e| e.to_string()),
                     title,

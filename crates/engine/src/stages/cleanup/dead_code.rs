@@ -1,6 +1,9 @@
 //! Unused code in the files a run changed: the compiler's own unused
-//! warnings for Rust (`cargo check`: proven), and vulture for Python when
-//! it is installed (its confidence is a guess unless 100%).
+//! warnings for Rust (`cargo check`: proven), and, when they are
+//! installed, vulture for Python (a guess unless 100% confident), knip for
+//! JavaScript/TypeScript (unused files, exports and dependencies) and
+//! cargo-machete for Cargo dependencies (both read the code statically and
+//! miss dynamic uses, so theirs are guesses).
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -15,9 +18,10 @@ pub struct Unused {
     pub line: u64,
     /// What is unused, in the tool's words.
     pub what: String,
-    /// `cargo check` or `vulture`.
+    /// `cargo check`, `vulture`, `knip` or `cargo machete`.
     pub tool: String,
-    /// Whether the tool proves it (the compiler does; vulture only at 100%).
+    /// Whether the tool proves it (the compiler does; vulture only at 100%;
+    /// knip and cargo-machete never).
     pub proven: bool,
 }
 
@@ -41,6 +45,18 @@ pub fn find(root: &Path, changed: &BTreeSet<String>) -> Vec<Unused> {
     let python: Vec<&String> = changed.iter().filter(|f| f.ends_with(".py")).collect();
     if !python.is_empty() {
         found.extend(vulture(root, &python));
+    }
+    let javascript = |file: &String| {
+        file == "package.json"
+            || [".js", ".jsx", ".mjs", ".cjs", ".ts", ".tsx", ".mts", ".cts"]
+                .iter()
+                .any(|extension| file.ends_with(extension))
+    };
+    if root.join("package.json").is_file() && changed.iter().any(javascript) {
+        found.extend(knip(root));
+    }
+    if changed.iter().any(|file| file == "Cargo.toml" || file.ends_with("/Cargo.toml")) {
+        found.extend(cargo_machete(root));
     }
     found.retain(|unused| changed.contains(&unused.file));
     found.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
@@ -111,6 +127,98 @@ fn vulture_line(line: &str) -> Option<Unused> {
     })
 }
 
+/// `knip --reporter json`, the project's own (`node_modules/.bin`) or one
+/// on PATH.
+fn knip(root: &Path) -> Vec<Unused> {
+    let local = root.join("node_modules/.bin/knip");
+    let program = if local.is_file() { local } else { "knip".into() };
+    let Ok(out) = Command::new(program)
+        .args(["--reporter", "json", "--no-progress"])
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return Vec::new();
+    };
+    knip_report(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// knip's JSON report: per file, lists of issues by kind, each with the
+/// name (and, but for whole files, a line).
+fn knip_report(text: &str) -> Vec<Unused> {
+    const KINDS: [(&str, &str); 7] = [
+        ("files", "unused file"),
+        ("exports", "unused export"),
+        ("types", "unused exported type"),
+        ("enumMembers", "unused enum member"),
+        ("namespaceMembers", "unused namespace member"),
+        ("dependencies", "unused dependency"),
+        ("devDependencies", "unused devDependency"),
+    ];
+    let Ok(report) = serde_json::from_str::<serde_json::Value>(text) else { return Vec::new() };
+    let mut found = Vec::new();
+    for issue in report["issues"].as_array().into_iter().flatten() {
+        let Some(file) = issue["file"].as_str() else { continue };
+        for (kind, label) in KINDS {
+            for item in issue[kind].as_array().into_iter().flatten() {
+                let what = match (kind, item["name"].as_str()) {
+                    ("files", _) => label.to_owned(),
+                    (_, Some(name)) => format!("{label} '{name}'"),
+                    (_, None) => continue,
+                };
+                found.push(Unused {
+                    file: file.to_owned(),
+                    line: item["line"].as_u64().unwrap_or(1),
+                    what,
+                    tool: "knip".to_owned(),
+                    proven: false,
+                });
+            }
+        }
+    }
+    found
+}
+
+/// `cargo machete`: the dependencies no source file of their crate names.
+fn cargo_machete(root: &Path) -> Vec<Unused> {
+    let Ok(out) = Command::new("cargo-machete")
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return Vec::new();
+    };
+    machete_report(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// cargo-machete's report: a `<crate> -- <manifest>:` line, then one
+/// indented line per unused dependency. The line is the manifest's first.
+fn machete_report(text: &str) -> Vec<Unused> {
+    let mut found = Vec::new();
+    let mut manifest: Option<String> = None;
+    for line in text.lines() {
+        if let Some((_, path)) = line.split_once(" -- ") {
+            manifest = path.strip_suffix(':').map(|path| path.trim_start_matches("./").to_owned());
+        } else if let (Some(manifest), true) = (&manifest, line.starts_with(char::is_whitespace)) {
+            let name = line.trim();
+            if !name.is_empty() {
+                found.push(Unused {
+                    file: manifest.clone(),
+                    line: 1,
+                    what: format!("unused dependency '{name}'"),
+                    tool: "cargo machete".to_owned(),
+                    proven: false,
+                });
+            }
+        } else {
+            manifest = None;
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,6 +249,58 @@ mod tests {
         assert!(
             vulture_line("app/util.py:3: unused import 'os' (100% confidence)").unwrap().proven
         );
+    }
+
+    /// What knip 6.48.0 printed for a project with an orphan file, an
+    /// unused export and an unused dependency.
+    #[test]
+    fn knips_unused_files_exports_and_dependencies_are_read_as_guesses() {
+        let report = r#"{"issues":[{"file":"src/orphan.js","dependencies":[],"devDependencies":[],"exports":[],"files":[{"name":"src/orphan.js"}],"types":[]},{"file":"package.json","dependencies":[{"name":"left-pad","line":1,"col":99,"pos":98}],"devDependencies":[],"exports":[],"files":[]},{"file":"src/lib.js","dependencies":[],"exports":[{"name":"unusedHelper","line":3,"col":17,"pos":54}],"files":[],"types":[{"name":"Shape","line":9,"col":13,"pos":80}]}]}"#;
+        let found = knip_report(report);
+        let seen: Vec<(&str, u64, &str)> =
+            found.iter().map(|u| (u.file.as_str(), u.line, u.what.as_str())).collect();
+        assert_eq!(
+            seen,
+            [
+                ("src/orphan.js", 1, "unused file"),
+                ("package.json", 1, "unused dependency 'left-pad'"),
+                ("src/lib.js", 3, "unused export 'unusedHelper'"),
+                ("src/lib.js", 9, "unused exported type 'Shape'"),
+            ]
+        );
+        assert!(found.iter().all(|u| !u.proven && u.tool == "knip"));
+        assert!(knip_report("not json").is_empty());
+    }
+
+    #[test]
+    fn cargo_machetes_unused_dependencies_are_read_per_manifest() {
+        // What cargo-machete 0.9.2 printed for a workspace of two crates.
+        let report = "cargo-machete found the following unused dependencies in this directory:\n\
+            shop -- ./Cargo.toml:\n\
+            \tserde\n\
+            \tregex\n\
+            worker -- ./crates/worker/Cargo.toml:\n\
+            \tanyhow\n\
+            \n\
+            If you believe cargo-machete has detected an unused dependency incorrectly,\n\
+            you can add the dependency to the list of dependencies to ignore in the\n\
+            `[package.metadata.cargo-machete]` section of the appropriate Cargo.toml.\n\
+            For example:\n\
+            \n\
+            [package.metadata.cargo-machete]\n\
+            ignored = [\"prost\"]\n";
+        let found = machete_report(report);
+        let seen: Vec<(&str, &str)> =
+            found.iter().map(|u| (u.file.as_str(), u.what.as_str())).collect();
+        assert_eq!(
+            seen,
+            [
+                ("Cargo.toml", "unused dependency 'serde'"),
+                ("Cargo.toml", "unused dependency 'regex'"),
+                ("crates/worker/Cargo.toml", "unused dependency 'anyhow'"),
+            ]
+        );
+        assert!(found.iter().all(|u| !u.proven));
     }
 
     #[test]

@@ -90,8 +90,8 @@ impl RunContext {
     }
 
     pub(super) fn profile_for(&self, task: &Task) -> Result<Arc<AgentProfile>, EngineError> {
-        let name = task.agent.as_deref().unwrap_or(&self.default_agent);
-        Ok(self.profiles.get(name)?)
+        let roles = &self.config.roles;
+        Ok(self.profiles.for_role(roles, &task.role, task.agent.as_deref(), &self.default_agent)?)
     }
 
     pub(super) fn task_worktree(&self, task: &Task) -> PathBuf {

@@ -26,7 +26,7 @@ use self::dispatcher::Dispatcher;
 use crate::error::EngineError;
 use crate::pipeline::Pipeline;
 use crate::pipeline::transition::Outcome;
-use crate::profiles::AgentProfiles;
+use crate::profiles::{AgentProfiles, routed_agent};
 use crate::schedule::{Caps, Schedule, ScheduledTask, dispatch_ranks};
 
 /// How the stage ended.
@@ -159,7 +159,12 @@ fn build_schedule(ctx: &RunContext) -> Schedule {
             ScheduledTask {
                 deps: ctx.graph.deps(node).iter().map(|dep| dep.index()).collect(),
                 conflicts: ctx.graph.conflicting(node).iter().map(|other| other.index()).collect(),
-                agent: agent_of(task.agent.as_deref().unwrap_or(&ctx.default_agent)),
+                agent: agent_of(routed_agent(
+                    &ctx.config.roles,
+                    &task.role,
+                    task.agent.as_deref(),
+                    &ctx.default_agent,
+                )),
                 rank: order[index],
             }
         })

@@ -12,7 +12,7 @@ use super::dispatcher::PendingMerges;
 use crate::error::EngineError;
 use crate::excerpt::error_chain;
 use crate::git_thread::on_git;
-use crate::process::{kill_recorded, process_start_time};
+use crate::process::{kill_marked, kill_recorded, process_start_time};
 use crate::prompt::PreviousFailure;
 use crate::schedule::{Schedule, TaskPhase};
 
@@ -247,10 +247,11 @@ fn lease_error(error: orca_store::LeaseError) -> EngineError {
 }
 
 /// Kills the process groups of agents and `verify` commands whose pid file
-/// still names a live process that started when the file says. Returns
-/// how many it killed.
+/// still names a live process that started when the file says, then those
+/// that carry this run's tasks directory in their environment (started
+/// just before a kill -9, with no pid file yet). Returns how many it killed.
 fn kill_orphans(tasks_dir: &Path) -> usize {
-    pid_files(tasks_dir).iter().filter(|file| kill_recorded(file)).count()
+    pid_files(tasks_dir).iter().filter(|file| kill_recorded(file)).count() + kill_marked(tasks_dir)
 }
 
 /// The pid files of agents and `verify` commands:
