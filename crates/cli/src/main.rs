@@ -85,6 +85,9 @@ enum Command {
     /// Write a run's report again (report.html, .md, .json in its
     /// directory), or print one format, or write it to -o FILE.
     Report(commands::report::ReportArgs),
+    /// Serve a live web view of this repository's runs on 127.0.0.1: stages,
+    /// task graph, agents, each task's events; read-only unless --allow-actions.
+    Dashboard(commands::dashboard::DashboardArgs),
     /// Take a run's result: fast-forward the checked-out branch to the
     /// run's integration branch (refused when the checkout has changes or
     /// the branch has commits of its own).
@@ -132,6 +135,7 @@ fn main() -> std::process::ExitCode {
         Command::Test(args) => commands::test::run(&args, &out),
         Command::Demo(args) => commands::demo::run(&args, &out),
         Command::Report(args) => commands::report::run(&args, &out),
+        Command::Dashboard(args) => commands::dashboard::run(&args, &out),
         Command::Merge(args) => commands::merge::run(&args, &out),
         Command::Scan(args) => commands::scan::run(&args, &out),
         Command::Analyze(args) => commands::analyze::run(&args, &out),

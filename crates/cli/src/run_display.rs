@@ -249,6 +249,8 @@ fn line_for(event: &RunEvent) -> Option<String> {
             }
             line
         }
+        // No end: paused until someone resumes dispatch.
+        RunEvent::Paused { reason, until_ms: 0 } => format!("⏸ dispatch paused: {reason}"),
         RunEvent::Paused { reason, until_ms } => {
             let wait = until_ms.saturating_sub(now_ms()) / 1000;
             format!("⏸ dispatch paused for {wait}s: {reason}")

@@ -161,6 +161,7 @@ pub enum RunEvent {
     },
     Paused {
         reason: String,
+        /// 0: until someone resumes dispatch (a request, crate::control).
         until_ms: u64,
     },
     Unpaused,

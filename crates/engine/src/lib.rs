@@ -5,6 +5,7 @@
 
 mod agent_start;
 pub mod checks;
+pub mod control;
 pub mod error;
 pub mod events;
 mod excerpt;

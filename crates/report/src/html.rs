@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::model::{ReportData, TaskReport};
+use crate::model::{ReportData, StageReport, TaskReport};
 
 /// Escapes text for HTML and SVG (element text and attribute values).
 pub fn escape(text: &str) -> String {
@@ -39,7 +39,7 @@ pub fn duration(ms: i64) -> String {
 }
 
 /// The CSS class of a task or stage state.
-fn state_class(state: &str) -> &'static str {
+pub fn state_class(state: &str) -> &'static str {
     match state {
         "succeeded" | "passed" => "ok",
         "failed" => "bad",
@@ -50,7 +50,8 @@ fn state_class(state: &str) -> &'static str {
     }
 }
 
-const STYLE: &str = r#"
+/// The page's style: the report's, and the dashboard's base.
+pub const STYLE: &str = r#"
 :root { --bg:#fbfbfa; --fg:#1f2328; --muted:#6e7781; --line:#d0d7de; --card:#ffffff;
   --ok:#2f9e44; --bad:#d9480f; --held:#e8a317; --busy:#1c7ed6; --wait:#adb5bd; --off:#ced4da; }
 @media (prefers-color-scheme: dark) { :root { --bg:#0f1115; --fg:#e6e8eb; --muted:#9aa4af;
@@ -138,27 +139,9 @@ pub fn render_html(report: &ReportData) -> String {
         let _ = writeln!(out, "<p>{}</p>", escape(goal));
     }
 
-    out.push_str("<h2>Stages</h2>\n<div class=\"stages\" id=\"stages\">");
-    for stage in &report.stages {
-        let mut detail = stage.state.clone();
-        if let Some(took) = stage.duration_ms {
-            let _ = write!(detail, " in {}", duration(took));
-        }
-        if stage.rounds > 0 {
-            let _ = write!(detail, " · {} fix round(s)", stage.rounds);
-        }
-        let note = stage.note.as_deref().unwrap_or("");
-        let _ = write!(
-            out,
-            "<div class=\"stage {}\" title=\"{}\"><b>{}</b><small>{}</small><small>{}</small></div>",
-            state_class(&stage.state),
-            escape(note),
-            escape(&stage.stage),
-            escape(&detail),
-            escape(note.lines().next().unwrap_or("\u{a0}"))
-        );
-    }
-    out.push_str("</div>\n");
+    out.push_str("<h2>Stages</h2>\n");
+    out.push_str(&stages_html(&report.stages));
+    out.push('\n');
 
     let totals = &report.totals;
     out.push_str("<div class=\"cards\">");
@@ -287,6 +270,34 @@ pub fn render_html(report: &ReportData) -> String {
         out,
         "<p class=\"muted\">made by orca · report.json holds everything above</p>\n<script>{SCRIPT}</script>\n</body></html>\n"
     );
+    out
+}
+
+/// The stage bar: the nine stages in a row, each with its state, how long
+/// it took, its fix rounds and the first line of its note.
+pub fn stages_html(stages: &[StageReport]) -> String {
+    let mut out = String::from("<div class=\"stages\" id=\"stages\">");
+    for stage in stages {
+        let mut detail = stage.state.clone();
+        if let Some(took) = stage.duration_ms {
+            let _ = write!(detail, " in {}", duration(took));
+        }
+        if stage.rounds > 0 {
+            let _ = write!(detail, " · {} fix round(s)", stage.rounds);
+        }
+        let note = stage.note.as_deref().unwrap_or("");
+        let _ = write!(
+            out,
+            "<div class=\"stage {}\" data-stage=\"{}\" title=\"{}\"><b>{}</b><small>{}</small><small>{}</small></div>",
+            state_class(&stage.state),
+            escape(&stage.stage),
+            escape(note),
+            escape(&stage.stage),
+            escape(&detail),
+            escape(note.lines().next().unwrap_or("\u{a0}"))
+        );
+    }
+    out.push_str("</div>");
     out
 }
 

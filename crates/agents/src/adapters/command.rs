@@ -102,7 +102,12 @@ impl Adapter for CommandAdapter {
     }
 }
 
-/// Each stdout line is text; the exit code is the verdict.
+/// Each stdout line is text, except a line that is one of orca's own
+/// normalized events as JSON (`{"type":"tool_use","name":"Edit","summary":
+/// "src/lib.rs"}`; also `tool_result`, `usage`, `cost`, `warning`): a
+/// script or wrapper can report its tool calls and spending the way the
+/// built-in adapters do, and they show in the dashboard and the report.
+/// The exit code is the verdict.
 #[derive(Debug, Default)]
 pub struct CommandParser;
 
@@ -111,6 +116,12 @@ impl EventParser for CommandParser {
         let line = line.trim_end();
         if line.is_empty() {
             return Vec::new();
+        }
+        if line.starts_with('{')
+            && let Ok(event) = serde_json::from_str::<AgentEvent>(line)
+            && reported(&event)
+        {
+            return vec![event];
         }
         vec![AgentEvent::Text { text: line.to_string() }]
     }
@@ -122,6 +133,19 @@ impl EventParser for CommandParser {
             _ => Finish::failed(ErrorKind::Crashed, exit.describe()),
         }
     }
+}
+
+/// The events a command may report itself. The rest (start, limits, the
+/// verdict) stay orca's to decide: the exit code says how the run ended.
+fn reported(event: &AgentEvent) -> bool {
+    matches!(
+        event,
+        AgentEvent::ToolUse { .. }
+            | AgentEvent::ToolResult { .. }
+            | AgentEvent::Usage(_)
+            | AgentEvent::Cost { .. }
+            | AgentEvent::Warning { .. }
+    )
 }
 
 #[cfg(test)]
@@ -153,6 +177,25 @@ mod tests {
         let result = adapter.invocation(&AgentRequest::new("p", "/w"), &host, Path::new("/r"));
         assert!(matches!(result, Err(BuildError::MissingTaskId)));
         assert!(matches!(CommandAdapter::new(Vec::new()), Err(BuildError::EmptyTemplate)));
+    }
+
+    #[test]
+    fn a_line_of_orca_event_json_is_that_event_and_other_json_is_text() {
+        let mut parser = CommandParser;
+        assert_eq!(
+            parser.parse_line(r#"{"type":"tool_use","name":"Edit","summary":"src/lib.rs"}"#),
+            [AgentEvent::ToolUse { id: None, name: "Edit".into(), summary: "src/lib.rs".into() }]
+        );
+        let usage = r#"{"type":"usage","input_tokens":10,"output_tokens":2,"cached_tokens":0}"#;
+        assert!(matches!(parser.parse_line(usage)[..], [AgentEvent::Usage(_)]));
+        // The verdict stays the exit code's; other JSON is what it says.
+        for line in [
+            r#"{"type":"finished","status":"success"}"#,
+            r#"{"name":"Edit"}"#,
+            r#"{"type":"tool_use""#,
+        ] {
+            assert_eq!(parser.parse_line(line), [AgentEvent::Text { text: line.into() }]);
+        }
     }
 
     #[test]

@@ -35,6 +35,11 @@ pub(crate) struct DebugWorkerArgs {
     /// Give up after the store stayed unusable this long (milliseconds).
     #[arg(long, default_value_t = 60_000)]
     retry_for_ms: u64,
+    /// While "working", record an `agent.tool_use` event this often
+    /// (milliseconds), as a real agent's calls would be: the dashboard's
+    /// load bench streams them. 0: none.
+    #[arg(long, default_value_t = 0)]
+    tool_every_ms: u64,
 }
 
 fn parse_range(text: &str) -> Result<RangeInclusive<u64>, String> {
@@ -125,14 +130,37 @@ async fn run_attempt(
     let busy = Duration::from_millis(fastrand::u64(args.sleep_ms.clone()));
     let beat = Duration::from_millis(args.ttl_ms / 3).max(Duration::from_millis(1));
     let until = Instant::now() + busy;
+    let every = (args.tool_every_ms > 0).then(|| Duration::from_millis(args.tool_every_ms));
+    let mut next_beat = Instant::now() + beat;
+    let mut next_tool = every.map(|every| Instant::now() + every);
+    let mut calls = 0u64;
     loop {
-        let left = until.saturating_duration_since(Instant::now());
-        if left.is_zero() {
+        let now = Instant::now();
+        if now >= until {
             break;
         }
-        tokio::time::sleep(left.min(beat)).await;
-        if let Err(error) = lease_op(patience, || store.heartbeat(lease)).await? {
-            return Ok(Err(("heartbeat", error)));
+        let wake = next_tool.map_or(next_beat, |tool| tool.min(next_beat)).min(until);
+        tokio::time::sleep(wake.saturating_duration_since(now)).await;
+        let now = Instant::now();
+        if let (Some(at), Some(every)) = (next_tool, every)
+            && now >= at
+        {
+            calls += 1;
+            let payload = serde_json::json!({
+                "tool": "Edit",
+                "summary": format!("src/file_{calls}.rs"),
+                "input_tokens": calls * 1000,
+                "output_tokens": calls * 50,
+                "cost_usd": 0.0,
+            });
+            log(store, lease, "agent.tool_use", &payload, patience).await?;
+            next_tool = Some(at + every);
+        }
+        if now >= next_beat {
+            if let Err(error) = lease_op(patience, || store.heartbeat(lease)).await? {
+                return Ok(Err(("heartbeat", error)));
+            }
+            next_beat = now + beat;
         }
     }
     let info = AttemptInfo {

@@ -6,6 +6,7 @@ pub(crate) mod analyze;
 pub(crate) mod clean;
 pub(crate) mod cleanup;
 pub(crate) mod completions;
+pub(crate) mod dashboard;
 pub(crate) mod debug_create_run;
 pub(crate) mod debug_worker;
 pub(crate) mod demo;

@@ -288,7 +288,23 @@ async fn run_agent(
     .map_err(|error| error_chain(&error))?;
     let mut last_text = None;
     let mut usage = Usage::default();
+    let mut cost_usd = 0.0;
+    let mut texts = 0usize;
     while let Some(event) = run.next_event().await {
+        if let AgentEvent::Cost { usd } = &event {
+            cost_usd += usd;
+        }
+        if let AgentEvent::Text { .. } = &event {
+            texts += 1;
+        }
+        let recorded =
+            watched(&event).filter(|(kind, _)| *kind != "agent.text" || texts <= RECORDED_TEXTS);
+        if let Some((kind, mut payload)) = recorded {
+            payload["input_tokens"] = usage.input_tokens.into();
+            payload["output_tokens"] = usage.output_tokens.into();
+            payload["cost_usd"] = cost_usd.into();
+            let _ = tx.send(Msg::Agent { task: task.clone(), attempt: job.attempt, kind, payload });
+        }
         match event {
             AgentEvent::ToolUse { name, .. } => {
                 let _ = tx.send(Msg::Event(RunEvent::AgentActivity {
@@ -323,6 +339,40 @@ async fn run_agent(
         .await
         .map_err(|error| format!("agent `{}`: {}", job.profile.name, error_chain(&error)))?;
     Ok((outcome, last_text))
+}
+
+/// How many of an attempt's messages go into the store's event log: a
+/// `command` agent's every output line is a message, and a chatty build
+/// would otherwise fill the log (`events.jsonl` keeps them all).
+const RECORDED_TEXTS: usize = 200;
+
+/// The store event kind and payload of an agent event a watcher wants to
+/// see live; token counts are added by the caller. Usage and cost
+/// increments ride along in those counts rather than as rows of their own.
+fn watched(event: &AgentEvent) -> Option<(&'static str, serde_json::Value)> {
+    use serde_json::json;
+    Some(match event {
+        AgentEvent::ToolUse { name, summary, .. } => {
+            ("agent.tool_use", json!({ "tool": name, "summary": shorten(summary, 300) }))
+        }
+        AgentEvent::ToolResult { ok: false, summary, .. } => {
+            ("agent.tool_failed", json!({ "summary": summary.as_deref().map(|s| shorten(s, 300)) }))
+        }
+        AgentEvent::Text { text } if !text.trim().is_empty() => {
+            ("agent.text", json!({ "text": shorten(text, 500) }))
+        }
+        AgentEvent::Warning { message } => {
+            ("agent.warning", json!({ "message": shorten(message, 300) }))
+        }
+        AgentEvent::Limited(limit) => (
+            "agent.limited",
+            json!({ "kind": limit.kind, "message": shorten(&limit.message, 300) }),
+        ),
+        AgentEvent::Stopping { reason, signal } => {
+            ("agent.stopping", json!({ "reason": reason, "signal": signal }))
+        }
+        _ => return None,
+    })
 }
 
 /// What the agent's outcome means for the attempt (before `verify`).

@@ -17,6 +17,7 @@ use super::context::{MergedChange, PreviousAttempt, RunContext, TaskMemory};
 use super::merge::{MergeEnd, MergeJob, MergeReport, ResolverJob, merge_queue};
 use super::messages::Msg;
 use super::{ImplementEnd, ImplementReport};
+use crate::control::Control;
 use crate::error::EngineError;
 use crate::events::{RunEvent, TimedEvent, Totals, now_ms};
 use crate::excerpt::{error_chain, shorten};
@@ -40,6 +41,12 @@ const UNKNOWN_RESET: Duration = Duration::from_secs(5 * 60);
 /// rate limits lift within seconds, unlike a spent usage allowance.
 const UNKNOWN_RETRY: Duration = Duration::from_secs(30);
 
+const PAUSED_BY_REQUEST: &str = "paused by a request (orca dashboard); resume dispatch there";
+
+/// How often the run's log is read for requests from other processes
+/// (`orca dashboard`): pause, resume, cancel an attempt.
+const CONTROL_POLL: Duration = Duration::from_secs(1);
+
 /// Verified attempts whose merge a crash interrupted: merge them without
 /// running the agent again.
 pub(super) type PendingMerges = Vec<(usize, String)>;
@@ -55,6 +62,10 @@ pub(super) struct Dispatcher {
     held: HashMap<usize, Instant>,
     pending_merges: PendingMerges,
     paused_until: Option<Instant>,
+    /// Dispatch paused by a request (crate::control) until one resumes it.
+    paused_by_request: bool,
+    /// The last event of the run's log read for requests.
+    control_seq: i64,
     stopping: bool,
     killing: bool,
     /// Why the run stopped when it was not the user: the merge queue hit
@@ -100,6 +111,8 @@ impl Dispatcher {
             held: HashMap::new(),
             pending_merges,
             paused_until: None,
+            paused_by_request: false,
+            control_seq: 0,
             stopping: false,
             killing: false,
             halted: None,
@@ -132,8 +145,17 @@ impl Dispatcher {
         for (index, branch) in std::mem::take(&mut self.pending_merges) {
             self.merge_again(index, branch).await?;
         }
+        let (paused, seq) = crate::control::paused_now(&ctx.store, &ctx.run).await?;
+        self.control_seq = seq;
+        if paused {
+            self.paused_by_request = true;
+            self.emit(RunEvent::Paused { reason: PAUSED_BY_REQUEST.into(), until_ms: 0 });
+        }
         let mut heartbeat = tokio::time::interval(ctx.config.lease.heartbeat);
         heartbeat.tick().await;
+        let mut control = tokio::time::interval(CONTROL_POLL);
+        control.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        control.tick().await;
         loop {
             let now = Instant::now();
             let due: Vec<usize> =
@@ -146,14 +168,14 @@ impl Dispatcher {
                 self.paused_until = None;
                 self.emit(RunEvent::Unpaused);
             }
-            if !self.stopping && self.paused_until.is_none() {
+            if !self.stopping && self.paused_until.is_none() && !self.paused_by_request {
                 self.dispatch().await?;
             }
             if self.executors == 0 && self.merges == 0 {
                 if self.stopping || self.schedule.is_finished() {
                     break;
                 }
-                if self.held.is_empty() && self.paused_until.is_none() {
+                if self.held.is_empty() && self.paused_until.is_none() && !self.paused_by_request {
                     return Err(EngineError::Stuck(format!("{:?}", self.schedule.counts())));
                 }
             }
@@ -161,6 +183,7 @@ impl Dispatcher {
             tokio::select! {
                 Some(msg) = self.rx.recv() => self.handle(msg).await?,
                 _ = heartbeat.tick() => self.heartbeat().await,
+                _ = control.tick() => self.control().await,
                 count = self.interrupts.next() => self.interrupt(count),
                 () = sleep_until(wake) => {}
             }
@@ -277,6 +300,19 @@ impl Dispatcher {
             Msg::Event(event) => self.emit(event),
             Msg::Session { index, attempt, session } => {
                 self.record_session(index, attempt, session).await
+            }
+            Msg::Agent { task, attempt, kind, payload } => {
+                let ctx = self.ctx.clone();
+                let payload = payload.to_string();
+                // A fact for watchers, not task state: a store hiccup
+                // here must not stop the run.
+                if let Err(error) = ctx
+                    .store
+                    .append_event(&ctx.run, Some(&task), Some(attempt), kind, &payload)
+                    .await
+                {
+                    tracing::warn!(%task, attempt, %error, "cannot record the agent's event");
+                }
             }
             Msg::AttemptDone(report) => {
                 self.attempt_done(*report).await?;
@@ -587,6 +623,62 @@ impl Dispatcher {
                 reason: format!("{}: {}", limit_name(kind), shorten(message, 200)),
                 until_ms: now_ms() + u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
             });
+        }
+    }
+
+    /// Acts on the requests (crate::control) the run's log gained since
+    /// the last look, and records what it did.
+    async fn control(&mut self) {
+        let ctx = self.ctx.clone();
+        let events = match ctx.store.events(&ctx.run, self.control_seq, 1000).await {
+            Ok(events) => events,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the run's log for requests");
+                return;
+            }
+        };
+        for event in &events {
+            self.control_seq = event.seq;
+            let Some(request) = Control::from_event(event) else { continue };
+            let by = serde_json::from_str::<serde_json::Value>(&event.payload_json)
+                .ok()
+                .and_then(|payload| payload["by"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let done = match &request {
+                Control::Pause if !self.paused_by_request => {
+                    self.paused_by_request = true;
+                    self.emit(RunEvent::Paused { reason: PAUSED_BY_REQUEST.into(), until_ms: 0 });
+                    Some(("dispatch.paused", None, None))
+                }
+                Control::Resume if self.paused_by_request => {
+                    self.paused_by_request = false;
+                    self.emit(RunEvent::Unpaused);
+                    Some(("dispatch.resumed", None, None))
+                }
+                Control::Cancel { task, attempt } => {
+                    let index = ctx.plan.tasks.iter().position(|t| t.id.as_str() == task);
+                    let running = index.filter(|index| {
+                        self.leases.get(index).is_some_and(|lease| lease.attempt == *attempt)
+                    });
+                    match running.and_then(|index| self.cancels.get(&index)) {
+                        Some(cancel) => {
+                            cancel.stop();
+                            Some(("attempt.cancelled", Some(task.as_str()), Some(*attempt)))
+                        }
+                        None => None,
+                    }
+                }
+                _ => None,
+            };
+            if let Some((kind, task, attempt)) = done {
+                tracing::info!(kind, ?task, ?attempt, %by, "acted on a request");
+                let payload = serde_json::json!({ "by": by, "request": event.seq }).to_string();
+                if let Err(error) =
+                    ctx.store.append_event(&ctx.run, task, attempt, kind, &payload).await
+                {
+                    tracing::warn!(%error, kind, "cannot record what a request did");
+                }
+            }
         }
     }
 

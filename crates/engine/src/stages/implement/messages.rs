@@ -15,6 +15,15 @@ pub(super) enum Msg {
         attempt: i64,
         session: String,
     },
+    /// Something a running attempt's agent did that watchers want to see
+    /// (a tool call, a message, an error): recorded in the store's event
+    /// log, where `orca dashboard` reads it, also from other machines.
+    Agent {
+        task: String,
+        attempt: i64,
+        kind: &'static str,
+        payload: serde_json::Value,
+    },
     AttemptDone(Box<AttemptReport>),
     MergeDone(Box<MergeReport>),
 }
