@@ -494,3 +494,43 @@ fn a_roles_tasks_go_to_the_agent_and_model_it_is_routed_to() {
     let agents: Vec<&String> = status["usage"]["agents"].as_object().unwrap().keys().collect();
     assert_eq!(agents, ["fake", "other"]);
 }
+
+/// `orca status` counts a running attempt's tokens as its agent reports
+/// them, before the attempt ends.
+#[test]
+fn status_shows_the_tokens_of_an_attempt_still_running() {
+    let release = tempfile::tempdir().unwrap();
+    let release = release.path().join("release");
+    let fixture = Fixture::new(&format!(
+        "echo '{{\"type\":\"usage\",\"input_tokens\":1200,\"output_tokens\":300,\"cached_tokens\":0}}'\n\
+         echo '{{\"type\":\"tool_use\",\"name\":\"Edit\",\"summary\":\"out-T1.txt\"}}'\n{}",
+        hanging_agent("T1", &release)
+    ));
+    let plan = fixture.plan(&format!(
+        "# Plan: Live\n\n{}",
+        task("T1", "none", "out-T1.txt", Some("test -f out-T1.txt"))
+    ));
+    let mut child = fixture
+        .orca()
+        .args(["run", "--plan", plan.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    fixture.wait_for_run_file("hung-pid", "the hanging agent");
+    // The agent printed its usage before it hung; orca stores it as it reads.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        let (code, status, stderr) = fixture.json(&["status"]);
+        assert_eq!(code, Some(0), "{stderr}");
+        if status["usage"]["tasks"]["T1"]["input_tokens"] == 1200 {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "no live usage in {status}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(status["usage"]["run"]["output_tokens"], 300);
+    assert_eq!(status["usage"]["agents"]["fake"]["input_tokens"], 1200);
+    std::fs::write(&release, "").unwrap();
+    assert!(child.wait().unwrap().success());
+}

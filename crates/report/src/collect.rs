@@ -30,7 +30,9 @@ pub async fn collect(store: &Store, run: &RunId, run_dir: &Path) -> Result<Repor
         .unwrap_or_default();
     let plan = orca_plan::import::from_json(&plan_json).ok().map(|imported| imported.plan);
     let every = store.run_attempts(run).await?;
-    let usage = crate::UsageTotals::of_attempts(every.iter().map(|(task, a)| (task.as_str(), a)));
+    let latest = store.latest_agent_events(run).await?;
+    let usage =
+        crate::UsageTotals::of_attempts(every.iter().map(|(task, a)| (task.as_str(), a)), &latest);
     let mut attempts: HashMap<String, Vec<AttemptRecord>> = HashMap::new();
     for (task, attempt) in every {
         attempts.entry(task).or_default().push(attempt);

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use orca_store::AttemptRecord;
+use orca_store::{AttemptRecord, Event};
 use serde::{Deserialize, Serialize};
 
 /// Tokens in and out and the cost in US dollars, summed.
@@ -28,6 +28,18 @@ impl Usage {
             input_tokens: details["input_tokens"].as_u64().unwrap_or(0),
             output_tokens: details["output_tokens"].as_u64().unwrap_or(0),
             cost_usd: details["cost_usd"].as_f64().unwrap_or(0.0),
+        }
+    }
+
+    /// What an attempt had used when it recorded `event` (the implement
+    /// stage writes the tokens and cost so far on each `agent.*` event).
+    pub fn so_far(event: &Event) -> Usage {
+        let payload: serde_json::Value =
+            serde_json::from_str(&event.payload_json).unwrap_or_default();
+        Usage {
+            input_tokens: payload["input_tokens"].as_u64().unwrap_or(0),
+            output_tokens: payload["output_tokens"].as_u64().unwrap_or(0),
+            cost_usd: payload["cost_usd"].as_f64().unwrap_or(0.0),
         }
     }
 
@@ -73,13 +85,26 @@ pub struct UsageTotals {
 
 impl UsageTotals {
     /// Sums `(task, attempt)` pairs, as [`orca_store::Store::run_attempts`]
-    /// gives them.
+    /// gives them; an attempt still running counts what the newest of its
+    /// `latest` agent events says so far
+    /// ([`orca_store::Store::latest_agent_events`]).
     pub fn of_attempts<'a>(
         attempts: impl IntoIterator<Item = (&'a str, &'a AttemptRecord)>,
+        latest: &[Event],
     ) -> UsageTotals {
         let mut totals = UsageTotals::default();
         for (task, record) in attempts {
-            let usage = Usage::of_attempt(record);
+            let usage = match record.ended_ms {
+                Some(_) => Usage::of_attempt(record),
+                None => latest
+                    .iter()
+                    .rev()
+                    .find(|event| {
+                        event.task.as_deref() == Some(task) && event.attempt == Some(record.attempt)
+                    })
+                    .map(Usage::so_far)
+                    .unwrap_or_default(),
+            };
             totals.run.add(usage);
             let agent = record.agent.clone().unwrap_or_else(|| "unknown".to_owned());
             totals.agents.entry(agent).or_default().add(usage);
@@ -115,9 +140,9 @@ mod tests {
         let a = attempt("claude", r#"{"input_tokens":1000,"output_tokens":200,"cost_usd":0.25}"#);
         let b = attempt("codex", r#"{"input_tokens":500,"output_tokens":100}"#);
         let c = attempt("claude", r#"{"input_tokens":300,"output_tokens":50,"cost_usd":0.05}"#);
-        let running = AttemptRecord { details_json: None, ..attempt("codex", "") };
+        let running = AttemptRecord { details_json: None, ended_ms: None, ..attempt("codex", "") };
         let totals =
-            UsageTotals::of_attempts([("T1", &a), ("T2", &b), ("T1", &c), ("T3", &running)]);
+            UsageTotals::of_attempts([("T1", &a), ("T2", &b), ("T1", &c), ("T3", &running)], &[]);
         assert_eq!(totals.run.tokens(), 2150);
         assert!((totals.run.cost_usd - 0.30).abs() < 1e-9);
         assert_eq!(totals.agents["claude"].input_tokens, 1300);
@@ -127,5 +152,23 @@ mod tests {
         assert_eq!(totals.agents["claude"].describe(), "1.6k tokens, $0.30");
         assert_eq!(totals.agents["codex"].describe(), "600 tokens");
         assert_eq!(compact(4_100_000), "4.1M");
+
+        // A running attempt counts what its newest agent event says so far.
+        let event = |seq, task: &str, attempt, tokens: u64| Event {
+            seq,
+            run: orca_store::RunId::from("r"),
+            task: Some(task.to_owned()),
+            attempt: Some(attempt),
+            kind: "agent.tool_use".to_owned(),
+            payload_json: format!(
+                r#"{{"input_tokens":{tokens},"output_tokens":10,"cost_usd":0.01}}"#
+            ),
+            at_ms: 0,
+        };
+        let latest = [event(7, "T3", 1, 400), event(9, "T2", 1, 999_999)];
+        let totals = UsageTotals::of_attempts([("T3", &running), ("T2", &b)], &latest);
+        assert_eq!(totals.tasks["T3"].tokens(), 410);
+        assert_eq!(totals.tasks["T2"].tokens(), 600, "an ended attempt keeps its own figures");
+        assert!((totals.agents["codex"].cost_usd - 0.01).abs() < 1e-9);
     }
 }

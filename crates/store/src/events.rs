@@ -11,6 +11,14 @@ const EVENTS: Sql = Sql::both(
      WHERE run_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
 );
 
+/// The newest `agent.*` event of each attempt of a run: the implement
+/// stage writes the tokens and cost so far on each of them.
+const LATEST_AGENT_EVENTS: Sql = Sql::both(
+    "SELECT seq, run_id, task_key, attempt, kind, payload_json, at_ms FROM events \
+     WHERE seq IN (SELECT MAX(seq) FROM events WHERE run_id = $1 AND task_key IS NOT NULL \
+     AND kind LIKE 'agent.%' GROUP BY task_key, attempt) ORDER BY seq",
+);
+
 impl Store {
     /// Appends an event to the run's log; returns its sequence number.
     /// Events are facts for reports and audits; they change no task state.
@@ -35,6 +43,14 @@ impl Store {
         .await
     }
 
+    /// The newest `agent.*` event of each attempt of `run`, oldest first.
+    pub async fn latest_agent_events(&self, run: &RunId) -> Result<Vec<Event>, StoreError> {
+        let err = |e| self.db_error("read events", e);
+        let mut tx = self.pool.begin(TxKind::Read).await.map_err(err)?;
+        let rows = tx.fetch_all(LATEST_AGENT_EVENTS, args![run.as_str()]).await.map_err(err)?;
+        rows.iter().map(event_from_row).collect::<Result<_, sqlx::Error>>().map_err(err)
+    }
+
     /// Up to `limit` events of `run` after sequence number `after_seq`
     /// (0 for the start), in log order.
     pub async fn events(
@@ -48,19 +64,18 @@ impl Store {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows =
             tx.fetch_all(EVENTS, args![run.as_str(), after_seq, limit]).await.map_err(err)?;
-        rows.iter()
-            .map(|row| {
-                Ok(Event {
-                    seq: row.int("seq")?,
-                    run: RunId(row.text("run_id")?),
-                    task: row.opt_text("task_key")?,
-                    attempt: row.opt_int("attempt")?,
-                    kind: row.text("kind")?,
-                    payload_json: row.text("payload_json")?,
-                    at_ms: row.int("at_ms")?,
-                })
-            })
-            .collect::<Result<_, sqlx::Error>>()
-            .map_err(err)
+        rows.iter().map(event_from_row).collect::<Result<_, sqlx::Error>>().map_err(err)
     }
+}
+
+fn event_from_row(row: &crate::db::Row) -> Result<Event, sqlx::Error> {
+    Ok(Event {
+        seq: row.int("seq")?,
+        run: RunId(row.text("run_id")?),
+        task: row.opt_text("task_key")?,
+        attempt: row.opt_int("attempt")?,
+        kind: row.text("kind")?,
+        payload_json: row.text("payload_json")?,
+        at_ms: row.int("at_ms")?,
+    })
 }

@@ -66,9 +66,13 @@ pub(crate) fn run(args: &StatusArgs, out: &Output) -> Result<ExitCode, Failure> 
         let status = store.run_status(&run).await.map_err(|e| store_failure(&e));
         let workers = store.workers().await.map_err(|e| store_failure(&e));
         let attempts = store.run_attempts(&run).await.map_err(|e| store_failure(&e));
+        let latest = store.latest_agent_events(&run).await.map_err(|e| store_failure(&e));
         store.close().await;
         let status = status?;
-        let usage = UsageTotals::of_attempts(attempts?.iter().map(|(task, a)| (task.as_str(), a)));
+        let usage = UsageTotals::of_attempts(
+            attempts?.iter().map(|(task, a)| (task.as_str(), a)),
+            &latest?,
+        );
         // Workers and agent sessions that were active while this run was.
         let workers: Vec<Worker> = workers?
             .into_iter()
