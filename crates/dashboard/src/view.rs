@@ -11,7 +11,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use orca_report::html::{duration, escape, graph_svg, stages_html, state_class, timeline_svg};
+use orca_report::html::{escape, graph_svg, stages_html, state_class, timeline_svg};
 use orca_report::{ReportData, TaskReport};
 use orca_store::{RunId, StoreError};
 use serde_json::json;
@@ -91,37 +91,13 @@ pub(crate) fn view_json(report: &ReportData) -> serde_json::Value {
             "class": state_class(&report.run.state),
         },
         "stages": stages_html(&report.stages),
-        "cards": cards_html(report),
+        "cards": orca_report::html::totals_cards(&report.totals),
         "graph": graph_svg(&report.tasks),
         "timeline": timeline_svg(&report.tasks),
         "merges": merges_html(&report.tasks),
         "gates": gates_html(report),
         "tasks": tasks,
     })
-}
-
-fn cards_html(report: &ReportData) -> String {
-    let totals = &report.totals;
-    let mut out = String::new();
-    let mut card = |value: String, label: &str| {
-        let _ = write!(
-            out,
-            "<div class=\"card\"><b>{}</b><span class=\"muted\">{}</span></div>",
-            escape(&value),
-            escape(label)
-        );
-    };
-    card(totals.tasks.to_string(), "tasks");
-    for (state, n) in &totals.by_state {
-        card(n.to_string(), state);
-    }
-    card(totals.attempts.to_string(), "attempts");
-    card(duration(totals.wall_ms), "wall time");
-    card((totals.input_tokens + totals.output_tokens).to_string(), "tokens");
-    if totals.cost_usd > 0.0 {
-        card(format!("${:.2}", totals.cost_usd), "cost");
-    }
-    out
 }
 
 /// The merge queue: verified attempts waiting to merge, then what merged.

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use crate::model::{ReportData, StageReport, TaskReport};
+use crate::model::{ReportData, StageReport, TaskReport, Totals};
 
 /// Escapes text for HTML and SVG (element text and attribute values).
 pub fn escape(text: &str) -> String {
@@ -110,6 +110,35 @@ const SCRIPT: &str = r#"
 })();
 "#;
 
+/// The run's totals as cards (tasks by state, attempts, times, tokens,
+/// cost, usage by agent): the report's and the live dashboard's.
+pub fn totals_cards(totals: &Totals) -> String {
+    let mut out = String::new();
+    let mut card = |value: String, label: &str| {
+        let _ = write!(
+            out,
+            "<div class=\"card\"><b>{}</b><span class=\"muted\">{}</span></div>",
+            escape(&value),
+            escape(label)
+        );
+    };
+    card(totals.tasks.to_string(), "tasks");
+    for (state, n) in &totals.by_state {
+        card(n.to_string(), state);
+    }
+    card(totals.attempts.to_string(), "attempts");
+    card(duration(totals.wall_ms), "wall time");
+    card(duration(totals.agent_ms), "agent time");
+    card(format!("{}", totals.input_tokens + totals.output_tokens), "tokens");
+    if totals.cost_usd > 0.0 {
+        card(format!("${:.2}", totals.cost_usd), "cost");
+    }
+    for (agent, usage) in totals.by_agent.iter().filter(|(_, usage)| !usage.is_empty()) {
+        card(usage.describe(), agent);
+    }
+    out
+}
+
 /// The whole report as one HTML page.
 pub fn render_html(report: &ReportData) -> String {
     let run = &report.run;
@@ -143,30 +172,8 @@ pub fn render_html(report: &ReportData) -> String {
     out.push_str(&stages_html(&report.stages));
     out.push('\n');
 
-    let totals = &report.totals;
     out.push_str("<div class=\"cards\">");
-    let mut card = |value: String, label: &str| {
-        let _ = write!(
-            out,
-            "<div class=\"card\"><b>{}</b><span class=\"muted\">{}</span></div>",
-            escape(&value),
-            escape(label)
-        );
-    };
-    card(totals.tasks.to_string(), "tasks");
-    for (state, n) in &totals.by_state {
-        card(n.to_string(), state);
-    }
-    card(totals.attempts.to_string(), "attempts");
-    card(duration(totals.wall_ms), "wall time");
-    card(duration(totals.agent_ms), "agent time");
-    card(format!("{}", totals.input_tokens + totals.output_tokens), "tokens");
-    if totals.cost_usd > 0.0 {
-        card(format!("${:.2}", totals.cost_usd), "cost");
-    }
-    for (agent, usage) in totals.by_agent.iter().filter(|(_, usage)| !usage.is_empty()) {
-        card(usage.describe(), agent);
-    }
+    out.push_str(&totals_cards(&report.totals));
     out.push_str("</div>\n");
 
     out.push_str("<h2>Task graph</h2>\n<div class=\"legend muted\"><span><i style=\"background:var(--ok)\"></i>merged</span><span><i style=\"background:var(--busy)\"></i>running</span><span><i style=\"background:var(--wait)\"></i>waiting</span><span><i style=\"background:var(--bad)\"></i>failed</span><span><i style=\"background:var(--held)\"></i>blocked</span></div>\n<div class=\"scroll\" id=\"graph\">");

@@ -66,16 +66,8 @@ pub fn find(root: &Path, changed: &BTreeSet<String>) -> Vec<Unused> {
 
 /// `cargo check --message-format=json`: each unused-lint warning.
 fn rust(root: &Path) -> Vec<Unused> {
-    let Ok(out) = Command::new("cargo")
-        .args(["check", "--all-targets", "--message-format=json", "--quiet"])
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-    else {
-        return Vec::new();
-    };
-    String::from_utf8_lossy(&out.stdout).lines().filter_map(rust_warning).collect()
+    let args = ["check", "--all-targets", "--message-format=json", "--quiet"];
+    tool_output("cargo".as_ref(), &args, root).lines().filter_map(rust_warning).collect()
 }
 
 fn rust_warning(line: &str) -> Option<Unused> {
@@ -100,16 +92,21 @@ fn rust_warning(line: &str) -> Option<Unused> {
 
 /// `vulture FILES`: `path:line: unused function 'x' (60% confidence)`.
 fn vulture(root: &Path, files: &[&String]) -> Vec<Unused> {
-    let Ok(out) = Command::new("vulture")
-        .args(files.iter().map(|f| f.as_str()))
+    let args: Vec<&str> = files.iter().map(|f| f.as_str()).collect();
+    tool_output("vulture".as_ref(), &args, root).lines().filter_map(vulture_line).collect()
+}
+
+/// What `program ARGS` prints on stdout in `root`; nothing when it cannot
+/// start (every tool here but cargo is optional).
+fn tool_output(program: &std::ffi::OsStr, args: &[&str], root: &Path) -> String {
+    Command::new(program)
+        .args(args)
         .current_dir(root)
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()
-    else {
-        return Vec::new();
-    };
-    String::from_utf8_lossy(&out.stdout).lines().filter_map(vulture_line).collect()
+        .map(|out| String::from_utf8_lossy(&out.stdout).into_owned())
+        .unwrap_or_default()
 }
 
 fn vulture_line(line: &str) -> Option<Unused> {
@@ -131,17 +128,8 @@ fn vulture_line(line: &str) -> Option<Unused> {
 /// on PATH.
 fn knip(root: &Path) -> Vec<Unused> {
     let local = root.join("node_modules/.bin/knip");
-    let program = if local.is_file() { local } else { "knip".into() };
-    let Ok(out) = Command::new(program)
-        .args(["--reporter", "json", "--no-progress"])
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-    else {
-        return Vec::new();
-    };
-    knip_report(&String::from_utf8_lossy(&out.stdout))
+    let program = if local.is_file() { local.into_os_string() } else { "knip".into() };
+    knip_report(&tool_output(&program, &["--reporter", "json", "--no-progress"], root))
 }
 
 /// knip's JSON report: per file, lists of issues by kind, each with the
@@ -182,15 +170,7 @@ fn knip_report(text: &str) -> Vec<Unused> {
 
 /// `cargo machete`: the dependencies no source file of their crate names.
 fn cargo_machete(root: &Path) -> Vec<Unused> {
-    let Ok(out) = Command::new("cargo-machete")
-        .current_dir(root)
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-    else {
-        return Vec::new();
-    };
-    machete_report(&String::from_utf8_lossy(&out.stdout))
+    machete_report(&tool_output("cargo-machete".as_ref(), &[], root))
 }
 
 /// cargo-machete's report: a `<crate> -- <manifest>:` line, then one
