@@ -39,7 +39,7 @@ pub fn new_tasks(plan: &Plan, graph: &PlanGraph, max_attempts: u32) -> Vec<NewTa
             priority,
             max_attempts: i64::from(max_attempts.max(1)),
             spec_json: serde_json::to_string(task).unwrap_or_else(|_| "{}".to_owned()),
-            done: false,
+            done: task.status.is_done(),
         })
         .collect()
 }

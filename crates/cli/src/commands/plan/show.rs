@@ -62,6 +62,7 @@ pub(crate) fn run(args: &ShowArgs, out: &Output) -> Result<ExitCode, Failure> {
                     "title": task.title,
                     "phase": task.phase.map(|p| plan.phases[p].title.clone()),
                     "role": task.role,
+                    "status": task.status,
                     "wave": graph.wave_of(t) + 1,
                     "priority": task.priority,
                     "estimate": task.estimate,
@@ -124,9 +125,11 @@ fn summary(
     } else {
         format!(" in {}", plural(plan.phases.len(), "phase"))
     };
+    let done = plan.tasks.iter().filter(|t| t.status.is_done()).count();
+    let done = if done == 0 { String::new() } else { format!(" ({done} done)") };
     let _ = writeln!(
         text,
-        "  {name}: {}{phases}, {}",
+        "  {name}: {}{done}{phases}, {}",
         plural(plan.tasks.len(), "task"),
         plural(waves.len(), "wave")
     );
@@ -166,7 +169,12 @@ fn summary(
                 task.phase,
                 [
                     task.id.to_string(),
-                    (graph.wave_of(t) + 1).to_string(),
+                    // Done work has no wave to run in.
+                    if task.status.is_done() {
+                        "done".to_owned()
+                    } else {
+                        (graph.wave_of(t) + 1).to_string()
+                    },
                     task.role.clone(),
                     task.priority.to_string(),
                     task.estimate.map_or_else(|| "-".to_owned(), |e| e.to_string()),
