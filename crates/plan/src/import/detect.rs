@@ -82,6 +82,10 @@ pub fn detect(text: &str) -> Option<Format> {
     let mut checklist = false;
     let mut fence: Option<(u8, usize)> = None;
     for line in text.lines() {
+        // An orca plan with a broken title still has orca's fields.
+        if line.starts_with("- deps:") || line.starts_with("- role:") {
+            return None;
+        }
         if let Some((marker, len)) = fence {
             if crate::parse::closes_fence(line, marker, len) {
                 fence = None;
@@ -127,5 +131,6 @@ mod tests {
         assert_eq!(detect("# Todo\n\n- [ ] T4: Do it\n"), Some(Format::Checklist));
         assert_eq!(detect("# Todo\n\n- [ ] Add the form\n"), Some(Format::Checklist));
         assert_eq!(detect("# Notes\n\njust prose\n"), None);
+        assert_eq!(detect("### T1: x\n- deps: none\n- accept:\n  - [ ] y\n"), None);
     }
 }

@@ -67,11 +67,12 @@ impl PlanInputArgs {
 
 /// `[roles] known` from the config of the repository around the current
 /// directory; None outside a repository or when the config cannot be read
-/// (`orca init --check` reports config problems).
+/// (`orca init --check` reports config problems). Found without starting
+/// git: plan commands are meant to take milliseconds.
 fn configured_roles() -> Option<Vec<String>> {
     let cwd = std::env::current_dir().ok()?;
-    let repo = orca_git::Repo::discover(&cwd).ok()?;
-    let config = orca_config::Config::load_file(&orca_config::Layout::new(repo.root())).ok()?;
+    let root = orca_workspace::repository_root(&cwd)?;
+    let config = orca_config::Config::load_file(&orca_config::Layout::new(root)).ok()?;
     Some(config.roles.known)
 }
 
