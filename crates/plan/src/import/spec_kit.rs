@@ -204,6 +204,20 @@ pub fn from_spec_kit(text: &str, options: &ImportOptions) -> Result<Imported, Im
             continuing = None;
             continue;
         }
+        // Lines indented under a task line continue its text, code fences
+        // included (Markdown ends such a fence with the list item); blank
+        // lines do not end the item.
+        if continuing.is_some() && line.trim().is_empty() {
+            continue;
+        }
+        if let (Some(indent), Some(item)) = (continuing, items.last_mut())
+            && !line.trim().is_empty()
+            && line.len() - line.trim_start().len() > indent
+        {
+            item.text.push('\n');
+            item.text.push_str(line.trim());
+            continue;
+        }
         if let Some(open) = fence_open(line) {
             fence = Some(open);
             continuing = None;
