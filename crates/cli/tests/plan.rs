@@ -428,6 +428,52 @@ fn next_when_everything_is_done() {
     assert_eq!(run.stdout.trim(), "all 3 tasks are done");
 }
 
+#[test]
+fn repeated_warnings_are_grouped_quiet_hides_them_verbose_shows_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut plan = String::from("# Plan: many\n");
+    for i in 1..=12 {
+        plan.push_str(&format!(
+            "\n### T{i}: task {i}\n- deps: none\n- role: backend\n- files: src/t{i}.rs\n- accept:\n  - [ ] ok\n"
+        ));
+    }
+    std::fs::write(dir.path().join("many.md"), plan).unwrap();
+    let run = orca_in(dir.path(), &["plan", "check", "--color", "never", "many.md"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(run.stderr.matches("plan::no-verify").count(), 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "warning: plan::no-verify ×12: T4, T5, T6, T7, T8, T9, T10, T11, T12 (the first 3 shown above; --verbose for each)"
+        ),
+        "{}",
+        run.stderr
+    );
+    let quiet = orca_in(dir.path(), &["plan", "check", "--quiet", "many.md"]);
+    assert_eq!(quiet.stderr, "", "{}", quiet.transcript());
+    assert!(quiet.stdout.contains("many.md: valid (12 tasks, 0 errors, 12 warnings)"));
+    let verbose =
+        orca_in(dir.path(), &["plan", "check", "--verbose", "--color", "never", "many.md"]);
+    assert_eq!(verbose.stderr.matches("plan::no-verify").count(), 12, "{}", verbose.stderr);
+}
+
+#[test]
+fn argument_errors_with_json_are_json_objects_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = orca_in(dir.path(), &["plan", "import", "--json", "x.json", "--from", "taskmastr"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    let json = run.json();
+    assert_eq!(json["error"]["kind"], "usage");
+    assert!(json["error"]["message"].as_str().unwrap().contains("taskmastr"), "{json}");
+    assert_eq!(json["error"]["hints"][0], "did you mean `taskmaster`?");
+    let run = orca_in(dir.path(), &["plan", "chek", "--json", "x.md"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(run.json()["error"]["hints"][0], "did you mean `check`?");
+    // Without --json, clap's own message on stderr.
+    let run = orca_in(dir.path(), &["plan", "chek", "x.md"]);
+    assert_eq!((run.code, run.stdout.as_str()), (2, ""));
+    assert!(run.stderr.contains("unrecognized subcommand"), "{}", run.stderr);
+}
+
 // ---------------------------------------------------------------- import
 
 #[test]
