@@ -240,6 +240,15 @@ fn spec_kit_parallel_markers_stories_and_phases() {
     );
     assert!(task(&imported, "T012").description.contains("validation errors return 422"));
     assert!(!ids(&imported).contains(&"T999"), "code blocks hold no tasks");
+    // Roles come from the files when they say it plainly.
+    for (id, role) in
+        [("T008", "test"), ("T016", "frontend"), ("T017", "docs"), ("T011", "backend")]
+    {
+        assert_eq!(task(&imported, id).role, role, "{id}");
+    }
+    let options = ImportOptions { infer_roles: false, ..ImportOptions::default() };
+    let plain = from_spec_kit(&fixture(RECIPES), &options).unwrap();
+    assert!(plain.plan.tasks.iter().all(|t| t.role == "backend"));
     assert!(
         imported.notes.iter().any(|n| n.contains("without a task ID") && n.contains("line 61")),
         "{:?}",

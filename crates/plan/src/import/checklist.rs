@@ -435,6 +435,7 @@ fn build(
         }
         plan.tasks.push(task);
     }
+    super::roles::infer_roles(&mut plan, options, &mut notes);
     if !unreadable.is_empty() {
         let lines: Vec<String> = unreadable.iter().map(ToString::to_string).collect();
         notes.push(format!(

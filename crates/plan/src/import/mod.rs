@@ -4,6 +4,7 @@
 mod checklist;
 mod detect;
 mod json;
+mod roles;
 mod spec_kit;
 mod taskmaster;
 
@@ -21,8 +22,14 @@ use crate::parse::{closes_fence, fence_open, heading};
 /// Choices the source format cannot express.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportOptions {
-    /// The `role` every imported task gets (neither source has roles).
+    /// The role of imported tasks whose files and title do not point to
+    /// one (the sources have no roles).
     pub role: String,
+    /// Read roles from files and titles (see `roles.rs`); off, every task
+    /// gets [`ImportOptions::role`].
+    pub infer_roles: bool,
+    /// The roles the plan may use: inference picks only these.
+    pub roles: Vec<String>,
     /// Leave out tasks the source marks done (and dependencies on them),
     /// instead of keeping them and listing them in [`Imported::done`].
     pub drop_done: bool,
@@ -34,7 +41,14 @@ pub struct ImportOptions {
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { role: "backend".to_owned(), drop_done: false, tag: None, title: None }
+        ImportOptions {
+            role: "backend".to_owned(),
+            infer_roles: true,
+            roles: crate::DEFAULT_ROLES.iter().map(|r| (*r).to_owned()).collect(),
+            drop_done: false,
+            tag: None,
+            title: None,
+        }
     }
 }
 

@@ -525,6 +525,7 @@ fn build(
             ));
         }
     }
+    super::roles::infer_roles(&mut plan, options, &mut notes);
     notes.sort();
     if plan.tasks.is_empty() {
         return Err(ImportError::AllDone);

@@ -178,12 +178,22 @@ fn read_node(
         Some(parent) => format!("{parent}.{part}"),
         None => part,
     };
-    let id = if TaskId::parse(&candidate).is_ok() {
-        candidate
-    } else {
-        let fallback = format!("T{seq}");
-        notes.push(format!("Task Master ID `{raw}` cannot be an orca ID; it became `{fallback}`"));
-        fallback
+    let id = match TaskId::parse(&candidate) {
+        Ok(_) => candidate,
+        Err(error) => {
+            let fallback = format!("T{seq}");
+            // Name the real cause: usually the length of a subtask's path.
+            let why = match error {
+                crate::id::IdError::TooLong => format!(
+                    "`{candidate}` would be {} characters, over orca's limit of {}",
+                    candidate.chars().count(),
+                    crate::id::MAX_ID_LEN
+                ),
+                other => format!("`{candidate}`: {other}"),
+            };
+            notes.push(format!("Task Master task `{raw}` became `{fallback}`: {why}"));
+            fallback
+        }
     };
     let deps = match value.get("dependencies") {
         Some(Value::Array(list)) => list.iter().filter_map(raw_id).collect(),
@@ -633,6 +643,7 @@ pub fn from_taskmaster(text_in: &str, options: &ImportOptions) -> Result<Importe
             ImportError::AllDone
         });
     }
+    super::roles::infer_roles(&mut plan, options, &mut notes);
     Ok(Imported { plan, done, notes })
 }
 
@@ -692,6 +703,20 @@ mod tests {
         assert_eq!(imported.done, [TaskId::parse("T1").unwrap()]);
         assert!(imported.plan.tasks[0].status.is_done());
         assert_eq!(imported.plan.tasks[4].priority, Priority::HIGH);
+    }
+
+    #[test]
+    fn a_renamed_id_names_the_length_limit() {
+        let long = "x".repeat(40);
+        let imported = import(&format!(
+            r#"{{"tasks": [{{"id": "{long}", "title": "p", "subtasks": [{{"id": "{long}", "title": "c"}}]}}]}}"#
+        ));
+        assert_eq!(imported.plan.tasks[0].id.as_str(), "T2");
+        assert!(
+            imported.notes.iter().any(|n| n.contains("81 characters, over orca's limit of 64")),
+            "{:?}",
+            imported.notes
+        );
     }
 
     #[test]

@@ -29,9 +29,15 @@ pub(crate) struct ImportArgs {
     #[arg(long)]
     force: bool,
 
-    /// The role every imported task gets (the sources have none).
+    /// The role of tasks whose files and title do not show one (the
+    /// sources have no roles).
     #[arg(long, default_value = "backend")]
     role: String,
+
+    /// Give every task --role instead of reading roles from files and
+    /// titles (test files → test, docs → docs, CI → infra, ...).
+    #[arg(long)]
+    no_infer_roles: bool,
 
     /// Leave out tasks the source marks done (and dependencies on them)
     /// instead of writing them with `status: done`.
@@ -128,6 +134,8 @@ pub(crate) fn run(args: &ImportArgs, out: &Output) -> Result<ExitCode, Failure> 
     let source = read_source(&args.file)?;
     let import_options = ImportOptions {
         role: args.role.clone(),
+        infer_roles: !args.no_infer_roles,
+        roles: options.roles.clone(),
         drop_done: args.drop_done,
         tag: args.tag.clone(),
         title: args.title.clone(),
