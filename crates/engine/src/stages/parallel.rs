@@ -146,7 +146,13 @@ pub(crate) async fn check_agents(
     let default_agent = options.agent.clone().unwrap_or_else(|| ws.config.run.agent.clone());
     let mut needed = BTreeSet::from([default_agent.clone()]);
     match plan {
-        Some(plan) => needed.extend(plan.tasks.iter().filter_map(|task| task.agent.clone())),
+        // Done tasks never run: their agents are not needed.
+        Some(plan) => needed.extend(
+            plan.tasks
+                .iter()
+                .filter(|task| !task.status.is_done())
+                .filter_map(|task| task.agent.clone()),
+        ),
         None => {
             needed.insert(ws.config.plan.agent.clone().unwrap_or(default_agent));
         }
