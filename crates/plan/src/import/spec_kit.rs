@@ -3,29 +3,35 @@
 //! Mapping (also in docs/plan-format.md):
 //! - Task lines are checklist items whose first word is an ID:
 //!   `- [ ] T012 [P] [US1] Create the model in src/models/user.py` (an ID is
-//!   `T`, digits and optionally more characters, like `T049a`), with
+//!   `T`, digits and optionally more characters, like `T049a`; also bold or
+//!   in backticks; markers may come before the box: `- [P] [ ] T004`), with
 //!   indented lines below continuing the text. Other lines are context and
-//!   are not imported, except as noted here.
+//!   are not imported, except as noted here; checklist items without an ID
+//!   inside a phase are listed by line.
 //! - The title is the first `# ` heading (a leading `Tasks:` is dropped).
 //! - Every `## ` heading that has task lines under it becomes a phase, in
-//!   file order; a heading that does not start with `Phase` is prefixed
+//!   file order, and so does a `### ` heading that starts with `Phase` or
+//!   comes before any `## ` one; other `### ` headings group tasks inside a
+//!   phase. A heading that does not start with `Phase` is prefixed
 //!   `Phase <n>: `. `(Priority: P1)` in the heading sets the priority of
-//!   its tasks: P1 high, P2 medium, P3 and later low.
-//! - Order: tasks run in file order, except that a run of consecutive `[P]`
-//!   tasks may run in parallel with each other: each task of the run
-//!   depends on the task before the run, and the first task after the run
-//!   depends on every task of the run. The first task of a phase depends on
-//!   the end of the previous phase. A parenthesized `(depends on T001,
-//!   T004)` adds those dependencies too; no other prose is read.
+//!   its tasks: P1 high, P2 medium, P3 and later low. `**Goal**:` lines
+//!   become the phase description and are repeated in its tasks.
+//! - Order: within a phase, a task without `[P]` follows the task without
+//!   `[P]` before it and the `[P]` tasks since; a `[P]` task waits only for
+//!   what its phase waits for. A phase waits for the end of the one before,
+//!   except that user-story phases wait for the last phase before the
+//!   stories, and the phase after the stories for all of them. A
+//!   parenthesized `(depends on T001, T004)` adds dependencies; no other
+//!   prose is read.
 //! - Files: words in the task text that contain `/` and end in a file
 //!   name with an extension (`src/a.py`) or in `/` (a directory), and
 //!   code spans (`` `.gitignore` ``) that look like a path, when they are
 //!   repository-relative.
-//! - `[x]` tasks are done: kept and listed as done, or left out with
-//!   `drop_done` (dependencies on them are then satisfied and removed).
-//! - Markers (`[P]`, `[US1]`) and the full task text are kept in the
-//!   description. spec-kit has no roles, verify commands or acceptance
-//!   items per task.
+//! - `[x]` tasks get `status: done`, or are left out with `drop_done`
+//!   (dependencies on them are then satisfied and removed).
+//! - Markers (`[P]`, `[US1]`), the user story and the full task text are
+//!   kept in the description. spec-kit has no roles, verify commands or
+//!   acceptance items per task.
 
 use std::collections::{HashMap, HashSet};
 

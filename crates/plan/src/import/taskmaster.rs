@@ -3,26 +3,30 @@
 //! Mapping (also in docs/plan-format.md):
 //! - The file is either tagged (`{"master": {"tasks": [...]}}`) or legacy
 //!   (`{"tasks": [...]}`); one tag is imported: the one asked for, else
-//!   `master`, else the only one.
+//!   `master`, else the only one. The other tags are named in a note.
 //! - IDs: a numeric ID `12` becomes `T12`; a string ID is kept when it is a
 //!   valid orca ID (else its invalid characters become `-`); a subtask
 //!   becomes `<parent>.<sub>`, e.g. `T12.3`.
-//! - A task with subtasks is replaced by its subtasks (recursively): each
-//!   subtask inherits its ancestors' dependencies, and a dependency on the
-//!   parent becomes a dependency on all of its subtasks.
+//! - A task with subtasks is replaced by its subtasks (recursively), which
+//!   carry the parent's text, test strategy, estimate and status in their
+//!   descriptions. Only the first subtasks (those depending on no sibling)
+//!   inherit the parent's dependencies, and a dependency on the parent
+//!   becomes one on the subtasks that finish it (those no sibling depends
+//!   on): the source's edges, not a product of two subtask lists.
 //! - Dependencies: `"12.3"` names subtask 3 of task 12; inside a subtask, a
 //!   bare `3` names sibling subtask 3 when there is one, else top-level
 //!   task 3 (Task Master writes sibling references as bare numbers). A
 //!   dependency on one's own parent is dropped. Missing targets are kept,
 //!   so `orca plan check` reports them at their line.
-//! - Status: `done`/`completed` tasks are kept and listed as done (or
-//!   left out with `drop_done`); `cancelled` tasks are left out together
-//!   with dependencies on them; every other status is pending, and
+//! - Status: `done`/`completed` tasks get `status: done` (or are left out
+//!   with `drop_done`); `cancelled` tasks are left out together with
+//!   dependencies on them; every other status is pending, and
 //!   `in-progress`, `review`, `deferred` and `blocked` are noted in the
 //!   description.
 //! - `priority` maps by name (critical, high, medium, low); `testStrategy`
 //!   becomes the single acceptance item; `description` and `details` become
-//!   the description. Task Master has no roles, files or verify commands.
+//!   the description; `files`/`relevantFiles`, `estimate`/`estimatedHours`
+//!   and `phase` carry over. Other keys are noted per task.
 
 use std::collections::{HashMap, HashSet};
 
@@ -488,7 +492,6 @@ pub fn from_taskmaster(text_in: &str, options: &ImportOptions) -> Result<Importe
     };
     let mut done = Vec::new();
     let mut cancelled = Vec::new();
-    let mut edges = 0;
     for path in &leaves {
         if is_cancelled(&statuses[path]) {
             cancelled.push(tree.node(path).id.clone());
@@ -551,7 +554,6 @@ pub fn from_taskmaster(text_in: &str, options: &ImportOptions) -> Result<Importe
         let Ok(id) = TaskId::parse(&node.id) else { continue };
         let mut task = Task::new(id.clone(), title_of(node), options.role.clone());
         task.deps = deps.iter().filter_map(|d| TaskId::parse(d).ok()).collect();
-        edges += task.deps.len();
         let priority = (1..=path.len()).rev().find_map(|d| tree.node(&path[..d]).priority.clone());
         task.priority = match priority.as_deref() {
             None | Some("") => Priority::default(),
@@ -635,7 +637,6 @@ pub fn from_taskmaster(text_in: &str, options: &ImportOptions) -> Result<Importe
             cancelled.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ")
         ));
     }
-    let _ = edges;
     if plan.tasks.is_empty() {
         return Err(if cancelled.len() == leaves.len() {
             ImportError::NoTasks("every task in the file is cancelled".to_owned())
@@ -649,7 +650,8 @@ pub fn from_taskmaster(text_in: &str, options: &ImportOptions) -> Result<Importe
 
 fn title_of(node: &Node) -> String {
     let title = shorten(&one_line(&node.title), 120);
-    if title.is_empty() { format!("Task {}", node.raw) } else { title }
+    // The raw ID is source text too: it may hold line breaks.
+    if title.is_empty() { shorten(&one_line(&format!("Task {}", node.raw)), 120) } else { title }
 }
 
 /// The orca ID a reference to a missing task would have.
@@ -717,6 +719,15 @@ mod tests {
             "{:?}",
             imported.notes
         );
+    }
+
+    #[test]
+    fn an_untitled_task_with_a_multi_line_id_gets_a_one_line_title() {
+        // Found by the `taskmaster` fuzz target.
+        let imported = import(r#"{"tasks": [{"id": "a\n### T9: b", "title": ""}]}"#);
+        assert_eq!(imported.plan.tasks[0].title, "Task a ### T9: b");
+        let written = crate::to_markdown(&imported.plan);
+        assert_eq!(crate::parse(&written).plan.tasks.len(), 1, "{written}");
     }
 
     #[test]
