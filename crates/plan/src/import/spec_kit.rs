@@ -137,8 +137,13 @@ pub(crate) fn paths(text: &str) -> Vec<FilePattern> {
     let mut found: Vec<FilePattern> = Vec::new();
     let mut consider = |candidate: &str, quoted: bool| {
         let candidate = candidate.trim();
+        // A comma or backtick would change how the written `files` line
+        // reads back.
         if candidate.is_empty()
             || candidate.contains(char::is_whitespace)
+            || candidate.contains([',', '`'])
+            || candidate.contains(char::is_control)
+            || candidate == "none"
             || candidate.contains("://")
         {
             return;
@@ -592,5 +597,6 @@ mod tests {
                 .map(ToString::to_string)
                 .collect();
         assert_eq!(found, [".gitignore", "src/x.ts"]);
+        assert!(paths("edit `a,b/c.rs` and x/none").iter().all(|p| !p.as_str().contains(',')));
     }
 }

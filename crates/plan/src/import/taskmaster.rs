@@ -572,6 +572,12 @@ pub fn from_taskmaster(text_in: &str, options: &ImportOptions) -> Result<Importe
             (1..=path.len()).rev().map(|d| &tree.node(&path[..d]).files).find(|f| !f.is_empty());
         let mut files = Vec::new();
         for raw in own_files.into_iter().flatten() {
+            // One entry of the written `files` line: no line break, comma
+            // or backtick may change how that line reads back.
+            if raw.contains(|c: char| c.is_control() || c == ',' || c == '`') || raw == "none" {
+                notes.push(format!("`{id}`: file {raw:?} left out: not a plain path"));
+                continue;
+            }
             match FilePattern::parse(raw) {
                 Ok(pattern) if !files.contains(&pattern) => files.push(pattern),
                 Ok(_) => {}
@@ -728,6 +734,18 @@ mod tests {
         assert_eq!(imported.plan.tasks[0].title, "Task a ### T9: b");
         let written = crate::to_markdown(&imported.plan);
         assert_eq!(crate::parse(&written).plan.tasks.len(), 1, "{written}");
+    }
+
+    #[test]
+    fn file_entries_that_would_change_the_files_line_are_left_out() {
+        // Found by the `taskmaster` fuzz target: a line break in a path.
+        let imported = import(
+            r#"{"tasks": [{"id": 1, "title": "x", "files": ["src/a.rs\n- deps: T9", "a,b", "`c`", "none", "src/ok.rs"]}]}"#,
+        );
+        let files: Vec<&str> =
+            imported.plan.tasks[0].files.iter().flatten().map(|f| f.as_str()).collect();
+        assert_eq!(files, ["src/ok.rs"]);
+        assert_eq!(imported.notes.iter().filter(|n| n.contains("not a plain path")).count(), 4);
     }
 
     #[test]
