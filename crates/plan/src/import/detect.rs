@@ -111,7 +111,9 @@ pub fn detect(text: &str) -> Option<Format> {
 fn spec_kit_numbered(line: &str) -> bool {
     line.split_whitespace().any(|word| {
         let word = word.trim_matches(['*', '`', ':']);
-        word.len() >= 4 && word.starts_with('T') && word[1..4].bytes().all(|b| b.is_ascii_digit())
+        // Bytes, not a str slice: the word may hold any character.
+        let bytes = word.as_bytes();
+        bytes.len() >= 4 && bytes[0] == b'T' && bytes[1..4].iter().all(u8::is_ascii_digit)
     })
 }
 
@@ -131,6 +133,9 @@ mod tests {
         assert_eq!(detect("# Todo\n\n- [ ] T4: Do it\n"), Some(Format::Checklist));
         assert_eq!(detect("# Todo\n\n- [ ] Add the form\n"), Some(Format::Checklist));
         assert_eq!(detect("# Notes\n\njust prose\n"), None);
+        // Found by the `import_any` fuzz target: a multi-byte character
+        // right after a `T` word.
+        assert_eq!(detect("- [ ] T12\u{728} x\n"), Some(Format::Checklist));
         assert_eq!(detect("### T1: x\n- deps: none\n- accept:\n  - [ ] y\n"), None);
     }
 }
