@@ -749,6 +749,28 @@ mod tests {
     }
 
     #[test]
+    fn phases_group_tasks_in_order_of_first_appearance() {
+        let imported = import(
+            r#"{"tasks": [
+                {"id": 1, "title": "a", "phase": "Core"},
+                {"id": 2, "title": "b", "phase": "Setup"},
+                {"id": 3, "title": "c"},
+                {"id": 4, "title": "d", "phase": "Core", "dependencies": [2]}
+            ]}"#,
+        );
+        let phases: Vec<&str> = imported.plan.phases.iter().map(|p| p.title.as_str()).collect();
+        assert_eq!(phases, ["Phase 1: Core", "Phase 2: Setup"]);
+        let ids: Vec<&str> = imported.plan.tasks.iter().map(|t| t.id.as_str()).collect();
+        assert_eq!(ids, ["T3", "T1", "T4", "T2"], "unphased first, then phase by phase");
+        let written = crate::to_markdown(&imported.plan);
+        let parsed = crate::parse(&written);
+        assert_eq!(
+            parsed.plan.tasks.iter().map(|t| t.phase).collect::<Vec<_>>(),
+            [None, Some(0), Some(0), Some(1)]
+        );
+    }
+
+    #[test]
     fn cancelled_tasks_and_dependencies_on_them_are_left_out() {
         let imported = import(
             r#"{"tasks": [
