@@ -108,6 +108,50 @@ enum Command {
     DebugCreateRun(commands::debug_create_run::DebugCreateRunArgs),
 }
 
+/// A command line clap refused. With `--json` anywhere on it, the error is
+/// a JSON object on stdout like every other failure (exit 2); help and
+/// version requests, and everything without `--json`, print as clap does.
+fn argument_error(error: clap::Error) -> std::process::ExitCode {
+    use clap::error::{ContextKind, ErrorKind};
+    let wants_json = std::env::args_os().skip(1).take_while(|a| a != "--").any(|a| a == "--json");
+    let informational = matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    );
+    if !wants_json || informational {
+        error.exit();
+    }
+    // clap's first line, without its `error: ` prefix; the rest is usage.
+    let rendered = error.render().to_string();
+    let mut lines = rendered.lines();
+    let mut message = lines.next().unwrap_or_default().trim_start_matches("error: ").to_owned();
+    if message.ends_with(':') {
+        // "the following required arguments were not provided:" + a list.
+        let list: Vec<&str> = lines.take_while(|l| l.starts_with("  ")).map(str::trim).collect();
+        message = format!("{message} {}", list.join(", "));
+    }
+    let mut failure = failure::Failure::usage(message);
+    let suggested =
+        [ContextKind::SuggestedArg, ContextKind::SuggestedValue, ContextKind::SuggestedSubcommand]
+            .into_iter()
+            .find_map(|kind| match error.get(kind) {
+                Some(clap::error::ContextValue::String(s)) => Some(s.clone()),
+                Some(clap::error::ContextValue::Strings(s)) => s.first().cloned(),
+                _ => None,
+            });
+    if let Some(suggested) = suggested {
+        failure = failure.with_hint(format!("did you mean `{suggested}`?"));
+    }
+    if let Some(clap::error::ContextValue::Strings(valid)) = error.get(ContextKind::ValidValue) {
+        failure = failure.with_hint(format!("possible values: {}", valid.join(", ")));
+    }
+    failure = failure.with_hint("`orca help` lists the commands; add --help to any of them");
+    Output::new(true).failure(&failure);
+    std::process::ExitCode::from(2)
+}
+
 fn main() -> std::process::ExitCode {
     // A file size limit (RLIMIT_FSIZE) should surface as a write error orca
     // reports, not as SIGXFSZ killing it mid-write. Threads started later
@@ -116,7 +160,10 @@ fn main() -> std::process::ExitCode {
     xfsz.add(nix::sys::signal::Signal::SIGXFSZ);
     let _ = xfsz.thread_block();
 
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return argument_error(error),
+    };
     let out = Output::new(cli.json);
     let run_log = logging::install(matches!(cli.command, Command::Run(_) | Command::Resume(_)));
     let result = match cli.command {

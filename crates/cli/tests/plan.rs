@@ -478,21 +478,86 @@ fn next_when_everything_is_done() {
     assert_eq!(run.stdout.trim(), "all 3 tasks are done");
 }
 
+#[test]
+fn repeated_warnings_are_grouped_quiet_hides_them_verbose_shows_each() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut plan = String::from("# Plan: many\n");
+    for i in 1..=12 {
+        plan.push_str(&format!(
+            "\n### T{i}: task {i}\n- deps: none\n- role: backend\n- files: src/t{i}.rs\n- accept:\n  - [ ] ok\n"
+        ));
+    }
+    std::fs::write(dir.path().join("many.md"), plan).unwrap();
+    let run = orca_in(dir.path(), &["plan", "check", "--color", "never", "many.md"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert_eq!(run.stderr.matches("plan::no-verify").count(), 4, "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "warning: plan::no-verify ×12: T4, T5, T6, T7, T8, T9, T10, T11, T12 (the first 3 shown above; --verbose for each)"
+        ),
+        "{}",
+        run.stderr
+    );
+    let quiet = orca_in(dir.path(), &["plan", "check", "--quiet", "many.md"]);
+    assert_eq!(quiet.stderr, "", "{}", quiet.transcript());
+    assert!(quiet.stdout.contains("many.md: valid (12 tasks, 0 errors, 12 warnings)"));
+    let verbose =
+        orca_in(dir.path(), &["plan", "check", "--verbose", "--color", "never", "many.md"]);
+    assert_eq!(verbose.stderr.matches("plan::no-verify").count(), 12, "{}", verbose.stderr);
+}
+
+#[test]
+fn argument_errors_with_json_are_json_objects_on_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = orca_in(dir.path(), &["plan", "import", "--json", "x.json", "--from", "taskmastr"]);
+    assert_eq!(run.code, 2, "{}", run.transcript());
+    let json = run.json();
+    assert_eq!(json["error"]["kind"], "usage");
+    assert!(json["error"]["message"].as_str().unwrap().contains("taskmastr"), "{json}");
+    assert_eq!(json["error"]["hints"][0], "did you mean `taskmaster`?");
+    let run = orca_in(dir.path(), &["plan", "chek", "--json", "x.md"]);
+    assert_eq!(run.code, 2);
+    assert_eq!(run.json()["error"]["hints"][0], "did you mean `check`?");
+    // Without --json, clap's own message on stderr.
+    let run = orca_in(dir.path(), &["plan", "chek", "x.md"]);
+    assert_eq!((run.code, run.stdout.as_str()), (2, ""));
+    assert!(run.stderr.contains("unrecognized subcommand"), "{}", run.stderr);
+}
+
 // ---------------------------------------------------------------- import
 
 #[test]
 fn import_spec_kit_writes_a_plan_that_checks() {
     let dir = tempfile::tempdir().unwrap();
-    let source = import_fixtures().join("spec-kit/scheduler-001-user-auth.tasks.md");
+    let source = import_fixtures().join("spec-kit/recipe-box.tasks.md");
     let run = orca_in(
         dir.path(),
         &["plan", "import", source.to_str().unwrap(), "--from", "spec-kit", "-o", "plan.md"],
     );
     assert_eq!(run.code, 0, "{}", run.transcript());
-    assert!(run.stdout.contains("wrote plan.md: 29 tasks (0 errors"), "{}", run.stdout);
-    assert!(run.stdout.contains("29 tasks are already done in the source"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("wrote plan.md: 18 tasks from a spec-kit tasks.md (0 errors"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains(
+            "4 tasks are already done in the source, written with `status: done` (never run): T001, T002, T003, T004"
+        ),
+        "{}",
+        run.stdout
+    );
     let check = orca_in(dir.path(), &["plan", "check", "plan.md"]);
     assert_eq!(check.code, 0, "{}", check.transcript());
+    // Done work is never offered again.
+    let next = orca_in(dir.path(), &["plan", "next", "--json", "plan.md"]).json();
+    let ready: Vec<&str> =
+        next["ready"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(ready, ["T005", "T006"]);
+    assert_eq!(next["counts"]["done"], 4);
+    let show = orca_in(dir.path(), &["plan", "show", "plan.md"]);
+    assert!(show.stdout.contains("18 tasks (4 done) in 6 phases"), "{}", show.stdout);
+    assert!(show.stdout.contains("\n  T001  done "), "{}", show.stdout);
     // Refuses to overwrite without --force.
     let again = orca_in(
         dir.path(),
@@ -505,16 +570,21 @@ fn import_spec_kit_writes_a_plan_that_checks() {
 #[test]
 fn import_taskmaster_to_stdout_and_json() {
     let dir = tempfile::tempdir().unwrap();
-    let source = import_fixtures().join("taskmaster/testcraft.tasks.json");
-    let run =
-        orca_in(dir.path(), &["plan", "import", source.to_str().unwrap(), "--from", "taskmaster"]);
+    let source = import_fixtures().join("taskmaster/bookshelf.tasks.json");
+    // No --from: the format is read from the content.
+    let run = orca_in(dir.path(), &["plan", "import", source.to_str().unwrap()]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(
         run.stdout.starts_with("# Plan: Task Master tasks (tag master)\n"),
         "{}",
         &run.stdout[..200]
     );
-    assert!(run.stderr.contains("the plan: 129 tasks (0 errors"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("the plan: 10 tasks from a Task Master tasks.json (0 errors"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("also has tags `mobile-app`, `spike-search`"), "{}", run.stderr);
     let json = orca_in(
         dir.path(),
         &[
@@ -529,8 +599,57 @@ fn import_taskmaster_to_stdout_and_json() {
     )
     .json();
     assert_eq!(json["valid"], true);
+    assert_eq!(json["format"], "taskmaster");
     assert_eq!(json["done"], serde_json::json!([]));
-    assert_eq!(json["tasks"], 49, "129 tasks minus the 80 done ones");
+    assert_eq!(json["tasks"], 7, "10 tasks minus the 3 done ones");
+}
+
+#[test]
+fn drop_done_on_an_all_done_file_names_the_real_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = import_fixtures().join("taskmaster/bookshelf.tasks.json");
+    let run = orca_in(
+        dir.path(),
+        &["plan", "import", source.to_str().unwrap(), "--tag", "spike-search", "--drop-done"],
+    );
+    assert_eq!(run.code, 1, "{}", run.transcript());
+    assert!(run.stderr.contains("every task in the file is done"), "{}", run.stderr);
+    assert!(run.stderr.contains("import without --drop-done"), "{}", run.stderr);
+    assert!(!run.stderr.contains("pass a Task Master tasks.json"), "{}", run.stderr);
+}
+
+#[test]
+fn checklists_import_by_detection_and_list_unread_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = import_fixtures().join("checklist/orchestrator-todo.md");
+    let run = orca_in(dir.path(), &["plan", "import", source.to_str().unwrap(), "-o", "plan.md"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    assert!(run.stdout.contains("11 tasks from a Markdown checklist"), "{}", run.stdout);
+    assert!(run.stdout.contains("lines 24, 25"), "{}", run.stdout);
+    let check = orca_in(dir.path(), &["plan", "check", "plan.md"]);
+    assert_eq!(check.code, 0, "{}", check.transcript());
+}
+
+#[test]
+fn check_on_another_tools_file_names_it_and_the_import_command() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, fixture, from) in [
+        ("tasks.json", "taskmaster/bookshelf.tasks.json", "taskmaster"),
+        ("tasks.md", "spec-kit/variants.tasks.md", "spec-kit"),
+    ] {
+        std::fs::copy(import_fixtures().join(fixture), dir.path().join(name)).unwrap();
+        let run = orca_in(dir.path(), &["plan", "check", name]);
+        assert_eq!(run.code, 1, "{}", run.transcript());
+        assert!(run.stderr.contains(&format!("{name} is a ")), "{}", run.stderr);
+        assert!(
+            run.stderr.contains(&format!("orca plan import {name} --from {from} -o plan.md")),
+            "{}",
+            run.stderr
+        );
+        assert!(!run.stderr.contains("missing-title"), "{}", run.stderr);
+        let json = orca_in(dir.path(), &["plan", "check", "--json", name]).json();
+        assert_eq!(json["files"][0]["format"], from);
+    }
 }
 
 #[test]

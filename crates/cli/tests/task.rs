@@ -166,6 +166,33 @@ fn load_queues_a_valid_plan_and_says_what_to_do_next() {
 }
 
 #[test]
+fn done_tasks_load_as_succeeded_and_are_never_claimed() {
+    let repo = Repo::new();
+    // T01 was finished before the plan; T02 is done too and names no role.
+    let plan = PLAN.replace("- estimate: 2h\n", "- estimate: 2h\n- status: done\n").replace(
+        "### T02: Configure it\n- deps: none\n- role: backend\n",
+        "### T02: Configure it\n- deps: none\n- status: done\n",
+    );
+    std::fs::write(repo.path("half.md"), plan).unwrap();
+    let loaded = repo.orca(&["task", "load", "half.md", "--json"]).ok().json();
+    assert_eq!((loaded["tasks"].as_u64(), loaded["ready"].as_u64()), (Some(3), Some(1)));
+    let claim = repo.orca(&["task", "next", "--claim", "--as", "s1", "--json"]).ok().json();
+    assert_eq!(
+        (claim["outcome"].as_str(), claim["task"]["key"].as_str()),
+        (Some("claimed"), Some("T03"))
+    );
+    let status = repo.orca(&["status", "--json"]).ok().json();
+    let states: Vec<(String, String)> = status["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["key"].as_str().unwrap().to_owned(), t["state"].as_str().unwrap().to_owned()))
+        .collect();
+    assert!(states.contains(&("T01".to_owned(), "succeeded".to_owned())), "{states:?}");
+    assert!(states.contains(&("T02".to_owned(), "succeeded".to_owned())), "{states:?}");
+}
+
+#[test]
 fn an_invalid_plan_is_not_loaded_and_its_errors_are_shown() {
     let repo = Repo::new();
     let broken = PLAN.replace("- deps: T01, T02", "- deps: T01, T09");

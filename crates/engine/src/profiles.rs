@@ -28,8 +28,8 @@ pub struct AgentProfile {
 /// Why an agent from the config cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ProfileError {
-    #[error("no agent named `{name}` in .orca/config.toml (known: {known})")]
-    Unknown { name: String, known: String },
+    #[error("no agent named `{name}` in .orca/config.toml ({suggestion}known: {known})")]
+    Unknown { name: String, known: String, suggestion: String },
     #[error("agent `{name}`: {reason}")]
     Invalid { name: String, reason: String },
 }
@@ -80,6 +80,12 @@ impl AgentProfiles {
         self.profiles.get(name).cloned().ok_or_else(|| ProfileError::Unknown {
             name: name.to_owned(),
             known: self.profiles.keys().cloned().collect::<Vec<_>>().join(", "),
+            suggestion: orca_plan::diagnostic::closest(
+                name,
+                self.profiles.keys().map(String::as_str),
+                usize::MAX,
+            )
+            .map_or_else(String::new, |close| format!("did you mean `{close}`? ")),
         })
     }
 
@@ -188,4 +194,19 @@ fn build_adapter(agent: &AgentConfig) -> Result<Arc<dyn Adapter>, String> {
             Arc::new(CommandAdapter::new(agent.command.clone()).map_err(|error| error.to_string())?)
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_agent_gets_a_suggestion() {
+        let host = HostEnv::from_vars([("PATH", "/bin")], false);
+        let profiles = AgentProfiles::from_config(&Config::default(), &host).unwrap();
+        let error = profiles.get("claud").unwrap_err().to_string();
+        assert!(error.contains("did you mean `claude`?"), "{error}");
+        let error = profiles.get("zzzzzz").unwrap_err().to_string();
+        assert!(!error.contains("did you mean"), "{error}");
+    }
 }

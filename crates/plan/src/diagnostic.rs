@@ -211,3 +211,84 @@ pub fn closest<'a>(
     }
     best.map(|(_, c)| c)
 }
+
+/// Warnings of one kind beyond the first few, summarized: see [`group`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WarningGroup {
+    /// The kind.
+    pub code: Code,
+    /// How many warnings of this kind there are in all.
+    pub count: usize,
+    /// How many of them are shown in full.
+    pub shown: usize,
+    /// The tasks the others are about, in order (a task once).
+    pub tasks: Vec<crate::TaskId>,
+}
+
+impl WarningGroup {
+    /// One line: `plan::no-verify ×10000: T4, T5, … (the first 3 shown above; --verbose for each)`.
+    pub fn line(&self, max_ids: usize) -> String {
+        let ids: Vec<&str> = self.tasks.iter().take(max_ids).map(|t| t.as_str()).collect();
+        let more = if self.tasks.len() > max_ids { ", …" } else { "" };
+        format!(
+            "{} ×{}: {}{more} (the first {} shown above; --verbose for each)",
+            self.code,
+            self.count,
+            ids.join(", "),
+            self.shown
+        )
+    }
+}
+
+/// Splits diagnostics (sorted) for display: every error, and up to
+/// `per_code` warnings of each kind, are shown in full; the remaining
+/// warnings of a kind become one [`WarningGroup`] naming their tasks. A
+/// 10 000-task plan without `verify` commands then prints a handful of
+/// lines instead of tens of thousands.
+pub fn group<'d>(
+    diagnostics: &'d [Diagnostic],
+    plan: &crate::Plan,
+    per_code: usize,
+) -> (Vec<&'d Diagnostic>, Vec<WarningGroup>) {
+    let mut shown = Vec::new();
+    let mut groups: Vec<WarningGroup> = Vec::new();
+    let mut seen: std::collections::HashMap<Code, usize> = std::collections::HashMap::new();
+    // Task headings in document order, to name the task a warning is in.
+    let starts: Vec<usize> = plan.tasks.iter().map(|t| t.spans.heading.start()).collect();
+    for diagnostic in diagnostics {
+        if diagnostic.is_error() {
+            shown.push(diagnostic);
+            continue;
+        }
+        let count = seen.entry(diagnostic.code).or_default();
+        *count += 1;
+        if *count <= per_code {
+            shown.push(diagnostic);
+            continue;
+        }
+        let at = diagnostic.labels.first().map_or(0, |l| l.span.start());
+        let task =
+            starts.partition_point(|&s| s <= at).checked_sub(1).map(|i| plan.tasks[i].id.clone());
+        let group = match groups.iter_mut().position(|g| g.code == diagnostic.code) {
+            Some(i) => &mut groups[i],
+            None => {
+                groups.push(WarningGroup {
+                    code: diagnostic.code,
+                    count: 0,
+                    shown: per_code,
+                    tasks: Vec::new(),
+                });
+                groups.last_mut().expect("just pushed")
+            }
+        };
+        if let Some(task) = task
+            && group.tasks.last() != Some(&task)
+        {
+            group.tasks.push(task);
+        }
+    }
+    for group in &mut groups {
+        group.count = seen[&group.code];
+    }
+    (shown, groups)
+}

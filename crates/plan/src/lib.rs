@@ -34,7 +34,7 @@ pub use graph::{
 };
 pub use id::TaskId;
 pub use model::{
-    Estimate, FilePattern, Phase, Plan, Priority, Task, TaskSpans, Verify, format_duration,
+    Estimate, FilePattern, Phase, Plan, Priority, Status, Task, TaskSpans, Verify, format_duration,
 };
 pub use parse::{Parsed, parse};
 pub use render::{LocatedDiagnostic, LocatedLabel, PlanSource, RenderOptions, RenderStyle};

@@ -55,7 +55,9 @@ pub struct Task {
     /// Tasks that must be done first (duplicates removed).
     #[serde(default)]
     pub deps: Vec<TaskId>,
-    /// Who should do it, from the configured role set.
+    /// Who should do it, from the configured role set. Empty only for a
+    /// done task that does not say.
+    #[serde(default)]
     pub role: String,
     /// Repository-relative paths or globs the task will touch. `None`: the
     /// plan does not say; `Some([])`: the plan says `none`.
@@ -79,6 +81,10 @@ pub struct Task {
     /// Hard time limit for one attempt, in seconds.
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// Whether the work is still to do. A done task satisfies its
+    /// dependents and is never dispatched; it needs no agent fields.
+    #[serde(default, skip_serializing_if = "Status::is_pending")]
+    pub status: Status,
     /// Prose after the field list, verbatim Markdown.
     #[serde(default)]
     pub description: String,
@@ -103,9 +109,53 @@ impl Task {
             priority: Priority::default(),
             estimate: None,
             timeout_secs: None,
+            status: Status::Pending,
             description: String::new(),
             spans: TaskSpans::default(),
         }
+    }
+}
+
+/// A task's `status` field: the only run-time fact a plan may state, so
+/// that a half-done plan (an import, a plan carried over from elsewhere)
+/// does not redo finished work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Still to do (the default).
+    #[default]
+    Pending,
+    /// Already done before the run: never dispatched.
+    Done,
+}
+
+impl Status {
+    /// Parses `pending` or `done`.
+    pub fn parse(text: &str) -> Option<Status> {
+        match text {
+            "pending" => Some(Status::Pending),
+            "done" => Some(Status::Done),
+            _ => None,
+        }
+    }
+
+    /// Whether this is [`Status::Pending`].
+    pub fn is_pending(&self) -> bool {
+        *self == Status::Pending
+    }
+
+    /// Whether this is [`Status::Done`].
+    pub fn is_done(&self) -> bool {
+        *self == Status::Done
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Status::Pending => "pending",
+            Status::Done => "done",
+        })
     }
 }
 

@@ -11,7 +11,7 @@ use crate::id::MAX_ID_LEN;
 use crate::parse::fields::FIELD_NAMES;
 
 /// What each field holds, in the parser's field order.
-const FIELD_DOCS: [(&str, &str, &str); 9] = [
+const FIELD_DOCS: [(&str, &str, &str); 10] = [
     (
         "deps",
         "required",
@@ -41,6 +41,11 @@ const FIELD_DOCS: [(&str, &str, &str); 9] = [
         "a duration (`45m`, `2h`, `1h30m`) or points (`3pt`); give every task one, or none",
     ),
     ("timeout", "optional", "a duration: the hard limit for one attempt"),
+    (
+        "status",
+        "optional",
+        "`done` only for work already finished before the plan runs: it is never started and needs no field but `deps`",
+    ),
 ];
 
 /// A plan that uses every field, valid under the default roles.
@@ -118,8 +123,8 @@ pub fn format_spec(roles: &[String]) -> String {
     out.push_str(
         "\nRules `orca plan check` enforces: every dep names a task of the plan, no task depends \
          on itself, no dependency cycle, no duplicate ID or field, no unknown field, paths stay \
-         inside the repository. A plan holds no run state (no status, owner or checkboxes \
-         ticked).\n\nExample:\n\n",
+         inside the repository. A plan holds no run state (no owner, no checkboxes ticked; \
+         `status: done` only for work finished before the plan).\n\nExample:\n\n",
     );
     out.push_str(EXAMPLE);
     out
@@ -141,7 +146,9 @@ mod tests {
         let checked = check(EXAMPLE, &PlanOptions::default());
         assert!(checked.diagnostics.is_empty(), "{:?}", checked.diagnostics);
         assert_eq!(checked.plan.tasks.len(), 3);
-        for field in FIELD_NAMES {
+        // `status: done` marks work finished before the plan; a new plan
+        // has none, so the example shows none.
+        for field in FIELD_NAMES.iter().filter(|f| **f != "status") {
             assert!(EXAMPLE.contains(&format!("\n- {field}:")), "the example lacks `{field}`");
         }
     }

@@ -70,7 +70,14 @@ impl Queue {
             store.latest_run_in(self.scope(), &[RunState::Active]).await?.map(|run| run.id);
         let mut new_run = session_run(plan, graph, plan_path, self.settings().max_attempts);
         new_run.repo = self.settings().repo.clone();
-        let ready = new_run.tasks.iter().filter(|task| task.deps.is_empty()).count();
+        // Done tasks (the plan's `status: done`) satisfy their dependents.
+        let done: std::collections::HashSet<&str> =
+            new_run.tasks.iter().filter(|task| task.done).map(|task| task.key.as_str()).collect();
+        let ready = new_run
+            .tasks
+            .iter()
+            .filter(|task| !task.done && task.deps.iter().all(|dep| done.contains(dep.as_str())))
+            .count();
         let run = store.create_run(&new_run).await?;
         orca_engine::pipeline::session::loaded(store, &run).await?;
         Ok(Loaded {

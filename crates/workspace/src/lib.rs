@@ -17,6 +17,13 @@ use orca_store::{OpenError, RepoRef, RunScope, Store, StoreOptions};
 
 pub use identity::IdentityError;
 
+/// The top of the main worktree of the repository around `dir`, found by
+/// looking for `.git` upwards without starting git (which costs several
+/// milliseconds per process; `orca plan check` runs in a few).
+pub fn repository_root(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    discover::main_worktree_root(dir)
+}
+
 /// Why no workspace could be found.
 #[derive(Debug, thiserror::Error)]
 pub enum WorkspaceError {

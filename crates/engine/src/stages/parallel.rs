@@ -39,7 +39,7 @@ pub fn new_tasks(plan: &Plan, graph: &PlanGraph, max_attempts: u32) -> Vec<NewTa
             priority,
             max_attempts: i64::from(max_attempts.max(1)),
             spec_json: serde_json::to_string(task).unwrap_or_else(|_| "{}".to_owned()),
-            done: false,
+            done: task.status.is_done(),
         })
         .collect()
 }
@@ -147,9 +147,12 @@ pub(crate) async fn check_agents(
     let roles = &ws.config.roles;
     let mut needed = BTreeSet::from([default_agent.clone()]);
     match plan {
-        Some(plan) => needed.extend(plan.tasks.iter().map(|task| {
-            routed_agent(roles, &task.role, task.agent.as_deref(), &default_agent).to_owned()
-        })),
+        // Done tasks never run: their agents are not needed.
+        Some(plan) => {
+            needed.extend(plan.tasks.iter().filter(|task| !task.status.is_done()).map(|task| {
+                routed_agent(roles, &task.role, task.agent.as_deref(), &default_agent).to_owned()
+            }))
+        }
         None => {
             let planner = ws.config.plan.agent.as_deref();
             needed.insert(routed_agent(roles, "planner", planner, &default_agent).to_owned());

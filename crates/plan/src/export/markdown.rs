@@ -50,7 +50,9 @@ fn write_task(out: &mut String, task: &Task) {
         let deps: Vec<&str> = task.deps.iter().map(|d| d.as_str()).collect();
         let _ = writeln!(out, "- deps: {}", deps.join(", "));
     }
-    let _ = writeln!(out, "- role: {}", task.role);
+    if !task.role.is_empty() {
+        let _ = writeln!(out, "- role: {}", task.role);
+    }
     if let Some(files) = &task.files {
         if files.is_empty() {
             out.push_str("- files: none\n");
@@ -93,6 +95,9 @@ fn write_task(out: &mut String, task: &Task) {
     if let Some(timeout) = task.timeout_secs {
         let _ = writeln!(out, "- timeout: {}", format_duration(timeout));
     }
+    if task.status.is_done() {
+        out.push_str("- status: done\n");
+    }
     block(out, &task.description);
 }
 
@@ -112,6 +117,23 @@ mod tests {
             plan
         };
         assert_eq!(strip(second.plan), strip(first.plan), "{written}");
+    }
+
+    #[test]
+    fn a_done_task_needs_no_agent_fields_and_reads_back() {
+        round_trip(
+            "# Plan: x\n\n### T1: a\n- deps: none\n- status: done\n\n### T2: b\n- deps: T1\n- role: backend\n- files: none\n- verify: true\n- accept:\n  - [ ] ok\n",
+        );
+    }
+
+    #[test]
+    fn a_closing_fence_does_not_open_another() {
+        // Two code blocks in one description: the line closing the first
+        // was read as opening a new block, so the plan ended inside code
+        // (what the `taskmaster` fuzz target found on real tasks.json files).
+        round_trip(
+            "# Plan: x\n\n### T1: a\n- deps: none\n- role: backend\n\n```sql\nx\n```\n\nmore\n\n```sql\ny\n```\n\n### T2: b\n- deps: T1\n- role: backend\n",
+        );
     }
 
     #[test]

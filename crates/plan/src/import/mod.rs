@@ -1,23 +1,35 @@
 //! Importers: other tools' plans into orca's model. docs/plan-format.md
 //! ("Importing") says how each source field maps.
 
+mod checklist;
+mod detect;
 mod json;
+mod roles;
 mod spec_kit;
 mod taskmaster;
 
+pub use checklist::from_checklist;
+pub use detect::{Format, detect};
 pub use json::from_json;
 pub use spec_kit::from_spec_kit;
 pub use taskmaster::from_taskmaster;
 
 use crate::id::TaskId;
 use crate::model::Plan;
+use crate::parse::fields::is_field_line;
 use crate::parse::{closes_fence, fence_open, heading};
 
 /// Choices the source format cannot express.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImportOptions {
-    /// The `role` every imported task gets (neither source has roles).
+    /// The role of imported tasks whose files and title do not point to
+    /// one (the sources have no roles).
     pub role: String,
+    /// Read roles from files and titles (see `roles.rs`); off, every task
+    /// gets [`ImportOptions::role`].
+    pub infer_roles: bool,
+    /// The roles the plan may use: inference picks only these.
+    pub roles: Vec<String>,
     /// Leave out tasks the source marks done (and dependencies on them),
     /// instead of keeping them and listing them in [`Imported::done`].
     pub drop_done: bool,
@@ -29,7 +41,14 @@ pub struct ImportOptions {
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        ImportOptions { role: "backend".to_owned(), drop_done: false, tag: None, title: None }
+        ImportOptions {
+            role: "backend".to_owned(),
+            infer_roles: true,
+            roles: crate::DEFAULT_ROLES.iter().map(|r| (*r).to_owned()).collect(),
+            drop_done: false,
+            tag: None,
+            title: None,
+        }
     }
 }
 
@@ -38,8 +57,7 @@ impl Default for ImportOptions {
 pub struct Imported {
     /// The plan; write it with [`crate::to_markdown`].
     pub plan: Plan,
-    /// Tasks the source marks done that were kept in the plan. A run can
-    /// pass them as already done (`orca plan next --done ...`).
+    /// Tasks the source marks done, kept in the plan as `status: done`.
     pub done: Vec<TaskId>,
     /// What was changed or left out, one sentence each.
     pub notes: Vec<String>,
@@ -78,6 +96,9 @@ pub enum ImportError {
     /// Nothing that looks like a task.
     #[error("{0}")]
     NoTasks(String),
+    /// Every task is done and `drop_done` left them all out.
+    #[error("every task in the file is done, and --drop-done leaves them all out")]
+    AllDone,
 }
 
 impl ImportError {
@@ -113,8 +134,8 @@ pub(crate) fn shorten(text: &str, max: usize) -> String {
 }
 
 /// Makes free text safe as a description block in orca Markdown: lines
-/// that would read as plan headings are escaped with `\`, an unclosed code
-/// fence is closed, blank lines at both ends are dropped.
+/// that would read as plan headings or fields are escaped with `\`, an
+/// unclosed code fence is closed, blank lines at both ends are dropped.
 pub(crate) fn markdown_block(text: &str) -> String {
     let text = clean(text);
     let mut lines: Vec<String> = Vec::new();
@@ -133,7 +154,9 @@ pub(crate) fn markdown_block(text: &str) -> String {
             lines.push(line.to_owned());
             continue;
         }
-        if heading(line).is_some_and(|h| h.level <= 3) {
+        // `\` keeps Markdown's rendering and stops orca reading a plan
+        // heading or a field.
+        if heading(line).is_some_and(|h| h.level <= 3) || is_field_line(line) {
             lines.push(format!("\\{line}"));
         } else {
             lines.push(line.to_owned());

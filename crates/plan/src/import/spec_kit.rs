@@ -3,35 +3,44 @@
 //! Mapping (also in docs/plan-format.md):
 //! - Task lines are checklist items whose first word is an ID:
 //!   `- [ ] T012 [P] [US1] Create the model in src/models/user.py` (an ID is
-//!   `T`, digits and optionally more characters, like `T049a`), with
+//!   `T`, digits and optionally more characters, like `T049a`; also bold or
+//!   in backticks; markers may come before the box: `- [P] [ ] T004`), with
 //!   indented lines below continuing the text. Other lines are context and
-//!   are not imported, except as noted here.
+//!   are not imported, except as noted here; checklist items without an ID
+//!   inside a phase are listed by line.
 //! - The title is the first `# ` heading (a leading `Tasks:` is dropped).
 //! - Every `## ` heading that has task lines under it becomes a phase, in
-//!   file order; a heading that does not start with `Phase` is prefixed
+//!   file order, and so does a `### ` heading that starts with `Phase` or
+//!   comes before any `## ` one; other `### ` headings group tasks inside a
+//!   phase. A heading that does not start with `Phase` is prefixed
 //!   `Phase <n>: `. `(Priority: P1)` in the heading sets the priority of
-//!   its tasks: P1 high, P2 medium, P3 and later low.
-//! - Order: tasks run in file order, except that a run of consecutive `[P]`
-//!   tasks may run in parallel with each other: each task of the run
-//!   depends on the task before the run, and the first task after the run
-//!   depends on every task of the run. The first task of a phase depends on
-//!   the end of the previous phase. A parenthesized `(depends on T001,
-//!   T004)` adds those dependencies too; no other prose is read.
+//!   its tasks: P1 high, P2 medium, P3 and later low. `**Goal**:` lines
+//!   become the phase description and are repeated in its tasks.
+//! - Order: within a phase, a task without `[P]` follows the task without
+//!   `[P]` before it and the `[P]` tasks since; a `[P]` task waits only for
+//!   what its phase waits for. A phase waits for the end of the one before,
+//!   except that user-story phases wait for the last phase before the
+//!   stories, and the phase after the stories for all of them. A
+//!   parenthesized `(depends on T001, T004)` adds dependencies; no other
+//!   prose is read.
 //! - Files: words in the task text that contain `/` and end in a file
 //!   name with an extension (`src/a.py`) or in `/` (a directory), and
 //!   code spans (`` `.gitignore` ``) that look like a path, when they are
 //!   repository-relative.
-//! - `[x]` tasks are done: kept and listed as done, or left out with
-//!   `drop_done` (dependencies on them are then satisfied and removed).
-//! - Markers (`[P]`, `[US1]`) and the full task text are kept in the
-//!   description. spec-kit has no roles, verify commands or acceptance
-//!   items per task.
+//! - `[x]` tasks get `status: done`, or are left out with `drop_done`
+//!   (dependencies on them are then satisfied and removed).
+//! - Markers (`[P]`, `[US1]`), the user story and the full task text are
+//!   kept in the description. spec-kit has no roles, verify commands or
+//!   acceptance items per task.
 
 use std::collections::{HashMap, HashSet};
 
-use super::{ImportError, ImportOptions, Imported, join_blocks, one_line, phase_title, shorten};
+use super::{
+    ImportError, ImportOptions, Imported, join_blocks, markdown_block, one_line, phase_title,
+    shorten,
+};
 use crate::id::TaskId;
-use crate::model::{FilePattern, Plan, Priority, Task};
+use crate::model::{FilePattern, Plan, Priority, Status, Task};
 use crate::parse::{closes_fence, fence_open};
 
 struct Item {
@@ -41,31 +50,50 @@ struct Item {
     markers: Vec<String>,
     text: String,
     phase: Option<usize>,
+    /// The `###` sub-heading the task is under, inside its phase.
+    group: Option<String>,
     priority: Priority,
 }
 
 struct Section {
     title: String,
     priority: Priority,
+    /// `**Goal**: ...` under the heading.
+    goal: String,
     used: Option<usize>,
 }
 
-/// `- [ ] T001 ...` / `- [x] T001 ...`: (done, rest after the box).
-fn checkbox(line: &str) -> Option<(bool, &str)> {
-    let rest =
-        line.trim_start().strip_prefix("- [").or_else(|| line.trim_start().strip_prefix("* ["))?;
-    let (done, rest) = match rest.as_bytes().first()? {
-        b' ' => (false, &rest[1..]),
-        b'x' | b'X' => (true, &rest[1..]),
-        _ => return None,
-    };
-    Some((done, rest.strip_prefix(']')?.trim_start()))
+/// A checklist line, `- [ ] ...`, `- [x] ...`, also with markers before
+/// the box (`- [P] [ ] ...`): (done, markers before the box, rest).
+fn checkbox(line: &str) -> Option<(bool, Vec<String>, &str)> {
+    let trimmed = line.trim_start();
+    let mut rest = trimmed.strip_prefix("- ").or_else(|| trimmed.strip_prefix("* "))?.trim_start();
+    let mut markers = Vec::new();
+    loop {
+        let inner = rest.strip_prefix('[')?;
+        match inner.as_bytes().first()? {
+            b' ' | b'x' | b'X' if inner.as_bytes().get(1) == Some(&b']') => {
+                let done = inner.as_bytes()[0] != b' ';
+                return Some((done, markers, inner[2..].trim_start()));
+            }
+            _ => {
+                let close = inner.find(']')?;
+                let marker = &inner[..close];
+                if marker.is_empty() || marker.len() > 16 || marker.contains(char::is_whitespace) {
+                    return None;
+                }
+                markers.push(marker.to_owned());
+                rest = inner[close + 1..].trim_start();
+            }
+        }
+    }
 }
 
 /// A spec-kit task ID: `T`, a digit, then more ID characters (`T001`,
-/// `T049a`).
+/// `T049a`); also in bold (`**T001**`) or code (`` `T001` ``).
 fn task_id(word: &str) -> Option<&str> {
     let word = word.trim_end_matches([':', '.', ',']);
+    let word = word.trim_matches(['*', '`', '_']).trim_end_matches([':', '.', ',']);
     let digit = word.as_bytes().get(1).is_some_and(u8::is_ascii_digit);
     (word.starts_with('T') && digit && TaskId::parse(word).is_ok()).then_some(word)
 }
@@ -105,12 +133,17 @@ fn explicit_deps(text: &str) -> Vec<String> {
 }
 
 /// Repository-relative paths mentioned in a task's text.
-fn paths(text: &str) -> Vec<FilePattern> {
+pub(crate) fn paths(text: &str) -> Vec<FilePattern> {
     let mut found: Vec<FilePattern> = Vec::new();
     let mut consider = |candidate: &str, quoted: bool| {
         let candidate = candidate.trim();
+        // A comma or backtick would change how the written `files` line
+        // reads back.
         if candidate.is_empty()
             || candidate.contains(char::is_whitespace)
+            || candidate.contains([',', '`'])
+            || candidate.contains(char::is_control)
+            || candidate == "none"
             || candidate.contains("://")
         {
             return;
@@ -168,16 +201,32 @@ pub fn from_spec_kit(text: &str, options: &ImportOptions) -> Result<Imported, Im
     let mut sections: Vec<Section> = Vec::new();
     let mut items: Vec<Item> = Vec::new();
     let mut fence: Option<(u8, usize)> = None;
-    let mut phases: Vec<String> = Vec::new();
+    let mut phases: Vec<(String, String)> = Vec::new();
+    let mut group: Option<String> = None;
+    let mut unread: Vec<usize> = Vec::new();
     // The indent of the current task line, while its text may continue.
     let mut continuing: Option<usize> = None;
-    for raw in text.lines() {
+    for (number, raw) in text.lines().enumerate() {
         let line = raw.trim_end();
         if let Some((marker, len)) = fence {
             if closes_fence(line, marker, len) {
                 fence = None;
             }
             continuing = None;
+            continue;
+        }
+        // Lines indented under a task line continue its text, code fences
+        // included (Markdown ends such a fence with the list item); blank
+        // lines do not end the item.
+        if continuing.is_some() && line.trim().is_empty() {
+            continue;
+        }
+        if let (Some(indent), Some(item)) = (continuing, items.last_mut())
+            && !line.trim().is_empty()
+            && line.len() - line.trim_start().len() > indent
+        {
+            item.text.push('\n');
+            item.text.push_str(line.trim());
             continue;
         }
         if let Some(open) = fence_open(line) {
@@ -193,21 +242,48 @@ pub fn from_spec_kit(text: &str, options: &ImportOptions) -> Result<Imported, Im
             continuing = None;
             continue;
         }
-        if let Some(heading) = line.strip_prefix("## ") {
+        // `##` headings are phases; so are `###` headings that say
+        // `Phase` (some files put phases at level 3) or that come before
+        // any `##` phase. Other `###` headings group tasks in a phase.
+        let h2 = line.strip_prefix("## ");
+        let h3 = line.strip_prefix("### ");
+        let h3_phase =
+            h3.is_some_and(|h| h.trim_start().starts_with("Phase") || sections.is_empty());
+        if let Some(heading) = h2.or(h3.filter(|_| h3_phase)) {
             sections.push(Section {
                 title: heading.trim().to_owned(),
                 priority: phase_priority(heading),
+                goal: String::new(),
                 used: None,
             });
+            group = None;
             continuing = None;
             continue;
         }
-        if let Some((done, rest)) = checkbox(line)
-            && let Some((first, after)) = rest.split_once(char::is_whitespace).or(Some((rest, "")))
-            && let Some(id) = task_id(first)
+        if let Some(heading) = h3 {
+            group = Some(one_line(heading));
+            continuing = None;
+            continue;
+        }
+        if let Some(goal) = goal_line(line)
+            && let Some(section) = sections.last_mut()
+            && section.goal.is_empty()
         {
+            section.goal = goal;
+            continuing = None;
+            continue;
+        }
+        if let Some((done, mut markers, rest)) = checkbox(line) {
+            let (first, after) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            let Some(id) = task_id(first) else {
+                // A checklist item without an ID: not a task; listed.
+                if sections.last().is_some_and(|s| s.used.is_some()) {
+                    unread.push(number + 1);
+                }
+                continuing = None;
+                continue;
+            };
             let mut after = after.trim_start();
-            let mut markers = Vec::new();
             while let Some(inner) = after.strip_prefix('[') {
                 let Some(close) = inner.find(']') else { break };
                 let marker = &inner[..close];
@@ -219,7 +295,10 @@ pub fn from_spec_kit(text: &str, options: &ImportOptions) -> Result<Imported, Im
             }
             let phase = sections.last_mut().map(|section| {
                 *section.used.get_or_insert_with(|| {
-                    phases.push(phase_title(phases.len() + 1, &section.title));
+                    phases.push((
+                        phase_title(phases.len() + 1, &section.title),
+                        section.goal.clone(),
+                    ));
                     phases.len() - 1
                 })
             });
@@ -228,8 +307,9 @@ pub fn from_spec_kit(text: &str, options: &ImportOptions) -> Result<Imported, Im
                 done,
                 parallel: markers.iter().any(|m| m == "P"),
                 markers,
-                text: after.to_owned(),
+                text: after.trim_start_matches([':', '-', ' ']).to_owned(),
                 phase,
+                group: group.clone(),
                 priority: sections.last().map_or(Priority::default(), |s| s.priority),
             });
             continuing = Some(line.len() - line.trim_start().len());
@@ -250,46 +330,111 @@ pub fn from_spec_kit(text: &str, options: &ImportOptions) -> Result<Imported, Im
             "no spec-kit task lines found (expected lines like `- [ ] T001 [P] Create src/models/user.py`)".to_owned(),
         ));
     }
-    build(items, phases, title, options)
+    let mut imported = build(items, phases, title, options)?;
+    if !unread.is_empty() {
+        let lines: Vec<String> = unread.iter().map(ToString::to_string).collect();
+        imported.notes.push(format!(
+            "checklist items without a task ID were not imported (line{} {})",
+            if lines.len() == 1 { "" } else { "s" },
+            lines.join(", ")
+        ));
+    }
+    Ok(imported)
+}
+
+/// `**Goal**: ...` or `Goal: ...`: a phase's goal.
+fn goal_line(line: &str) -> Option<String> {
+    let line = line.trim();
+    let rest = line
+        .strip_prefix("**Goal**:")
+        .or_else(|| line.strip_prefix("**Goal:**"))
+        .or_else(|| line.strip_prefix("Goal:"))?;
+    let goal = one_line(rest);
+    (!goal.is_empty()).then_some(goal)
+}
+
+/// Whether `line` is a spec-kit task line (a checklist item whose first
+/// word is a `T<digit>...` ID).
+pub(crate) fn is_task_line(line: &str) -> bool {
+    checkbox(line.trim_end()).is_some_and(|(_, _, rest)| {
+        task_id(rest.split_once(char::is_whitespace).map_or(rest, |(first, _)| first)).is_some()
+    })
+}
+
+/// Whether a phase holds one user story's tasks: its heading names a
+/// user story, or every task carries a `[US<n>]` label.
+fn is_story(title: &str, items: &[&Item]) -> bool {
+    title.to_ascii_lowercase().contains("user story")
+        || (!items.is_empty()
+            && items.iter().all(|i| i.markers.iter().any(|m| story_label(m).is_some())))
+}
+
+/// `US1`, `US12`: a user-story label.
+fn story_label(marker: &str) -> Option<&str> {
+    let digits = marker.strip_prefix("US")?;
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(marker)
 }
 
 fn build(
     items: Vec<Item>,
-    phases: Vec<String>,
+    phases: Vec<(String, String)>,
     title: Option<String>,
     options: &ImportOptions,
 ) -> Result<Imported, ImportError> {
     let mut notes = Vec::new();
     let ids: HashSet<&str> = items.iter().map(|i| i.id.as_str()).collect();
     let done_ids: HashSet<&str> = items.iter().filter(|i| i.done).map(|i| i.id.as_str()).collect();
+    let story_phase: Vec<bool> = (0..phases.len())
+        .map(|p| {
+            let in_phase: Vec<&Item> = items.iter().filter(|i| i.phase == Some(p)).collect();
+            is_story(&phases[p].0, &in_phase)
+        })
+        .collect();
 
-    // Dependencies from order and [P] runs, phase by phase.
+    // Dependencies from order, phase by phase. Within a phase, tasks
+    // without [P] run in file order; a [P] task waits only for what the
+    // phase waits for, and the next task without [P] waits for it. A phase
+    // waits for the end of the one before, except that user-story phases
+    // each wait for the last phase before the stories (foundational), and
+    // the phase after the stories waits for all of them.
     let mut order_deps: Vec<Vec<String>> = Vec::with_capacity(items.len());
-    let mut gate: Vec<String> = Vec::new(); // what the next sequential task waits for
-    let mut run: Vec<String> = Vec::new(); // the current run of [P] tasks
-    let mut run_gate: Vec<String> = Vec::new(); // what the run's tasks wait for
-    let mut phase = None;
+    let mut base: Vec<String> = Vec::new(); // end of the last non-story phase
+    let mut stories: Vec<String> = Vec::new(); // ends of story phases since then
+    let mut gate: Vec<String> = Vec::new(); // what the current phase waits for
+    let mut last: Vec<String> = Vec::new(); // the last task without [P], or the gate
+    let mut run: Vec<String> = Vec::new(); // [P] tasks since `last`
+    let mut phase: Option<Option<usize>> = None;
     for item in &items {
-        if item.phase != phase {
-            // The end of the previous phase gates the next one.
-            if !run.is_empty() {
-                gate = std::mem::take(&mut run);
+        if phase != Some(item.phase) {
+            if let Some(previous) = phase {
+                let mut end = std::mem::take(&mut last);
+                end.append(&mut run);
+                if previous.is_some_and(|p| story_phase[p]) {
+                    stories.extend(end);
+                } else {
+                    base = end;
+                    stories.clear();
+                }
             }
-            phase = item.phase;
+            let story = item.phase.is_some_and(|p| story_phase[p]);
+            gate = if story || stories.is_empty() { base.clone() } else { stories.clone() };
+            last = gate.clone();
+            phase = Some(item.phase);
         }
         if item.parallel {
-            if run.is_empty() {
-                run_gate = gate.clone();
-            }
-            order_deps.push(run_gate.clone());
+            order_deps.push(gate.clone());
             run.push(item.id.clone());
         } else {
-            let deps = if run.is_empty() { gate.clone() } else { std::mem::take(&mut run) };
+            // Every [P] task waits for the gate already: after a run that
+            // started at the gate, the run is enough.
+            let mut deps = if !run.is_empty() && last == gate { Vec::new() } else { last.clone() };
+            deps.append(&mut run);
             order_deps.push(deps);
-            gate = vec![item.id.clone()];
+            last = vec![item.id.clone()];
         }
     }
 
+    let goals: Vec<String> = phases.iter().map(|(_, goal)| goal.clone()).collect();
     let mut plan = Plan {
         title: options
             .title
@@ -300,7 +445,15 @@ fn build(
             .unwrap_or_else(|| "Imported spec-kit tasks".to_owned()),
         phases: phases
             .into_iter()
-            .map(|t| crate::model::Phase { title: t, ..Default::default() })
+            .map(|(title, goal)| crate::model::Phase {
+                title,
+                description: if goal.is_empty() {
+                    String::new()
+                } else {
+                    markdown_block(&format!("Goal: {goal}"))
+                },
+                ..Default::default()
+            })
             .collect(),
         ..Plan::default()
     };
@@ -351,8 +504,27 @@ fn build(
         } else {
             format!("spec-kit markers: {}", markers.join(" "))
         };
-        task.description = join_blocks([full_text, marker_note.as_str()]);
+        let stories: Vec<&str> = item.markers.iter().filter_map(|m| story_label(m)).collect();
+        let story = if stories.is_empty() {
+            String::new()
+        } else {
+            format!("User story: {}.", stories.join(", "))
+        };
+        let goal = item
+            .phase
+            .map(|p| goals[p].as_str())
+            .filter(|g| !g.is_empty())
+            .map_or_else(String::new, |g| format!("Phase goal: {g}"));
+        let group = item.group.as_ref().map_or_else(String::new, |g| format!("Section: {g}."));
+        task.description = join_blocks([
+            full_text,
+            story.as_str(),
+            goal.as_str(),
+            group.as_str(),
+            marker_note.as_str(),
+        ]);
         if item.done {
+            task.status = Status::Done;
             done.push(id);
         }
         plan.tasks.push(task);
@@ -364,11 +536,10 @@ fn build(
             ));
         }
     }
+    super::roles::infer_roles(&mut plan, options, &mut notes);
     notes.sort();
     if plan.tasks.is_empty() {
-        return Err(ImportError::NoTasks(
-            "every task in the file is done and was left out".to_owned(),
-        ));
+        return Err(ImportError::AllDone);
     }
     Ok(Imported { plan, done, notes })
 }
@@ -401,9 +572,9 @@ mod tests {
             deps(&imported),
             expect(&[
                 ("T001", &[]),
-                ("T002", &["T001"]),
-                ("T003", &["T001"]),
-                ("T004", &["T002", "T003", "T001"]),
+                ("T002", &[]),
+                ("T003", &[]),
+                ("T004", &["T001", "T002", "T003"]),
                 ("T005", &["T004"]),
                 ("T006", &["T004"]),
             ])
@@ -426,5 +597,6 @@ mod tests {
                 .map(ToString::to_string)
                 .collect();
         assert_eq!(found, [".gitignore", "src/x.ts"]);
+        assert!(paths("edit `a,b/c.rs` and x/none").iter().all(|p| !p.as_str().contains(',')));
     }
 }

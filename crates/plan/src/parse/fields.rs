@@ -8,7 +8,7 @@ use crate::argv::ArgvError;
 use crate::diagnostic::{Code, Diagnostic, closest};
 use crate::fast_hash::FastMap;
 use crate::id::{IdError, TaskId};
-use crate::model::{FilePattern, Priority, Task, Verify};
+use crate::model::{FilePattern, Priority, Status, Task, Verify};
 use crate::paths::PatternError;
 use crate::span::Span;
 
@@ -24,11 +24,14 @@ enum Field {
     Priority,
     Estimate,
     Timeout,
+    Status,
 }
 
 /// Field names, in documentation order.
-pub(crate) const FIELD_NAMES: [&str; 9] =
-    ["deps", "role", "files", "verify", "accept", "agent", "priority", "estimate", "timeout"];
+pub(crate) const FIELD_NAMES: [&str; 10] = [
+    "deps", "role", "files", "verify", "accept", "agent", "priority", "estimate", "timeout",
+    "status",
+];
 
 impl Field {
     fn from_name(name: &str) -> Option<Field> {
@@ -42,6 +45,7 @@ impl Field {
             "priority" => Field::Priority,
             "estimate" => Field::Estimate,
             "timeout" => Field::Timeout,
+            "status" => Field::Status,
             _ => return None,
         })
     }
@@ -72,7 +76,7 @@ enum Current {
 /// A task being read.
 pub(crate) struct TaskDraft {
     stage: Stage,
-    seen: [Option<Span>; 9],
+    seen: [Option<Span>; FIELD_NAMES.len()],
     current: Current,
     prose: Prose,
 }
@@ -212,6 +216,12 @@ fn suggest_field(key: &str) -> FieldSuggestion {
     FieldSuggestion::Field(synonym)
 }
 
+/// Whether a description line would read as one of orca's fields (and
+/// be reported as a detached field).
+pub(crate) fn is_field_line(line: &str) -> bool {
+    field_key(line).is_some_and(|key| Field::from_name(key).is_some())
+}
+
 /// The key of a `- key: value` line, if the line has that shape.
 fn field_key(line: &str) -> Option<&str> {
     split_field(line).map(|(key, _)| key)
@@ -255,7 +265,7 @@ impl TaskDraft {
     pub(crate) fn new() -> Self {
         TaskDraft {
             stage: Stage::BeforeFields,
-            seen: [None; 9],
+            seen: [None; FIELD_NAMES.len()],
             current: Current::Skip,
             prose: Prose::default(),
         }
@@ -501,6 +511,17 @@ impl TaskDraft {
                     format!("`{value}` is not a timeout"),
                     "not a duration",
                     "write a duration greater than zero, such as `30m`, `2h` or `90s`",
+                ),
+            },
+            Field::Status => match Status::parse(value) {
+                Some(status) => task.status = status,
+                None => Self::error(
+                    diagnostics,
+                    value_span,
+                    format!("`{value}` is not a task status"),
+                    "not a status",
+                    "write `done` for work finished before the run, or leave the field out \
+                     (in-progress, review and the like belong in the description)",
                 ),
             },
         }
@@ -774,6 +795,11 @@ impl TaskDraft {
     pub(crate) fn finish(mut self, task: &mut Task, diagnostics: &mut Vec<Diagnostic>) {
         let id = task.id.clone();
         let span = task.spans.id;
+        if task.status.is_done() {
+            // Finished work needs no agent fields: nothing will run it.
+            task.description = self.prose.take();
+            return;
+        }
         if self.seen[Field::Deps.index()].is_none() {
             diagnostics.push(
                 Diagnostic::new(

@@ -210,10 +210,12 @@ impl<'t> Parser<'t> {
     fn line(&mut self, start: usize, line: &str) {
         let span = Span::new(start, start + line.len());
         if let Some(fence) = &self.fence {
-            if fence_closes(line, fence) {
+            let closes = fence_closes(line, fence);
+            // The closing line is still code: it must not open a new fence.
+            self.prose_text(start, line, true);
+            if closes {
                 self.fence = None;
             }
-            self.prose_line(start, line);
             return;
         }
         if let Some(h) = heading(line)
@@ -232,14 +234,18 @@ impl<'t> Parser<'t> {
         self.prose_line(start, line);
     }
 
-    /// A line of description prose (also tracks code fences).
+    /// A line of description prose outside code (it may open a fence).
     fn prose_line(&mut self, start: usize, line: &str) {
         let span = Span::new(start, start + line.len());
-        if self.fence.is_none()
-            && let Some((marker, len)) = fence_open(line)
-        {
+        if let Some((marker, len)) = fence_open(line) {
             self.fence = Some(Fence { marker, len, span });
         }
+        self.prose_text(start, line, self.fence.is_some());
+    }
+
+    /// A line of prose; `in_fence`: it is code (or a fence line).
+    fn prose_text(&mut self, start: usize, line: &str, in_fence: bool) {
+        let span = Span::new(start, start + line.len());
         match self.target {
             Target::Preamble => {
                 if !line.trim().is_empty() && !self.preamble_reported {
@@ -259,12 +265,7 @@ impl<'t> Parser<'t> {
             }
             Target::Task => {
                 if let Some(draft) = self.task.as_mut() {
-                    draft.description_line(
-                        start,
-                        line,
-                        self.fence.is_some(),
-                        &mut self.diagnostics,
-                    );
+                    draft.description_line(start, line, in_fence, &mut self.diagnostics);
                 }
             }
             Target::Plan | Target::Phase => self.prose.push(line),

@@ -39,6 +39,27 @@ pub(crate) fn run(args: &CheckArgs, out: &Output) -> Result<ExitCode, Failure> {
         };
         let checked = &loaded.checked;
         invalid |= !checked.is_valid();
+        // Another tool's plan: say which, and how to import it, instead of
+        // listing why it is not orca's format.
+        if !checked.is_valid()
+            && let Some(format) = orca_plan::import::detect(&loaded.source.text)
+            && let Some(from) = format.from_flag()
+        {
+            let name = &loaded.source.name;
+            let message = format!("{name} is {}, not an orca plan", format.name());
+            let hint = format!("import it: `orca plan import {name} --from {from} -o plan.md`");
+            if out.is_json() {
+                reports.push(serde_json::json!({
+                    "file": name,
+                    "valid": false,
+                    "format": from,
+                    "error": { "kind": "failed", "message": message, "hints": [hint] },
+                }));
+            } else {
+                out.failure(&Failure::failed(message).with_hint(hint));
+            }
+            continue;
+        }
         if out.is_json() {
             reports.push(serde_json::json!({
                 "file": loaded.source.name,

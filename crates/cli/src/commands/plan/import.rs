@@ -1,10 +1,10 @@
-//! `orca plan import FILE --from spec-kit|taskmaster|json [-o plan.md]`
+//! `orca plan import FILE [--from spec-kit|taskmaster|checklist|json] [-o plan.md]`
 
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use orca_plan::import::{ImportError, ImportOptions, Imported};
+use orca_plan::import::{Format, ImportError, ImportOptions, Imported};
 
 use super::input::{PlanInputArgs, counts, read_source};
 use crate::exit_code::ExitCode;
@@ -17,9 +17,9 @@ pub(crate) struct ImportArgs {
     #[arg(value_name = "FILE")]
     file: PathBuf,
 
-    /// The format of FILE.
+    /// The format of FILE (default: detected from its content).
     #[arg(long, value_enum)]
-    from: Source,
+    from: Option<Source>,
 
     /// Write the plan here instead of standard output.
     #[arg(short, long, value_name = "PLAN.md")]
@@ -29,11 +29,18 @@ pub(crate) struct ImportArgs {
     #[arg(long)]
     force: bool,
 
-    /// The role every imported task gets (the sources have none).
+    /// The role of tasks whose files and title do not show one (the
+    /// sources have no roles).
     #[arg(long, default_value = "backend")]
     role: String,
 
-    /// Leave out tasks the source marks done (and dependencies on them).
+    /// Give every task --role instead of reading roles from files and
+    /// titles (test files → test, docs → docs, CI → infra, ...).
+    #[arg(long)]
+    no_infer_roles: bool,
+
+    /// Leave out tasks the source marks done (and dependencies on them)
+    /// instead of writing them with `status: done`.
     #[arg(long)]
     drop_done: bool,
 
@@ -55,21 +62,41 @@ enum Source {
     SpecKit,
     /// Task Master `tasks.json`.
     Taskmaster,
+    /// A Markdown checklist (`- [ ] ...`).
+    Checklist,
     /// orca's plan JSON (`orca plan graph --format json`).
     Json,
 }
 
-fn hint_for(error: &ImportError, source: Source) -> &'static str {
-    match (error, source) {
+impl Source {
+    fn format(self) -> Format {
+        match self {
+            Source::SpecKit => Format::SpecKit,
+            Source::Taskmaster => Format::Taskmaster,
+            Source::Checklist => Format::Checklist,
+            Source::Json => Format::OrcaJson,
+        }
+    }
+}
+
+fn hint_for(error: &ImportError, format: Format) -> &'static str {
+    match (error, format) {
         (ImportError::TagNotFound { .. } | ImportError::AmbiguousTag { .. }, _) => {
             "pick one with --tag <TAG>"
         }
-        (ImportError::Json { .. }, Source::Taskmaster) => {
+        (ImportError::AllDone, _) => {
+            "import without --drop-done: done tasks are written with `status: done` and never run"
+        }
+        (ImportError::Json { .. }, Format::Taskmaster) => {
             "pass the .taskmaster/tasks/tasks.json file"
         }
-        (_, Source::SpecKit) => "pass a spec-kit tasks.md (lines like `- [ ] T001 [P] Create ...`)",
-        (_, Source::Taskmaster) => "pass a Task Master tasks.json",
-        (_, Source::Json) => "pass the JSON that `orca plan graph --format json` writes",
+        (_, Format::SpecKit) => "pass a spec-kit tasks.md (lines like `- [ ] T001 [P] Create ...`)",
+        (_, Format::Taskmaster) => "pass a Task Master tasks.json",
+        (_, Format::Checklist) => {
+            "pass a Markdown checklist (lines like `- [ ] Add the login form`)"
+        }
+        (_, Format::OrcaJson) => "pass the JSON that `orca plan graph --format json` writes",
+        (_, Format::Orca) => "run `orca plan check` on it instead",
     }
 }
 
@@ -107,18 +134,33 @@ pub(crate) fn run(args: &ImportArgs, out: &Output) -> Result<ExitCode, Failure> 
     let source = read_source(&args.file)?;
     let import_options = ImportOptions {
         role: args.role.clone(),
+        infer_roles: !args.no_infer_roles,
+        roles: options.roles.clone(),
         drop_done: args.drop_done,
         tag: args.tag.clone(),
         title: args.title.clone(),
     };
-    let imported = match args.from {
-        Source::SpecKit => orca_plan::import::from_spec_kit(&source.text, &import_options),
-        Source::Taskmaster => orca_plan::import::from_taskmaster(&source.text, &import_options),
-        Source::Json => orca_plan::import::from_json(&source.text),
+    let format = match args.from {
+        Some(from) => from.format(),
+        None => match orca_plan::import::detect(&source.text) {
+            Some(Format::Orca) => {
+                return Err(Failure::usage(format!("{} is already an orca plan", source.name))
+                    .with_hint(format!("`orca plan check {}` reads it as it is", source.name)));
+            }
+            Some(format) => format,
+            None => {
+                return Err(Failure::usage(format!(
+                    "cannot tell which format {} is in",
+                    source.name
+                ))
+                .with_hint("name it with --from spec-kit|taskmaster|checklist|json"));
+            }
+        },
     };
+    let imported = format.import(&source.text, &import_options);
     let Imported { plan, done, notes } = imported.map_err(|error| {
         Failure::failed(format!("cannot import {}: {error}", source.name))
-            .with_hint(hint_for(&error, args.from))
+            .with_hint(hint_for(&error, format))
     })?;
 
     let markdown = orca_plan::to_markdown(&plan);
@@ -139,6 +181,7 @@ pub(crate) fn run(args: &ImportArgs, out: &Output) -> Result<ExitCode, Failure> 
 
     if out.is_json() {
         out.json(&serde_json::json!({
+            "format": format.from_flag(),
             "output": args.output.as_ref().map(|p| p.display().to_string()),
             "markdown": if args.output.is_none() { Some(&markdown) } else { None },
             "tasks": plan.tasks.len(),
@@ -167,9 +210,10 @@ pub(crate) fn run(args: &ImportArgs, out: &Output) -> Result<ExitCode, Failure> 
         .as_ref()
         .map_or_else(|| "the plan".to_owned(), |p| format!("wrote {}", p.display()));
     report(format!(
-        "{target}: {} task{} ({})",
+        "{target}: {} task{} from {} ({})",
         plan.tasks.len(),
         if plan.tasks.len() == 1 { "" } else { "s" },
+        format.name(),
         counts(&checked)
     ));
     let mut by_code: BTreeMap<&str, usize> = BTreeMap::new();
@@ -183,17 +227,22 @@ pub(crate) fn run(args: &ImportArgs, out: &Output) -> Result<ExitCode, Failure> 
     if !done.is_empty() {
         let ids: Vec<&str> = done.iter().map(|d| d.as_str()).collect();
         report(format!(
-            "  {} task{} already done in the source: {}",
+            "  {} task{} already done in the source, written with `status: done` (never run): {}",
             done.len(),
             if done.len() == 1 { " is" } else { "s are" },
-            ids.join(",")
+            shown_ids(&ids)
         ));
-        report(
-            "  (pass them to `orca plan next --done ...`, or import with --drop-done)".to_owned(),
-        );
     }
     for note in &notes {
         report(format!("  note: {note}"));
     }
     Ok(code)
+}
+
+/// IDs for a summary line: the first 20, then how many more.
+fn shown_ids(ids: &[&str]) -> String {
+    if ids.len() <= 20 {
+        return ids.join(", ");
+    }
+    format!("{}, … and {} more", ids[..20].join(", "), ids.len() - 20)
 }

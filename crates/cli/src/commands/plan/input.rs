@@ -23,7 +23,22 @@ pub(crate) struct PlanInputArgs {
     /// always, or never (plain ASCII).
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub(crate) color: ColorChoice,
+
+    /// Print errors only, no warnings.
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+
+    /// Print every warning (by default, after the first 3 of a kind the
+    /// rest are one line naming their tasks).
+    #[arg(short, long)]
+    pub(crate) verbose: bool,
 }
+
+/// Warnings of one kind shown in full before the rest are summarized.
+const WARNINGS_PER_KIND: usize = 3;
+
+/// Task IDs a summary line names before `…`.
+const IDS_PER_GROUP: usize = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum ColorChoice {
@@ -36,7 +51,7 @@ impl PlanInputArgs {
     /// Checks against `roles` (e.g. the config's `[roles] known`), with
     /// colors only on a terminal.
     pub(crate) fn with_roles(roles: Vec<String>) -> Self {
-        PlanInputArgs { roles, color: ColorChoice::Auto }
+        PlanInputArgs { roles, color: ColorChoice::Auto, quiet: false, verbose: false }
     }
 
     /// The roles to check against: `--roles`, else `[roles] known` of the
@@ -67,11 +82,12 @@ impl PlanInputArgs {
 
 /// `[roles] known` from the config of the repository around the current
 /// directory; None outside a repository or when the config cannot be read
-/// (`orca init --check` reports config problems).
+/// (`orca init --check` reports config problems). Found without starting
+/// git: plan commands are meant to take milliseconds.
 fn configured_roles() -> Option<Vec<String>> {
     let cwd = std::env::current_dir().ok()?;
-    let repo = orca_git::Repo::discover(&cwd).ok()?;
-    let config = orca_config::Config::load_file(&orca_config::Layout::new(repo.root())).ok()?;
+    let root = orca_workspace::repository_root(&cwd)?;
+    let config = orca_config::Config::load_file(&orca_config::Layout::new(root)).ok()?;
     Some(config.roles.known)
 }
 
@@ -133,11 +149,10 @@ impl LoadedPlan {
         PlanSource::new(&self.source.name, &self.source.text)
     }
 
-    /// Prints the diagnostics, rendered, on stderr.
+    /// Prints the diagnostics, rendered, on stderr: every error; warnings
+    /// grouped by kind (all with --verbose, none with --quiet).
     pub(crate) fn print_diagnostics(&self, args: &PlanInputArgs) {
-        if !self.checked.diagnostics.is_empty() {
-            eprint!("{}", self.source().render(&self.checked.diagnostics, args.render_options()));
-        }
+        print_grouped(&self.source(), &self.checked.diagnostics, &self.checked.plan, args);
     }
 
     /// The graph of a valid plan. For an invalid plan, prints the
@@ -175,4 +190,33 @@ impl LoadedPlan {
 pub(crate) fn counts(checked: &Checked) -> String {
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
     format!("{}, {}", plural(checked.errors(), "error"), plural(checked.warnings(), "warning"))
+}
+
+/// Renders `diagnostics` on stderr as [`PlanInputArgs`] asks: errors in
+/// full; warnings all (`--verbose`), none (`--quiet`), or the first few of
+/// each kind and then one line per kind naming the other tasks.
+pub(crate) fn print_grouped(
+    source: &PlanSource<'_>,
+    diagnostics: &[orca_plan::Diagnostic],
+    plan: &orca_plan::Plan,
+    args: &PlanInputArgs,
+) {
+    let per_kind = match (args.quiet, args.verbose) {
+        (true, _) => 0,
+        (_, true) => usize::MAX,
+        _ => WARNINGS_PER_KIND,
+    };
+    let (shown, groups) = orca_plan::diagnostic::group(diagnostics, plan, per_kind);
+    let shown: Vec<orca_plan::Diagnostic> = shown.into_iter().cloned().collect();
+    let mut text =
+        if shown.is_empty() { String::new() } else { source.render(&shown, args.render_options()) };
+    if !args.quiet {
+        for group in &groups {
+            text.push_str(&format!("warning: {}\n", group.line(IDS_PER_GROUP)));
+        }
+        if !groups.is_empty() {
+            text.push('\n');
+        }
+    }
+    eprint!("{text}");
 }

@@ -77,7 +77,14 @@ pub(crate) fn run(args: &NextArgs, out: &Output) -> Result<ExitCode, Failure> {
     };
     let plan = &loaded.checked.plan;
     let states = states(args, graph, &loaded.source.name)?;
-    let state = |t: TaskIndex| states.get(&t).copied().unwrap_or_default();
+    // A task the plan marks `status: done` is done unless told otherwise.
+    let state = |t: TaskIndex| {
+        states.get(&t).copied().unwrap_or(if plan.tasks[t.index()].status.is_done() {
+            TaskState::Done
+        } else {
+            TaskState::Pending
+        })
+    };
     let dispatch = graph.dispatch(state, args.slots.unwrap_or(usize::MAX));
     let blocked = graph.blocked_by_failure(state);
     let count = |s: TaskState| graph.indices().filter(|&t| state(t) == s).count();

@@ -70,6 +70,7 @@ pub(crate) fn run(args: &ShowArgs, out: &Output) -> Result<ExitCode, Failure> {
                     "role": task.role,
                     "agent": routed(&config, task).0,
                     "model": routed(&config, task).1,
+                    "status": task.status,
                     "wave": graph.wave_of(t) + 1,
                     "priority": task.priority,
                     "estimate": task.estimate,
@@ -147,9 +148,11 @@ fn summary(
     } else {
         format!(" in {}", plural(plan.phases.len(), "phase"))
     };
+    let done = plan.tasks.iter().filter(|t| t.status.is_done()).count();
+    let done = if done == 0 { String::new() } else { format!(" ({done} done)") };
     let _ = writeln!(
         text,
-        "  {name}: {}{phases}, {}",
+        "  {name}: {}{done}{phases}, {}",
         plural(plan.tasks.len(), "task"),
         plural(waves.len(), "wave")
     );
@@ -189,7 +192,12 @@ fn summary(
                 task.phase,
                 [
                     task.id.to_string(),
-                    (graph.wave_of(t) + 1).to_string(),
+                    // Done work has no wave to run in.
+                    if task.status.is_done() {
+                        "done".to_owned()
+                    } else {
+                        (graph.wave_of(t) + 1).to_string()
+                    },
                     task.role.clone(),
                     match routed(config, task) {
                         (agent, Some(model)) => format!("{agent} ({model})"),
