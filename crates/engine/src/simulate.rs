@@ -10,13 +10,16 @@ use orca_plan::{Estimate, Plan, PlanGraph, Task, TaskId};
 use crate::schedule::{Caps, Schedule, ScheduledTask, dispatch_ranks};
 
 /// One task of a simulated plan.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SimTask {
     /// Indices of tasks that must finish first; all smaller than this
     /// task's own index.
     pub deps: Vec<usize>,
     /// How long the task really takes (virtual time units).
     pub duration: u64,
+    /// Indices of tasks it shares files with (no order between them): the
+    /// scheduler never runs two of them at once, as in a real run.
+    pub conflicts: Vec<usize>,
 }
 
 /// How tasks are released to agents.
@@ -39,7 +42,7 @@ pub fn makespan(tasks: &[SimTask], ranks: &[u64], agents: usize, policy: Policy)
         .zip(ranks)
         .map(|(task, &rank)| ScheduledTask {
             deps: task.deps.clone(),
-            conflicts: Vec::new(),
+            conflicts: task.conflicts.clone(),
             agent: 0,
             rank,
         })
@@ -115,7 +118,9 @@ pub fn plan_ranks(tasks: &[SimTask], estimates: Option<&[u64]>) -> Vec<u64> {
     dispatch_ranks(&graph)
 }
 
-/// max(critical path, total work / agents): no schedule can beat it.
+/// max(critical path, total work / agents): no schedule can beat it. It
+/// leaves file conflicts out, so with them it may sit below the best
+/// makespan there is.
 pub fn lower_bound(tasks: &[SimTask], agents: usize) -> f64 {
     let mut finish = vec![0u64; tasks.len()];
     for (index, task) in tasks.iter().enumerate() {
@@ -147,7 +152,11 @@ mod tests {
     fn sim(deps: &[&[usize]], durations: &[u64]) -> Vec<SimTask> {
         deps.iter()
             .zip(durations)
-            .map(|(deps, &duration)| SimTask { deps: deps.to_vec(), duration })
+            .map(|(deps, &duration)| SimTask {
+                deps: deps.to_vec(),
+                duration,
+                ..SimTask::default()
+            })
             .collect()
     }
 
@@ -169,6 +178,16 @@ mod tests {
         // Without estimates the chain (2 tasks) still goes first, then ID
         // order.
         assert_eq!(plan_ranks(&tasks, None), vec![0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn tasks_that_share_files_never_run_together() {
+        // 0 and 1 could run side by side but share a file.
+        let mut tasks = sim(&[&[], &[]], &[4, 3]);
+        assert_eq!(makespan(&tasks, &[0, 1], 2, Policy::Continuous), 4);
+        tasks[0].conflicts = vec![1];
+        tasks[1].conflicts = vec![0];
+        assert_eq!(makespan(&tasks, &[0, 1], 2, Policy::Continuous), 7);
     }
 
     #[test]
