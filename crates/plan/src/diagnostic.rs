@@ -83,6 +83,8 @@ codes! {
     NoVerify = "plan::no-verify", Warning;
     /// A dependency on a task in a later phase.
     LaterPhaseDep = "plan::later-phase-dep", Warning;
+    /// A done task depends on a task that is not done.
+    DoneBeforeDep = "plan::done-before-dep", Warning;
     /// Tasks touch the same files with no ordering between them.
     FileConflict = "plan::file-conflict", Warning;
     /// Too many overlapping pairs to list them all.

@@ -187,6 +187,21 @@ fn resolve_deps(
                     .with_help("move one of the tasks so phases read in order; phases group tasks but never block them"),
                 );
             }
+            if task.status.is_done() && !plan.tasks[d].status.is_done() {
+                diagnostics.push(
+                    Diagnostic::new(
+                        Code::DoneBeforeDep,
+                        format!("`{}` is done but depends on `{dep}`, which is not", task.id),
+                        span,
+                        "not done yet",
+                    )
+                    .with_label(plan.tasks[d].spans.id, "defined here")
+                    .with_help(
+                        "mark the dependency `status: done` too if its work exists, or drop \
+                         `status: done` so the task runs after it",
+                    ),
+                );
+            }
             if d != i {
                 edges.push((d, i));
             }
@@ -340,4 +355,27 @@ fn overlapping_spans(plan: &Plan, graph: &PlanGraph, a: TaskIndex, b: TaskIndex)
         }
     }
     (ta.spans.id, tb.spans.id)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::diagnostic::Code;
+
+    #[test]
+    fn a_done_task_that_depends_on_pending_work_is_warned_about() {
+        let plan = "# Plan: x\n\n### T1: a\n- deps: none\n- role: backend\n- files: a\n- verify: true\n\
+                    - accept:\n  - [ ] ok\n\n### T2: b\n- deps: T1\n- status: done\n";
+        let checked = crate::check(plan, &crate::PlanOptions::default());
+        let warned: Vec<&str> = checked
+            .diagnostics
+            .iter()
+            .filter(|d| d.code == Code::DoneBeforeDep)
+            .map(|d| d.message.as_str())
+            .collect();
+        assert_eq!(warned, ["`T2` is done but depends on `T1`, which is not"]);
+        let both_done = plan
+            .replace("- role: backend\n- files: a", "- status: done\n- role: backend\n- files: a");
+        let checked = crate::check(&both_done, &crate::PlanOptions::default());
+        assert!(checked.diagnostics.iter().all(|d| d.code != Code::DoneBeforeDep));
+    }
 }
