@@ -244,8 +244,13 @@ impl Cluster {
         // Whatever is left from a crashed run goes; it is ours to remove.
         if self.data_dir().exists() {
             let _ = self.pg_ctl(&["stop", "-m", "immediate", "-w"]);
-            fs::remove_dir_all(self.data_dir())
-                .map_err(|e| format!("remove stale {}: {e}", self.data_dir().display()))?;
+            // Gone meanwhile (a watchdog finishing its clean-up) is as good.
+            match fs::remove_dir_all(self.data_dir()) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(format!("remove stale {}: {e}", self.data_dir().display()));
+                }
+                _ => {}
+            }
         }
         if self.as_postgres {
             let postgres = User::from_name("postgres")
