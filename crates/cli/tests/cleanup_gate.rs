@@ -19,18 +19,24 @@ fn commit_all(fixture: &Fixture, message: &str) {
     fixture.git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", message]);
 }
 
-#[test]
-fn unformatted_code_is_formatted_in_one_commit_the_run_keeps() {
-    let fixture = Fixture::new(&format!("cat > src/lib.rs <<'RUST'\n{UNFORMATTED}RUST"));
+/// The repository becomes the one-file Rust crate `adder` with `lib`
+/// as its src/lib.rs, committed.
+fn commit_crate(fixture: &Fixture, lib: &str, message: &str) {
     std::fs::create_dir_all(fixture.repo.join("src")).unwrap();
     std::fs::write(
         fixture.repo.join("Cargo.toml"),
         "[package]\nname = \"adder\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
     )
     .unwrap();
-    std::fs::write(fixture.repo.join("src/lib.rs"), "").unwrap();
+    std::fs::write(fixture.repo.join("src/lib.rs"), lib).unwrap();
     std::fs::write(fixture.repo.join(".gitignore"), "target/\nCargo.lock\n").unwrap();
-    commit_all(&fixture, "an empty crate");
+    commit_all(fixture, message);
+}
+
+#[test]
+fn unformatted_code_is_formatted_in_one_commit_the_run_keeps() {
+    let fixture = Fixture::new(&format!("cat > src/lib.rs <<'RUST'\n{UNFORMATTED}RUST"));
+    commit_crate(&fixture, "", "an empty crate");
     let plan =
         fixture.plan(&format!("# Plan: Adder\n\n{}", task("T1", "none", "src/lib.rs", None)));
     let (code, events, stderr) = fixture.run_json(&["run", "--plan", plan.to_str().unwrap()]);
@@ -99,15 +105,7 @@ fn a_cleanup_that_breaks_the_tests_is_dropped_and_the_run_says_why() {
 #[test]
 fn orca_cleanup_formats_the_checkout_in_place_and_lists_what_changed() {
     let fixture = Fixture::new("true");
-    std::fs::create_dir_all(fixture.repo.join("src")).unwrap();
-    std::fs::write(
-        fixture.repo.join("Cargo.toml"),
-        "[package]\nname = \"adder\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
-    )
-    .unwrap();
-    std::fs::write(fixture.repo.join("src/lib.rs"), UNFORMATTED).unwrap();
-    std::fs::write(fixture.repo.join(".gitignore"), "target/\nCargo.lock\n").unwrap();
-    commit_all(&fixture, "an unformatted crate");
+    commit_crate(&fixture, UNFORMATTED, "an unformatted crate");
     let (code, report, stderr) = fixture.json(&["cleanup"]);
     assert_eq!(code, Some(0), "{stderr}");
     assert_eq!(report["changed"], serde_json::json!(["src/lib.rs"]), "{report}");
@@ -133,15 +131,7 @@ fn code_the_run_added_that_nothing_uses_is_removed_by_a_cleanup_task() {
         without.replace('\n', "\\n"),
         with_helper.replace('\n', "\\n")
     ));
-    std::fs::create_dir_all(fixture.repo.join("src")).unwrap();
-    std::fs::write(
-        fixture.repo.join("Cargo.toml"),
-        "[package]\nname = \"adder\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[workspace]\n",
-    )
-    .unwrap();
-    std::fs::write(fixture.repo.join("src/lib.rs"), "").unwrap();
-    std::fs::write(fixture.repo.join(".gitignore"), "target/\nCargo.lock\n").unwrap();
-    commit_all(&fixture, "an empty crate");
+    commit_crate(&fixture, "", "an empty crate");
     let plan =
         fixture.plan(&format!("# Plan: Adder\n\n{}", task("T1", "none", "src/lib.rs", None)));
     let (code, events, stderr) = fixture.run_json(&["run", "--plan", plan.to_str().unwrap()]);

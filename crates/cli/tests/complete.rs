@@ -84,16 +84,7 @@ fn a_failing_suite_fails_the_run_with_what_broke_and_resume_passes_after_a_fix()
 
     // The human fixes the result on the integration branch.
     let integration = fixture.integration(&events);
-    let work = fixture.tools.join("human");
-    fixture.git(&["worktree", "add", "-q", work.to_str().unwrap(), &integration]);
-    std::fs::write(work.join("greeting.txt"), "hello\n").unwrap();
-    let out = std::process::Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "spell it"])
-        .current_dir(&work)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    fixture.git(&["worktree", "remove", work.to_str().unwrap()]);
+    fixture.commit_on(&integration, "greeting.txt", "hello\n", "spell it");
 
     let (code, events, stderr) = fixture.run_json(&["resume", "--retry-failed"]);
     assert_eq!(code, Some(0), "{stderr}\n{events:?}");

@@ -124,15 +124,12 @@ fn a_gate_out_of_fix_rounds_stops_the_run_and_resume_continues_after_a_human_fix
     let integration = fixture.integration(&events);
 
     // A human fixes it on the integration branch.
-    let work = fixture.tools.join("human");
-    fixture.git(&["worktree", "add", "-q", work.to_str().unwrap(), &integration]);
-    std::fs::write(work.join("other.py"), "import os\nkey = os.environ[\"KEY\"]\n").unwrap();
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git").args(args).current_dir(&work).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    };
-    git(&["commit", "-qam", "read the key from the environment"]);
-    fixture.git(&["worktree", "remove", work.to_str().unwrap()]);
+    fixture.commit_on(
+        &integration,
+        "other.py",
+        "import os\nkey = os.environ[\"KEY\"]\n",
+        "read the key from the environment",
+    );
 
     let (code, events, stderr) = fixture.run_json(&["resume", "--run", &run]);
     assert_eq!(code, Some(0), "{stderr}\n{events:?}");

@@ -173,16 +173,7 @@ fn out_of_fix_rounds_the_run_stops_at_review_and_resumes_after_a_human_fix() {
     let run = finished["run"].as_str().unwrap().to_owned();
 
     let integration = fixture.integration(&events);
-    let work = fixture.tools.join("human");
-    fixture.git(&["worktree", "add", "-q", work.to_str().unwrap(), &integration]);
-    std::fs::write(work.join("greeting.txt"), "hello\n").unwrap();
-    let out = std::process::Command::new("git")
-        .args(["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "spell it"])
-        .current_dir(&work)
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    fixture.git(&["worktree", "remove", work.to_str().unwrap()]);
+    fixture.commit_on(&integration, "greeting.txt", "hello\n", "spell it");
 
     let (code, events, stderr) = fixture.run_json(&["resume", "--run", &run]);
     assert_eq!(code, Some(0), "{stderr}\n{events:?}");

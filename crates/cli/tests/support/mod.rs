@@ -131,6 +131,21 @@ impl Fixture {
         }
     }
 
+    /// What a human does to a run's result before `orca resume`: writes
+    /// `file` on `branch` (through a worktree of its own) and commits it.
+    pub(crate) fn commit_on(&self, branch: &str, file: &str, content: &str, message: &str) {
+        let work = self.tools.join("human");
+        self.git(&["worktree", "add", "-q", work.to_str().unwrap(), branch]);
+        std::fs::write(work.join(file), content).unwrap();
+        let out = Command::new("git")
+            .args(["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", message])
+            .current_dir(&work)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        self.git(&["worktree", "remove", work.to_str().unwrap()]);
+    }
+
     /// A file's content on a branch.
     pub(crate) fn show(&self, branch: &str, file: &str) -> String {
         self.git(&["show", &format!("{branch}:{file}")])
