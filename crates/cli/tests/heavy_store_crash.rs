@@ -108,25 +108,31 @@ fn status(rt: &tokio::runtime::Runtime, store: &Store, run: &RunId) -> RunStatus
     rt.block_on(store.run_status(run)).unwrap()
 }
 
-/// Freezes worker `slot` while it holds a lease until another worker has
-/// taken that task over, then resumes it. Returns the frozen worker's name.
-/// A worker frozen inside a SQLite write transaction blocks everyone, so
-/// a freeze that makes no progress is undone and tried again.
+/// Freezes a worker while it holds a lease until another worker has taken
+/// that task over, then resumes it; the frozen worker is moved to the last
+/// slot, which the kills spare. Returns the frozen worker's name. Any
+/// holder will do: waiting for one given worker could outlast the tasks
+/// left on a busy machine. A worker frozen inside a SQLite write
+/// transaction blocks everyone, so a freeze that makes no progress is
+/// undone and tried again.
 fn freeze_past_lease(
     rt: &tokio::runtime::Runtime,
     store: &Store,
     workers: &mut Workers<'_>,
-    slot: usize,
 ) -> (String, String) {
     let run = workers.run.clone();
+    let slot = workers.running.len() - 1;
     for _ in 0..10 {
-        let name = workers.running[slot].0.clone();
-        let held = wait_for(&format!("{name} to hold a lease"), Duration::from_secs(30), || {
+        let names: Vec<String> = workers.running.iter().map(|(name, _)| name.clone()).collect();
+        let held = wait_for("a worker to hold a lease", Duration::from_secs(30), || {
             status(rt, store, &run)
                 .tasks
                 .into_iter()
-                .find(|t| t.lease.as_ref().is_some_and(|l| l.worker == name))
+                .find(|t| t.lease.as_ref().is_some_and(|l| names.contains(&l.worker)))
         });
+        let name = held.lease.as_ref().unwrap().worker.clone();
+        let holder = names.iter().position(|n| *n == name).unwrap();
+        workers.running.swap(holder, slot);
         kill(workers.pid(slot), Signal::SIGSTOP).unwrap();
         let attempt = held.lease.as_ref().unwrap().attempt;
         let frozen_at = Instant::now();
@@ -177,8 +183,8 @@ fn crash_test(url: &str, pg: Option<&orca_test_postgres::Cluster>) {
         workers.spawn(slot);
     }
 
-    // The last worker is the one frozen past its lease.
-    let (frozen, frozen_task) = freeze_past_lease(&rt, &store, &mut workers, WORKERS - 1);
+    // The frozen worker ends in the last slot, which the kills below spare.
+    let (frozen, frozen_task) = freeze_past_lease(&rt, &store, &mut workers);
     eprintln!("froze {frozen} on {frozen_task} past its lease");
 
     let mut kills = 0;
