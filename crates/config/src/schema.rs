@@ -253,8 +253,8 @@ pub const AGENT: Section = Section {
 
 pub const PRICE: Section = Section {
     name: "pricing.<model>",
-    doc: "What tokens cost, for agents whose CLI reports no cost (claude and codex report their \
-          own): one table per model name, or per agent name when the agent sets no model.",
+    doc: "What tokens cost, for agents whose CLI reports no cost (claude and opencode report \
+          their own): one table per model name, or per agent name when the agent sets no model.",
     keys: &[
         key("input", "US dollars per million input tokens."),
         key("output", "US dollars per million output tokens."),

@@ -119,8 +119,8 @@ impl fmt::Display for Budget {
         }
         if let Some(tokens) = self.tokens {
             parts.push(match tokens {
-                t if t % 1_000_000 == 0 => format!("{}M tokens", t / 1_000_000),
-                t if t % 1_000 == 0 => format!("{}k tokens", t / 1_000),
+                t if t.is_multiple_of(1_000_000) => format!("{}M tokens", t / 1_000_000),
+                t if t.is_multiple_of(1_000) => format!("{}k tokens", t / 1_000),
                 t => format!("{t} tokens"),
             });
         }

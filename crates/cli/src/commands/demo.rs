@@ -102,6 +102,8 @@ pub(crate) fn run(args: &DemoArgs, out: &Output) -> Result<ExitCode, Failure> {
         progress: true,
         merge: false,
         store: None,
+        budget_usd: None,
+        budget_tokens: None,
     };
     let request = RunRequest {
         input: RunInput::Goal(GOAL.to_owned()),

@@ -18,6 +18,10 @@ pub struct RunOptions {
     pub keep_branches: Option<bool>,
     /// Conflicts go to a resolver agent.
     pub resolver: Option<bool>,
+    /// What the run's task attempts may spend together, over `[run]`'s
+    /// `budget_usd` / `budget_tokens` (each kind on its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<orca_plan::Budget>,
 }
 
 impl RunOptions {
@@ -28,6 +32,13 @@ impl RunOptions {
             agent: self.agent.clone().or_else(|| earlier.agent.clone()),
             keep_branches: self.keep_branches.or(earlier.keep_branches),
             resolver: self.resolver.or(earlier.resolver),
+            budget: match (self.budget, earlier.budget) {
+                (Some(now), Some(before)) => Some(orca_plan::Budget {
+                    tokens: now.tokens.or(before.tokens),
+                    usd_micros: now.usd_micros.or(before.usd_micros),
+                }),
+                (now, before) => now.or(before),
+            },
         }
     }
 }

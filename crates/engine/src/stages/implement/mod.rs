@@ -96,6 +96,7 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
         profiles,
         default_agent,
         worker: crate::process::worker_name(),
+        run_budget: crate::budget::Limit::of_run(&p.ws.config, p.options.budget),
     });
     let recovered = recovery::recover(&ctx).await?;
     if let Some((lock, why)) = recovered.blocking_locks.first() {
