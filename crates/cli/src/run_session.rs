@@ -311,8 +311,8 @@ pub(crate) struct RunCommonArgs {
     #[arg(long, value_name = "USD", value_parser = parse_usd)]
     pub(crate) budget_usd: Option<u64>,
 
-    /// The most tokens (input plus output) the run's task attempts may use
-    /// together [default: `[run] budget_tokens`].
+    /// The most tokens (fresh input plus output) the run's task attempts may
+    /// use together [default: `[run] budget_tokens`].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) budget_tokens: Option<u64>,
 }

@@ -115,6 +115,14 @@ fn a_run_over_its_budget_stops_dispatching_and_resumes_with_a_higher_one() {
     let reason = finished[0]["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("--budget-tokens"), "the way on is named: {reason}");
 
+    // `orca status` says how much of it is spent, and what to do.
+    let (_, text, _) = fixture.text(&["status"]);
+    assert!(text.contains("budget: 1,200 of 1,000 tokens — spent"), "{text}");
+    let (_, status, _) = fixture.json(&["status"]);
+    assert_eq!(status["budget"]["tokens"], 1000, "{status}");
+    assert_eq!(status["budget"]["spent_tokens"], 1200, "{status}");
+    assert_eq!(status["budget"]["exceeded"], true, "{status}");
+
     // Resuming without a higher budget stops at once, before any try.
     let (code, events, stderr) = fixture.run_json(&["resume"]);
     assert_ne!(code, Some(0), "{stderr}");
@@ -129,6 +137,10 @@ fn a_run_over_its_budget_stops_dispatching_and_resumes_with_a_higher_one() {
     assert_eq!(of_kind(&events, "run_finished")[0]["outcome"], "completed");
     let integration = fixture.integration(&events);
     assert_eq!(fixture.show(&integration, "out-T4.txt"), "work of T4\n");
+    // The raised budget is kept with the run.
+    let (_, status, _) = fixture.json(&["status"]);
+    assert_eq!(status["budget"]["tokens"], 5000, "{status}");
+    assert_eq!(status["budget"]["exceeded"], false, "{status}");
 }
 
 /// `on_budget = "stop"`: the attempt still running when another crosses

@@ -42,8 +42,8 @@ pub const RUN: Section = Section {
         ),
         key(
             "budget_tokens",
-            "The most tokens (input plus output) the run's task attempts may use together (unset: \
-             no limit).",
+            "The most tokens (fresh input plus output, cache reads not counted) the run's task \
+             attempts may use together (unset: no limit).",
         ),
         key(
             "on_budget",

@@ -15,9 +15,9 @@ use crate::profiles::AgentProfile;
 /// Tokens (fresh input plus output: cache reads, cheap and repeated every
 /// turn, are not counted) and money.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct Spend {
-    pub(crate) tokens: u64,
-    pub(crate) usd: f64,
+pub struct Spend {
+    pub tokens: u64,
+    pub usd: f64,
 }
 
 impl Spend {
@@ -58,10 +58,10 @@ impl Spend {
 }
 
 /// A limit in tokens, money or both.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub(crate) struct Limit {
-    pub(crate) tokens: Option<u64>,
-    pub(crate) usd: Option<f64>,
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct Limit {
+    pub tokens: Option<u64>,
+    pub usd: Option<f64>,
 }
 
 impl Limit {
@@ -70,6 +70,21 @@ impl Limit {
             tokens: budget.tokens,
             usd: budget.usd(),
         })
+    }
+
+    /// `run`'s limit as it applies now: the last one given on the command
+    /// line (kept with the run), else `[run]` in `config`.
+    pub async fn for_run(
+        store: &orca_store::Store,
+        run: &orca_store::RunId,
+        config: &Config,
+    ) -> Result<Limit, orca_store::StoreError> {
+        let record = crate::pipeline::PipelineRecord::load(store, run).await?;
+        Ok(Limit::of_run(config, record.options.budget))
+    }
+
+    pub fn is_unlimited(&self) -> bool {
+        self.tokens.is_none() && self.usd.is_none()
     }
 
     /// The run's limit: the command line's (kept with the run), else `[run]`.
@@ -83,7 +98,7 @@ impl Limit {
 
     /// Which part of the limit `spend` went over, in words
     /// (`1,240 tokens of 1,000`), or `None` while within it.
-    pub(crate) fn exceeded(&self, spend: Spend) -> Option<String> {
+    pub fn exceeded(&self, spend: Spend) -> Option<String> {
         let mut over = Vec::new();
         if let Some(tokens) = self.tokens.filter(|&tokens| spend.tokens > tokens) {
             over.push(format!("{} tokens of {}", grouped(spend.tokens), grouped(tokens)));
@@ -97,7 +112,7 @@ impl Limit {
 }
 
 /// `1234567` → `1,234,567`.
-fn grouped(number: u64) -> String {
+pub fn grouped(number: u64) -> String {
     let digits = number.to_string();
     let mut out = String::new();
     for (i, digit) in digits.chars().enumerate() {

@@ -4,7 +4,7 @@
 //! profiles, prompts, `verify`.
 
 mod agent_start;
-mod budget;
+pub mod budget;
 pub mod checks;
 pub mod control;
 pub mod error;

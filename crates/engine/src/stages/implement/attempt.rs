@@ -158,9 +158,6 @@ async fn attempt(
     report.cost_usd = meter.meter.cost_usd();
     report.spend = meter.meter.spend();
     report.end = match agent {
-        Ok(_) if meter.over.is_some() => {
-            AttemptEnd::OverBudget { spent: meter.over.clone().unwrap_or_default() }
-        }
         Ok((outcome, last_text)) => {
             report.session = outcome.session_id.clone().or(report.session);
             report.summary = last_text.map(|text| shorten(&text, 600));
@@ -176,7 +173,14 @@ async fn attempt(
                     Finish::Failed { message, .. } => Some(shorten(message, 300)),
                 },
             }));
-            judge(&outcome, &job.cancel)
+            match meter.over.take() {
+                Some(spent) => AttemptEnd::OverBudget { spent },
+                None => judge(&outcome, &job.cancel),
+            }
+        }
+        // Stopped over budget before it could even report: still over.
+        Err(_) if meter.over.is_some() => {
+            AttemptEnd::OverBudget { spent: meter.over.take().unwrap_or_default() }
         }
         Err(reason) => failed(reason),
     };
@@ -342,6 +346,7 @@ async fn run_agent(
         if let Some((kind, mut payload)) = recorded {
             payload["input_tokens"] = usage.input_tokens.into();
             payload["output_tokens"] = usage.output_tokens.into();
+            payload["cached_tokens"] = usage.cached_tokens.into();
             payload["cost_usd"] = watch.meter.cost_usd().unwrap_or(0.0).into();
             let _ = tx.send(Msg::Agent { task: task.clone(), attempt: job.attempt, kind, payload });
         }
