@@ -118,18 +118,199 @@ pub fn plan_ranks(tasks: &[SimTask], estimates: Option<&[u64]>) -> Vec<u64> {
     dispatch_ranks(&graph)
 }
 
-/// max(critical path, total work / agents): no schedule can beat it. It
-/// leaves file conflicts out, so with them it may sit below the best
-/// makespan there is.
+/// A lower bound on the makespan of `tasks` on `agents` agents that no
+/// schedule can beat, file conflicts included: [`LowerBound::at`].
 pub fn lower_bound(tasks: &[SimTask], agents: usize) -> f64 {
-    let mut finish = vec![0u64; tasks.len()];
-    for (index, task) in tasks.iter().enumerate() {
-        let start = task.deps.iter().map(|&dep| finish[dep]).max().unwrap_or(0);
-        finish[index] = start + task.duration;
+    LowerBound::new(tasks).at(agents)
+}
+
+/// What a lower bound needs from a plan, computed once for every k.
+///
+/// Notation: `d(t)` is a task's duration; `head(t)` the longest chain of
+/// durations of tasks `t` depends on, directly or not (no schedule can
+/// start `t` earlier: its deps run one after another); `tail(t)` the
+/// longest chain of durations of tasks that depend on `t` (once `t`
+/// finishes, at least that much work is still to run, one task after
+/// another). Each of the following is at most the makespan of every
+/// schedule that respects the dependencies, the file conflicts and the k
+/// agents, so their maximum is too:
+///
+/// 1. **Critical path**: `head(t) + d(t) + tail(t)` for every task.
+/// 2. **Work**: for any threshold `r`, the tasks with `head(t) ≥ r` cannot
+///    start before `r` and share k agents, so the makespan is at least
+///    `r + (their total duration) / k`; symmetrically `(total duration
+///    of the tasks with tail(t) ≥ q) / k + q`. With `r = 0` this is the
+///    plain total work / k.
+/// 3. **One at a time** (file conflicts): a set of tasks in which every
+///    two share a file (the scheduler never runs them together) or are
+///    joined by a dependency path (one finishes before the other starts)
+///    runs one task at a time, like a single machine. For any subset `J`
+///    of such a set, the first of `J` starts no earlier than the smallest
+///    `head` in `J`, they then take at least their total duration one
+///    after another, and after the last of them finishes at least the
+///    smallest `tail` in `J` remains: `min head + Σ d + min tail` is a
+///    bound (the classic one-machine bound with release and delivery
+///    times; it holds even if tasks could be paused and resumed, so all
+///    the more without). It is taken over the subsets
+///    `{t : head(t) ≥ a, tail(t) ≥ b}` for every `a`, `b` in the set.
+///    The sets are cliques of the conflict graph (plus dependency paths),
+///    grown greedily from each conflicting pair; any such set is sound,
+///    the greedy choice only decides how strong the bound is.
+#[derive(Debug, Clone)]
+pub struct LowerBound {
+    /// Bound 1 and 3, the same for every k.
+    fixed: f64,
+    /// `(head, duration)` by head, descending, for bound 2.
+    by_head: Vec<(u64, u64)>,
+    /// `(tail, duration)` by tail, descending.
+    by_tail: Vec<(u64, u64)>,
+}
+
+impl LowerBound {
+    /// # Panics
+    /// If a dependency does not point to an earlier task, or a conflict
+    /// index is out of range.
+    pub fn new(tasks: &[SimTask]) -> LowerBound {
+        let n = tasks.len();
+        let duration: Vec<u64> = tasks.iter().map(|task| task.duration).collect();
+        let mut head = vec![0u64; n];
+        for (index, task) in tasks.iter().enumerate() {
+            for &dep in &task.deps {
+                assert!(dep < index, "task {index}: dependency {dep} must come earlier");
+                head[index] = head[index].max(head[dep] + duration[dep]);
+            }
+        }
+        let mut tail = vec![0u64; n];
+        for (index, task) in tasks.iter().enumerate().rev() {
+            for &dep in &task.deps {
+                tail[dep] = tail[dep].max(duration[index] + tail[index]);
+            }
+        }
+        let critical_path = (0..n).map(|t| head[t] + duration[t] + tail[t]).max().unwrap_or(0);
+        let one_at_a_time = exclusive_sets(tasks)
+            .iter()
+            .map(|set| {
+                let jobs: Vec<(u64, u64, u64)> =
+                    set.iter().map(|&t| (head[t], duration[t], tail[t])).collect();
+                one_machine_bound(&jobs)
+            })
+            .max()
+            .unwrap_or(0);
+        let mut by_head: Vec<(u64, u64)> = (0..n).map(|t| (head[t], duration[t])).collect();
+        by_head.sort_unstable_by(|a, b| b.cmp(a));
+        let mut by_tail: Vec<(u64, u64)> = (0..n).map(|t| (tail[t], duration[t])).collect();
+        by_tail.sort_unstable_by(|a, b| b.cmp(a));
+        LowerBound { fixed: critical_path.max(one_at_a_time) as f64, by_head, by_tail }
     }
-    let critical_path = finish.iter().copied().max().unwrap_or(0) as f64;
-    let total: u64 = tasks.iter().map(|task| task.duration).sum();
-    critical_path.max(total as f64 / agents as f64)
+
+    /// The bound for `agents` agents.
+    pub fn at(&self, agents: usize) -> f64 {
+        let k = agents.max(1) as f64;
+        let work = |sorted: &[(u64, u64)]| {
+            // Walking thresholds from the largest down: the tasks at or
+            // above each threshold are a prefix.
+            let mut total = 0u64;
+            let mut best = 0f64;
+            for &(threshold, duration) in sorted {
+                total += duration;
+                best = best.max(threshold as f64 + total as f64 / k);
+            }
+            best
+        };
+        self.fixed.max(work(&self.by_head)).max(work(&self.by_tail))
+    }
+}
+
+/// The one-machine bound of a set of tasks that run one at a time, each
+/// as `(head, duration, tail)`: the largest `min head + Σ duration + min
+/// tail` over the subsets `{head ≥ a, tail ≥ b}`.
+fn one_machine_bound(jobs: &[(u64, u64, u64)]) -> u64 {
+    let mut heads: Vec<u64> = jobs.iter().map(|&(head, _, _)| head).collect();
+    heads.sort_unstable();
+    heads.dedup();
+    let mut best = 0;
+    for &a in &heads {
+        // The subset's tasks by tail, longest first: each prefix is one
+        // `tail ≥ b` subset, and its smallest tail is the last one's.
+        let mut subset: Vec<(u64, u64)> = jobs
+            .iter()
+            .filter(|&&(head, _, _)| head >= a)
+            .map(|&(_, duration, tail)| (tail, duration))
+            .collect();
+        subset.sort_unstable_by(|x, y| y.cmp(x));
+        let mut total = 0;
+        for &(tail, duration) in &subset {
+            total += duration;
+            best = best.max(a + total + tail);
+        }
+    }
+    best
+}
+
+/// Sets of tasks that can only run one at a time: every two of a set
+/// conflict (share files) or are joined by a dependency path. One set per
+/// conflicting pair, grown greedily from the tasks that conflict with
+/// both (largest duration first); duplicates removed.
+fn exclusive_sets(tasks: &[SimTask]) -> Vec<Vec<usize>> {
+    let n = tasks.len();
+    let mut conflicts: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (index, task) in tasks.iter().enumerate() {
+        for &other in &task.conflicts {
+            assert!(other < n, "task {index}: conflict {other} out of range");
+            if other != index {
+                conflicts[index].push(other);
+                conflicts[other].push(index);
+            }
+        }
+    }
+    for list in &mut conflicts {
+        list.sort_unstable();
+        list.dedup();
+    }
+    if conflicts.iter().all(Vec::is_empty) {
+        return Vec::new();
+    }
+    // reach[t]: the tasks t depends on, directly or not (a bit set).
+    let words = n.div_ceil(64);
+    let mut reach = vec![0u64; n * words];
+    for (index, task) in tasks.iter().enumerate() {
+        for &dep in &task.deps {
+            reach[index * words + dep / 64] |= 1 << (dep % 64);
+            for w in 0..words {
+                reach[index * words + w] |= reach[dep * words + w];
+            }
+        }
+    }
+    let depends = |a: usize, b: usize| reach[a * words + b / 64] & (1 << (b % 64)) != 0;
+    let exclusive = |a: usize, b: usize| {
+        conflicts[a].binary_search(&b).is_ok() || depends(a, b) || depends(b, a)
+    };
+    let mut seen = std::collections::HashSet::new();
+    let mut sets = Vec::new();
+    for a in 0..n {
+        for &b in conflicts[a].iter().filter(|&&b| b > a) {
+            let mut set = vec![a, b];
+            let mut candidates: Vec<usize> = conflicts[a]
+                .iter()
+                .chain(&conflicts[b])
+                .copied()
+                .filter(|&c| c != a && c != b)
+                .collect();
+            candidates.sort_unstable();
+            candidates.dedup();
+            candidates.sort_by_key(|&c| Reverse(tasks[c].duration));
+            for c in candidates {
+                if set.iter().all(|&member| exclusive(member, c)) {
+                    set.push(c);
+                }
+            }
+            set.sort_unstable();
+            if seen.insert(set.clone()) {
+                sets.push(set);
+            }
+        }
+    }
+    sets
 }
 
 /// Each task's wave: 0 for tasks without deps, else one more than the
@@ -168,6 +349,81 @@ mod tests {
         assert_eq!(makespan(&tasks, &ranks, 2, Policy::Continuous), 10);
         assert_eq!(makespan(&tasks, &ranks, 2, Policy::WaveBarrier), 15);
         assert_eq!(lower_bound(&tasks, 2), 10.0);
+    }
+
+    #[test]
+    fn tasks_that_share_a_file_add_up_in_the_bound() {
+        // Three independent tasks on three agents: 5 without conflicts.
+        let mut tasks = sim(&[&[], &[], &[]], &[5, 4, 3]);
+        assert_eq!(lower_bound(&tasks, 3), 5.0);
+        // 0 and 1 share a file: they run one after the other.
+        tasks[0].conflicts = vec![1];
+        assert_eq!(lower_bound(&tasks, 3), 9.0);
+        assert_eq!(makespan(&tasks, &[0, 1, 2], 3, Policy::Continuous), 9);
+    }
+
+    #[test]
+    fn the_one_at_a_time_bound_counts_what_comes_before_and_after() {
+        // 0 → 1 and 2 → 3, with 1 and 3 sharing a file: whichever of them
+        // goes first, the other waits; 0 and 2 take 2, 1 and 3 take 5.
+        let mut tasks = sim(&[&[], &[0], &[], &[2]], &[2, 5, 2, 5]);
+        tasks[1].conflicts = vec![3];
+        assert_eq!(lower_bound(&tasks, 4), 12.0);
+        assert_eq!(makespan(&tasks, &[0, 1, 2, 3], 4, Policy::Continuous), 12);
+        // A dependency path joins tasks as surely as a shared file: 0 → 1,
+        // and 2 conflicts with both.
+        let mut tasks = sim(&[&[], &[0], &[]], &[3, 3, 3]);
+        tasks[2].conflicts = vec![0, 1];
+        assert_eq!(lower_bound(&tasks, 3), 9.0);
+    }
+
+    #[test]
+    fn the_bound_never_exceeds_a_real_schedule() {
+        // Random small plans with random conflicts: every schedule the real
+        // scheduler makes, in any order and with any k, is at least the
+        // bound (a schedule's makespan is at least the optimum).
+        let mut seed = 0x5eed_u64;
+        let mut next = |m: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % m
+        };
+        for _ in 0..300 {
+            let n = 2 + next(14) as usize;
+            let mut tasks: Vec<SimTask> = (0..n)
+                .map(|index| {
+                    let mut deps: Vec<usize> = (0..next(3))
+                        .filter(|_| index > 0)
+                        .map(|_| next(index as u64) as usize)
+                        .collect();
+                    deps.sort_unstable();
+                    deps.dedup();
+                    SimTask { deps, duration: 1 + next(20), conflicts: Vec::new() }
+                })
+                .collect();
+            for _ in 0..next(2 * n as u64) {
+                let (a, b) = (next(n as u64) as usize, next(n as u64) as usize);
+                tasks[a].conflicts.push(b);
+            }
+            let ranks: Vec<u64> = (0..n).map(|_| next(1000)).collect();
+            for k in 1..=5 {
+                let bound = lower_bound(&tasks, k);
+                let made = makespan(&tasks, &ranks, k, Policy::Continuous) as f64;
+                assert!(
+                    bound <= made,
+                    "bound {bound} above a schedule of {made}: {tasks:?}, k = {k}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn work_that_cannot_start_early_raises_the_bound() {
+        // 0 takes 10; 1..=4 each take 10 after it; 2 agents: 10 + 40 / 2.
+        let tasks = sim(&[&[], &[0], &[0], &[0], &[0]], &[10, 10, 10, 10, 10]);
+        assert_eq!(lower_bound(&tasks, 2), 30.0);
+        assert_eq!(makespan(&tasks, &[0, 1, 2, 3, 4], 2, Policy::Continuous), 30);
     }
 
     #[test]
