@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 
 use super::Prose;
-use super::values::{is_name, parse_duration, parse_estimate, split_list, strip_code_span};
+use super::values::{
+    is_name, parse_duration, parse_estimate, split_list, strip_code_span, trim, trim_end,
+    trim_start,
+};
 use crate::argv::ArgvError;
 use crate::diagnostic::{Code, Diagnostic, closest};
 use crate::fast_hash::FastMap;
@@ -145,7 +148,7 @@ pub(crate) fn parse_task_heading(
         );
         return None;
     };
-    let id_text = id_part.trim();
+    let id_text = trim(id_part);
     let id_span = Span::of_subslice(start, line, id_text);
     let id = match ids.parse_or_get(id_text) {
         Ok(id) => id,
@@ -162,7 +165,7 @@ pub(crate) fn parse_task_heading(
             return None;
         }
     };
-    let title = title_part.trim();
+    let title = trim(title_part);
     if title.is_empty() {
         diagnostics.push(
             Diagnostic::new(
@@ -178,7 +181,7 @@ pub(crate) fn parse_task_heading(
 }
 
 fn is_blank(line: &str) -> bool {
-    line.trim().is_empty()
+    trim(line).is_empty()
 }
 
 enum FieldSuggestion {
@@ -395,7 +398,7 @@ impl TaskDraft {
             return;
         };
         let key_span = Span::of_subslice(start, line, key);
-        let value = raw_value.trim();
+        let value = trim(raw_value);
         let value_span = if value.is_empty() {
             Span::new(key_span.end() + 1, key_span.end() + 1)
         } else {
@@ -556,7 +559,7 @@ impl TaskDraft {
         task.deps.reserve_exact(entries);
         task.spans.deps.reserve_exact(entries);
         for raw in split_list(value) {
-            let entry = raw.trim();
+            let entry = trim(raw);
             if entry.is_empty() {
                 let span = Span::of_subslice(start, line, raw);
                 Self::error(
@@ -651,7 +654,7 @@ impl TaskDraft {
         if value != "none" {
             task.spans.files.reserve_exact(files.capacity());
             for raw in split_list(value) {
-                let entry = raw.trim();
+                let entry = trim(raw);
                 if entry.is_empty() {
                     let span = Span::of_subslice(start, line, raw);
                     Self::error(
@@ -712,7 +715,7 @@ impl TaskDraft {
         line: &str,
         diagnostics: &mut Vec<Diagnostic>,
     ) {
-        let trimmed = line.trim_start();
+        let trimmed = trim_start(line);
         let indent = line.len() - trimmed.len();
         let span = Span::new(start + indent, start + line.len());
         let last_indent = match self.current {
@@ -737,7 +740,7 @@ impl TaskDraft {
                 _ => (false, rest),
             };
             if let Some(text) = after.strip_prefix(']') {
-                let text = text.trim();
+                let text = trim(text);
                 if text.is_empty() {
                     Self::error(
                         diagnostics,
@@ -779,7 +782,7 @@ impl TaskDraft {
             (Some(item_indent), Some(item)) if indent > item_indent => {
                 // A wrapped acceptance item.
                 item.push(' ');
-                item.push_str(trimmed.trim_end());
+                item.push_str(trim_end(trimmed));
             }
             _ => Self::error(
                 diagnostics,
