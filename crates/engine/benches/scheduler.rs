@@ -9,12 +9,12 @@
 //! path, work / k (with what cannot start early), and sets of tasks that
 //! run one at a time because they share files; the plain bound
 //! max(critical path, total work / k) is printed beside it. orca dispatches
-//! in the real plan dispatch order ([`plan_ranks`]) computed from the
+//! in the real plan dispatch order ([`plan_order`]) computed from the
 //! plan's estimates: exact, off by a log-normal factor (what plans really
 //! hold), or absent. The wave barrier runs wave n+1 only when all of wave
 //! n is done, in the same order within a wave. Reports, never asserts.
 
-use orca_engine::simulate::{LowerBound, Policy, SimTask, makespan, plan_ranks};
+use orca_engine::simulate::{LowerBound, PlanOrder, Policy, SimTask, makespan, plan_order};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use rand_distr::{Distribution, LogNormal};
@@ -97,9 +97,9 @@ fn estimate_error() -> LogNormal<f64> {
 struct Case {
     tasks: Vec<SimTask>,
     bound: LowerBound,
-    exact: Vec<u64>,
-    noisy: Vec<u64>,
-    blind: Vec<u64>,
+    exact: PlanOrder,
+    noisy: PlanOrder,
+    blind: PlanOrder,
 }
 
 impl Case {
@@ -116,9 +116,9 @@ impl Case {
     fn new(tasks: Vec<SimTask>, estimates: &[u64]) -> Case {
         let exact: Vec<u64> = tasks.iter().map(|task| task.duration).collect();
         Case {
-            exact: plan_ranks(&tasks, Some(&exact)),
-            noisy: plan_ranks(&tasks, Some(estimates)),
-            blind: plan_ranks(&tasks, None),
+            exact: plan_order(&tasks, Some(&exact)),
+            noisy: plan_order(&tasks, Some(estimates)),
+            blind: plan_order(&tasks, None),
             bound: LowerBound::new(&tasks),
             tasks,
         }
@@ -181,7 +181,7 @@ fn simulate(case: &Case, agents: usize) -> Outcome {
         finish[index] = task.deps.iter().map(|&dep| finish[dep]).max().unwrap_or(0) + task.duration;
     }
     let critical_path = finish.iter().copied().max().unwrap_or(0) as f64;
-    let run = |ranks: &[u64], policy| makespan(tasks, ranks, agents, policy) as f64;
+    let run = |order: &PlanOrder, policy| makespan(tasks, order, agents, policy) as f64;
     Outcome {
         bound,
         plain_bound: critical_path.max(total as f64 / agents as f64),

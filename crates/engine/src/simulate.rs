@@ -31,20 +31,48 @@ pub enum Policy {
     WaveBarrier,
 }
 
-/// The makespan of running `tasks` on `agents` agents in `ranks` order
-/// (lower rank first) under `policy`.
+/// How `orca run` orders a plan's tasks: per task, its dispatch rank and
+/// what the scheduler weighs a file conflict by (see [`ScheduledTask`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlanOrder {
+    /// Dispatch rank: lower starts first.
+    pub rank: Vec<u64>,
+    /// Remaining path, by the estimates (0: unknown).
+    pub remaining: Vec<u64>,
+    /// Own weight, by the estimates.
+    pub weight: Vec<u64>,
+}
+
+impl PlanOrder {
+    /// Ranks alone: no remaining paths, so no task ever waits for a more
+    /// critical one.
+    pub fn ranks(ranks: &[u64]) -> PlanOrder {
+        PlanOrder {
+            rank: ranks.to_vec(),
+            remaining: vec![0; ranks.len()],
+            weight: vec![0; ranks.len()],
+        }
+    }
+}
+
+/// The makespan of running `tasks` on `agents` agents in `order` under
+/// `policy`. The wave barrier takes the ranks only (the baseline: each
+/// wave in dispatch order, nothing held back for a later wave's task).
 ///
 /// # Panics
 /// If a dependency does not point to an earlier task.
-pub fn makespan(tasks: &[SimTask], ranks: &[u64], agents: usize, policy: Policy) -> u64 {
+pub fn makespan(tasks: &[SimTask], order: &PlanOrder, agents: usize, policy: Policy) -> u64 {
+    let continuous = policy == Policy::Continuous;
     let scheduled = tasks
         .iter()
-        .zip(ranks)
-        .map(|(task, &rank)| ScheduledTask {
+        .enumerate()
+        .map(|(index, task)| ScheduledTask {
             deps: task.deps.clone(),
             conflicts: task.conflicts.clone(),
             agent: 0,
-            rank,
+            rank: order.rank[index],
+            remaining: if continuous { order.remaining[index] } else { 0 },
+            weight: order.weight[index],
         })
         .collect();
     let mut schedule = Schedule::new(scheduled, Caps { global: agents, per_agent: vec![None] });
@@ -83,15 +111,15 @@ pub fn makespan(tasks: &[SimTask], ranks: &[u64], agents: usize, policy: Policy)
     now
 }
 
-/// The ranks `orca run` dispatches `tasks` in: the plan's real dispatch
-/// order ([`dispatch_ranks`]) for a plan with these dependencies and, per
-/// task, the estimate in seconds (`None`: the plan has no estimates, so
-/// every task weighs 1).
+/// The order `orca run` dispatches `tasks` in: the plan's real dispatch
+/// order ([`dispatch_ranks`]) and remaining paths for a plan with these
+/// dependencies and, per task, the estimate in seconds (`None`: the plan
+/// has no estimates, so every task weighs 1).
 ///
 /// # Panics
 /// If a dependency does not point to an earlier task, or `estimates` has
 /// the wrong length.
-pub fn plan_ranks(tasks: &[SimTask], estimates: Option<&[u64]>) -> Vec<u64> {
+pub fn plan_order(tasks: &[SimTask], estimates: Option<&[u64]>) -> PlanOrder {
     let id = |index: usize| TaskId::parse(&format!("T{}", index + 1)).expect("a valid task ID");
     let plan = Plan {
         title: "simulated".to_owned(),
@@ -115,7 +143,11 @@ pub fn plan_ranks(tasks: &[SimTask], estimates: Option<&[u64]>) -> Vec<u64> {
         ..Plan::default()
     };
     let graph = PlanGraph::new(&plan).expect("an acyclic plan");
-    dispatch_ranks(&graph)
+    PlanOrder {
+        rank: dispatch_ranks(&graph),
+        remaining: graph.indices().map(|t| graph.remaining_path(t)).collect(),
+        weight: graph.indices().map(|t| graph.weight(t)).collect(),
+    }
 }
 
 /// A lower bound on the makespan of `tasks` on `agents` agents that no
@@ -346,8 +378,8 @@ mod tests {
         // 0 (long) and 1 (short) are wave 0; 2 depends on 1 only.
         let tasks = sim(&[&[], &[], &[1]], &[10, 1, 5]);
         let ranks = [0, 1, 2];
-        assert_eq!(makespan(&tasks, &ranks, 2, Policy::Continuous), 10);
-        assert_eq!(makespan(&tasks, &ranks, 2, Policy::WaveBarrier), 15);
+        assert_eq!(makespan(&tasks, &PlanOrder::ranks(&ranks), 2, Policy::Continuous), 10);
+        assert_eq!(makespan(&tasks, &PlanOrder::ranks(&ranks), 2, Policy::WaveBarrier), 15);
         assert_eq!(lower_bound(&tasks, 2), 10.0);
     }
 
@@ -359,7 +391,7 @@ mod tests {
         // 0 and 1 share a file: they run one after the other.
         tasks[0].conflicts = vec![1];
         assert_eq!(lower_bound(&tasks, 3), 9.0);
-        assert_eq!(makespan(&tasks, &[0, 1, 2], 3, Policy::Continuous), 9);
+        assert_eq!(makespan(&tasks, &PlanOrder::ranks(&[0, 1, 2]), 3, Policy::Continuous), 9);
     }
 
     #[test]
@@ -369,7 +401,7 @@ mod tests {
         let mut tasks = sim(&[&[], &[0], &[], &[2]], &[2, 5, 2, 5]);
         tasks[1].conflicts = vec![3];
         assert_eq!(lower_bound(&tasks, 4), 12.0);
-        assert_eq!(makespan(&tasks, &[0, 1, 2, 3], 4, Policy::Continuous), 12);
+        assert_eq!(makespan(&tasks, &PlanOrder::ranks(&[0, 1, 2, 3]), 4, Policy::Continuous), 12);
         // A dependency path joins tasks as surely as a shared file: 0 → 1,
         // and 2 conflicts with both.
         let mut tasks = sim(&[&[], &[0], &[]], &[3, 3, 3]);
@@ -409,7 +441,8 @@ mod tests {
             let ranks: Vec<u64> = (0..n).map(|_| next(1000)).collect();
             for k in 1..=5 {
                 let bound = lower_bound(&tasks, k);
-                let made = makespan(&tasks, &ranks, k, Policy::Continuous) as f64;
+                let made =
+                    makespan(&tasks, &PlanOrder::ranks(&ranks), k, Policy::Continuous) as f64;
                 assert!(
                     bound <= made,
                     "bound {bound} above a schedule of {made}: {tasks:?}, k = {k}"
@@ -423,34 +456,37 @@ mod tests {
         // 0 takes 10; 1..=4 each take 10 after it; 2 agents: 10 + 40 / 2.
         let tasks = sim(&[&[], &[0], &[0], &[0], &[0]], &[10, 10, 10, 10, 10]);
         assert_eq!(lower_bound(&tasks, 2), 30.0);
-        assert_eq!(makespan(&tasks, &[0, 1, 2, 3, 4], 2, Policy::Continuous), 30);
+        assert_eq!(
+            makespan(&tasks, &PlanOrder::ranks(&[0, 1, 2, 3, 4]), 2, Policy::Continuous),
+            30
+        );
     }
 
     #[test]
-    fn plan_ranks_put_the_longest_remaining_chain_first() {
+    fn plan_order_puts_the_longest_remaining_chain_first() {
         // 0 → 1 is a long chain; 2 is long alone; 3 is short alone.
         let tasks = sim(&[&[], &[0], &[], &[]], &[1, 1, 1, 1]);
-        assert_eq!(plan_ranks(&tasks, Some(&[5, 5, 8, 1])), vec![0, 2, 1, 3]);
+        assert_eq!(plan_order(&tasks, Some(&[5, 5, 8, 1])).rank, vec![0, 2, 1, 3]);
         // Without estimates the chain (2 tasks) still goes first, then ID
         // order.
-        assert_eq!(plan_ranks(&tasks, None), vec![0, 1, 2, 3]);
+        assert_eq!(plan_order(&tasks, None).rank, vec![0, 1, 2, 3]);
     }
 
     #[test]
     fn tasks_that_share_files_never_run_together() {
         // 0 and 1 could run side by side but share a file.
         let mut tasks = sim(&[&[], &[]], &[4, 3]);
-        assert_eq!(makespan(&tasks, &[0, 1], 2, Policy::Continuous), 4);
+        assert_eq!(makespan(&tasks, &PlanOrder::ranks(&[0, 1]), 2, Policy::Continuous), 4);
         tasks[0].conflicts = vec![1];
         tasks[1].conflicts = vec![0];
-        assert_eq!(makespan(&tasks, &[0, 1], 2, Policy::Continuous), 7);
+        assert_eq!(makespan(&tasks, &PlanOrder::ranks(&[0, 1]), 2, Policy::Continuous), 7);
     }
 
     #[test]
     fn one_agent_runs_everything_back_to_back() {
         let tasks = sim(&[&[], &[0], &[], &[2]], &[3, 4, 5, 6]);
-        assert_eq!(makespan(&tasks, &[0, 1, 2, 3], 1, Policy::Continuous), 18);
-        assert_eq!(makespan(&tasks, &[0, 1, 2, 3], 1, Policy::WaveBarrier), 18);
+        assert_eq!(makespan(&tasks, &PlanOrder::ranks(&[0, 1, 2, 3]), 1, Policy::Continuous), 18);
+        assert_eq!(makespan(&tasks, &PlanOrder::ranks(&[0, 1, 2, 3]), 1, Policy::WaveBarrier), 18);
         assert_eq!(lower_bound(&tasks, 1), 18.0);
     }
 }
