@@ -188,9 +188,16 @@ pub fn lower_bound(tasks: &[SimTask], agents: usize) -> f64 {
 ///    The sets are cliques of the conflict graph (plus dependency paths),
 ///    grown greedily from each conflicting pair; any such set is sound,
 ///    the greedy choice only decides how strong the bound is.
+/// 4. **Ordering the shared files**: a makespan `T` is impossible when
+///    supposing a schedule that ends by `T` leads to a contradiction
+///    (`Relaxation::refutes`: each pair that shares files must run one way
+///    round; where one way would end after `T`, the other is forced, which
+///    raises heads and tails, which forces more pairs). The largest `T`
+///    shown impossible, plus one, is a bound (durations are whole units).
+///    It ignores k (any number of agents), so it holds for every k.
 #[derive(Debug, Clone)]
 pub struct LowerBound {
-    /// Bound 1 and 3, the same for every k.
+    /// Bounds 1, 3 and 4, the same for every k.
     fixed: f64,
     /// `(head, duration)` by head, descending, for bound 2.
     by_head: Vec<(u64, u64)>,
@@ -219,7 +226,8 @@ impl LowerBound {
             }
         }
         let critical_path = (0..n).map(|t| head[t] + duration[t] + tail[t]).max().unwrap_or(0);
-        let one_at_a_time = exclusive_sets(tasks)
+        let (sets, unordered) = exclusive_sets(tasks);
+        let one_at_a_time = sets
             .iter()
             .map(|set| {
                 let jobs: Vec<(u64, u64, u64)> =
@@ -232,7 +240,41 @@ impl LowerBound {
         by_head.sort_unstable_by(|a, b| b.cmp(a));
         let mut by_tail: Vec<(u64, u64)> = (0..n).map(|t| (tail[t], duration[t])).collect();
         by_tail.sort_unstable_by(|a, b| b.cmp(a));
-        LowerBound { fixed: critical_path.max(one_at_a_time) as f64, by_head, by_tail }
+        let mut fixed = critical_path.max(one_at_a_time);
+        // (A zero bound means no work at all: nothing to order.)
+        if !unordered.is_empty() && fixed > 0 {
+            // Bound 4: the largest makespan that ordering the shared files
+            // proves impossible, plus one (durations are whole units).
+            // Refuting is monotone in the limit, so a binary search finds it
+            // between the bounds above and the total work (always possible:
+            // one task after another).
+            let mut dependents = vec![Vec::new(); n];
+            for (index, task) in tasks.iter().enumerate() {
+                for &dep in &task.deps {
+                    dependents[dep].push(index);
+                }
+            }
+            let relaxation = Relaxation {
+                duration: &duration,
+                deps: tasks.iter().map(|task| task.deps.as_slice()).collect(),
+                dependents,
+                sets: &sets,
+                unordered: &unordered,
+            };
+            // Below the bounds above nothing is possible; the total work
+            // always is (one task after another).
+            let (mut refuted, mut possible) = (fixed - 1, duration.iter().sum::<u64>());
+            while refuted + 1 < possible {
+                let middle = refuted + (possible - refuted) / 2;
+                if relaxation.refutes(middle, &head, &tail) {
+                    refuted = middle;
+                } else {
+                    possible = middle;
+                }
+            }
+            fixed = fixed.max(refuted + 1);
+        }
+        LowerBound { fixed: fixed as f64, by_head, by_tail }
     }
 
     /// The bound for `agents` agents.
@@ -283,7 +325,7 @@ fn one_machine_bound(jobs: &[(u64, u64, u64)]) -> u64 {
 /// conflict (share files) or are joined by a dependency path. One set per
 /// conflicting pair, grown greedily from the tasks that conflict with
 /// both (largest duration first); duplicates removed.
-fn exclusive_sets(tasks: &[SimTask]) -> Vec<Vec<usize>> {
+fn exclusive_sets(tasks: &[SimTask]) -> (Vec<Vec<usize>>, Vec<(usize, usize)>) {
     let n = tasks.len();
     let mut conflicts: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (index, task) in tasks.iter().enumerate() {
@@ -300,7 +342,7 @@ fn exclusive_sets(tasks: &[SimTask]) -> Vec<Vec<usize>> {
         list.dedup();
     }
     if conflicts.iter().all(Vec::is_empty) {
-        return Vec::new();
+        return (Vec::new(), Vec::new());
     }
     // reach[t]: the tasks t depends on, directly or not (a bit set).
     let words = n.div_ceil(64);
@@ -319,8 +361,12 @@ fn exclusive_sets(tasks: &[SimTask]) -> Vec<Vec<usize>> {
     };
     let mut seen = std::collections::HashSet::new();
     let mut sets = Vec::new();
+    let mut unordered = Vec::new();
     for a in 0..n {
         for &b in conflicts[a].iter().filter(|&&b| b > a) {
+            if !depends(a, b) && !depends(b, a) {
+                unordered.push((a, b));
+            }
             let mut set = vec![a, b];
             let mut candidates: Vec<usize> = conflicts[a]
                 .iter()
@@ -342,7 +388,109 @@ fn exclusive_sets(tasks: &[SimTask]) -> Vec<Vec<usize>> {
             }
         }
     }
-    sets
+    (sets, unordered)
+}
+
+/// The problem as the bound sees it: durations, dependencies both ways,
+/// the sets that run one at a time and the pairs that share files with no
+/// dependency path between them.
+struct Relaxation<'a> {
+    duration: &'a [u64],
+    deps: Vec<&'a [usize]>,
+    dependents: Vec<Vec<usize>>,
+    sets: &'a [Vec<usize>],
+    unordered: &'a [(usize, usize)],
+}
+
+impl Relaxation<'_> {
+    /// Whether no schedule, with any number of agents, ends by `limit`
+    /// (`true` proves the optimum is above `limit`; `false` proves
+    /// nothing). Suppose one did. Then every task starts at or after its
+    /// `head` and is followed by at least its `tail` of work. For a pair
+    /// that shares files, one of the two runs entirely before the other:
+    /// if `a` first would end after `limit` (`b` cannot start before `a`
+    /// ends, nor before its own head: max(head a + d a, head b) + d b +
+    /// tail b > limit), then `b` goes first in that schedule, so `a`
+    /// cannot start before `head b + d b` and `b` is followed by at least
+    /// `d a + tail a`. These facts are added as an order between the two
+    /// and spread along the dependencies (and the orders found), each
+    /// still true of the supposed schedule. A contradiction — a task whose
+    /// `head + d + tail` exceeds `limit`, a pair that fits neither way, a
+    /// one-at-a-time set whose bound exceeds `limit`, or orders that go
+    /// round in a circle — shows that no such schedule exists.
+    fn refutes(&self, limit: u64, head0: &[u64], tail0: &[u64]) -> bool {
+        let n = self.duration.len();
+        let d = self.duration;
+        let (mut head, mut tail) = (head0.to_vec(), tail0.to_vec());
+        let mut before: Vec<Vec<usize>> = vec![Vec::new(); n]; // found: x before t
+        let mut after: Vec<Vec<usize>> = vec![Vec::new(); n]; // found: t before x
+        let mut decided = vec![false; self.unordered.len()];
+        loop {
+            // Spread heads and tails to a fixed point; with orders that go
+            // round in a circle it never settles (each round adds at least
+            // one unit), which is itself a contradiction.
+            let mut settled = false;
+            for _ in 0..=n {
+                let mut changed = false;
+                for t in 0..n {
+                    for &p in self.deps[t].iter().chain(&before[t]) {
+                        let start = head[p] + d[p];
+                        if start > head[t] {
+                            head[t] = start;
+                            changed = true;
+                        }
+                    }
+                }
+                for t in (0..n).rev() {
+                    for &s in self.dependents[t].iter().chain(&after[t]) {
+                        let rest = d[s] + tail[s];
+                        if rest > tail[t] {
+                            tail[t] = rest;
+                            changed = true;
+                        }
+                    }
+                }
+                if (0..n).any(|t| head[t] + d[t] + tail[t] > limit) {
+                    return true;
+                }
+                if !changed {
+                    settled = true;
+                    break;
+                }
+            }
+            if !settled {
+                return true;
+            }
+            for set in self.sets {
+                let jobs: Vec<(u64, u64, u64)> =
+                    set.iter().map(|&t| (head[t], d[t], tail[t])).collect();
+                if one_machine_bound(&jobs) > limit {
+                    return true;
+                }
+            }
+            let mut found = false;
+            for (k, &(a, b)) in self.unordered.iter().enumerate() {
+                if decided[k] {
+                    continue;
+                }
+                let end = |x: usize, y: usize| (head[x] + d[x]).max(head[y]) + d[y] + tail[y];
+                match (end(a, b) <= limit, end(b, a) <= limit) {
+                    (false, false) => return true,
+                    (true, true) => continue,
+                    (a_first, _) => {
+                        let (x, y) = if a_first { (a, b) } else { (b, a) };
+                        before[y].push(x);
+                        after[x].push(y);
+                        decided[k] = true;
+                        found = true;
+                    }
+                }
+            }
+            if !found {
+                return false;
+            }
+        }
+    }
 }
 
 /// Each task's wave: 0 for tasks without deps, else one more than the
@@ -449,6 +597,97 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// The best makespan with as many agents as tasks: every way round for
+    /// each conflicting pair, each the longest path it leaves (orders that
+    /// go round in a circle are skipped).
+    fn optimum_with_every_agent(tasks: &[SimTask]) -> u64 {
+        let n = tasks.len();
+        let mut pairs: Vec<(usize, usize)> = tasks
+            .iter()
+            .enumerate()
+            .flat_map(|(a, task)| task.conflicts.iter().map(move |&b| (a.min(b), a.max(b))))
+            .filter(|&(a, b)| a != b)
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut best = u64::MAX;
+        for mask in 0u32..(1 << pairs.len()) {
+            let mut preds: Vec<Vec<usize>> = tasks.iter().map(|task| task.deps.clone()).collect();
+            for (bit, &(a, b)) in pairs.iter().enumerate() {
+                if mask >> bit & 1 == 1 { preds[b].push(a) } else { preds[a].push(b) }
+            }
+            // Longest path by relaxation; a circle never settles.
+            let mut finish = vec![0u64; n];
+            let mut settled = false;
+            for _ in 0..=n {
+                let mut changed = false;
+                for t in 0..n {
+                    let start = preds[t].iter().map(|&p| finish[p]).max().unwrap_or(0);
+                    if start + tasks[t].duration > finish[t] {
+                        finish[t] = start + tasks[t].duration;
+                        changed = true;
+                    }
+                }
+                if !changed {
+                    settled = true;
+                    break;
+                }
+            }
+            if settled {
+                best = best.min(finish.iter().copied().max().unwrap_or(0));
+            }
+        }
+        best
+    }
+
+    #[test]
+    fn the_bound_never_exceeds_the_optimum() {
+        // Small plans whose optimum (any number of agents) can be found by
+        // trying every order of the pairs that share files.
+        let mut seed = 0xb0_u64;
+        let mut next = |m: u64| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % m
+        };
+        let mut raised = 0;
+        for _ in 0..400 {
+            let n = 2 + next(7) as usize;
+            let mut tasks: Vec<SimTask> = (0..n)
+                .map(|index| {
+                    let mut deps: Vec<usize> = (0..next(3))
+                        .filter(|_| index > 0)
+                        .map(|_| next(index as u64) as usize)
+                        .collect();
+                    deps.sort_unstable();
+                    deps.dedup();
+                    SimTask { deps, duration: 1 + next(30), conflicts: Vec::new() }
+                })
+                .collect();
+            for _ in 0..next(6) {
+                let (a, b) = (next(n as u64) as usize, next(n as u64) as usize);
+                tasks[a].conflicts.push(b);
+            }
+            let optimum = optimum_with_every_agent(&tasks);
+            let bound = lower_bound(&tasks, n);
+            assert!(
+                bound <= optimum as f64,
+                "bound {bound} above the optimum {optimum}: {tasks:?}"
+            );
+            let plain = {
+                let mut finish = vec![0u64; n];
+                for (i, task) in tasks.iter().enumerate() {
+                    finish[i] =
+                        task.deps.iter().map(|&d| finish[d]).max().unwrap_or(0) + task.duration;
+                }
+                finish.into_iter().max().unwrap_or(0)
+            };
+            raised += usize::from(bound > plain as f64);
+        }
+        assert!(raised > 50, "conflicts raise the bound above the critical path often: {raised}");
     }
 
     #[test]
