@@ -51,6 +51,86 @@ impl Span {
     }
 }
 
+/// The spans of a list field's entries (`deps`, `files`), parallel to the
+/// list, read as a slice. Up to three are kept inline, without an
+/// allocation: nearly every task lists that few, and these were two of the
+/// allocations every parsed task made.
+#[derive(Clone)]
+pub struct SpanList(Spans);
+
+#[derive(Clone)]
+enum Spans {
+    Inline(u8, [Span; INLINE_SPANS]),
+    Heap(Vec<Span>),
+}
+
+const INLINE_SPANS: usize = 3;
+
+impl SpanList {
+    /// An empty list.
+    pub fn new() -> Self {
+        SpanList(Spans::Inline(0, [Span::default(); INLINE_SPANS]))
+    }
+
+    /// Appends a span.
+    pub fn push(&mut self, span: Span) {
+        match &mut self.0 {
+            Spans::Inline(len, items) if usize::from(*len) < INLINE_SPANS => {
+                items[usize::from(*len)] = span;
+                *len += 1;
+            }
+            Spans::Inline(_, items) => {
+                let mut heap = Vec::with_capacity(2 * INLINE_SPANS);
+                heap.extend_from_slice(items);
+                heap.push(span);
+                self.0 = Spans::Heap(heap);
+            }
+            Spans::Heap(heap) => heap.push(span),
+        }
+    }
+}
+
+impl Default for SpanList {
+    fn default() -> Self {
+        SpanList::new()
+    }
+}
+
+impl std::ops::Deref for SpanList {
+    type Target = [Span];
+
+    fn deref(&self) -> &[Span] {
+        match &self.0 {
+            Spans::Inline(len, items) => &items[..usize::from(*len)],
+            Spans::Heap(heap) => heap,
+        }
+    }
+}
+
+impl PartialEq for SpanList {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for SpanList {}
+
+impl std::fmt::Debug for SpanList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
+}
+
+impl From<Vec<Span>> for SpanList {
+    fn from(spans: Vec<Span>) -> Self {
+        let mut list = SpanList::new();
+        for span in spans {
+            list.push(span);
+        }
+        list
+    }
+}
+
 /// A 1-based line and column. Columns count Unicode scalar values, so a
 /// tab or an emoji is one column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -125,6 +205,18 @@ impl LineIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn span_lists_read_as_slices_inline_or_not() {
+        let spans: Vec<Span> = (0..7).map(|i| Span::new(i, i + 1)).collect();
+        for n in 0..=spans.len() {
+            let list = SpanList::from(spans[..n].to_vec());
+            assert_eq!(&*list, &spans[..n]);
+            assert_eq!(list, SpanList::from(spans[..n].to_vec()));
+            assert_eq!(format!("{list:?}"), format!("{:?}", &spans[..n]));
+        }
+        assert_ne!(SpanList::from(spans[..2].to_vec()), SpanList::from(spans[..3].to_vec()));
+    }
 
     #[test]
     fn positions_count_lines_and_characters() {

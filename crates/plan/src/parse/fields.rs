@@ -557,7 +557,6 @@ impl TaskDraft {
         let mut seen_map: HashMap<TaskId, Span> = HashMap::new();
         let entries = value.bytes().filter(|&b| b == b',').count() + 1;
         task.deps.reserve_exact(entries);
-        task.spans.deps.reserve_exact(entries);
         for raw in split_list(value) {
             let entry = trim(raw);
             if entry.is_empty() {
@@ -652,7 +651,6 @@ impl TaskDraft {
         }
         let mut files = Vec::with_capacity(value.bytes().filter(|&b| b == b',').count() + 1);
         if value != "none" {
-            task.spans.files.reserve_exact(files.capacity());
             for raw in split_list(value) {
                 let entry = trim(raw);
                 if entry.is_empty() {
