@@ -364,6 +364,40 @@ fn show_json_has_waves_critical_path_and_parallelism() {
 }
 
 #[test]
+fn show_leaves_done_tasks_out_of_waves_critical_path_and_parallelism() {
+    // T01 and T02 are done (no estimates: they need none). Counted, they
+    // would make 4 waves and a 10-hour critical path T01 → T02 → T04 → T05.
+    let run = valid(&["plan", "show", "partly-done.md"]);
+    assert_eq!(run.code, 0, "{}", run.transcript());
+    insta::assert_snapshot!("show-partly-done", run.transcript());
+    let json = valid(&["plan", "show", "--json", "partly-done.md"]).json();
+    assert_eq!(json["waves"], serde_json::json!([["T04", "T03", "T06"], ["T05"]]));
+    assert_eq!(json["critical_path"]["tasks"], serde_json::json!(["T04", "T05"]));
+    assert_eq!(json["critical_path"]["length"], 3 * 3600);
+    assert_eq!(json["critical_path"]["weights"], "seconds");
+    assert_eq!(json["max_parallelism"]["agents"], 3);
+    let waves: Vec<&serde_json::Value> =
+        json["tasks"].as_array().unwrap().iter().map(|t| &t["wave"]).collect();
+    assert_eq!(
+        waves,
+        [
+            &serde_json::Value::Null,
+            &serde_json::Value::Null,
+            &1.into(),
+            &1.into(),
+            &2.into(),
+            &1.into()
+        ]
+    );
+    // `plan next` agrees: the done tasks' dependents are ready.
+    let next = valid(&["plan", "next", "--json", "partly-done.md"]).json();
+    let ready: Vec<&str> =
+        next["ready"].as_array().unwrap().iter().map(|t| t["id"].as_str().unwrap()).collect();
+    assert_eq!(ready, ["T04", "T03", "T06"]);
+    assert_eq!(next["ready"][0]["remaining_path"], 3 * 3600);
+}
+
+#[test]
 fn show_refuses_an_invalid_plan_with_its_diagnostics() {
     let dir = fixtures().join("diagnostics");
     let run = orca_in(&dir, &["plan", "show", "--color", "never", "cycle.md"]);

@@ -8,6 +8,18 @@
 //! skipping a task whose files overlap a task still in flight or whose
 //! agent kind is at its concurrency cap; a skipped task does not hold back
 //! lower-ranked tasks that can run.
+//!
+//! One exception keeps a shared file free for the more critical of two
+//! tasks: a ready task `t` waits while a better-ranked task `c` that shares
+//! files with it is about to need them — `c` is ready but blocked by
+//! another conflict, or waits only for dependencies that are already in
+//! flight — and `t` has the slack to wait: its remaining path plus `c`'s
+//! own weight is at most `c`'s remaining path, so even if `t` starts only
+//! after `c`, it ends no later than the chain after `c` does (by the
+//! estimates). Started first instead, `t` would delay `c`, and with it
+//! everything after `c`. Something is always in flight while a task waits
+//! this way (a dependency of `c`, or the task blocking it), so the run
+//! never stalls on it.
 
 use std::collections::BTreeSet;
 
@@ -28,6 +40,13 @@ pub struct ScheduledTask {
     /// Dispatch rank: lower starts first. Must be distinct per task for a
     /// deterministic order (the ID is the last tie-breaker).
     pub rank: u64,
+    /// The heaviest chain of work from this task to the end of the plan,
+    /// itself included (the plan's remaining path, in its estimates'
+    /// unit); 0 when unknown, which turns off waiting for it (see the
+    /// module docs).
+    pub remaining: u64,
+    /// The task's own weight in the same unit (its estimate).
+    pub weight: u64,
 }
 
 /// Concurrency caps.
@@ -68,6 +87,8 @@ pub struct Schedule {
     caps: Caps,
     phase: Vec<TaskPhase>,
     unmerged_deps: Vec<usize>,
+    /// Dependencies neither in flight nor merged.
+    unstarted_deps: Vec<usize>,
     dependents: Vec<Vec<usize>>,
     conflicts: Vec<Vec<usize>>,
     /// Ready tasks keyed by (rank, index).
@@ -144,6 +165,7 @@ impl Schedule {
             tasks,
             caps,
             phase,
+            unstarted_deps: unmerged_deps.clone(),
             unmerged_deps,
             dependents,
             conflicts,
@@ -202,7 +224,8 @@ impl Schedule {
         started
     }
 
-    /// Whether a ready task could start now (slot, agent cap, conflicts).
+    /// Whether a ready task could start now (slot, agent cap, conflicts,
+    /// and not waiting for a more critical task that shares its files).
     pub fn can_start(&self, index: usize) -> bool {
         if self.phase[index] != TaskPhase::Ready || self.in_flight >= self.caps.global {
             return false;
@@ -213,7 +236,24 @@ impl Schedule {
         {
             return false;
         }
-        self.blocked_by_conflict[index] == 0
+        self.blocked_by_conflict[index] == 0 && !self.waits_for_critical(index)
+    }
+
+    /// Whether ready task `index` leaves its files to a better-ranked task
+    /// that is about to need them (see the module docs).
+    fn waits_for_critical(&self, index: usize) -> bool {
+        let task = &self.tasks[index];
+        self.conflicts[index].iter().any(|&other| {
+            let critical = &self.tasks[other];
+            critical.rank < task.rank
+                && critical.remaining > 0
+                && task.remaining.saturating_add(critical.weight) <= critical.remaining
+                && match self.phase[other] {
+                    TaskPhase::Ready => self.blocked_by_conflict[other] > 0,
+                    TaskPhase::Waiting => self.unstarted_deps[other] == 0,
+                    _ => false,
+                }
+        })
     }
 
     /// Marks a ready task in flight regardless of rank (e.g. when resuming
@@ -265,7 +305,10 @@ impl Schedule {
     /// not, is blocked by it. Returns the newly blocked tasks.
     pub fn failed(&mut self, index: usize) -> Vec<usize> {
         match self.phase[index] {
-            TaskPhase::InFlight => self.leave_flight(index),
+            TaskPhase::InFlight => {
+                self.leave_flight(index);
+                self.unstart(index);
+            }
             TaskPhase::Ready => {
                 self.ready.remove(&(self.tasks[index].rank, index));
             }
@@ -297,6 +340,7 @@ impl Schedule {
             "task {index} returned while not in flight"
         );
         self.leave_flight(index);
+        self.unstart(index);
         self.phase[index] = TaskPhase::Ready;
         self.ready.insert((self.tasks[index].rank, index));
     }
@@ -306,6 +350,7 @@ impl Schedule {
     pub fn hold(&mut self, index: usize) {
         assert_eq!(self.phase[index], TaskPhase::InFlight, "task {index} held while not in flight");
         self.leave_flight(index);
+        self.unstart(index);
         self.phase[index] = TaskPhase::Held;
     }
 
@@ -342,12 +387,23 @@ impl Schedule {
     }
 
     fn mark_in_flight(&mut self, index: usize) {
+        for &dependent in &self.dependents[index] {
+            self.unstarted_deps[dependent] -= 1;
+        }
         self.phase[index] = TaskPhase::InFlight;
         self.holds_slot[index] = true;
         self.in_flight += 1;
         self.in_flight_per_agent[self.tasks[index].agent] += 1;
         for &other in &self.conflicts[index] {
             self.blocked_by_conflict[other] += 1;
+        }
+    }
+
+    /// The task left flight without being merged: its dependents wait
+    /// for it to start again.
+    fn unstart(&mut self, index: usize) {
+        for &dependent in &self.dependents[index] {
+            self.unstarted_deps[dependent] += 1;
         }
     }
 

@@ -132,6 +132,7 @@ pub struct PlanGraph {
     out_start: Vec<u32>,
     out_list: Vec<TaskIndex>,
     order: Vec<TaskIndex>,
+    /// Each task's wave; [`NO_WAVE`] for a task the plan marks done.
     wave: Vec<u32>,
     late_wave: Vec<u32>,
     wave_count: u32,
@@ -143,6 +144,9 @@ pub struct PlanGraph {
     files: FileSets,
     pairs: ConflictPairs,
 }
+
+/// The wave of a task the plan marks `status: done`: it is in none.
+const NO_WAVE: u32 = u32::MAX;
 
 /// Targets per block of [`PlanGraph::ordered`], in 64-bit words.
 const ORDERED_BLOCK_WORDS: usize = 8;
@@ -378,26 +382,45 @@ impl PlanGraph {
             files: FileSets::new(plan),
             pairs: ConflictPairs::default(),
         };
-        graph.compute_levels();
-        graph.compute_weights(plan);
+        let done: Vec<bool> = plan.tasks.iter().map(|t| t.status.is_done()).collect();
+        graph.compute_levels(&done);
+        graph.compute_weights(plan, &done);
         graph.compute_ranks();
         graph.pairs = ConflictPairs::enumerate(&graph.files);
         graph
     }
 
-    fn compute_levels(&mut self) {
+    /// Waves of the work left: a task the plan marks done is in no wave
+    /// and holds back none of its dependents (they wait for nothing that
+    /// is done), so waves, lengths and parallelism count pending tasks only.
+    fn compute_levels(&mut self, done: &[bool]) {
         for &t in &self.order {
-            let level = self.deps(t).iter().map(|d| self.wave[d.index()] + 1).max().unwrap_or(0);
+            if done[t.index()] {
+                self.wave[t.index()] = NO_WAVE;
+                continue;
+            }
+            let level = self
+                .deps(t)
+                .iter()
+                .filter(|d| !done[d.index()])
+                .map(|d| self.wave[d.index()] + 1)
+                .max()
+                .unwrap_or(0);
             self.wave[t.index()] = level;
         }
-        self.wave_count = self.wave.iter().max().map_or(0, |m| m + 1);
+        self.wave_count = self.wave.iter().filter(|&&w| w != NO_WAVE).max().map_or(0, |m| m + 1);
         // As late as possible: the last wave a task can sit in without
         // delaying anything after it.
         let last = self.wave_count.saturating_sub(1);
         for &t in self.order.iter().rev() {
+            if done[t.index()] {
+                self.late_wave[t.index()] = NO_WAVE;
+                continue;
+            }
             let level = self
                 .dependents(t)
                 .iter()
+                .filter(|d| !done[d.index()])
                 .map(|d| self.late_wave[d.index()] - 1)
                 .min()
                 .unwrap_or(last);
@@ -405,11 +428,16 @@ impl PlanGraph {
         }
     }
 
-    fn compute_weights(&mut self, plan: &Plan) {
-        let all_seconds =
-            plan.tasks.iter().all(|t| matches!(t.estimate, Some(Estimate::Seconds(_))));
-        let all_points = plan.tasks.iter().all(|t| matches!(t.estimate, Some(Estimate::Points(_))));
-        self.weights = if plan.tasks.is_empty() {
+    fn compute_weights(&mut self, plan: &Plan, done: &[bool]) {
+        // Done tasks need no estimate: only the work left decides the unit.
+        let mut pending = plan.tasks.iter().zip(done).filter(|&(_, &d)| !d).map(|(t, _)| t);
+        let (mut any, mut all_seconds, mut all_points) = (false, true, true);
+        for task in &mut pending {
+            any = true;
+            all_seconds &= matches!(task.estimate, Some(Estimate::Seconds(_)));
+            all_points &= matches!(task.estimate, Some(Estimate::Points(_)));
+        }
+        self.weights = if !any {
             Weights::Unit
         } else if all_seconds {
             Weights::Seconds
@@ -426,7 +454,12 @@ impl PlanGraph {
                 };
             }
         }
+        // A done task's remaining path is 0, so it adds nothing to the
+        // tasks before it.
         for &t in self.order.iter().rev() {
+            if done[t.index()] {
+                continue;
+            }
             let after =
                 self.dependents(t).iter().map(|d| self.remaining[d.index()]).max().unwrap_or(0);
             self.remaining[t.index()] = self.weight[t.index()].saturating_add(after);
@@ -488,17 +521,22 @@ impl PlanGraph {
         &self.order
     }
 
-    /// The task's wave, 0-based: 0 for tasks without deps, else one more
-    /// than the latest wave among its deps.
-    pub fn wave_of(&self, task: TaskIndex) -> u32 {
-        self.wave[task.index()]
+    /// The task's wave, 0-based: 0 for tasks without pending deps, else
+    /// one more than the latest wave among its pending deps. `None` for a
+    /// task the plan marks `status: done`: it is in no wave.
+    pub fn wave_of(&self, task: TaskIndex) -> Option<u32> {
+        let wave = self.wave[task.index()];
+        (wave != NO_WAVE).then_some(wave)
     }
 
-    /// Tasks grouped by wave; within a wave, in dispatch order.
+    /// The pending tasks grouped by wave; within a wave, in dispatch order.
+    /// Tasks the plan marks done are in none.
     pub fn waves(&self) -> Vec<Vec<TaskIndex>> {
         let mut waves = vec![Vec::new(); self.wave_count as usize];
         for t in self.indices() {
-            waves[self.wave[t.index()] as usize].push(t);
+            if let Some(wave) = self.wave_of(t) {
+                waves[wave as usize].push(t);
+            }
         }
         for wave in &mut waves {
             self.sort_for_dispatch(wave);
@@ -516,23 +554,30 @@ impl PlanGraph {
         self.weight[task.index()]
     }
 
-    /// The heaviest chain from `task` to the end of the plan, `task`
-    /// included.
+    /// The heaviest chain of pending tasks from `task` to the end of the
+    /// plan, `task` included; 0 for a task the plan marks done.
     pub fn remaining_path(&self, task: TaskIndex) -> u64 {
         self.remaining[task.index()]
     }
 
-    /// The critical path: start from the task with the longest remaining
-    /// path and follow the heaviest dependent each step (ties: dispatch
-    /// order).
+    /// The critical path of the work left: start from the pending task
+    /// with the longest remaining path and follow the heaviest pending
+    /// dependent each step (ties: dispatch order). Empty when every task
+    /// is done.
     pub fn critical_path(&self) -> CriticalPath {
-        let first = self.indices().min_by_key(|&t| self.dispatch_key(t));
+        let pending = |t: &TaskIndex| self.wave[t.index()] != NO_WAVE;
+        let first = self.indices().filter(pending).min_by_key(|&t| self.dispatch_key(t));
         let mut tasks = Vec::new();
         let length = first.map_or(0, |t| self.remaining_path(t));
         let mut current = first;
         while let Some(t) = current {
             tasks.push(t);
-            current = self.dependents(t).iter().copied().min_by_key(|&d| self.dispatch_key(d));
+            current = self
+                .dependents(t)
+                .iter()
+                .copied()
+                .filter(pending)
+                .min_by_key(|&d| self.dispatch_key(d));
         }
         CriticalPath { tasks, length, weights: self.weights }
     }
@@ -673,8 +718,8 @@ impl PlanGraph {
         answer
     }
 
-    /// The most agents that could be busy at once, as computed: for every
-    /// wave, both as early as possible ([`PlanGraph::wave_of`]) and as late
+    /// The most agents that could be busy at once, as computed (pending
+    /// tasks only): for every wave, both as early as possible ([`PlanGraph::wave_of`]) and as late
     /// as possible, the tasks of that wave taken greedily in dispatch order
     /// while they share no files; the largest such set wins. Every set is
     /// really achievable (no dependency path joins two tasks of one wave),
@@ -686,7 +731,9 @@ impl PlanGraph {
         for levels in [&self.wave, &self.late_wave] {
             let mut groups = vec![Vec::new(); self.wave_count as usize];
             for t in self.indices() {
-                groups[levels[t.index()] as usize].push(t);
+                if let Some(group) = groups.get_mut(levels[t.index()] as usize) {
+                    group.push(t);
+                }
             }
             for mut group in groups {
                 if group.len() <= best.agents {
@@ -721,6 +768,43 @@ impl PlanGraph {
 mod tests {
     use super::*;
     use crate::model::Task;
+
+    #[test]
+    fn done_tasks_are_in_no_wave_and_off_the_critical_path() {
+        // T1 → T2 → T4 → T5 and T1 → T3 → T5; T1 and T2 are done, T6 stands
+        // alone. Done tasks have no estimate (they need none).
+        let mut plan = Plan::default();
+        let estimates = [None, None, Some(3600), Some(7200), Some(3600), Some(1800)];
+        let deps: [&[usize]; 6] = [&[], &[0], &[0], &[1], &[2, 3], &[]];
+        for (i, (estimate, deps)) in estimates.iter().zip(deps).enumerate() {
+            let mut task =
+                Task::new(TaskId::parse(&format!("T{}", i + 1)).unwrap(), "t", "backend");
+            task.deps = deps.iter().map(|&d| plan.tasks[d].id.clone()).collect::<Vec<TaskId>>();
+            task.estimate = estimate.map(Estimate::Seconds);
+            if i < 2 {
+                task.status = crate::model::Status::Done;
+            }
+            plan.tasks.push(task);
+        }
+        let graph = PlanGraph::new(&plan).unwrap();
+        let t = TaskIndex::new;
+        assert_eq!(graph.wave_of(t(0)), None);
+        assert_eq!(graph.wave_of(t(1)), None);
+        assert_eq!(graph.waves(), [vec![t(3), t(2), t(5)], vec![t(4)]]);
+        let critical = graph.critical_path();
+        assert_eq!(critical.weights, Weights::Seconds);
+        assert_eq!((critical.tasks, critical.length), (vec![t(3), t(4)], 10_800));
+        assert_eq!(graph.remaining_path(t(0)), 0);
+        assert_eq!(graph.max_parallelism().agents, 3);
+        // All done: nothing left to show.
+        for task in &mut plan.tasks {
+            task.status = crate::model::Status::Done;
+        }
+        let graph = PlanGraph::new(&plan).unwrap();
+        assert!(graph.waves().is_empty());
+        assert!(graph.critical_path().tasks.is_empty());
+        assert_eq!(graph.max_parallelism().agents, 0);
+    }
 
     #[test]
     fn ordering_in_small_blocks_matches_a_search() {

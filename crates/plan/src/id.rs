@@ -52,12 +52,17 @@ impl TaskId {
         if !first.is_ascii_alphabetic() {
             return Err(IdError::BadStart);
         }
-        if let Some(bad) =
-            text.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')))
+        // Bytes, not characters: every allowed character is ASCII, and the
+        // first byte that is not allowed starts a character (all before it
+        // are ASCII).
+        let bytes = text.as_bytes();
+        if let Some(bad) = bytes
+            .iter()
+            .position(|&b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
         {
-            return Err(IdError::BadChar(bad));
+            return Err(IdError::BadChar(text[bad..].chars().next().unwrap_or('\u{fffd}')));
         }
-        if text.ends_with('.') || text.contains("..") {
+        if bytes.last() == Some(&b'.') || bytes.windows(2).any(|pair| pair == b"..") {
             return Err(IdError::BadDot);
         }
         Ok(TaskId(text.into()))
@@ -157,6 +162,9 @@ mod tests {
         assert_eq!(TaskId::parse("`T1`"), Err(IdError::BadStart));
         assert_eq!(TaskId::parse("T1."), Err(IdError::BadDot));
         assert_eq!(TaskId::parse(&"T".repeat(65)), Err(IdError::TooLong));
+        assert_eq!(TaskId::parse("Té1"), Err(IdError::BadChar('é')));
+        assert_eq!(TaskId::parse("T1..2"), Err(IdError::BadDot));
+        assert_eq!(TaskId::parse("T1.é."), Err(IdError::BadChar('é')), "the character first");
     }
 
     #[test]

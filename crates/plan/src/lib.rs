@@ -42,7 +42,7 @@ pub use parse::{Parsed, parse};
 pub use render::{LocatedDiagnostic, LocatedLabel, PlanSource, RenderOptions, RenderStyle};
 pub use schedule::{Dispatch, HoldReason, Progress, TaskState};
 pub use source::{MAX_SOURCE_BYTES, SourceError, decode};
-pub use span::{LineIndex, Position, Span};
+pub use span::{LineIndex, Position, Span, SpanList};
 pub use validate::{DEFAULT_ROLES, PlanOptions, Validated, validate};
 
 /// A plan read from Markdown and checked as a whole.

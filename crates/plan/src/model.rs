@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::budget::Budget;
 use crate::id::TaskId;
-use crate::span::Span;
+use crate::span::{Span, SpanList};
 
 /// A plan: a title, optional phases and the tasks.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -172,11 +172,11 @@ pub struct TaskSpans {
     /// The ID in the heading.
     pub id: Span,
     /// Each entry of `deps`, parallel to [`Task::deps`].
-    pub deps: Vec<Span>,
+    pub deps: SpanList,
     /// The `role` value.
     pub role: Option<Span>,
     /// Each entry of `files`, parallel to [`Task::files`].
-    pub files: Vec<Span>,
+    pub files: SpanList,
     /// The `verify` value.
     pub verify: Option<Span>,
     /// The `estimate` value.

@@ -72,12 +72,35 @@ impl PlanGraph {
         let mut busy: Vec<TaskIndex> =
             self.indices().filter(|&t| state(t) == TaskState::Running).collect();
         let mut out = Dispatch { start: Vec::new(), held: Vec::new() };
+        // Each busy task's place in `busy`: a held task names the first
+        // busy task it conflicts with. With the complete pair list, a
+        // task's conflicts are its neighbours there (O(degree) per ready
+        // task instead of comparing files with every busy task).
+        let complete = !self.conflict_pairs_truncated();
+        let mut busy_at = if complete { vec![u32::MAX; self.len()] } else { Vec::new() };
+        if complete {
+            for (at, &b) in busy.iter().enumerate() {
+                busy_at[b.index()] = u32::try_from(at).unwrap_or(u32::MAX);
+            }
+        }
         for t in self.ready(&state) {
-            if let Some(&other) = busy.iter().find(|&&b| self.conflicts(t, b)) {
+            let conflict = if complete {
+                self.conflicting(t)
+                    .iter()
+                    .filter(|&&other| busy_at[other.index()] != u32::MAX)
+                    .min_by_key(|&&other| busy_at[other.index()])
+                    .copied()
+            } else {
+                busy.iter().find(|&&b| self.conflicts(t, b)).copied()
+            };
+            if let Some(other) = conflict {
                 out.held.push((t, HoldReason::FileConflict(other)));
             } else if out.start.len() >= slots {
                 out.held.push((t, HoldReason::NoSlot));
             } else {
+                if complete {
+                    busy_at[t.index()] = u32::try_from(busy.len()).unwrap_or(u32::MAX);
+                }
                 out.start.push(t);
                 busy.push(t);
             }
@@ -161,5 +184,65 @@ impl<'g> Progress<'g> {
         }
         self.graph.sort_for_dispatch(&mut newly);
         newly
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Dispatch as it was written first: every ready task compared with
+    /// every busy one, file by file.
+    fn pairwise(
+        graph: &PlanGraph,
+        state: impl Fn(TaskIndex) -> TaskState,
+        slots: usize,
+    ) -> Dispatch {
+        let mut busy: Vec<TaskIndex> =
+            graph.indices().filter(|&t| state(t) == TaskState::Running).collect();
+        let mut out = Dispatch { start: Vec::new(), held: Vec::new() };
+        for t in graph.ready(&state) {
+            if let Some(&other) = busy.iter().find(|&&b| graph.conflicts(t, b)) {
+                out.held.push((t, HoldReason::FileConflict(other)));
+            } else if out.start.len() >= slots {
+                out.held.push((t, HoldReason::NoSlot));
+            } else {
+                out.start.push(t);
+                busy.push(t);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn dispatch_by_conflict_neighbours_matches_the_pairwise_check() {
+        let plan = crate::synthetic::plan(400, 3);
+        let graph = PlanGraph::new(&plan).unwrap();
+        assert!(!graph.conflict_pairs().is_empty() && !graph.conflict_pairs_truncated());
+        let mut seed = 11u64;
+        for round in 0..40 {
+            let states: Vec<TaskState> = graph
+                .indices()
+                .map(|_| {
+                    seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                    match (seed >> 33) % 10 {
+                        0..=3 => TaskState::Done,
+                        4 => TaskState::Running,
+                        5 if round % 2 == 0 => TaskState::Failed,
+                        _ => TaskState::Pending,
+                    }
+                })
+                .collect();
+            let state = |t: TaskIndex| states[t.index()];
+            for slots in [0, 3, usize::MAX] {
+                let fast = graph.dispatch(state, slots);
+                assert_eq!(fast, pairwise(&graph, state, slots), "round {round}, {slots} slots");
+                if round == 0 && slots == usize::MAX {
+                    assert!(
+                        fast.held.iter().any(|(_, r)| matches!(r, HoldReason::FileConflict(_)))
+                    );
+                }
+            }
+        }
     }
 }

@@ -39,7 +39,10 @@ pub fn decode(bytes: &[u8]) -> Result<&str, SourceError> {
     if bytes.len() > MAX_SOURCE_BYTES {
         return Err(SourceError::TooLarge { size: bytes.len() });
     }
-    if let Some(offset) = bytes.iter().position(|&b| b == 0) {
+    // `contains` on bytes searches a word at a time; the position is only
+    // wanted when there is one.
+    if bytes.contains(&0) {
+        let offset = bytes.iter().position(|&b| b == 0).unwrap_or(0);
         return Err(SourceError::Binary { offset });
     }
     std::str::from_utf8(bytes).map_err(|error| {

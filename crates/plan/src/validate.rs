@@ -240,12 +240,15 @@ fn report_cycles(plan: &Plan, deps: &[Vec<usize>], diagnostics: &mut Vec<Diagnos
 }
 
 fn check_estimates(plan: &Plan, diagnostics: &mut Vec<Diagnostic>) {
-    let with = plan.tasks.iter().filter(|t| t.estimate.is_some()).count();
+    // Done tasks need no estimate: they are not on the critical path.
+    let pending: Vec<&crate::model::Task> =
+        plan.tasks.iter().filter(|t| !t.status.is_done()).collect();
+    let with = pending.iter().filter(|t| t.estimate.is_some()).count();
     if with == 0 {
         return;
     }
-    let seconds = plan.tasks.iter().find(|t| matches!(t.estimate, Some(Estimate::Seconds(_))));
-    let points = plan.tasks.iter().find(|t| matches!(t.estimate, Some(Estimate::Points(_))));
+    let seconds = pending.iter().find(|t| matches!(t.estimate, Some(Estimate::Seconds(_))));
+    let points = pending.iter().find(|t| matches!(t.estimate, Some(Estimate::Points(_))));
     if let (Some(a), Some(b)) = (seconds, points) {
         let span_of = |t: &crate::model::Task| t.spans.estimate.unwrap_or(t.spans.id);
         let (first, second) = if span_of(a) <= span_of(b) { (a, b) } else { (b, a) };
@@ -261,16 +264,16 @@ fn check_estimates(plan: &Plan, diagnostics: &mut Vec<Diagnostic>) {
         );
         return;
     }
-    if with < plan.tasks.len() {
-        let missing: Vec<&crate::model::Task> =
-            plan.tasks.iter().filter(|t| t.estimate.is_none()).collect();
+    if with < pending.len() {
+        let missing: Vec<&&crate::model::Task> =
+            pending.iter().filter(|t| t.estimate.is_none()).collect();
         diagnostics.push(
             Diagnostic::new(
                 Code::EstimatesIgnored,
                 format!(
                     "{} of {} tasks have no estimate, so the critical path counts tasks instead",
                     missing.len(),
-                    plan.tasks.len()
+                    pending.len()
                 ),
                 missing[0].spans.id,
                 "no estimate",

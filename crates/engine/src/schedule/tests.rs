@@ -3,7 +3,7 @@ use proptest::prelude::*;
 use super::*;
 
 fn task(deps: &[usize], rank: u64) -> ScheduledTask {
-    ScheduledTask { deps: deps.to_vec(), conflicts: Vec::new(), agent: 0, rank }
+    ScheduledTask { deps: deps.to_vec(), rank, ..ScheduledTask::default() }
 }
 
 fn caps(global: usize) -> Caps {
@@ -89,6 +89,43 @@ fn conflicting_tasks_never_overlap_and_lower_ranks_fill_the_slot() {
 }
 
 #[test]
+fn a_task_with_slack_leaves_a_shared_file_to_a_more_critical_task_about_to_need_it() {
+    // 0 → 1 (the critical chain); 2 is ready at once and shares files with
+    // 1. Remaining paths: 0: 10, 1: 8 (weight 3), 2: its own.
+    let build = |remaining_of_2: u64| {
+        let mut tasks = vec![task(&[], 0), task(&[0], 1), task(&[], 2)];
+        (tasks[0].remaining, tasks[0].weight) = (10, 2);
+        (tasks[1].remaining, tasks[1].weight) = (8, 3);
+        (tasks[2].remaining, tasks[2].weight) = (remaining_of_2, remaining_of_2);
+        tasks[1].conflicts = vec![2];
+        Schedule::new(tasks, caps(3))
+    };
+    // 4 + 3 ≤ 8: after 1, task 2 still ends before the chain does; started
+    // first, it would hold up 1. It waits while 0 (1's last dep) runs.
+    let mut schedule = build(4);
+    assert_eq!(schedule.start_ready(), vec![0]);
+    assert!(!schedule.can_start(2));
+    assert_eq!(schedule.merged(0), vec![1]);
+    assert_eq!(schedule.start_ready(), vec![1]);
+    schedule.merged(1);
+    assert_eq!(schedule.start_ready(), vec![2]);
+    // If 0 goes back (interrupted), 1 is no longer about to start: 2 goes.
+    let mut schedule = build(4);
+    assert_eq!(schedule.start_ready(), vec![0]);
+    schedule.returned(0);
+    assert_eq!(schedule.start_ready(), vec![0]);
+    schedule.hold(0);
+    assert_eq!(schedule.start_ready(), vec![2]);
+    // 6 + 3 > 8: task 2 has no such slack and starts at once.
+    let mut schedule = build(6);
+    assert_eq!(schedule.start_ready(), vec![0, 2]);
+    // Unknown remaining paths (0) never hold anything back.
+    let mut schedule = build(0);
+    schedule.tasks[1].remaining = 0;
+    assert_eq!(schedule.start_ready(), vec![0, 2]);
+}
+
+#[test]
 fn per_agent_caps_hold_while_other_agents_run() {
     let mut tasks: Vec<ScheduledTask> = (0..4).map(|i| task(&[], i)).collect();
     tasks[2].agent = 1;
@@ -159,8 +196,11 @@ fn arbitrary_schedule() -> impl Strategy<Value = (Vec<ScheduledTask>, Caps)> {
         let agents = prop::collection::vec(0usize..2, n);
         let agent_caps = prop::collection::vec(prop::option::of(1usize..3), 2);
         let ranks = Just((0..n as u64).collect::<Vec<_>>()).prop_shuffle();
-        (deps, conflicts, agents, agent_caps, ranks).prop_map(
-            move |(deps, conflicts, agents, agent_caps, ranks)| {
+        // Remaining paths and weights at random: waiting for a more
+        // critical task must never stall a run or break an invariant.
+        let weights = prop::collection::vec((0u64..50, 1u64..10), n);
+        (deps, conflicts, agents, agent_caps, ranks, weights).prop_map(
+            move |(deps, conflicts, agents, agent_caps, ranks, weights)| {
                 let tasks = (0..n)
                     .map(|i| ScheduledTask {
                         deps: if i == 0 {
@@ -171,6 +211,8 @@ fn arbitrary_schedule() -> impl Strategy<Value = (Vec<ScheduledTask>, Caps)> {
                         conflicts: conflicts[i].iter().map(|c| c.index(n)).collect(),
                         agent: agents[i],
                         rank: ranks[i],
+                        remaining: weights[i].0,
+                        weight: weights[i].1,
                     })
                     .collect();
                 (tasks, Caps { global, per_agent: agent_caps })

@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 
 use super::Prose;
-use super::values::{is_name, parse_duration, parse_estimate, split_list, strip_code_span};
+use super::values::{
+    is_name, parse_duration, parse_estimate, split_list, strip_code_span, trim, trim_end,
+    trim_start,
+};
 use crate::argv::ArgvError;
 use crate::budget::Budget;
 use crate::diagnostic::{Code, Diagnostic, closest};
@@ -148,7 +151,7 @@ pub(crate) fn parse_task_heading(
         );
         return None;
     };
-    let id_text = id_part.trim();
+    let id_text = trim(id_part);
     let id_span = Span::of_subslice(start, line, id_text);
     let id = match ids.parse_or_get(id_text) {
         Ok(id) => id,
@@ -165,7 +168,7 @@ pub(crate) fn parse_task_heading(
             return None;
         }
     };
-    let title = title_part.trim();
+    let title = trim(title_part);
     if title.is_empty() {
         diagnostics.push(
             Diagnostic::new(
@@ -181,7 +184,7 @@ pub(crate) fn parse_task_heading(
 }
 
 fn is_blank(line: &str) -> bool {
-    line.trim().is_empty()
+    trim(line).is_empty()
 }
 
 enum FieldSuggestion {
@@ -399,7 +402,7 @@ impl TaskDraft {
             return;
         };
         let key_span = Span::of_subslice(start, line, key);
-        let value = raw_value.trim();
+        let value = trim(raw_value);
         let value_span = if value.is_empty() {
             Span::new(key_span.end() + 1, key_span.end() + 1)
         } else {
@@ -568,9 +571,8 @@ impl TaskDraft {
         let mut seen_map: HashMap<TaskId, Span> = HashMap::new();
         let entries = value.bytes().filter(|&b| b == b',').count() + 1;
         task.deps.reserve_exact(entries);
-        task.spans.deps.reserve_exact(entries);
         for raw in split_list(value) {
-            let entry = raw.trim();
+            let entry = trim(raw);
             if entry.is_empty() {
                 let span = Span::of_subslice(start, line, raw);
                 Self::error(
@@ -663,9 +665,8 @@ impl TaskDraft {
         }
         let mut files = Vec::with_capacity(value.bytes().filter(|&b| b == b',').count() + 1);
         if value != "none" {
-            task.spans.files.reserve_exact(files.capacity());
             for raw in split_list(value) {
-                let entry = raw.trim();
+                let entry = trim(raw);
                 if entry.is_empty() {
                     let span = Span::of_subslice(start, line, raw);
                     Self::error(
@@ -726,7 +727,7 @@ impl TaskDraft {
         line: &str,
         diagnostics: &mut Vec<Diagnostic>,
     ) {
-        let trimmed = line.trim_start();
+        let trimmed = trim_start(line);
         let indent = line.len() - trimmed.len();
         let span = Span::new(start + indent, start + line.len());
         let last_indent = match self.current {
@@ -751,7 +752,7 @@ impl TaskDraft {
                 _ => (false, rest),
             };
             if let Some(text) = after.strip_prefix(']') {
-                let text = text.trim();
+                let text = trim(text);
                 if text.is_empty() {
                     Self::error(
                         diagnostics,
@@ -793,7 +794,7 @@ impl TaskDraft {
             (Some(item_indent), Some(item)) if indent > item_indent => {
                 // A wrapped acceptance item.
                 item.push(' ');
-                item.push_str(trimmed.trim_end());
+                item.push_str(trim_end(trimmed));
             }
             _ => Self::error(
                 diagnostics,

@@ -35,7 +35,8 @@ pub fn parse(text: &str) -> Parsed {
     while offset < text.len() || (offset == text.len() && offset == 0) {
         let end = next_newline(text.as_bytes(), offset).unwrap_or(text.len());
         let raw = &text[offset..end];
-        let line = raw.trim_end_matches('\r');
+        let line =
+            if raw.as_bytes().last() == Some(&b'\r') { raw.trim_end_matches('\r') } else { raw };
         parser.line(offset, line);
         offset = end + 1;
         if end == text.len() {
@@ -48,7 +49,7 @@ pub fn parse(text: &str) -> Parsed {
 /// The index of the first `\n` at or after `from`. Lines are short, so
 /// this looks at eight bytes at a time with plain arithmetic instead of
 /// calling a general-purpose search per line.
-fn next_newline(bytes: &[u8], from: usize) -> Option<usize> {
+pub(crate) fn next_newline(bytes: &[u8], from: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     const NEWLINES: u64 = ONES * b'\n' as u64;
@@ -93,7 +94,7 @@ pub(crate) struct Prose {
 
 impl Prose {
     pub(crate) fn push(&mut self, line: &str) {
-        if line.trim().is_empty() {
+        if values::trim(line).is_empty() {
             if !self.text.is_empty() {
                 self.pending_blanks += 1;
             }
@@ -144,7 +145,7 @@ pub(crate) fn heading(line: &str) -> Option<Heading<'_>> {
     }
     let rest = &line[hashes..];
     if rest.is_empty() || rest.starts_with([' ', '\t']) {
-        return Some(Heading { level: hashes, text: rest.trim(), missing_space: false });
+        return Some(Heading { level: hashes, text: values::trim(rest), missing_space: false });
     }
     // Without the space CommonMark sees prose; these are almost certainly
     // meant as structure, so they are read as headings and reported.
@@ -154,7 +155,7 @@ pub(crate) fn heading(line: &str) -> Option<Heading<'_>> {
         3 => true,
         _ => false,
     };
-    meant.then(|| Heading { level: hashes, text: rest.trim(), missing_space: true })
+    meant.then(|| Heading { level: hashes, text: values::trim(rest), missing_space: true })
 }
 
 /// A fence opener: up to three spaces, then three or more backticks or

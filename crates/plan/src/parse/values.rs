@@ -5,7 +5,7 @@ use crate::model::Estimate;
 /// Parses a duration such as `45m`, `2h`, `1h30m`, `90s` or `1h 30m` into
 /// seconds. Units are `h`, `m`, `s`, each at most once, largest first.
 pub fn parse_duration(text: &str) -> Option<u64> {
-    let mut rest = text.trim();
+    let mut rest = trim(text);
     if rest.is_empty() {
         return None;
     }
@@ -40,7 +40,7 @@ pub fn parse_estimate(text: &str) -> Option<Estimate> {
     if let Some(seconds) = parse_duration(text) {
         return Some(Estimate::Seconds(seconds));
     }
-    let text = text.trim();
+    let text = trim(text);
     let digits = text.bytes().take_while(u8::is_ascii_digit).count();
     if digits == 0 {
         return None;
@@ -59,10 +59,40 @@ pub fn is_name(text: &str) -> bool {
         && text.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
 }
 
+/// Whether an ASCII byte is white space as [`char::is_whitespace`] sees it
+/// (which, unlike [`u8::is_ascii_whitespace`], includes the vertical tab).
+fn is_ascii_space(byte: u8) -> bool {
+    matches!(byte, b' ' | b'\t' | b'\n' | 0x0B | 0x0C | b'\r')
+}
+
+/// [`str::trim`], with the usual ASCII ends handled a byte at a time: the
+/// parser trims every line and value, and the general version decodes
+/// characters. Anything else at an end (a byte of a multi-byte
+/// character) is left to [`str::trim`], so the result is always the same.
+pub(crate) fn trim(text: &str) -> &str {
+    trim_end(trim_start(text))
+}
+
+/// [`str::trim_start`] with an ASCII fast path (see [`trim`]).
+pub(crate) fn trim_start(text: &str) -> &str {
+    let bytes = text.as_bytes();
+    let start = bytes.iter().position(|&b| !is_ascii_space(b)).unwrap_or(bytes.len());
+    let rest = &text[start..];
+    if rest.as_bytes().first().is_some_and(|b| !b.is_ascii()) { rest.trim_start() } else { rest }
+}
+
+/// [`str::trim_end`] with an ASCII fast path (see [`trim`]).
+pub(crate) fn trim_end(text: &str) -> &str {
+    let bytes = text.as_bytes();
+    let end = bytes.iter().rposition(|&b| !is_ascii_space(b)).map_or(0, |i| i + 1);
+    let rest = &text[..end];
+    if rest.as_bytes().last().is_some_and(|b| !b.is_ascii()) { rest.trim_end() } else { rest }
+}
+
 /// Removes one pair of enclosing backticks (a Markdown code span).
 pub fn strip_code_span(text: &str) -> &str {
     match text.strip_prefix('`').and_then(|t| t.strip_suffix('`')) {
-        Some(inner) if !inner.contains('`') => inner.trim(),
+        Some(inner) if !inner.contains('`') => trim(inner),
         _ => text,
     }
 }
@@ -117,5 +147,30 @@ mod tests {
         assert_eq!(entries, ["a", " src/{x,y}.rs ", "b"]);
         assert_eq!(strip_code_span("`cargo test`"), "cargo test");
         assert_eq!(strip_code_span("`a` and `b`"), "`a` and `b`");
+    }
+
+    #[test]
+    fn trimming_agrees_with_the_standard_library() {
+        let samples = [
+            "",
+            " ",
+            "a",
+            " a ",
+            "\t a b \r",
+            "\u{b}x\u{c}",
+            "\u{a0}x\u{2003}",
+            " \u{85}y\u{3000} ",
+            "é",
+            " é ",
+            "\u{2028}",
+            "x\u{a0} ",
+            " \u{feff}z",
+            "\r\n",
+        ];
+        for text in samples {
+            assert_eq!(trim(text), text.trim(), "{text:?}");
+            assert_eq!(trim_start(text), text.trim_start(), "{text:?}");
+            assert_eq!(trim_end(text), text.trim_end(), "{text:?}");
+        }
     }
 }

@@ -71,7 +71,8 @@ pub(crate) fn run(args: &ShowArgs, out: &Output) -> Result<ExitCode, Failure> {
                     "agent": routed(&config, task).0,
                     "model": routed(&config, task).1,
                     "status": task.status,
-                    "wave": graph.wave_of(t) + 1,
+                    // Done work is in no wave: null.
+                    "wave": graph.wave_of(t).map(|w| w + 1),
                     "priority": task.priority,
                     "estimate": task.estimate,
                     "deps": task.deps,
@@ -193,11 +194,7 @@ fn summary(
                 [
                     task.id.to_string(),
                     // Done work has no wave to run in.
-                    if task.status.is_done() {
-                        "done".to_owned()
-                    } else {
-                        (graph.wave_of(t) + 1).to_string()
-                    },
+                    graph.wave_of(t).map_or_else(|| "done".to_owned(), |w| (w + 1).to_string()),
                     task.role.clone(),
                     match routed(config, task) {
                         (agent, Some(model)) => format!("{agent} ({model})"),

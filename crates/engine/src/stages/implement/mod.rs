@@ -167,6 +167,8 @@ fn build_schedule(ctx: &RunContext) -> Schedule {
                     &ctx.default_agent,
                 )),
                 rank: order[index],
+                remaining: ctx.graph.remaining_path(node),
+                weight: ctx.graph.weight(node),
             }
         })
         .collect();
