@@ -153,10 +153,10 @@ fn on_budget_stop_stops_running_attempts_and_resume_finishes_them() {
     // T1 reports 600 tokens and works until released; T2 waits until T1
     // is at work, then reports 600: together over the 1,000 allowed.
     let fixture = Fixture::new(&format!(
-        "echo \"work of $task\" > \"out-$task.txt\"\n{}\n\
+        "echo \"work of $task\" > \"out-$task.txt\"\n\
+         if [ \"$task\" = T2 ]; then while [ ! -e ../hung-pid ]; do sleep 0.05; done; fi\n{}\n\
          if [ \"$task\" = T1 ] && [ ! -e {release} ]; then echo $$ > ../hung-pid; \
-         while [ ! -e {release} ]; do sleep 0.05; done; fi\n\
-         if [ \"$task\" = T2 ]; then while [ ! -e ../hung-pid ]; do sleep 0.05; done; fi",
+         while [ ! -e {release} ]; do sleep 0.05; done; fi",
         usage(500, 100),
         release = release.display()
     ));
