@@ -47,6 +47,7 @@ mod fast_forward;
 mod invocation;
 mod merge;
 mod refname;
+mod remote;
 mod repo;
 mod sha;
 mod stale_lock;
@@ -67,6 +68,7 @@ pub use repo::{
     BranchDeletion, DiscoverError, FALLBACK_EMAIL, FALLBACK_NAME, RefError, Repo,
     WORKTREE_ADMIN_LOCK,
 };
+pub use remote::PushError;
 pub use sha::{InvalidSha, Sha};
 pub use stale_lock::StaleLocks;
 pub use worktree::{PruneReport, Worktree, WorktreeError, WorktreeRemoval};
