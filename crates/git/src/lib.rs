@@ -64,11 +64,11 @@ pub use refname::{
     BRANCH_NAMESPACE, attempt_branch, check_branch_name, integration_branch, ref_component,
     resolver_worktree_path, run_branch_prefix, task_worktree_path,
 };
+pub use remote::PushError;
 pub use repo::{
     BranchDeletion, DiscoverError, FALLBACK_EMAIL, FALLBACK_NAME, RefError, Repo,
     WORKTREE_ADMIN_LOCK,
 };
-pub use remote::PushError;
 pub use sha::{InvalidSha, Sha};
 pub use stale_lock::StaleLocks;
 pub use worktree::{PruneReport, Worktree, WorktreeError, WorktreeRemoval};

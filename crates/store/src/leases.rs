@@ -477,7 +477,10 @@ impl Store {
             }
             tx.commit().await.map_err(err)?;
             taken.sort_by(|a, b| {
-                b.lease.priority.cmp(&a.lease.priority).then_with(|| a.lease.task.cmp(&b.lease.task))
+                b.lease
+                    .priority
+                    .cmp(&a.lease.priority)
+                    .then_with(|| a.lease.task.cmp(&b.lease.task))
             });
             Ok(taken)
         })

@@ -356,7 +356,9 @@ where
             Err(error)
                 if error.is_disconnect()
                     && started.elapsed().as_millis()
-                        < u128::from(RECONNECT_PATIENCE_MS.load(std::sync::atomic::Ordering::Relaxed)) =>
+                        < u128::from(
+                            RECONNECT_PATIENCE_MS.load(std::sync::atomic::Ordering::Relaxed),
+                        ) =>
             {
                 tracing::debug!(?backoff, "the database cannot be reached; trying again");
                 tokio::time::sleep(backoff).await;

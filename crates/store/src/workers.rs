@@ -30,9 +30,8 @@ const REGISTER_PROCESS: Sql = Sql::both(
      version = excluded.version, schema_version = excluded.schema_version, \
      protocol = excluded.protocol, agents = excluded.agents, tasks_json = '[]', stopping = 0",
 );
-const ALIVE: Sql = Sql::both(
-    "UPDATE workers SET last_seen_ms = $2, tasks_json = $3, stopping = $4 WHERE id = $1",
-);
+const ALIVE: Sql =
+    Sql::both("UPDATE workers SET last_seen_ms = $2, tasks_json = $3, stopping = $4 WHERE id = $1");
 const ACTIVE_RUNS_OF_REPO: Sql = Sql::both(
     "SELECT id FROM runs WHERE repo_id = $1 AND state = 'active' ORDER BY created_ms, id",
 );
@@ -118,7 +117,10 @@ impl Store {
         retry_transient(move || async move {
             let err = |e| self.db_error("update the worker", e);
             let now = self.pool.now().await.map_err(err)?;
-            self.pool.execute(ALIVE, args![id, now, tasks, i64::from(stopping)]).await.map_err(err)?;
+            self.pool
+                .execute(ALIVE, args![id, now, tasks, i64::from(stopping)])
+                .await
+                .map_err(err)?;
             Ok(())
         })
         .await

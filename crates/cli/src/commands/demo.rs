@@ -102,6 +102,7 @@ pub(crate) fn run(args: &DemoArgs, out: &Output) -> Result<ExitCode, Failure> {
         progress: true,
         merge: false,
         store: None,
+        remote: None,
     };
     let request = RunRequest {
         input: RunInput::Goal(GOAL.to_owned()),

@@ -967,7 +967,10 @@ async fn workers_say_their_versions_and_what_they_run(s: TestStore) {
     let w1 = workers.iter().find(|w| w.id == "w1").unwrap();
     assert_eq!(w1.role.as_deref(), Some("worker"));
     assert_eq!(w1.version.as_deref(), Some("1.2.3"));
-    assert_eq!((w1.schema_version, w1.protocol, w1.agents), (Some(SCHEMA_VERSION), Some(PROTOCOL_VERSION), Some(4)));
+    assert_eq!(
+        (w1.schema_version, w1.protocol, w1.agents),
+        (Some(SCHEMA_VERSION), Some(PROTOCOL_VERSION), Some(4))
+    );
     assert_eq!(w1.tasks, ["r/t1/a1"]);
     assert!(!w1.stopping);
     assert_eq!(w1.incompatibility(&me), None);

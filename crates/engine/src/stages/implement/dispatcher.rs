@@ -29,6 +29,11 @@ use crate::prompt::{
 };
 use crate::schedule::{Schedule, TaskPhase};
 
+mod coordinator;
+
+/// How often a coordinator looks for tasks workers verified.
+const REMOTE_POLL: Duration = Duration::from_millis(250);
+
 /// How long a task whose claim failed waits before the next try (another
 /// worker holds it, or its retry backoff has not passed in the store).
 const CLAIM_RETRY: Duration = Duration::from_secs(1);
@@ -86,6 +91,8 @@ pub(super) struct Dispatcher {
     cost_usd: f64,
     failures: Vec<(String, String)>,
     resumed: bool,
+    /// Scale-out: what the coordinator side keeps (docs/scale-out.md).
+    remote: coordinator::RemoteState,
 }
 
 impl Dispatcher {
@@ -130,6 +137,7 @@ impl Dispatcher {
             cost_usd: 0.0,
             failures: Vec::new(),
             resumed,
+            remote: coordinator::RemoteState::default(),
         }
     }
 
@@ -142,6 +150,9 @@ impl Dispatcher {
             resumed: self.resumed,
         });
         self.progress();
+        if let Some(reason) = self.start_remote().await? {
+            self.halt(reason);
+        }
         for (index, branch) in std::mem::take(&mut self.pending_merges) {
             self.merge_again(index, branch).await?;
         }
@@ -156,6 +167,9 @@ impl Dispatcher {
         let mut control = tokio::time::interval(CONTROL_POLL);
         control.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         control.tick().await;
+        let mut remote_poll = tokio::time::interval(REMOTE_POLL);
+        remote_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let remote = ctx.remote.is_some();
         loop {
             let now = Instant::now();
             let due: Vec<usize> =
@@ -175,7 +189,12 @@ impl Dispatcher {
                 if self.stopping || self.schedule.is_finished() {
                     break;
                 }
-                if self.held.is_empty() && self.paused_until.is_none() && !self.paused_by_request {
+                // With a remote, workers elsewhere hold the tasks.
+                if self.held.is_empty()
+                    && self.paused_until.is_none()
+                    && !self.paused_by_request
+                    && !remote
+                {
                     return Err(EngineError::Stuck(format!("{:?}", self.schedule.counts())));
                 }
             }
@@ -184,6 +203,7 @@ impl Dispatcher {
                 Some(msg) = self.rx.recv() => self.handle(msg).await?,
                 _ = heartbeat.tick() => self.heartbeat().await,
                 _ = control.tick() => self.control().await,
+                _ = remote_poll.tick(), if remote && !self.stopping => self.poll_remote().await?,
                 count = self.interrupts.next() => self.interrupt(count),
                 () = sleep_until(wake) => {}
             }
@@ -483,6 +503,16 @@ impl Dispatcher {
                     "base": memory.attempt_base,
                     "head": memory.attempt_head,
                 });
+                // Workers start dependents from the remote's integration
+                // branch: it must hold this merge before they can start.
+                if let Err(reason) = self.publish_integration().await {
+                    self.cancels.remove(&index);
+                    let reason =
+                        format!("pushing {} to the remote failed: {reason}", ctx.integration);
+                    self.release(index, &lease, &reason).await?;
+                    self.halt(reason);
+                    return Ok(());
+                }
                 if let Err(error) = ctx.store.complete(&lease, &result.to_string()).await {
                     return self.lease_error(index, error);
                 }
@@ -576,7 +606,7 @@ impl Dispatcher {
         lease: &Lease,
         reason: &str,
     ) -> Result<(), EngineError> {
-        match self.ctx.store.release(lease, reason).await {
+        match self.hand_back(index, lease, reason).await? {
             Ok(()) => {
                 self.schedule.returned(index);
                 Ok(())

@@ -150,14 +150,14 @@ pub(super) fn replay(ctx: &RunContext, schedule: &mut Schedule, states: &[TaskSt
                     schedule.failed(index);
                 }
             }
-            TaskState::Waiting | TaskState::Ready | TaskState::Leased => {}
+            TaskState::Waiting | TaskState::Ready | TaskState::Leased | TaskState::Verified => {}
         }
     }
 }
 
 /// What the attempts say for the next one: the last attempt's branch,
 /// session and failure, and for a merged task the change it made.
-fn remembered(attempts: &[AttemptRecord]) -> TaskMemory {
+pub(super) fn remembered(attempts: &[AttemptRecord]) -> TaskMemory {
     let mut memory = TaskMemory::default();
     let Some(last) = attempts.last() else { return memory };
     let details: serde_json::Value = last
