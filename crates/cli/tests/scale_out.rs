@@ -277,3 +277,91 @@ fn thirty_tasks_on_three_worker_machines_are_merged_exactly_once() {
         "stopped workers leave the list: {listed}"
     );
 }
+
+/// Waits until `check` finds what it looks for in a worker's events.
+fn wait_for_event(
+    cluster: &Cluster,
+    worker: &str,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(event) = cluster.worker_events(worker).into_iter().find(|e| check(e)) {
+            return event;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}\n{}", cluster.logs_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn workers_and_coordinators_of_another_protocol_refuse_each_other() {
+    let pg = orca_test_postgres::shared();
+    let cluster = Cluster::new(WRITE_OWN_FILE, pg.create_database(), "");
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let store = rt.block_on(Store::open(&cluster.url)).unwrap();
+    let other = |id: &str, role: &str| {
+        let mut info = orca_store::WorkerInfo::this_process(id, "elsewhere", role, "9.9.9", 4);
+        info.protocol = orca_store::PROTOCOL_VERSION + 1;
+        rt.block_on(store.register_process(&info)).unwrap();
+    };
+
+    // A live coordinator of another protocol: the worker will not start.
+    other("old-coordinator", "coordinator");
+    let dir = cluster.machine("w1");
+    let out = Command::new(env!("CARGO_BIN_EXE_orca"))
+        .args(["worker", "--store", &cluster.url, "--remote", cluster.remote.to_str().unwrap()])
+        .args(["--name", "w1"])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("refusing to work with an incompatible orca"), "{stderr}");
+    assert!(stderr.contains("coordinator `old-coordinator` on elsewhere"), "{stderr}");
+    assert!(stderr.contains("orca 9.9.9"), "{stderr}");
+    assert!(stderr.contains("run the same orca version on every machine"), "{stderr}");
+    rt.block_on(store.forget_worker("old-coordinator")).unwrap();
+
+    // A live worker of another protocol: the coordinator halts before
+    // anything is merged, saying which worker.
+    other("old-worker", "worker");
+    let plan = cluster.fixture.plan(&chain_plan(2));
+    let (code, events, stderr) = cluster.fixture.run_json(&[
+        "run",
+        "--plan",
+        plan.to_str().unwrap(),
+        "--store",
+        &cluster.url,
+        "--remote",
+        cluster.remote.to_str().unwrap(),
+        "--agents",
+        "0",
+    ]);
+    assert_eq!(code, Some(1), "{stderr}\n{events:?}");
+    let finished = of_kind(&events, "run_finished");
+    let reason = finished[0].to_string();
+    assert!(reason.contains("incompatible worker"), "{reason}");
+    assert!(reason.contains("worker `old-worker` on elsewhere"), "{reason}");
+    assert!(of_kind(&events, "merged").is_empty());
+    rt.block_on(store.forget_worker("old-worker")).unwrap();
+
+    // A run whose coordinator speaks another protocol: the worker leaves it alone.
+    let run = RunId::from(run_id(&events).as_str());
+    let record = rt.block_on(store.pipeline_json(&run)).unwrap().unwrap();
+    let mut record: serde_json::Value = serde_json::from_str(&record).unwrap();
+    record["protocol"] = (orca_store::PROTOCOL_VERSION + 1).into();
+    rt.block_on(store.set_pipeline_json(&run, &record.to_string())).unwrap();
+    let mut worker = cluster.spawn_worker(&dir, "w1", 1);
+    let refused = wait_for_event(&cluster, "w1", "the worker to refuse the run", |e| {
+        e["event"] == "run_refused"
+    });
+    assert_eq!(refused["run"], run.as_str());
+    let reason = refused["reason"].as_str().unwrap();
+    assert!(reason.contains(&format!("protocol {}", orca_store::PROTOCOL_VERSION + 1)), "{reason}");
+    sigterm(&worker);
+    assert_eq!(wait_until(&mut worker, Duration::from_secs(30), "w1", &cluster), 0);
+    assert!(cluster.worker_events("w1").iter().all(|e| e["event"] != "claimed"));
+}
