@@ -111,6 +111,9 @@ fn storage_hint(failure: Failure, problem: StorageProblem) -> Failure {
         StorageProblem::ReadOnly | StorageProblem::CannotOpen => {
             failure.with_hint("make the .orca directory and the store writable for this user")
         }
+        StorageProblem::Unreachable => failure.with_hint(
+            "check that the database server runs and is reachable from here, then try again",
+        ),
         StorageProblem::Other => failure,
     }
 }

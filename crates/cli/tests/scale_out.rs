@@ -365,3 +365,204 @@ fn workers_and_coordinators_of_another_protocol_refuse_each_other() {
     assert_eq!(wait_until(&mut worker, Duration::from_secs(30), "w1", &cluster), 0);
     assert!(cluster.worker_events("w1").iter().all(|e| e["event"] != "claimed"));
 }
+
+/// The lease TTL of the fault run: short, so frozen and killed workers
+/// lose their leases quickly.
+const FAULT_TTL: Duration = Duration::from_secs(2);
+
+/// Every push of task T05's first attempt branch is refused by the remote
+/// (a pre-receive hook), as a protected branch or a full disk would.
+fn refuse_first_push_of_t05(remote: &Path) {
+    let hook = remote.join("hooks/pre-receive");
+    std::fs::write(
+        &hook,
+        "#!/bin/sh\nwhile read old new ref; do\n  case \"$ref\" in\n    refs/heads/orca/*/T05/a1) \
+         echo \"pushes of $ref are not allowed\" >&2; exit 1;;\n  esac\ndone\nexit 0\n",
+    )
+    .unwrap();
+    let mut perms = std::fs::metadata(&hook).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+    std::fs::set_permissions(&hook, perms).unwrap();
+}
+
+#[test]
+fn faults_lose_no_task_merge_none_twice_and_refuse_every_stale_write() {
+    let seed = fastrand::u64(..);
+    eprintln!("fault run seed {seed}");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let pg = orca_test_postgres::Cluster::private();
+    // Each agent works a little while, so kills and freezes catch leases.
+    let agent = "sleep 0.$(( $(od -An -N1 -tu1 /dev/urandom) % 9 + 1 ))\n\
+                 echo \"work of $task\" > \"out-$task.txt\"";
+    let cluster = Cluster::new(
+        agent,
+        pg.create_database(),
+        "max_attempts = 20\n\n[lease]\nttl = \"2s\"\nheartbeat = \"400ms\"",
+    );
+    refuse_first_push_of_t05(&cluster.remote);
+    let names = ["w1", "w2", "w3", "w4"];
+    let dirs: Vec<PathBuf> = names.iter().map(|name| cluster.machine(name)).collect();
+    let mut generation = 0;
+    let mut workers = Workers { children: Vec::new() };
+    for (name, dir) in names.iter().zip(&dirs) {
+        let worker = format!("{name}.g0");
+        workers.children.push((worker.clone(), cluster.spawn_worker(dir, &worker, 2)));
+    }
+    let plan = cluster.fixture.plan(&chain_plan(30));
+    let mut coordinator = cluster.spawn_coordinator(&plan);
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let store = rt.block_on(Store::open(&cluster.url)).unwrap();
+    let run = loop {
+        if let Some(run) = cluster.coordinator_events().iter().find(|e| e["event"] == "run_started")
+        {
+            break RunId::from(run["run"].as_str().unwrap());
+        }
+        assert!(coordinator.try_wait().unwrap().is_none(), "{}", cluster.logs_text());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let status = |store: &Store| rt.block_on(store.run_status(&run)).ok();
+
+    // SIGSTOP whichever worker holds a lease, past its TTL, until another
+    // worker took the task over; then SIGCONT it: its late writes must fail.
+    // The lease is read again once the worker is frozen: what it held a
+    // moment before may have ended meanwhile.
+    let leases_of = |worker: &str| -> Vec<(String, i64)> {
+        status(&store)
+            .map(|s| {
+                s.tasks
+                    .into_iter()
+                    .filter_map(|t| {
+                        let lease = t.lease?;
+                        (lease.worker == worker).then_some((t.key, lease.attempt))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (frozen, frozen_task, frozen_attempt) = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no worker held a lease
+{}",
+            cluster.logs_text()
+        );
+        let holder = workers.children.iter().position(|(name, _)| !leases_of(name).is_empty());
+        let Some(slot) = holder else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        let pid = Pid::from_raw(i32::try_from(workers.children[slot].1.id()).unwrap());
+        kill(pid, Signal::SIGSTOP).unwrap();
+        match leases_of(&workers.children[slot].0).into_iter().next() {
+            Some((task, attempt)) => break (slot, task, attempt),
+            None => kill(pid, Signal::SIGCONT).unwrap(),
+        }
+    };
+    let frozen_name = workers.children[frozen].0.clone();
+    let frozen_pid = Pid::from_raw(i32::try_from(workers.children[frozen].1.id()).unwrap());
+    let frozen_at = Instant::now();
+    loop {
+        let moved_on = status(&store).is_some_and(|s| {
+            s.tasks.iter().any(|t| t.key == frozen_task && t.attempt > frozen_attempt)
+        });
+        if moved_on {
+            break;
+        }
+        assert!(
+            frozen_at.elapsed() < FAULT_TTL * 15,
+            "nobody took {frozen_task} over from the frozen worker\n{}",
+            cluster.logs_text()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(frozen_pid, Signal::SIGCONT).unwrap();
+    eprintln!("froze {frozen_name} on {frozen_task} (attempt {frozen_attempt}) past its lease");
+
+    // kill -9 random other workers (restarted in their directories, as a
+    // machine's service manager would) and crash PostgreSQL once.
+    let mut kills = 0;
+    let mut pg_restarted = false;
+    while coordinator.try_wait().unwrap().is_none() && (kills < 3 || !pg_restarted) {
+        std::thread::sleep(Duration::from_millis(rng.u64(400..1200)));
+        if kills == 1 && !pg_restarted {
+            eprintln!("restarting PostgreSQL");
+            pg.restart_immediate();
+            pg_restarted = true;
+            continue;
+        }
+        let slot = loop {
+            let slot = rng.usize(..workers.children.len());
+            if slot != frozen {
+                break slot;
+            }
+        };
+        let (name, child) = &mut workers.children[slot];
+        eprintln!("kill -9 {name}");
+        child.kill().unwrap();
+        child.wait().unwrap();
+        generation += 1;
+        let base = names[slot];
+        let worker = format!("{base}.g{generation}");
+        let fresh = cluster.spawn_worker(&dirs[slot], &worker, 2);
+        workers.children[slot] = (worker, fresh);
+        kills += 1;
+    }
+    let code = wait_until(&mut coordinator, Duration::from_secs(300), "the coordinator", &cluster);
+    assert_eq!(code, 0, "seed {seed}\n{}", cluster.logs_text());
+    assert!(pg_restarted, "the run ended before PostgreSQL could be restarted");
+
+    // 0 tasks lost, 0 merged twice, each merge the recorded commit.
+    check_merged_exactly_once(&cluster, run.as_str(), 30);
+    let after = status(&store).unwrap();
+    assert!(after.tasks.iter().all(|t| t.state == orca_store::TaskState::Succeeded));
+
+    // The frozen worker's attempt counts for nothing: it never succeeded,
+    // and the frozen worker was told its lease was lost when it woke.
+    let attempts = rt.block_on(store.attempts(&run, &frozen_task)).unwrap();
+    let stale = attempts.iter().find(|a| a.attempt == frozen_attempt).unwrap();
+    assert_ne!(stale.outcome, "succeeded", "{attempts:?}");
+    assert_ne!(stale.outcome, "verified", "{attempts:?}");
+    let told = wait_for_event(&cluster, &frozen_name, "the frozen worker to learn", |e| {
+        e["event"] == "lease_lost" && e["task"] == frozen_task.as_str()
+    });
+    assert_eq!(told["attempt"], frozen_attempt, "{told}");
+    // No attempt other than each task's last was ever accepted.
+    for task in &after.tasks {
+        let attempts = rt.block_on(store.attempts(&run, &task.key)).unwrap();
+        for attempt in &attempts[..attempts.len() - 1] {
+            assert!(
+                !matches!(attempt.outcome.as_str(), "succeeded" | "verified" | "merging"),
+                "{}: {attempts:?}",
+                task.key
+            );
+        }
+    }
+
+    // The refused push cost T05 an attempt, nothing more.
+    let rejected = names
+        .iter()
+        .flat_map(|base| {
+            std::fs::read_dir(&cluster.logs)
+                .unwrap()
+                .flatten()
+                .filter(move |e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.starts_with(base) && name.ends_with(".jsonl")
+                })
+                .map(|e| e.file_name().to_string_lossy().trim_end_matches(".jsonl").to_owned())
+        })
+        .flat_map(|worker| cluster.worker_events(&worker))
+        .filter(|e| e["event"] == "push_rejected" && e["task"] == "T05")
+        .count();
+    assert!(rejected >= 1, "{}", cluster.logs_text());
+    let t05 = rt.block_on(store.attempts(&run, "T05")).unwrap();
+    assert!(t05.len() >= 2 && t05[0].outcome != "succeeded", "{t05:?}");
+
+    for (_, child) in &workers.children {
+        sigterm(child);
+    }
+    for (name, child) in &mut workers.children {
+        assert_eq!(wait_until(child, Duration::from_secs(60), name, &cluster), 0, "{name}");
+    }
+}

@@ -176,12 +176,11 @@ impl Store {
 
     /// Wraps a database error with the operation and the store it concerns.
     pub(crate) fn db_error(&self, op: &'static str, source: sqlx::Error) -> StoreError {
-        StoreError::Database {
-            op,
-            store: self.location.describe(),
-            problem: StorageProblem::of(&source),
-            source,
-        }
+        let problem = match &self.location {
+            Location::Postgres { .. } if db::is_disconnect(&source) => StorageProblem::Unreachable,
+            _ => StorageProblem::of(&source),
+        };
+        StoreError::Database { op, store: self.location.describe(), problem, source }
     }
 }
 

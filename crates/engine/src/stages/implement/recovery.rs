@@ -250,7 +250,7 @@ fn lease_error(error: orca_store::LeaseError) -> EngineError {
 /// still names a live process that started when the file says, then those
 /// that carry this run's tasks directory in their environment (started
 /// just before a kill -9, with no pid file yet). Returns how many it killed.
-fn kill_orphans(tasks_dir: &Path) -> usize {
+pub(super) fn kill_orphans(tasks_dir: &Path) -> usize {
     pid_files(tasks_dir).iter().filter(|file| kill_recorded(file)).count() + kill_marked(tasks_dir)
 }
 

@@ -132,6 +132,15 @@ pub async fn work(
     );
     store.register_process(&me).await?;
     refuse_incompatible_coordinators(&store, &me, ws.config.lease.ttl).await?;
+    // A worker killed with kill -9 left its agents running in this clone:
+    // their leases are gone, their work will not be submitted.
+    let runs_dir = ws.layout.state_dir().join("runs");
+    for run in std::fs::read_dir(&runs_dir).into_iter().flatten().flatten() {
+        let killed = super::recovery::kill_orphans(&run.path().join("tasks"));
+        if killed > 0 {
+            tracing::info!(killed, run = %run.path().display(), "killed agents a previous worker left running");
+        }
+    }
     let repo_id = ws.repo_ref.as_ref().map(|r| r.id.clone()).ok_or(EngineError::NoCommit)?;
     let _ = events.send(WorkerEvent::WorkerStarted {
         name: request.name.clone(),
