@@ -117,22 +117,23 @@ impl Dispatcher {
                 continue;
             };
             match (task.state, &task.lease) {
-                (TaskState::Leased, Some(lease)) if lease.worker != ctx.worker => {
-                    if self.remote.seen.get(&index) != Some(&lease.attempt) {
-                        self.remote.seen.insert(index, lease.attempt);
-                        self.emit(RunEvent::TaskStarted {
-                            task: task.key.clone(),
-                            title: ctx.plan.tasks[index].title.clone(),
-                            attempt: lease.attempt,
-                            agent: format!("worker {}", lease.worker),
-                            branch: orca_git::attempt_branch(
-                                ctx.run.as_str(),
-                                &task.key,
-                                u32::try_from(lease.attempt).unwrap_or(u32::MAX),
-                            ),
-                            resumed_session: false,
-                        });
-                    }
+                (TaskState::Leased, Some(lease))
+                    if lease.worker != ctx.worker
+                        && self.remote.seen.get(&index) != Some(&lease.attempt) =>
+                {
+                    self.remote.seen.insert(index, lease.attempt);
+                    self.emit(RunEvent::TaskStarted {
+                        task: task.key.clone(),
+                        title: ctx.plan.tasks[index].title.clone(),
+                        attempt: lease.attempt,
+                        agent: format!("worker {}", lease.worker),
+                        branch: orca_git::attempt_branch(
+                            ctx.run.as_str(),
+                            &task.key,
+                            u32::try_from(lease.attempt).unwrap_or(u32::MAX),
+                        ),
+                        resumed_session: false,
+                    });
                 }
                 // Out of tries on a worker: its dependents can never run.
                 (TaskState::Failed, _)
