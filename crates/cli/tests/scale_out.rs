@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
+use orca_model_server::{ModelServer, Rule, Script, ToolCall, claude_bin};
 use orca_store::{RunId, Store};
 use support::*;
 
@@ -157,6 +158,11 @@ fn sigterm(child: &Child) {
 /// A plan of `n` tasks: each writes its own file and depends on one or two
 /// earlier tasks, so merges must follow the graph.
 fn chain_plan(n: usize) -> String {
+    chain_plan_with(n, &[])
+}
+
+/// [`chain_plan`] with the tasks `claude_tasks` done by the `claude` agent.
+fn chain_plan_with(n: usize, claude_tasks: &[&str]) -> String {
     let mut plan = String::from("# Plan: Many machines\n\n");
     for i in 1..=n {
         let id = format!("T{i:02}");
@@ -166,7 +172,11 @@ fn chain_plan(n: usize) -> String {
             _ => format!("T{:02}", i - 3),
         };
         let file = format!("out-{id}.txt");
-        plan += &task(&id, &deps, &file, Some(&format!("test -f {file}")));
+        let mut text = task(&id, &deps, &file, Some(&format!("test -f {file}")));
+        if claude_tasks.contains(&id.as_str()) {
+            text = text.replace("- role: backend\n", "- role: backend\n- agent: claude\n");
+        }
+        plan += &text;
     }
     plan
 }
@@ -218,22 +228,61 @@ fn run_id(events: &[serde_json::Value]) -> String {
         .to_owned()
 }
 
+/// The tasks the real Claude Code CLI does, against the scripted model
+/// server; `command` agents do the rest.
+const CLAUDE_TASKS: &[&str] = &["T01", "T05", "T09"];
+
+/// The model server's script: each Claude task writes its file, then says so.
+fn claude_script() -> Script {
+    let mut script = Script::new();
+    for id in CLAUDE_TASKS {
+        let marker = format!("Task {id}: Task {id}");
+        let write = ToolCall::write_file(&format!("out-{id}.txt"), &format!("work of {id}\n"));
+        script = script
+            .rule(Rule::tool(write).marker(marker.clone()).turn(1))
+            .rule(Rule::text(format!("{id} is done.")).marker(marker).turn(2));
+    }
+    script
+}
+
 #[test]
 fn thirty_tasks_on_three_worker_machines_are_merged_exactly_once() {
     let pg = orca_test_postgres::shared();
-    let cluster = Cluster::new(WRITE_OWN_FILE, pg.create_database(), "");
+    let server = ModelServer::start(claude_script()).unwrap();
+    let claude = format!(
+        "\n[agents.claude]\ncommand = \"{}\"\nbase_url = \"{}\"\nisolate = true\n\
+         permission_mode = \"acceptEdits\"\nstall_timeout = \"90s\"\n",
+        claude_bin().unwrap().display(),
+        server.base_url()
+    );
+    let cluster = Cluster::new(WRITE_OWN_FILE, pg.create_database(), &claude);
     let mut workers = Workers { children: Vec::new() };
     for name in ["w1", "w2", "w3"] {
         let dir = cluster.machine(name);
         workers.children.push((name.to_owned(), cluster.spawn_worker(&dir, name, 2)));
     }
-    let plan = cluster.fixture.plan(&chain_plan(30));
+    let plan = cluster.fixture.plan(&chain_plan_with(30, CLAUDE_TASKS));
     let mut coordinator = cluster.spawn_coordinator(&plan);
     let code = wait_until(&mut coordinator, Duration::from_secs(300), "the coordinator", &cluster);
     assert_eq!(code, 0, "{}", cluster.logs_text());
     let events = cluster.coordinator_events();
     let run = run_id(&events);
     check_merged_exactly_once(&cluster, &run, 30);
+    // The Claude tasks were Claude's: the CLI asked the model server, and
+    // the store says which agent ran the attempt that was merged.
+    let requests = server.requests();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let store = rt.block_on(Store::open(&cluster.url)).unwrap();
+    for id in CLAUDE_TASKS {
+        let marker = format!("Task {id}: Task {id}");
+        assert!(
+            requests.iter().any(|r| r.body_contains(&marker) && r.rule.is_some()),
+            "no model request answered for {id}"
+        );
+        let attempts = rt.block_on(store.attempts(&RunId::from(run.as_str()), id)).unwrap();
+        let merged = attempts.iter().find(|a| a.outcome == "succeeded").unwrap();
+        assert_eq!(merged.agent.as_deref(), Some("claude"), "{attempts:?}");
+    }
     // The work was spread: more than one machine submitted something.
     let busy = ["w1", "w2", "w3"]
         .iter()
