@@ -237,7 +237,7 @@ fn claude_script() -> Script {
     let mut script = Script::new();
     for id in CLAUDE_TASKS {
         let marker = format!("Task {id}: Task {id}");
-        let write = ToolCall::write_file(&format!("out-{id}.txt"), &format!("work of {id}\n"));
+        let write = ToolCall::write_file(format!("out-{id}.txt"), format!("work of {id}\n"));
         script = script
             .rule(Rule::tool(write).marker(marker.clone()).turn(1))
             .rule(Rule::text(format!("{id} is done.")).marker(marker).turn(2));
@@ -283,6 +283,14 @@ fn thirty_tasks_on_three_worker_machines_are_merged_exactly_once() {
         let merged = attempts.iter().find(|a| a.outcome == "succeeded").unwrap();
         assert_eq!(merged.agent.as_deref(), Some("claude"), "{attempts:?}");
     }
+    // The run's attempt branches left the remote; its result stayed.
+    let left = cluster.fixture.git(&["ls-remote", "--heads", cluster.remote.to_str().unwrap()]);
+    let run_branches: Vec<&str> = left
+        .lines()
+        .filter_map(|line| line.split('\t').nth(1))
+        .filter(|name| name.contains(&format!("orca/{run}/")))
+        .collect();
+    assert_eq!(run_branches, [format!("refs/heads/orca/{run}/integration")], "{left}");
     // The work was spread: more than one machine submitted something.
     let busy = ["w1", "w2", "w3"]
         .iter()

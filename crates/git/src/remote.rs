@@ -102,6 +102,36 @@ impl Repo {
         Ok(())
     }
 
+    /// Deletes the branches on `remote` whose names start with `prefix`,
+    /// except `keep`, in one push; returns how many it deleted.
+    pub fn delete_remote_branches(
+        &self,
+        remote: &str,
+        prefix: &str,
+        keep: &str,
+    ) -> Result<usize, GitError> {
+        let listed = self
+            .git
+            .at(self.root())
+            .args(["ls-remote", "--heads", "--end-of-options", remote])
+            .run_text()?;
+        let doomed: Vec<String> = listed
+            .lines()
+            .filter_map(|line| line.split('\t').nth(1)?.strip_prefix("refs/heads/"))
+            .filter(|name| name.starts_with(prefix) && *name != keep)
+            .map(|name| format!(":refs/heads/{name}"))
+            .collect();
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        self.git
+            .at(self.root())
+            .args(["push", "--quiet", "--no-verify", "--end-of-options", remote])
+            .args(&doomed)
+            .run()?;
+        Ok(doomed.len())
+    }
+
     /// Whether the object database holds commit `sha`.
     pub fn has_commit(&self, sha: &str) -> bool {
         self.git
@@ -169,5 +199,13 @@ mod tests {
         git(&a, &["branch", "orca/r/T2/a1"]);
         let err = repo_a.push_branch(url, "orca/r/T2/a1").unwrap_err();
         assert!(err.to_string().contains("no pushes today"), "{err}");
+        std::fs::remove_file(&hook).unwrap();
+
+        git(&a, &["branch", "orca/r/integration"]);
+        repo_a.push_branch(url, "orca/r/integration").unwrap();
+        assert_eq!(repo_a.delete_remote_branches(url, "orca/r/", "orca/r/integration").unwrap(), 1);
+        let left = git(&a, &["ls-remote", "--heads", url]);
+        assert!(left.contains("refs/heads/orca/r/integration"), "{left}");
+        assert!(!left.contains("orca/r/T1"), "{left}");
     }
 }

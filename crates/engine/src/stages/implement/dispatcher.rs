@@ -826,6 +826,7 @@ impl Dispatcher {
         } else if counts.failed + counts.blocked == 0 {
             if !ctx.keep_branches {
                 ctx.prune_attempt_branches().await;
+                self.prune_remote_attempt_branches().await;
             }
             ImplementEnd::Completed
         } else {

@@ -242,6 +242,21 @@ impl Dispatcher {
         Ok(())
     }
 
+    /// The run is complete: its attempt branches leave the remote too (the
+    /// integration branch stays).
+    pub(super) async fn prune_remote_attempt_branches(&self) {
+        let Some(remote) = self.ctx.remote.clone() else { return };
+        let prefix = orca_git::run_branch_prefix(self.ctx.run.as_str());
+        let keep = self.ctx.integration.clone();
+        let pruned = on_git(&self.ctx.repo, move |repo| {
+            repo.delete_remote_branches(&remote, &prefix, &keep)
+        })
+        .await;
+        if let Err(error) = pruned {
+            tracing::warn!(error = %error_chain(&error), "cannot delete the run's attempt branches on the remote");
+        }
+    }
+
     /// Hands a task back: a verified task taken from a worker goes back to
     /// `verified`, anything else to `ready`.
     pub(super) async fn hand_back(
