@@ -623,3 +623,59 @@ fn faults_lose_no_task_merge_none_twice_and_refuse_every_stale_write() {
         assert_eq!(wait_until(child, Duration::from_secs(60), name, &cluster), 0, "{name}");
     }
 }
+
+#[test]
+fn a_coordinator_killed_mid_run_is_resumed_and_merges_each_task_once() {
+    let pg = orca_test_postgres::shared();
+    let agent = "sleep 0.$(( $(od -An -N1 -tu1 /dev/urandom) % 5 + 1 ))\n\
+                 echo \"work of $task\" > \"out-$task.txt\"";
+    let cluster = Cluster::new(
+        agent,
+        pg.create_database(),
+        "max_attempts = 20\n\n[lease]\nttl = \"2s\"\nheartbeat = \"400ms\"",
+    );
+    let mut workers = Workers { children: Vec::new() };
+    for name in ["w1", "w2", "w3"] {
+        let dir = cluster.machine(name);
+        workers.children.push((name.to_owned(), cluster.spawn_worker(&dir, name, 2)));
+    }
+    let plan = cluster.fixture.plan(&chain_plan(24));
+    let mut coordinator = cluster.spawn_coordinator(&plan);
+    // Once a few tasks are merged, the coordinator dies.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while cluster.coordinator_events().iter().filter(|e| e["event"] == "merged").count() < 6 {
+        assert!(Instant::now() < deadline, "no merges\n{}", cluster.logs_text());
+        assert!(coordinator.try_wait().unwrap().is_none(), "{}", cluster.logs_text());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    coordinator.kill().unwrap();
+    coordinator.wait().unwrap();
+    let run = RunId::from(run_id(&cluster.coordinator_events()).as_str());
+    // The workers go on; their verified work waits for a coordinator.
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let store = rt.block_on(Store::open(&cluster.url)).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let status = rt.block_on(store.run_status(&run)).unwrap();
+        if status.count(orca_store::TaskState::Verified) > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "nothing got verified\n{}", cluster.logs_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // `orca resume` takes the remote from the run's record.
+    let log = File::create(cluster.logs.join("resume.log")).unwrap();
+    let json = File::create(cluster.logs.join("resume.jsonl")).unwrap();
+    let mut resumed = cluster
+        .fixture
+        .orca()
+        .args(["resume", "--run", run.as_str(), "--store", &cluster.url, "--json"])
+        .stdout(json)
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let code = wait_until(&mut resumed, Duration::from_secs(300), "orca resume", &cluster);
+    assert_eq!(code, 0, "{}", cluster.logs_text());
+    check_merged_exactly_once(&cluster, run.as_str(), 24);
+}

@@ -29,7 +29,7 @@ use crate::prompt::{
 };
 use crate::schedule::{Schedule, TaskPhase};
 
-mod coordinator;
+pub(super) mod coordinator;
 
 /// How often a coordinator looks for tasks workers verified.
 const REMOTE_POLL: Duration = Duration::from_millis(250);

@@ -108,6 +108,13 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
         // Workers elsewhere depend on this coordinator: a database restart
         // or a network drop is ridden out, not fatal.
         orca_store::set_reconnect_patience(ctx.config.lease.ttl * 2);
+        // Before recovery completes a task whose merge was done: workers
+        // start its dependents from the remote's integration branch.
+        if let Err(reason) = dispatcher::coordinator::push_integration(&ctx).await {
+            return Ok(Outcome::Halted {
+                reason: format!("cannot push {} to the remote: {reason}", ctx.integration),
+            });
+        }
     }
     let recovered = recovery::recover(&ctx).await?;
     if let Some((lock, why)) = recovered.blocking_locks.first() {

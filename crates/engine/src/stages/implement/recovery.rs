@@ -82,6 +82,13 @@ pub(super) async fn recover(ctx: &RunContext) -> Result<Recovered, EngineError> 
                         let result =
                             serde_json::json!({ "branch": branch, "recovered": true }).to_string();
                         ctx.store.complete(&lease, &result).await.map_err(lease_error)?;
+                    } else if record.outcome == "merging" {
+                        // A worker's attempt (scale-out): verified again, to
+                        // be fetched at its recorded commit and merged.
+                        ctx.store
+                            .return_verified(&lease, "the coordinator stopped before merging it")
+                            .await
+                            .map_err(lease_error)?;
                     } else {
                         ctx.store
                             .release(&lease, "orca stopped before merging this verified attempt")
@@ -105,6 +112,9 @@ pub(super) async fn recover(ctx: &RunContext) -> Result<Recovered, EngineError> 
             && let Some(record) = attempts
                 .last()
                 .filter(|record| details_end(record) == Some("verified") && record.outcome != "failed")
+            // A worker's verified attempt waits in the `verified` state, not
+            // here: a ready task's last attempt from a worker is not merged.
+            && (ctx.remote.is_none() || record.worker.starts_with("orca-run:"))
             && !already_merged(ctx, record).await
         {
             // Verified, then handed back before its merge finished (Ctrl-C

@@ -630,8 +630,15 @@ impl Worker {
             self.report.lost += 1;
             return;
         }
+        // Everything the attempt committed goes to the remote, verified or
+        // not: the next attempt, on whatever machine, continues from it.
+        let pushed = match &report.head {
+            Some(head) => self.push(&running, head).await,
+            None => Err("the attempt left no commit".to_owned()),
+        };
         let details = serde_json::json!({
             "end": match &report.end {
+                AttemptEnd::Verified if pushed.is_err() => "unpushed",
                 AttemptEnd::Verified => "verified",
                 AttemptEnd::Failed { .. } => "failed",
                 AttemptEnd::Limited { .. } => "limited",
@@ -655,12 +662,6 @@ impl Worker {
             commit_sha: report.head.clone(),
             summary: report.summary.clone(),
             details_json: Some(details.to_string()),
-        };
-        // Everything the attempt committed goes to the remote, verified or
-        // not: the next attempt, on whatever machine, continues from it.
-        let pushed = match &report.head {
-            Some(head) => self.push(&running, head).await,
-            None => Err("the attempt left no commit".to_owned()),
         };
         match report.end {
             AttemptEnd::Verified => {

@@ -19,6 +19,20 @@ use crate::events::RunEvent;
 use crate::excerpt::error_chain;
 use crate::git_thread::on_git;
 use crate::schedule::TaskPhase;
+use crate::stages::implement::context::RunContext;
+
+/// Pushes the run's integration branch to its remote (nothing without
+/// one); Err says why it could not.
+pub(in crate::stages::implement) async fn push_integration(ctx: &RunContext) -> Result<(), String> {
+    let Some(remote) = ctx.remote.clone() else { return Ok(()) };
+    let integration = ctx.integration.clone();
+    on_git(&ctx.repo, move |repo| repo.push_branch(&remote, &integration)).await.map_err(|error| {
+        match error {
+            PushError::Rejected { reason, .. } => format!("the remote refused it: {reason}"),
+            PushError::Git(error) => error_chain(&error),
+        }
+    })
+}
 
 /// What the coordinator remembers between polls.
 #[derive(Debug, Default)]
@@ -69,14 +83,7 @@ impl Dispatcher {
 
     /// Pushes the integration branch to the remote (nothing without one).
     pub(super) async fn publish_integration(&self) -> Result<(), String> {
-        let Some(remote) = self.ctx.remote.clone() else { return Ok(()) };
-        let integration = self.ctx.integration.clone();
-        on_git(&self.ctx.repo, move |repo| repo.push_branch(&remote, &integration)).await.map_err(
-            |error| match error {
-                PushError::Rejected { reason, .. } => format!("the remote refused it: {reason}"),
-                PushError::Git(error) => error_chain(&error),
-            },
-        )
+        push_integration(&self.ctx).await
     }
 
     /// Takes the tasks workers verified into the merge queue, follows
