@@ -679,3 +679,67 @@ fn a_coordinator_killed_mid_run_is_resumed_and_merges_each_task_once() {
     assert_eq!(code, 0, "{}", cluster.logs_text());
     check_merged_exactly_once(&cluster, run.as_str(), 24);
 }
+
+#[test]
+fn sigterm_lets_a_worker_finish_within_its_grace_or_hand_the_task_back() {
+    let pg = orca_test_postgres::shared();
+    let release = tempfile::tempdir().unwrap();
+    let flag = release.path().join("go");
+    let agent = format!(
+        "while [ ! -e {} ]; do sleep 0.05; done\necho \"work of $task\" > \"out-$task.txt\"",
+        flag.display()
+    );
+    let cluster = Cluster::new(&agent, pg.create_database(), "");
+    let mut workers = Workers { children: Vec::new() };
+    let plan = cluster.fixture.plan(&chain_plan(1));
+    workers.children.push(("coordinator".into(), cluster.spawn_coordinator(&plan)));
+    let claimed = |name: &str, attempt: i64| {
+        wait_for_event(&cluster, name, "a claim", |e| {
+            e["event"] == "claimed" && e["task"] == "T01" && e["attempt"] == attempt
+        });
+    };
+
+    // A short grace runs out: the agent is stopped, the task handed back
+    // without spending a try.
+    let dir = cluster.machine("w1");
+    let mut quick = Command::new(env!("CARGO_BIN_EXE_orca"))
+        .args(["worker", "--store", &cluster.url, "--remote", cluster.remote.to_str().unwrap()])
+        .args(["--name", "w1", "--grace", "1s", "--json"])
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(File::create(cluster.logs.join("w1.jsonl")).unwrap())
+        .stderr(File::create(cluster.logs.join("w1.log")).unwrap())
+        .spawn()
+        .unwrap();
+    claimed("w1", 1);
+    sigterm(&quick);
+    assert_eq!(wait_until(&mut quick, Duration::from_secs(60), "w1", &cluster), 0);
+    let events = cluster.worker_events("w1");
+    assert!(events.iter().any(|e| e["event"] == "stopping"), "{events:?}");
+    assert!(
+        events.iter().any(|e| e["event"] == "released" && e["task"] == "T01"),
+        "{}",
+        cluster.logs_text()
+    );
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let store = rt.block_on(Store::open(&cluster.url)).unwrap();
+    let run = RunId::from(run_id(&cluster.coordinator_events()).as_str());
+    let task = rt.block_on(store.run_status(&run)).unwrap().tasks.remove(0);
+    assert_eq!((task.state, task.tries), (orca_store::TaskState::Ready, 0), "{task:?}");
+
+    // A long grace: the running attempt finishes and is submitted, then
+    // the worker exits; the coordinator merges it.
+    let dir = cluster.machine("w2");
+    let mut patient = cluster.spawn_worker(&dir, "w2", 1);
+    claimed("w2", 2);
+    sigterm(&patient);
+    wait_for_event(&cluster, "w2", "w2 to stop claiming", |e| e["event"] == "stopping");
+    assert!(patient.try_wait().unwrap().is_none(), "w2 waits for its attempt");
+    std::fs::write(&flag, "").unwrap();
+    assert_eq!(wait_until(&mut patient, Duration::from_secs(60), "w2", &cluster), 0);
+    assert!(cluster.worker_events("w2").iter().any(|e| e["event"] == "submitted"));
+    let (_, coordinator) = &mut workers.children[0];
+    let code = wait_until(coordinator, Duration::from_secs(120), "the coordinator", &cluster);
+    assert_eq!(code, 0, "{}", cluster.logs_text());
+    check_merged_exactly_once(&cluster, run.as_str(), 1);
+}
