@@ -743,3 +743,33 @@ fn sigterm_lets_a_worker_finish_within_its_grace_or_hand_the_task_back() {
     assert_eq!(code, 0, "{}", cluster.logs_text());
     check_merged_exactly_once(&cluster, run.as_str(), 1);
 }
+
+#[test]
+fn a_worker_that_cannot_run_the_agents_leaves_the_run_to_others() {
+    let pg = orca_test_postgres::shared();
+    let cluster = Cluster::new(WRITE_OWN_FILE, pg.create_database(), "");
+    let dir = cluster.machine("w1");
+    let config = dir.join(".orca/config.toml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    let agent = cluster.fixture.tools.join("agent.sh");
+    std::fs::write(&config, text.replace(agent.to_str().unwrap(), "/nonexistent/agent.sh"))
+        .unwrap();
+    let mut workers = Workers { children: Vec::new() };
+    workers.children.push(("w1".into(), cluster.spawn_worker(&dir, "w1", 2)));
+    let plan = cluster.fixture.plan(&chain_plan(3));
+    workers.children.push(("coordinator".into(), cluster.spawn_coordinator(&plan)));
+    let refused =
+        wait_for_event(&cluster, "w1", "w1 to refuse the run", |e| e["event"] == "run_refused");
+    let reason = refused["reason"].as_str().unwrap();
+    assert!(reason.contains("cannot run its agents"), "{reason}");
+    assert!(reason.contains("/nonexistent/agent.sh"), "{reason}");
+    assert!(cluster.worker_events("w1").iter().all(|e| e["event"] != "claimed"));
+    // A machine that can run them does the work.
+    let dir = cluster.machine("w2");
+    workers.children.push(("w2".into(), cluster.spawn_worker(&dir, "w2", 2)));
+    let (_, coordinator) = &mut workers.children[1];
+    let code = wait_until(coordinator, Duration::from_secs(120), "the coordinator", &cluster);
+    assert_eq!(code, 0, "{}", cluster.logs_text());
+    let run = run_id(&cluster.coordinator_events());
+    check_merged_exactly_once(&cluster, &run, 3);
+}

@@ -366,13 +366,29 @@ impl Worker {
             source: Box::new(error),
         })?;
         let ws = &self.ws;
-        let profiles = AgentProfiles::from_config(&ws.config, &ws.host)?;
         let default_agent = self
             .request
             .agent
             .clone()
             .or_else(|| record.options.agent.clone())
             .unwrap_or_else(|| ws.config.run.agent.clone());
+        // Agents this machine cannot run would spend every try of the
+        // run's tasks: leave the run to workers that can.
+        let options =
+            crate::RunOptions { agent: Some(default_agent.clone()), ..Default::default() };
+        let usable = match crate::stages::parallel::check_agents(ws, &options, Some(&plan)).await {
+            Ok(()) => None,
+            Err(error @ (EngineError::AgentsUnusable(_) | EngineError::Profile(_))) => {
+                Some(format!("this machine cannot run its agents: {}", error_chain(&error)))
+            }
+            Err(error) => return Err(error),
+        };
+        if let Some(reason) = usable {
+            self.refused.insert(run.clone());
+            let _ = self.events.send(WorkerEvent::RunRefused { run: run.to_string(), reason });
+            return Ok(false);
+        }
+        let profiles = AgentProfiles::from_config(&ws.config, &ws.host)?;
         let ctx = RunContext {
             agents: self.request.agents,
             resolver: false,
@@ -411,8 +427,13 @@ impl Worker {
         let profile = match ctx.profile_for(&task) {
             Ok(profile) => profile,
             Err(error) => {
-                self.fail(&lease, &format!("no agent for the task here: {}", error_chain(&error)))
-                    .await;
+                // Not the task's fault: another machine may have the agent.
+                let reason = format!("this machine has no agent for it: {}", error_chain(&error));
+                self.release(&lease, &reason).await;
+                self.refused.insert(lease.run.clone());
+                let _ = self
+                    .events
+                    .send(WorkerEvent::RunRefused { run: lease.run.to_string(), reason });
                 return Ok(());
             }
         };
