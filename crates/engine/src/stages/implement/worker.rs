@@ -321,8 +321,22 @@ impl Worker {
             if free == 0 {
                 break;
             }
-            if self.refused.contains(&run) || !self.accept_run(&run).await? {
+            if self.refused.contains(&run) {
                 continue;
+            }
+            match self.accept_run(&run).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(error @ EngineError::Store(_)) => return Err(error),
+                // Something about this run (its plan, this machine's
+                // config for it): the other runs go on.
+                Err(error) => {
+                    self.refused.insert(run.clone());
+                    let reason = format!("cannot work on it: {}", error_chain(&error));
+                    let _ =
+                        self.events.send(WorkerEvent::RunRefused { run: run.to_string(), reason });
+                    continue;
+                }
             }
             let leases = self.store.claim(&run, &self.request.name, free, ttl).await?;
             free -= leases.len();

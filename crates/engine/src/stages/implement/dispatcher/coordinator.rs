@@ -43,7 +43,13 @@ pub(in crate::stages::implement) struct RemoteState {
     /// The attempt of each task last seen running on a worker.
     seen: HashMap<usize, i64>,
     last_rescue: Option<Instant>,
+    last_status: Option<Instant>,
 }
+
+/// How often the coordinator reads every task of the run to follow what
+/// workers do (a whole-run read: less often than it looks for verified
+/// tasks, which is one indexed statement).
+const STATUS_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Dispatcher {
     /// Before the first dispatch: refuse workers of another protocol,
@@ -112,6 +118,10 @@ impl Dispatcher {
         for verified in taken {
             self.merge_verified(verified).await?;
         }
+        if self.remote.last_status.is_some_and(|at| at.elapsed() < STATUS_EVERY) {
+            return Ok(());
+        }
+        self.remote.last_status = Some(Instant::now());
         let status = match ctx.store.run_status(&ctx.run).await {
             Ok(status) => status,
             Err(error) => {
