@@ -773,3 +773,49 @@ fn a_worker_that_cannot_run_the_agents_leaves_the_run_to_others() {
     let run = run_id(&cluster.coordinator_events());
     check_merged_exactly_once(&cluster, &run, 3);
 }
+
+#[test]
+fn a_gate_fix_task_goes_to_the_workers_too() {
+    let pg = orca_test_postgres::shared();
+    let cluster = Cluster::new("true", pg.create_database(), "");
+    // T1 misspells the greeting; the reviewer (on the coordinator) asks for
+    // a fix until it says hello; the fix task, on a worker, spells it right.
+    let changes = cluster.fixture.tools.join("changes.json");
+    std::fs::write(
+        &changes,
+        r#"{"verdict": "changes", "changes": [{"file": "greeting.txt", "line": 1, "severity": "error", "reason": "it must say hello"}], "acceptance": []}"#,
+    )
+    .unwrap();
+    cluster.fixture.agent(&format!(
+        "case \"$task\" in\n  review) grep -q hello greeting.txt || cp {} review.json ;;\n  \
+         fix-review-*) printf 'hello\\n' > greeting.txt ;;\n  *) printf 'helo\\n' > greeting.txt ;;\nesac",
+        changes.display()
+    ));
+    let mut workers = Workers { children: Vec::new() };
+    for name in ["w1", "w2"] {
+        let dir = cluster.machine(name);
+        workers.children.push((name.to_owned(), cluster.spawn_worker(&dir, name, 1)));
+    }
+    let plan = cluster
+        .fixture
+        .plan(&format!("# Plan: Greeting\n\n{}", task("T1", "none", "greeting.txt", None)));
+    let mut coordinator = cluster.spawn_coordinator(&plan);
+    let code = wait_until(&mut coordinator, Duration::from_secs(180), "the coordinator", &cluster);
+    assert_eq!(code, 0, "{}", cluster.logs_text());
+    let events = cluster.coordinator_events();
+    let run = run_id(&events);
+    assert!(
+        events.iter().any(|e| e["event"] == "merged" && e["task"] == "fix-review-1-1"),
+        "{}",
+        cluster.logs_text()
+    );
+    let integration = format!("orca/{run}/integration");
+    assert_eq!(cluster.fixture.show(&integration, "greeting.txt"), "hello\n");
+    let submitted_fix = ["w1", "w2"].iter().any(|name| {
+        cluster
+            .worker_events(name)
+            .iter()
+            .any(|e| e["event"] == "submitted" && e["task"] == "fix-review-1-1")
+    });
+    assert!(submitted_fix, "a worker did the fix task\n{}", cluster.logs_text());
+}

@@ -431,10 +431,23 @@ impl Worker {
         lease: Lease,
         tx: &mpsc::UnboundedSender<(usize, Msg)>,
     ) -> Result<(), EngineError> {
-        let ctx = self.runs[&lease.run].ctx.clone();
+        let mut ctx = self.runs[&lease.run].ctx.clone();
+        if !ctx.plan.tasks.iter().any(|t| t.id.as_str() == lease.task) {
+            // A task added since this worker read the plan (a gate's fix
+            // task): read the run's plan again.
+            self.runs.remove(&lease.run);
+            if !self.accept_run(&lease.run).await? {
+                self.release(&lease, "this worker does not work on the run").await;
+                return Ok(());
+            }
+            ctx = self.runs[&lease.run].ctx.clone();
+        }
         let Some(index) = ctx.plan.tasks.iter().position(|t| t.id.as_str() == lease.task) else {
             let reason = format!("task {} is not in the run's plan", lease.task);
-            self.fail(&lease, &reason).await;
+            self.release(&lease, &reason).await;
+            self.refused.insert(lease.run.clone());
+            let _ =
+                self.events.send(WorkerEvent::RunRefused { run: lease.run.to_string(), reason });
             return Ok(());
         };
         let task = ctx.plan.tasks[index].clone();
