@@ -92,12 +92,18 @@ impl Cluster {
 
     /// The coordinator: runs the plan with no agent of its own.
     fn spawn_coordinator(&self, plan: &Path) -> Child {
+        self.spawn_coordinator_with(plan, 0)
+    }
+
+    /// The coordinator, running `agents` agents of its own too.
+    fn spawn_coordinator_with(&self, plan: &Path, agents: u32) -> Child {
         let log = File::create(self.logs.join("coordinator.log")).unwrap();
         let json = File::create(self.logs.join("coordinator.jsonl")).unwrap();
         self.fixture
             .orca()
             .args(["run", "--plan", plan.to_str().unwrap(), "--store", &self.url])
-            .args(["--remote", self.remote.to_str().unwrap(), "--agents", "0", "--json"])
+            .args(["--remote", self.remote.to_str().unwrap(), "--agents", &agents.to_string()])
+            .arg("--json")
             .stdout(json)
             .stderr(log)
             .spawn()
@@ -215,7 +221,10 @@ fn check_merged_exactly_once(cluster: &Cluster, run: &str, tasks: usize) {
             Some(second),
             "{task} merged the commit its worker recorded"
         );
-        assert!(succeeded[0].worker.starts_with('w'), "{task} ran on a worker: {attempts:?}");
+        assert!(
+            succeeded[0].worker.starts_with('w') || succeeded[0].worker.starts_with("orca-run:"),
+            "{task} ran on a worker or the coordinator: {attempts:?}"
+        );
     }
 }
 
@@ -818,4 +827,26 @@ fn a_gate_fix_task_goes_to_the_workers_too() {
             .any(|e| e["event"] == "submitted" && e["task"] == "fix-review-1-1")
     });
     assert!(submitted_fix, "a worker did the fix task\n{}", cluster.logs_text());
+}
+
+#[test]
+fn a_coordinator_with_agents_of_its_own_shares_the_work_with_workers() {
+    let pg = orca_test_postgres::shared();
+    let agent = "sleep 0.$(( $(od -An -N1 -tu1 /dev/urandom) % 4 + 2 ))\n\
+                 echo \"work of $task\" > \"out-$task.txt\"";
+    let cluster = Cluster::new(agent, pg.create_database(), "");
+    let mut workers = Workers { children: Vec::new() };
+    let dir = cluster.machine("w1");
+    workers.children.push(("w1".into(), cluster.spawn_worker(&dir, "w1", 2)));
+    let plan = cluster.fixture.plan(&chain_plan(12));
+    let mut coordinator = cluster.spawn_coordinator_with(&plan, 2);
+    let code = wait_until(&mut coordinator, Duration::from_secs(180), "the coordinator", &cluster);
+    assert_eq!(code, 0, "{}", cluster.logs_text());
+    let events = cluster.coordinator_events();
+    let run = run_id(&events);
+    check_merged_exactly_once(&cluster, &run, 12);
+    let local =
+        events.iter().filter(|e| e["event"] == "task_started" && e["agent"] == "fake").count();
+    let remote = cluster.worker_events("w1").iter().filter(|e| e["event"] == "submitted").count();
+    assert!(local > 0 && remote > 0, "local {local}, remote {remote}\n{}", cluster.logs_text());
 }
