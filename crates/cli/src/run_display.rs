@@ -249,6 +249,13 @@ fn line_for(event: &RunEvent) -> Option<String> {
             }
             line
         }
+        RunEvent::OverBudget { task: Some(task), attempt, spent } => format!(
+            "$ {task}{} is over its budget ({spent}): stopping it",
+            attempt.map(|a| format!(" (attempt {a})")).unwrap_or_default()
+        ),
+        RunEvent::OverBudget { task: None, spent, .. } => {
+            format!("$ the run's budget is spent ({spent})")
+        }
         // No end: paused until someone resumes dispatch.
         RunEvent::Paused { reason, until_ms: 0 } => format!("⏸ dispatch paused: {reason}"),
         RunEvent::Paused { reason, until_ms } => {

@@ -312,16 +312,39 @@ pub(crate) struct RunCommonArgs {
     /// The store [default: `[store] url`, .orca/orca.db].
     #[arg(long, value_name = "URL", env = "ORCA_STORE")]
     pub(crate) store: Option<String>,
+
+    /// The most money (US dollars, e.g. 5 or 2.50) the run's task attempts
+    /// may spend together; kept with the run, so `orca resume` with a
+    /// higher one continues a run that spent it [default: `[run] budget_usd`].
+    #[arg(long, value_name = "USD", value_parser = parse_usd)]
+    pub(crate) budget_usd: Option<u64>,
+
+    /// The most tokens (fresh input plus output) the run's task attempts may
+    /// use together [default: `[run] budget_tokens`].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) budget_tokens: Option<u64>,
 }
 
 impl RunCommonArgs {
     pub(crate) fn options(&self) -> RunOptions {
+        let budget = (self.budget_usd.is_some() || self.budget_tokens.is_some()).then_some(
+            orca_plan::Budget { tokens: self.budget_tokens, usd_micros: self.budget_usd },
+        );
         RunOptions {
             agents: self.agents.map(|n| n as usize),
             agent: self.agent.clone(),
             keep_branches: self.keep_branches.then_some(true),
             resolver: self.no_resolver.then_some(false),
             remote: self.remote.clone(),
+            budget,
         }
     }
+}
+
+/// `5`, `2.50` or `$2.50` as millionths of a dollar, more than zero.
+fn parse_usd(text: &str) -> Result<u64, String> {
+    let amount = text.trim().trim_start_matches('$');
+    orca_plan::Budget::parse(&format!("${amount}"))
+        .and_then(|budget| budget.usd_micros)
+        .ok_or_else(|| format!("`{text}` is not an amount of US dollars above 0, e.g. 5 or 2.50"))
 }

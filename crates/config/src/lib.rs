@@ -16,8 +16,8 @@ pub use layout::{Layout, LayoutError};
 pub use load::ConfigError;
 pub use model::{
     Adapter, AgentConfig, AnalyzeConfig, COMMAND_PLACEHOLDERS, CommandsConfig, Config,
-    DEFAULT_ROLES, GATES, GatesConfig, LeaseConfig, LimitsConfig, PermissionMode, PlanConfig,
-    ReviewConfig, RoleRoute, RolesConfig, RunConfig, SEVERITIES, STAGE_ROLES, STORE_ENV,
-    SecurityConfig, StoreConfig, StoreLocation,
+    DEFAULT_ROLES, GATES, GatesConfig, LeaseConfig, LimitsConfig, OnBudget, PermissionMode,
+    PlanConfig, Price, ReviewConfig, RoleRoute, RolesConfig, RunConfig, SEVERITIES, STAGE_ROLES,
+    STORE_ENV, SecurityConfig, StoreConfig, StoreLocation,
 };
 pub use template::render_default_config;

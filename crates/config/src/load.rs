@@ -17,8 +17,8 @@ use crate::duration::serde_human;
 use crate::layout::Layout;
 use crate::model::{
     Adapter, AgentConfig, AnalyzeConfig, CommandsConfig, Config, GatesConfig, LeaseConfig,
-    LimitsConfig, PermissionMode, PlanConfig, ReviewConfig, RolesConfig, RunConfig, STORE_ENV,
-    SecurityConfig, StoreConfig,
+    LimitsConfig, PermissionMode, PlanConfig, Price, ReviewConfig, RolesConfig, RunConfig,
+    STORE_ENV, SecurityConfig, StoreConfig,
 };
 use crate::{schema, validate};
 
@@ -54,6 +54,7 @@ struct RawConfig {
     review: ReviewConfig,
     complete: CommandsConfig,
     agents: BTreeMap<String, RawAgent>,
+    pricing: BTreeMap<String, Price>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -212,12 +213,12 @@ impl Spans<'_> {
     pub(crate) fn meaning_at(&self, offset: usize) -> Option<String> {
         let (section, key) = self.document.iter().find_map(|(name, value)| {
             let table = as_table(value)?;
-            if name.get_ref() == "agents" {
+            if let Some(named) = schema::named_tables(name.get_ref()) {
                 let key = table
                     .values()
                     .filter_map(as_table)
-                    .find_map(|agent| key_holding(agent, offset))?;
-                Some((&schema::AGENT, key))
+                    .find_map(|entry| key_holding(entry, offset))?;
+                Some((named, key))
             } else {
                 let section =
                     schema::TOP_LEVEL.iter().find(|known| known.name == name.get_ref())?;
@@ -271,7 +272,6 @@ fn unknown_keys(text: &str, document: &DeTable<'_>) -> Vec<ConfigDiagnostic> {
             hint: Some(did_you_mean(key.get_ref(), known.iter().copied(), choices)),
         });
     };
-    let known_agent_keys: Vec<&str> = schema::AGENT.key_names().collect();
     let route_keys: Vec<&str> = schema::ROLE_ROUTE.key_names().collect();
     for (key, value) in document {
         let name = key.get_ref().as_ref();
@@ -282,13 +282,14 @@ fn unknown_keys(text: &str, document: &DeTable<'_>) -> Vec<ConfigDiagnostic> {
             }
             continue;
         };
-        if name == "agents" {
-            for (agent, settings) in table {
+        if let Some(named) = schema::named_tables(name) {
+            let known: Vec<&str> = named.key_names().collect();
+            for (entry, settings) in table {
                 let DeValue::Table(settings) = settings.get_ref() else { continue };
-                let table_name = format!("agents.{}", agent.get_ref());
+                let table_name = format!("{name}.{}", entry.get_ref());
                 for (inner, _) in settings {
-                    if !known_agent_keys.contains(&inner.get_ref().as_ref()) {
-                        unknown(inner, &table_name, &known_agent_keys);
+                    if !known.contains(&inner.get_ref().as_ref()) {
+                        unknown(inner, &table_name, &known);
                     }
                 }
             }
@@ -354,20 +355,20 @@ fn with_table<'i>(
 /// The document without the keys the schema does not know (reported
 /// apart), so that what remains can be read.
 fn only_known_keys<'i>(document: &DeTable<'i>) -> DeTable<'i> {
-    let agent_keys: Vec<&str> = schema::AGENT.key_names().collect();
     let route_keys: Vec<&str> = schema::ROLE_ROUTE.key_names().collect();
     filtered(
         document,
         |name| schema::TOP_LEVEL_KEYS.contains(&name),
         |name, value| {
-            if name == "agents" {
-                with_table(value, |agents| {
+            if let Some(named) = schema::named_tables(name) {
+                let keys: Vec<&str> = named.key_names().collect();
+                with_table(value, |entries| {
                     filtered(
-                        agents,
+                        entries,
                         |_| true,
                         |_, settings| {
                             with_table(settings, |settings| {
-                                filtered(settings, |key| agent_keys.contains(&key), |_, v| v)
+                                filtered(settings, |key| keys.contains(&key), |_, v| v)
                             })
                         },
                     )
@@ -430,14 +431,14 @@ fn type_errors<'i>(text: &str, known: &DeTable<'i>, spans: &Spans<'_>) -> Vec<Co
         };
         for (key, entry) in table {
             let key = key.get_ref().as_ref();
-            match (section, entry.get_ref()) {
-                ("agents", DeValue::Table(settings)) => {
+            match (schema::named_tables(section), entry.get_ref()) {
+                (Some(_), DeValue::Table(settings)) => {
                     for setting in settings.keys() {
                         let setting = setting.get_ref().as_ref();
-                        check(only_section(&|agents| {
+                        check(only_section(&|entries| {
                             filtered(
-                                agents,
-                                |agent| agent == key,
+                                entries,
+                                |entry| entry == key,
                                 |_, settings| {
                                     with_table(settings, |s| {
                                         filtered(s, |k| k == setting, |_, v| v)
@@ -547,5 +548,6 @@ fn resolve(raw: RawConfig, spans: &Spans<'_>, diagnostics: &mut Vec<ConfigDiagno
         review: raw.review,
         complete: raw.complete,
         agents,
+        pricing: raw.pricing,
     }
 }

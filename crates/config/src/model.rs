@@ -27,6 +27,49 @@ pub struct Config {
     /// Every agent orca can start, by name: the four built-in ones plus any
     /// the file adds.
     pub agents: BTreeMap<String, AgentConfig>,
+    /// `[pricing.<model>]`: what tokens cost, for agents whose CLI reports
+    /// no cost, by model name (or agent name when the agent sets no model).
+    pub pricing: BTreeMap<String, Price>,
+}
+
+/// `[pricing.<model>]`: US dollars per million tokens.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Price {
+    /// Per million input tokens (not counting cache reads).
+    pub input: f64,
+    /// Per million output tokens.
+    pub output: f64,
+    /// Per million input tokens read from the provider's cache.
+    pub cached: f64,
+}
+
+impl Price {
+    /// The cost of these token counts.
+    pub fn cost(&self, input: u64, output: u64, cached: u64) -> f64 {
+        (input as f64 * self.input + output as f64 * self.output + cached as f64 * self.cached)
+            / 1e6
+    }
+}
+
+/// `[run] on_budget`: what running attempts do when the run's budget is spent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnBudget {
+    /// Let them finish (and merge); start nothing new.
+    #[default]
+    Finish,
+    /// Stop them now, their work committed on their branches.
+    Stop,
+}
+
+impl OnBudget {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnBudget::Finish => "finish",
+            OnBudget::Stop => "stop",
+        }
+    }
 }
 
 /// `[analyze]`: the repository map the analyze stage writes for agents.
@@ -137,7 +180,7 @@ impl Default for CommandsConfig {
 }
 
 /// `[run]`: how `orca run` schedules work.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RunConfig {
     /// The most agents working at the same time.
@@ -150,6 +193,12 @@ pub struct RunConfig {
     pub keep_branches: bool,
     /// Send merge conflicts to a resolver agent (else the task fails).
     pub resolver: bool,
+    /// The most money (US dollars) the run's agents may spend together.
+    pub budget_usd: Option<f64>,
+    /// The most tokens (input plus output) the run's agents may use together.
+    pub budget_tokens: Option<u64>,
+    /// What running attempts do when the run's budget is spent.
+    pub on_budget: OnBudget,
 }
 
 impl Default for RunConfig {
@@ -160,6 +209,9 @@ impl Default for RunConfig {
             max_attempts: 3,
             keep_branches: false,
             resolver: true,
+            budget_usd: None,
+            budget_tokens: None,
+            on_budget: OnBudget::Finish,
         }
     }
 }
@@ -467,6 +519,7 @@ impl Default for Config {
                 .into_iter()
                 .map(|adapter| (adapter.as_str().to_owned(), AgentConfig::defaults_for(adapter)))
                 .collect(),
+            pricing: BTreeMap::new(),
         }
     }
 }

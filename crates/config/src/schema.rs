@@ -35,6 +35,21 @@ pub const RUN: Section = Section {
             "Keep the attempt branches after a run completes (else they are pruned).",
         ),
         key("resolver", "Send merge conflicts to a resolver agent; false fails the task instead."),
+        key(
+            "budget_usd",
+            "The most money (US dollars) the run's task attempts may spend together; when spent, \
+             nothing new starts and the run stops, resumable with a higher budget (unset: no limit).",
+        ),
+        key(
+            "budget_tokens",
+            "The most tokens (fresh input plus output, cache reads not counted) the run's task \
+             attempts may use together (unset: no limit).",
+        ),
+        key(
+            "on_budget",
+            "When the run's budget is spent: `finish` lets running attempts finish, `stop` stops \
+             them (their work is kept on their branches).",
+        ),
     ],
 };
 
@@ -236,20 +251,41 @@ pub const AGENT: Section = Section {
     ],
 };
 
+pub const PRICE: Section = Section {
+    name: "pricing.<model>",
+    doc: "What tokens cost, for agents whose CLI reports no cost (claude and opencode report \
+          their own): one table per model name, or per agent name when the agent sets no model.",
+    keys: &[
+        key("input", "US dollars per million input tokens."),
+        key("output", "US dollars per million output tokens."),
+        key("cached", "US dollars per million input tokens read from the provider's cache."),
+    ],
+};
+
+/// The section of the tables under a top-level name that holds one table
+/// per chosen name (`[agents.<name>]`, `[pricing.<model>]`).
+pub(crate) fn named_tables(top: &str) -> Option<&'static Section> {
+    match top {
+        "agents" => Some(&AGENT),
+        "pricing" => Some(&PRICE),
+        _ => None,
+    }
+}
+
 /// The top-level tables, in the order the template writes them.
 pub const TOP_LEVEL: [Section; 12] =
     [RUN, ROLES, STORE, LEASE, LIMITS, ANALYZE, PLAN, GATES, SECURITY, TEST, REVIEW, COMPLETE];
 
-/// Every section, agents last.
-pub const ALL: [Section; 14] = [
+/// Every section, agents and pricing last.
+pub const ALL: [Section; 15] = [
     RUN, ROLES, ROLE_ROUTE, STORE, LEASE, LIMITS, ANALYZE, PLAN, GATES, SECURITY, TEST, REVIEW,
-    COMPLETE, AGENT,
+    COMPLETE, AGENT, PRICE,
 ];
 
 /// The names allowed at the top of the file.
-pub const TOP_LEVEL_KEYS: [&str; 13] = [
+pub const TOP_LEVEL_KEYS: [&str; 14] = [
     "run", "roles", "store", "lease", "limits", "analyze", "plan", "gates", "security", "test",
-    "review", "complete", "agents",
+    "review", "complete", "agents", "pricing",
 ];
 
 impl Section {

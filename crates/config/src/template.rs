@@ -28,6 +28,11 @@ pub fn render_default_config() -> String {
     entry(&mut out, &schema::RUN, "max_attempts", run.max_attempts.to_string());
     entry(&mut out, &schema::RUN, "keep_branches", run.keep_branches.to_string());
     entry(&mut out, &schema::RUN, "resolver", run.resolver.to_string());
+    comment(&mut out, schema::RUN.doc_of("budget_usd"));
+    out.push_str("# budget_usd = 20.0\n");
+    comment(&mut out, schema::RUN.doc_of("budget_tokens"));
+    out.push_str("# budget_tokens = 5000000\n");
+    entry(&mut out, &schema::RUN, "on_budget", string(run.on_budget.as_str()));
 
     section(&mut out, &schema::ROLES);
     entry(&mut out, &schema::ROLES, "known", strings(&config.roles.known));
@@ -105,6 +110,14 @@ pub fn render_default_config() -> String {
          # adapter = \"command\"\n\
          # command = [\"my-agent\", \"--prompt-file\", \"{prompt_file}\", \"--dir\", \"{workdir}\"]\n",
     );
+
+    out.push('\n');
+    comment(&mut out, schema::PRICE.doc);
+    out.push_str("# [pricing.\"gemini-2.5-pro\"]\n");
+    for (key, example) in [("input", "1.25"), ("output", "10.0"), ("cached", "0.31")] {
+        comment(&mut out, schema::PRICE.doc_of(key));
+        let _ = writeln!(out, "# {key} = {example}");
+    }
     out
 }
 

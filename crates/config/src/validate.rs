@@ -28,6 +28,35 @@ pub(crate) fn check(config: &Config, spans: &Spans<'_>, out: &mut Vec<ConfigDiag
             Some("1 means no retries".to_owned()),
         );
     }
+    if let Some(usd) = config.run.budget_usd
+        && !(usd.is_finite() && usd > 0.0)
+    {
+        report(
+            spans.value(&["run", "budget_usd"]),
+            format!("`budget_usd` must be more than 0, got {usd}"),
+            Some("leave it out for no money limit".to_owned()),
+        );
+    }
+    if config.run.budget_tokens == Some(0) {
+        report(
+            spans.value(&["run", "budget_tokens"]),
+            "`budget_tokens` must be more than 0".to_owned(),
+            Some("leave it out for no token limit".to_owned()),
+        );
+    }
+    for (model, price) in &config.pricing {
+        for (key, value) in
+            [("input", price.input), ("output", price.output), ("cached", price.cached)]
+        {
+            if !(value.is_finite() && value >= 0.0) {
+                report(
+                    spans.value(&["pricing", model, key]),
+                    format!("`{key}` of [pricing.{model}] must be 0 or more, got {value}"),
+                    Some("prices are US dollars per million tokens".to_owned()),
+                );
+            }
+        }
+    }
     if let Some(planner) = &config.plan.agent
         && !config.agents.contains_key(planner)
     {

@@ -279,3 +279,34 @@ fn a_wrong_route_is_named_with_all_its_problems() {
     assert!(error.contains("`agent` names `codx`, which is not an agent"), "{error}");
     assert!(error.contains("unknown key `modle` in [roles.backend]"), "{error}");
 }
+
+#[test]
+fn budgets_and_prices_are_read() {
+    let config = parse(
+        "[run]\nbudget_usd = 2.5\nbudget_tokens = 400000\non_budget = \"stop\"\n\n[pricing.\"gemini-2.5-pro\"]\ninput = 1.25\noutput = 10\n",
+    )
+    .unwrap();
+    assert_eq!(config.run.budget_usd, Some(2.5));
+    assert_eq!(config.run.budget_tokens, Some(400_000));
+    assert_eq!(config.run.on_budget, orca_config::OnBudget::Stop);
+    let price = config.pricing["gemini-2.5-pro"];
+    assert_eq!((price.input, price.output, price.cached), (1.25, 10.0, 0.0));
+    // 1M input, 100k output, 1M cached at the prices above.
+    assert!((price.cost(1_000_000, 100_000, 1_000_000) - 2.25).abs() < 1e-9);
+    assert_eq!(Config::default().run.budget_usd, None);
+}
+
+#[test]
+fn bad_budgets_and_prices_are_all_named() {
+    let error = error_of(
+        "[run]\nbudget_usd = -1.0\nbudget_tokens = 0\non_budget = \"pause\"\n\n[pricing.x]\ninptu = 1.0\n",
+    );
+    assert!(error.contains("unknown key `inptu` in [pricing.x]"), "{error}");
+    assert!(error.contains("did you mean `input`"), "{error}");
+    assert!(error.contains("on_budget"), "{error}");
+    let error =
+        error_of("[run]\nbudget_usd = -1.0\nbudget_tokens = 0\n\n[pricing.x]\noutput = -2.0\n");
+    assert!(error.contains("`budget_usd` must be more than 0, got -1"), "{error}");
+    assert!(error.contains("`budget_tokens` must be more than 0"), "{error}");
+    assert!(error.contains("`output` of [pricing.x] must be 0 or more, got -2"), "{error}");
+}

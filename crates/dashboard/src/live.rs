@@ -4,11 +4,12 @@
 //! poll (and a short window behind it), so the cost is the new events,
 //! never the run's size.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
@@ -45,12 +46,17 @@ pub(crate) async fn events(
     Sse::new(Events(rx)).keep_alive(KeepAlive::default())
 }
 
-/// How far behind the newest event sent each poll looks again. On
+/// How long each poll keeps looking behind the newest event sent. On
 /// PostgreSQL a sequence number is taken when an event is written, and
 /// concurrent transactions may commit out of that order: an event numbered
-/// below one already sent can appear later (docs/store.md). On SQLite
-/// writes are serial and the window only costs a few rows per poll.
-const LOOK_BACK: i64 = 32;
+/// below one already sent can appear later (docs/store.md). A poll reads
+/// again from the newest number it had seen this long ago; any number
+/// taken after that is above it, so an event that commits within this
+/// time of taking its number is never missed, however many others commit
+/// first (a window counted in events was, on a loaded machine). Store
+/// writes are single statements: they commit within milliseconds. On
+/// SQLite writes are serial and the window only costs rows already sent.
+const COMMIT_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Sends the run's events after `after` until the page goes away.
 async fn follow(
@@ -60,9 +66,12 @@ async fn follow(
     app: Arc<App>,
     tx: mpsc::Sender<Result<Event, Infallible>>,
 ) {
-    // Sent sequence numbers within the window behind the newest one.
+    // Sent sequence numbers above `floor`; nothing at or below it is sent.
     let mut sent: BTreeSet<i64> = BTreeSet::new();
     let mut high = after;
+    let mut floor = after;
+    // The newest number sent, as it was at each poll, oldest first.
+    let mut marks: VecDeque<(Instant, i64)> = VecDeque::new();
     let mut from = after;
     loop {
         let mut full = false;
@@ -73,7 +82,7 @@ async fn follow(
                     from = last.seq;
                 }
                 for event in events {
-                    if event.seq <= high.saturating_sub(LOOK_BACK) || !sent.insert(event.seq) {
+                    if event.seq <= floor || !sent.insert(event.seq) {
                         continue;
                     }
                     high = high.max(event.seq);
@@ -81,7 +90,6 @@ async fn follow(
                         return;
                     }
                 }
-                sent = sent.split_off(&high.saturating_sub(LOOK_BACK));
             }
             Err(error) => tracing::warn!(%run, %error, "cannot read the run's events"),
         }
@@ -92,7 +100,17 @@ async fn follow(
             () = tokio::time::sleep(app.options.poll) => {}
             () = tx.closed() => return,
         }
-        from = high.saturating_sub(LOOK_BACK).max(0);
+        let now = Instant::now();
+        marks.push_back((now, high));
+        while let Some(&(at, seen)) = marks.front() {
+            if now.duration_since(at) <= COMMIT_PATIENCE {
+                break;
+            }
+            floor = seen;
+            marks.pop_front();
+        }
+        sent = sent.split_off(&(floor + 1));
+        from = floor;
     }
 }
 

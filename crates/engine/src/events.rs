@@ -159,6 +159,16 @@ pub enum RunEvent {
         reason: String,
         blocked: Vec<String>,
     },
+    /// A budget was exceeded: a task's (its attempt is stopped and the task
+    /// fails) or, without a task, the run's (nothing new starts).
+    OverBudget {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        task: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        attempt: Option<i64>,
+        /// What went over what, e.g. `1,240 tokens of 1,000`.
+        spent: String,
+    },
     Paused {
         reason: String,
         /// 0: until someone resumes dispatch (a request, crate::control).

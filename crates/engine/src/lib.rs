@@ -4,6 +4,7 @@
 //! profiles, prompts, `verify`.
 
 mod agent_start;
+pub mod budget;
 pub mod checks;
 pub mod control;
 pub mod error;

@@ -9,6 +9,7 @@
 //! - [`PlanSource`] renders diagnostics (miette) and locates them for JSON.
 
 pub mod argv;
+mod budget;
 pub mod conflicts;
 pub mod diagnostic;
 pub mod export;
@@ -27,6 +28,7 @@ pub mod spec;
 pub mod synthetic;
 mod validate;
 
+pub use budget::Budget;
 pub use diagnostic::{Code, Diagnostic, Label, Severity};
 pub use export::{graph_json, to_dot, to_json, to_markdown, to_mermaid};
 pub use graph::{

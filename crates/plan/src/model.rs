@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::budget::Budget;
 use crate::id::TaskId;
 use crate::span::Span;
 
@@ -81,6 +82,9 @@ pub struct Task {
     /// Hard time limit for one attempt, in seconds.
     #[serde(default)]
     pub timeout_secs: Option<u64>,
+    /// What the task's attempts may spend together, in tokens and/or money.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<Budget>,
     /// Whether the work is still to do. A done task satisfies its
     /// dependents and is never dispatched; it needs no agent fields.
     #[serde(default, skip_serializing_if = "Status::is_pending")]
@@ -109,6 +113,7 @@ impl Task {
             priority: Priority::default(),
             estimate: None,
             timeout_secs: None,
+            budget: None,
             status: Status::Pending,
             description: String::new(),
             spans: TaskSpans::default(),

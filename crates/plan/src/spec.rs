@@ -11,7 +11,7 @@ use crate::id::MAX_ID_LEN;
 use crate::parse::fields::FIELD_NAMES;
 
 /// What each field holds, in the parser's field order.
-const FIELD_DOCS: [(&str, &str, &str); 10] = [
+const FIELD_DOCS: [(&str, &str, &str); 11] = [
     (
         "deps",
         "required",
@@ -41,6 +41,11 @@ const FIELD_DOCS: [(&str, &str, &str); 10] = [
         "a duration (`45m`, `2h`, `1h30m`) or points (`3pt`); give every task one, or none",
     ),
     ("timeout", "optional", "a duration: the hard limit for one attempt"),
+    (
+        "budget",
+        "optional",
+        "what all attempts of the task may spend: money, tokens or both, e.g. `$2`, `300k tokens`, `$1.50, 300k tokens`; an attempt that goes over is stopped and the task fails",
+    ),
     (
         "status",
         "optional",
@@ -82,6 +87,7 @@ Derive `Serialize` on the model; no hand-written JSON.
 - agent: claude
 - estimate: 45m
 - timeout: 20m
+- budget: $2, 300k tokens
 
 ### T3: Document the flag
 - deps: T2

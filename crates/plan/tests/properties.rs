@@ -350,6 +350,10 @@ proptest! {
             task.phase = (phase_every > 0).then(|| i / phase_every);
             task.timeout_secs = (i % 3 == 0).then_some(60 * (i as u64 + 1));
             task.agent = (i % 4 == 0).then(|| "claude".to_owned());
+            task.budget = (i % 5 != 0).then(|| orca_plan::Budget {
+                tokens: (i % 2 == 0).then_some(1_000 * (i as u64 + 1) + i as u64 % 7),
+                usd_micros: (i % 2 != 0 || i % 3 != 0).then_some(250_000 * i as u64 + 10),
+            });
         }
         let text = orca_plan::to_markdown(&plan);
         let parsed = orca_plan::parse(&text);

@@ -163,6 +163,9 @@ impl fmt::Display for TaskView {
             if let Some(timeout) = task.timeout_secs {
                 writeln!(f, "timeout:  {}", orca_plan::format_duration(timeout))?;
             }
+            if let Some(budget) = task.budget {
+                writeln!(f, "budget:   {budget}")?;
+            }
             if !task.accept.is_empty() {
                 writeln!(f, "accept:")?;
                 for item in &task.accept {

@@ -12,6 +12,9 @@ use serde::{Deserialize, Serialize};
 pub struct Usage {
     pub input_tokens: u64,
     pub output_tokens: u64,
+    /// Of the input, what the provider read from its cache.
+    #[serde(default)]
+    pub cached_tokens: u64,
     /// 0 when no agent reported a cost.
     pub cost_usd: f64,
 }
@@ -27,6 +30,7 @@ impl Usage {
         Usage {
             input_tokens: details["input_tokens"].as_u64().unwrap_or(0),
             output_tokens: details["output_tokens"].as_u64().unwrap_or(0),
+            cached_tokens: details["cached_tokens"].as_u64().unwrap_or(0),
             cost_usd: details["cost_usd"].as_f64().unwrap_or(0.0),
         }
     }
@@ -39,6 +43,7 @@ impl Usage {
         Usage {
             input_tokens: payload["input_tokens"].as_u64().unwrap_or(0),
             output_tokens: payload["output_tokens"].as_u64().unwrap_or(0),
+            cached_tokens: payload["cached_tokens"].as_u64().unwrap_or(0),
             cost_usd: payload["cost_usd"].as_f64().unwrap_or(0.0),
         }
     }
@@ -46,11 +51,18 @@ impl Usage {
     pub fn add(&mut self, other: Usage) {
         self.input_tokens += other.input_tokens;
         self.output_tokens += other.output_tokens;
+        self.cached_tokens += other.cached_tokens;
         self.cost_usd += other.cost_usd;
     }
 
     pub fn tokens(&self) -> u64 {
         self.input_tokens + self.output_tokens
+    }
+
+    /// The tokens budgets count: fresh input plus output, cache reads left
+    /// out (see docs/agents.md, "Budgets").
+    pub fn budget_tokens(&self) -> u64 {
+        self.input_tokens.saturating_sub(self.cached_tokens) + self.output_tokens
     }
 
     pub fn is_empty(&self) -> bool {

@@ -186,6 +186,22 @@ impl Adapter for ClaudeAdapter {
     }
 }
 
+/// An Anthropic `usage` object as orca counts it: input includes cache
+/// writes and reads, `cached_tokens` the reads alone.
+fn anthropic_usage(usage: &Value) -> Option<Usage> {
+    if !usage.is_object() {
+        return None;
+    }
+    let fresh = usage["input_tokens"].as_u64().unwrap_or(0);
+    let written = usage["cache_creation_input_tokens"].as_u64().unwrap_or(0);
+    let read = usage["cache_read_input_tokens"].as_u64().unwrap_or(0);
+    Some(Usage {
+        input_tokens: fresh + written + read,
+        output_tokens: usage["output_tokens"].as_u64().unwrap_or(0),
+        cached_tokens: read,
+    })
+}
+
 /// Parses `--output-format stream-json --verbose` lines.
 #[derive(Debug, Default)]
 pub struct ClaudeParser {
@@ -196,6 +212,12 @@ pub struct ClaudeParser {
     /// A `rate_limit_event` already reported the limit (with its reset
     /// time, which the result text gives only in words).
     limit_reported: bool,
+    /// The API message whose usage was reported last: one message comes as
+    /// several `assistant` lines (one per content block), each repeating it.
+    usage_message: Option<String>,
+    /// Tokens reported so far from `assistant` lines; the result's totals
+    /// add only what is missing.
+    usage_reported: Usage,
 }
 
 impl EventParser for ClaudeParser {
@@ -282,6 +304,7 @@ impl ClaudeParser {
             self.report.error(kind, text);
             return;
         }
+        self.message_usage(&value["message"], events);
         let Some(blocks) = value["message"]["content"].as_array() else {
             return;
         };
@@ -303,17 +326,33 @@ impl ClaudeParser {
         }
     }
 
+    /// A new API message's usage as it starts, so that budgets see tokens
+    /// while the agent works: its input is final then, its output is not
+    /// (the result line brings the rest).
+    fn message_usage(&mut self, message: &Value, events: &mut Vec<AgentEvent>) {
+        let (Some(id), Some(usage)) = (message["id"].as_str(), anthropic_usage(&message["usage"]))
+        else {
+            return;
+        };
+        if self.usage_message.as_deref() == Some(id) {
+            return;
+        }
+        self.usage_message = Some(id.to_owned());
+        self.usage_reported.add(&usage);
+        events.push(AgentEvent::Usage(usage));
+    }
+
     fn result(&mut self, value: &Value, events: &mut Vec<AgentEvent>) {
-        let usage = &value["usage"];
-        if usage.is_object() {
-            let fresh = usage["input_tokens"].as_u64().unwrap_or(0);
-            let written = usage["cache_creation_input_tokens"].as_u64().unwrap_or(0);
-            let read = usage["cache_read_input_tokens"].as_u64().unwrap_or(0);
-            events.push(AgentEvent::Usage(Usage {
-                input_tokens: fresh + written + read,
-                output_tokens: usage["output_tokens"].as_u64().unwrap_or(0),
-                cached_tokens: read,
-            }));
+        if let Some(total) = anthropic_usage(&value["usage"]) {
+            let seen = std::mem::take(&mut self.usage_reported);
+            let rest = Usage {
+                input_tokens: total.input_tokens.saturating_sub(seen.input_tokens),
+                output_tokens: total.output_tokens.saturating_sub(seen.output_tokens),
+                cached_tokens: total.cached_tokens.saturating_sub(seen.cached_tokens),
+            };
+            if !rest.is_zero() || seen.is_zero() {
+                events.push(AgentEvent::Usage(rest));
+            }
         }
         if let Some(usd) = value["total_cost_usd"].as_f64() {
             events.push(AgentEvent::Cost { usd });

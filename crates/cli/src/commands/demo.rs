@@ -103,6 +103,8 @@ pub(crate) fn run(args: &DemoArgs, out: &Output) -> Result<ExitCode, Failure> {
         merge: false,
         store: None,
         remote: None,
+        budget_usd: None,
+        budget_tokens: None,
     };
     let request = RunRequest {
         input: RunInput::Goal(GOAL.to_owned()),

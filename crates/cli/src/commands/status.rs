@@ -1,6 +1,7 @@
 //! `orca status`: a run's stage and every task's state, attempts, lease
 //! holder and lease age.
 
+use orca_engine::budget::{Limit, Spend, grouped};
 use orca_report::{Usage, UsageTotals, compact};
 use orca_store::{
     OpenError, RunId, RunStatus, StageState, StageStatus, StoreOptions, TaskState, TaskStatus,
@@ -28,7 +29,7 @@ pub(crate) struct StatusArgs {
 
 /// What `orca status` found.
 enum Found {
-    Run(Box<RunStatus>, Vec<Worker>, UsageTotals),
+    Run(Box<RunStatus>, Vec<Worker>, UsageTotals, Limit),
     /// No run in this repository yet (or no store at all).
     NoRuns,
 }
@@ -67,6 +68,8 @@ pub(crate) fn run(args: &StatusArgs, out: &Output) -> Result<ExitCode, Failure> 
         let workers = store.workers().await.map_err(|e| store_failure(&e));
         let attempts = store.run_attempts(&run).await.map_err(|e| store_failure(&e));
         let latest = store.latest_agent_events(&run).await.map_err(|e| store_failure(&e));
+        let budget =
+            Limit::for_run(&store, &run, workspace.config()).await.map_err(|e| store_failure(&e));
         store.close().await;
         let status = status?;
         let usage = UsageTotals::of_attempts(
@@ -78,7 +81,7 @@ pub(crate) fn run(args: &StatusArgs, out: &Output) -> Result<ExitCode, Failure> 
             .into_iter()
             .filter(|worker| worker.last_seen_ms >= status.run.created_ms)
             .collect();
-        Ok(Found::Run(Box::new(status), workers, usage))
+        Ok(Found::Run(Box::new(status), workers, usage, budget?))
     })?;
     match found {
         Found::NoRuns => {
@@ -95,7 +98,7 @@ pub(crate) fn run(args: &StatusArgs, out: &Output) -> Result<ExitCode, Failure> 
                 ));
             }
         }
-        Found::Run(status, workers, usage) => {
+        Found::Run(status, workers, usage, budget) => {
             // Each gate's failing findings at each check, when the run's
             // directory is here.
             let run_dir = workspace.layout().map(|layout| layout.run_dir(status.run.id.as_str()));
@@ -113,9 +116,10 @@ pub(crate) fn run(args: &StatusArgs, out: &Output) -> Result<ExitCode, Failure> 
                     workers: &workers,
                     gates: &gates,
                     usage: &usage,
+                    budget: BudgetJson::of(&budget, &usage),
                 });
             } else {
-                out.text(render(&status, &workers, &gates, &usage));
+                out.text(render(&status, &workers, &gates, &usage, &budget));
             }
         }
     }
@@ -133,14 +137,67 @@ struct StatusJson<'a> {
     /// Tokens and cost of the attempts that ended, for the run, per agent
     /// and per task.
     usage: &'a UsageTotals,
+    /// The run's budget and what counts against it; null without one.
+    budget: Option<BudgetJson>,
+}
+
+#[derive(serde::Serialize)]
+struct BudgetJson {
+    tokens: Option<u64>,
+    usd: Option<f64>,
+    spent_tokens: u64,
+    spent_usd: f64,
+    /// Nothing new starts until a higher budget is given.
+    exceeded: bool,
+}
+
+impl BudgetJson {
+    fn of(limit: &Limit, usage: &UsageTotals) -> Option<BudgetJson> {
+        (!limit.is_unlimited()).then(|| BudgetJson {
+            tokens: limit.tokens,
+            usd: limit.usd,
+            spent_tokens: usage.run.budget_tokens(),
+            spent_usd: usage.run.cost_usd,
+            exceeded: limit.exceeded(spent(usage)).is_some(),
+        })
+    }
+}
+
+fn spent(usage: &UsageTotals) -> Spend {
+    Spend { tokens: usage.run.budget_tokens(), usd: usage.run.cost_usd }
+}
+
+/// `budget: 2,100 of 3,000 tokens; $0.42 of $5` and, once it is spent, what
+/// to do.
+fn budget_line(limit: &Limit, usage: &UsageTotals) -> Option<String> {
+    if limit.is_unlimited() {
+        return None;
+    }
+    let spend = spent(usage);
+    let mut parts = Vec::new();
+    if let Some(tokens) = limit.tokens {
+        parts.push(format!("{} of {} tokens", grouped(spend.tokens), grouped(tokens)));
+    }
+    if let Some(usd) = limit.usd {
+        parts.push(format!("${:.2} of ${usd}", spend.usd));
+    }
+    let mut line = format!("budget: {}", parts.join("; "));
+    if limit.exceeded(spend).is_some() {
+        line.push_str(
+            " — spent: nothing new starts; `orca resume --budget-usd N` or `--budget-tokens N` \
+             with a higher limit continues",
+        );
+    }
+    Some(line)
 }
 
 /// The human view of a run's status.
-pub(crate) fn render(
+fn render(
     status: &RunStatus,
     workers: &[Worker],
     gates: &std::collections::BTreeMap<String, Vec<orca_report::GateCheck>>,
     usage: &UsageTotals,
+    budget: &Limit,
 ) -> String {
     let mut lines = Vec::new();
     let run = &status.run;
@@ -176,6 +233,7 @@ pub(crate) fn render(
             .collect();
         lines.push(format!("usage: {} ({})", usage.run.describe(), agents.join("; ")));
     }
+    lines.extend(budget_line(budget, usage));
     for worker in workers {
         lines.push(worker_line(worker, status));
     }

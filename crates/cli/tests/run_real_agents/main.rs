@@ -4,6 +4,7 @@
 //! of issue 5). Every test here runs many processes: all are `heavy_`.
 
 mod agent_failures;
+mod budgets;
 mod conflict;
 mod diamond;
 mod gates;

@@ -22,6 +22,10 @@ pub struct RunOptions {
     /// work its tasks and push their attempts there (docs/scale-out.md).
     #[serde(default)]
     pub remote: Option<String>,
+    /// What the run's task attempts may spend together, over `[run]`'s
+    /// `budget_usd` / `budget_tokens` (each kind on its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<orca_plan::Budget>,
 }
 
 impl RunOptions {
@@ -33,6 +37,13 @@ impl RunOptions {
             keep_branches: self.keep_branches.or(earlier.keep_branches),
             resolver: self.resolver.or(earlier.resolver),
             remote: self.remote.clone().or_else(|| earlier.remote.clone()),
+            budget: match (self.budget, earlier.budget) {
+                (Some(now), Some(before)) => Some(orca_plan::Budget {
+                    tokens: now.tokens.or(before.tokens),
+                    usd_micros: now.usd_micros.or(before.usd_micros),
+                }),
+                (now, before) => now.or(before),
+            },
         }
     }
 }

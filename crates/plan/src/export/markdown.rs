@@ -95,6 +95,9 @@ fn write_task(out: &mut String, task: &Task) {
     if let Some(timeout) = task.timeout_secs {
         let _ = writeln!(out, "- timeout: {}", format_duration(timeout));
     }
+    if let Some(budget) = task.budget.filter(|budget| !budget.is_empty()) {
+        let _ = writeln!(out, "- budget: {budget}");
+    }
     if task.status.is_done() {
         out.push_str("- status: done\n");
     }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use super::Prose;
 use super::values::{is_name, parse_duration, parse_estimate, split_list, strip_code_span};
 use crate::argv::ArgvError;
+use crate::budget::Budget;
 use crate::diagnostic::{Code, Diagnostic, closest};
 use crate::fast_hash::FastMap;
 use crate::id::{IdError, TaskId};
@@ -24,13 +25,14 @@ enum Field {
     Priority,
     Estimate,
     Timeout,
+    Budget,
     Status,
 }
 
 /// Field names, in documentation order.
-pub(crate) const FIELD_NAMES: [&str; 10] = [
+pub(crate) const FIELD_NAMES: [&str; 11] = [
     "deps", "role", "files", "verify", "accept", "agent", "priority", "estimate", "timeout",
-    "status",
+    "budget", "status",
 ];
 
 impl Field {
@@ -45,6 +47,7 @@ impl Field {
             "priority" => Field::Priority,
             "estimate" => Field::Estimate,
             "timeout" => Field::Timeout,
+            "budget" => Field::Budget,
             "status" => Field::Status,
             _ => return None,
         })
@@ -204,6 +207,7 @@ fn suggest_field(key: &str) -> FieldSuggestion {
         "effort" | "duration" | "size" | "points" | "time" => "estimate",
         "prio" | "importance" | "urgency" => "priority",
         "time-limit" | "timelimit" | "max-time" | "deadline" => "timeout",
+        "cost" | "max-cost" | "max-tokens" | "spend" | "limit" => "budget",
         "model" | "tool" | "runner" => "agent",
         "description" | "details" | "notes" | "summary" | "context" => {
             return FieldSuggestion::Description;
@@ -511,6 +515,16 @@ impl TaskDraft {
                     format!("`{value}` is not a timeout"),
                     "not a duration",
                     "write a duration greater than zero, such as `30m`, `2h` or `90s`",
+                ),
+            },
+            Field::Budget => match Budget::parse(value) {
+                Some(budget) => task.budget = Some(budget),
+                None => Self::error(
+                    diagnostics,
+                    value_span,
+                    format!("`{value}` is not a budget"),
+                    "not a budget",
+                    "write money, tokens or both, such as `$2`, `300k tokens` or `$1.50, 300k tokens`",
                 ),
             },
             Field::Status => match Status::parse(value) {

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::messages::Msg;
 use crate::agent_start::{AgentStart, start_agent};
+use crate::budget::{Limit, Meter, Spend};
 use crate::events::RunEvent;
 use crate::excerpt::{error_chain, shorten};
 use crate::git_thread::on_git;
@@ -47,6 +48,11 @@ pub(super) struct AttemptJob {
     pub fresh_prompt: String,
     pub verify_timeout: Duration,
     pub cancel: CancelToken,
+    /// The task's budget, and what its earlier attempts spent against it.
+    pub budget: Limit,
+    pub spent_before: Spend,
+    /// Counts this attempt's spending (priced for its agent's model).
+    pub meter: Meter,
 }
 
 /// How an attempt ended.
@@ -60,6 +66,9 @@ pub(super) enum AttemptEnd {
     Limited { kind: LimitKind, resets_at: Option<u64>, message: String },
     /// Stopped on request (Ctrl-C); its work is committed.
     Interrupted,
+    /// Stopped because the task's attempts spent more than its budget;
+    /// its work is committed. `spent` says what went over what.
+    OverBudget { spent: String },
 }
 
 /// What an attempt reports back.
@@ -76,6 +85,8 @@ pub(super) struct AttemptReport {
     pub head: Option<String>,
     pub usage: Usage,
     pub cost_usd: Option<f64>,
+    /// Tokens and money together, as budgets count them.
+    pub spend: Spend,
     /// The agent's last words, shortened.
     pub summary: Option<String>,
 }
@@ -107,6 +118,7 @@ async fn attempt(
         head: None,
         usage: Usage::default(),
         cost_usd: None,
+        spend: Spend::default(),
         summary: None,
     };
     if let Err(error) = std::fs::create_dir_all(&job.dir) {
@@ -127,7 +139,9 @@ async fn attempt(
         }
     }
 
-    let mut agent = run_agent(host, job, &job.prompt, job.resume.as_deref(), "agent", tx).await;
+    let mut meter = Watch { meter: job.meter.clone(), over: None };
+    let mut agent =
+        run_agent(host, job, &job.prompt, job.resume.as_deref(), "agent", &mut meter, tx).await;
     // A session the CLI cannot find fails at once without using the model:
     // start over with the full prompt rather than spending a try.
     if job.resume.is_some() && agent.as_ref().is_ok_and(|(outcome, _)| resume_was_refused(outcome))
@@ -138,12 +152,13 @@ async fn attempt(
             reason: "the agent could not resume its previous session; starting a new one with the full prompt"
                 .into(),
         }));
-        agent = run_agent(host, job, &job.fresh_prompt, None, "agent-fresh", tx).await;
+        agent = run_agent(host, job, &job.fresh_prompt, None, "agent-fresh", &mut meter, tx).await;
     }
+    report.usage = meter.meter.usage();
+    report.cost_usd = meter.meter.cost_usd();
+    report.spend = meter.meter.spend();
     report.end = match agent {
         Ok((outcome, last_text)) => {
-            report.usage = outcome.usage;
-            report.cost_usd = outcome.cost_usd;
             report.session = outcome.session_id.clone().or(report.session);
             report.summary = last_text.map(|text| shorten(&text, 600));
             let _ = tx.send(Msg::Event(RunEvent::AgentFinished {
@@ -158,7 +173,14 @@ async fn attempt(
                     Finish::Failed { message, .. } => Some(shorten(message, 300)),
                 },
             }));
-            judge(&outcome, &job.cancel)
+            match meter.over.take() {
+                Some(spent) => AttemptEnd::OverBudget { spent },
+                None => judge(&outcome, &job.cancel),
+            }
+        }
+        // Stopped over budget before it could even report: still over.
+        Err(_) if meter.over.is_some() => {
+            AttemptEnd::OverBudget { spent: meter.over.take().unwrap_or_default() }
         }
         Err(reason) => failed(reason),
     };
@@ -261,12 +283,21 @@ fn prepare_worktree(
     }
 }
 
+/// An attempt's spending across its agent runs, and whether it went over
+/// the task's budget.
+struct Watch {
+    meter: Meter,
+    /// Set when the budget tripped: what went over what.
+    over: Option<String>,
+}
+
 async fn run_agent(
     host: &Arc<HostEnv>,
     job: &AttemptJob,
     prompt: &str,
     resume: Option<&str>,
     log_name: &str,
+    watch: &mut Watch,
     tx: &mpsc::UnboundedSender<Msg>,
 ) -> Result<(AgentOutcome, Option<String>), String> {
     let task = job.task.id.to_string();
@@ -287,13 +318,26 @@ async fn run_agent(
     )
     .map_err(|error| error_chain(&error))?;
     let mut last_text = None;
-    let mut usage = Usage::default();
-    let mut cost_usd = 0.0;
     let mut texts = 0usize;
     while let Some(event) = run.next_event().await {
-        if let AgentEvent::Cost { usd } = &event {
-            cost_usd += usd;
+        if watch.meter.observe(&event) {
+            let spend = watch.meter.spend();
+            let _ = tx.send(Msg::Spend { index: job.index, attempt: job.attempt, spend });
+            if watch.over.is_none()
+                && let Some(spent) = job.budget.exceeded(job.spent_before.plus(spend))
+            {
+                // Stopped like an interrupt (its work is committed below),
+                // but the attempt ends over budget, not interrupted.
+                let _ = tx.send(Msg::Event(RunEvent::OverBudget {
+                    task: Some(task.clone()),
+                    attempt: Some(job.attempt),
+                    spent: spent.clone(),
+                }));
+                watch.over = Some(spent);
+                job.cancel.stop();
+            }
         }
+        let usage = watch.meter.usage();
         if let AgentEvent::Text { .. } = &event {
             texts += 1;
         }
@@ -302,7 +346,8 @@ async fn run_agent(
         if let Some((kind, mut payload)) = recorded {
             payload["input_tokens"] = usage.input_tokens.into();
             payload["output_tokens"] = usage.output_tokens.into();
-            payload["cost_usd"] = cost_usd.into();
+            payload["cached_tokens"] = usage.cached_tokens.into();
+            payload["cost_usd"] = watch.meter.cost_usd().unwrap_or(0.0).into();
             let _ = tx.send(Msg::Agent { task: task.clone(), attempt: job.attempt, kind, payload });
         }
         match event {
@@ -314,8 +359,7 @@ async fn run_agent(
                     output_tokens: usage.output_tokens,
                 }));
             }
-            AgentEvent::Usage(more) => {
-                usage.add(&more);
+            AgentEvent::Usage(_) => {
                 let _ = tx.send(Msg::Event(RunEvent::AgentActivity {
                     task: task.clone(),
                     tool: None,

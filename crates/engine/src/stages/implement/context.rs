@@ -13,6 +13,7 @@ use orca_git::{
 use orca_plan::{Plan, PlanGraph, Task, TaskIndex};
 use orca_store::{RunId, Store};
 
+use crate::budget::{Limit, Spend};
 use crate::error::EngineError;
 use crate::excerpt::error_chain;
 use crate::git_thread::on_git;
@@ -48,6 +49,8 @@ pub(super) struct RunContext {
     /// The git remote workers on other machines push their attempts to
     /// (docs/scale-out.md); None for a run on this machine alone.
     pub remote: Option<String>,
+    /// What the run's task attempts may spend together.
+    pub run_budget: Limit,
 }
 
 /// What the dispatcher remembers about a task.
@@ -60,6 +63,11 @@ pub(super) struct TaskMemory {
     pub attempt_head: Option<String>,
     /// Set once merged: what dependents are told it changed.
     pub merged: Option<MergedChange>,
+    /// What the task's attempts spent since it last failed for good: what
+    /// its budget counts (`--retry-failed` gives it a fresh one).
+    pub spent: Spend,
+    /// What all its attempts in the run spent: what the run's budget counts.
+    pub spent_in_run: Spend,
 }
 
 /// The attempt before this one.

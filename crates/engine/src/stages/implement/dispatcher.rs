@@ -17,6 +17,7 @@ use super::context::{MergedChange, PreviousAttempt, RunContext, TaskMemory};
 use super::merge::{MergeEnd, MergeJob, MergeReport, ResolverJob, merge_queue};
 use super::messages::Msg;
 use super::{ImplementEnd, ImplementReport};
+use crate::budget::{Limit, Meter, Spend};
 use crate::control::Control;
 use crate::error::EngineError;
 use crate::events::{RunEvent, TimedEvent, Totals, now_ms};
@@ -28,6 +29,7 @@ use crate::prompt::{
     task_prompt,
 };
 use crate::schedule::{Schedule, TaskPhase};
+use orca_config::OnBudget;
 
 pub(super) mod coordinator;
 
@@ -89,6 +91,12 @@ pub(super) struct Dispatcher {
     pace: (f64, u64),
     usage: Usage,
     cost_usd: f64,
+    /// What each running attempt has spent so far, by task.
+    live_spend: HashMap<usize, Spend>,
+    /// What merge-conflict resolvers spent in this session.
+    resolver_spend: Spend,
+    /// The run's budget is spent: nothing new starts.
+    budget_spent: bool,
     failures: Vec<(String, String)>,
     resumed: bool,
     /// Scale-out: what the coordinator side keeps (docs/scale-out.md).
@@ -135,6 +143,9 @@ impl Dispatcher {
             pace: (0.0, 0),
             usage: Usage::default(),
             cost_usd: 0.0,
+            live_spend: HashMap::new(),
+            resolver_spend: Spend::default(),
+            budget_spent: false,
             failures: Vec::new(),
             resumed,
             remote: coordinator::RemoteState::default(),
@@ -162,6 +173,8 @@ impl Dispatcher {
             self.paused_by_request = true;
             self.emit(RunEvent::Paused { reason: PAUSED_BY_REQUEST.into(), until_ms: 0 });
         }
+        // A run resumed without a higher budget stops here, before any try.
+        self.check_run_budget();
         let mut heartbeat = tokio::time::interval(ctx.config.lease.heartbeat);
         heartbeat.tick().await;
         let mut control = tokio::time::interval(CONTROL_POLL);
@@ -293,6 +306,9 @@ impl Dispatcher {
             fresh_prompt,
             verify_timeout: ctx.verify_timeout(&task),
             cancel: cancel.clone(),
+            budget: Limit::of_task(task.budget),
+            spent_before: self.memory[index].spent,
+            meter: Meter::for_agent(&ctx.config, &profile),
         };
         self.emit(RunEvent::TaskStarted {
             task: task.id.to_string(),
@@ -320,6 +336,12 @@ impl Dispatcher {
             Msg::Event(event) => self.emit(event),
             Msg::Session { index, attempt, session } => {
                 self.record_session(index, attempt, session).await
+            }
+            Msg::Spend { index, attempt, spend } => {
+                if self.leases.get(&index).is_some_and(|lease| lease.attempt == attempt) {
+                    self.live_spend.insert(index, spend);
+                    self.check_run_budget();
+                }
             }
             Msg::Agent { task, attempt, kind, payload } => {
                 let ctx = self.ctx.clone();
@@ -353,6 +375,10 @@ impl Dispatcher {
         self.cancels.remove(&index);
         self.usage.add(&report.usage);
         self.cost_usd += report.cost_usd.unwrap_or(0.0);
+        self.live_spend.remove(&index);
+        self.memory[index].spent.add(report.spend);
+        self.memory[index].spent_in_run.add(report.spend);
+        self.check_run_budget();
         let task = ctx.plan.tasks[index].clone();
         let Some(lease) = self.leases.get(&index).cloned() else {
             return Ok(());
@@ -368,6 +394,11 @@ impl Dispatcher {
                     attempt: report.attempt,
                     reason: reason.clone(),
                     verify_output: verify_output.clone(),
+                }),
+                AttemptEnd::OverBudget { spent } => Some(PreviousFailure {
+                    attempt: report.attempt,
+                    reason: format!("stopped over the task's budget ({spent})"),
+                    verify_output: None,
                 }),
                 _ => None,
             },
@@ -392,6 +423,7 @@ impl Dispatcher {
                     "head": report.head,
                     "input_tokens": report.usage.input_tokens,
                     "output_tokens": report.usage.output_tokens,
+                    "cached_tokens": report.usage.cached_tokens,
                     "cost_usd": report.cost_usd,
                     "verify_output": match &report.end {
                         AttemptEnd::Failed { verify_output: Some(output), .. } => Some(last_bytes(output, 4_000)),
@@ -424,8 +456,73 @@ impl Dispatcher {
                 self.release(index, &lease, "interrupted; its work is committed on its branch")
                     .await?;
             }
+            // Another try would spend more of what is already spent: the
+            // task fails for good, its work kept on its branch.
+            AttemptEnd::OverBudget { spent } => {
+                self.leases.remove(&index);
+                let message = format!(
+                    "over its budget ({spent}; budget: {}); its work is kept on {branch}; \
+                     `orca resume --retry-failed` gives it fresh attempts and a fresh budget",
+                    task.budget.map(|budget| budget.to_string()).unwrap_or_default()
+                );
+                match ctx.store.fail_for_good(&lease, &message).await {
+                    Ok(blocked) => {
+                        self.memory[index].spent = Spend::default();
+                        self.task_failed(index, message, blocked);
+                    }
+                    Err(error) => return self.lease_error(index, error),
+                }
+            }
         }
         Ok(())
+    }
+
+    /// What the run's task attempts spent, the running ones so far.
+    fn run_spend(&self) -> Spend {
+        let mut spend = self.resolver_spend;
+        for memory in &self.memory {
+            spend.add(memory.spent_in_run);
+        }
+        for live in self.live_spend.values() {
+            spend.add(*live);
+        }
+        spend
+    }
+
+    /// Stops dispatching once the run's budget is spent: running attempts
+    /// finish or, with `[run] on_budget = "stop"`, are stopped with their
+    /// work committed. The run stops resumable; a higher budget continues it.
+    fn check_run_budget(&mut self) {
+        if self.budget_spent {
+            return;
+        }
+        let Some(spent) = self.ctx.run_budget.exceeded(self.run_spend()) else { return };
+        self.budget_spent = true;
+        self.emit(RunEvent::OverBudget { task: None, attempt: None, spent: spent.clone() });
+        let stop = self.ctx.config.run.on_budget == OnBudget::Stop;
+        let running = self.executors + self.merges;
+        self.emit(RunEvent::Stopping {
+            reason: match (running, stop) {
+                (0, _) => format!("the run's budget is spent ({spent})"),
+                (_, false) => format!(
+                    "the run's budget is spent ({spent}): nothing new starts, running attempts finish"
+                ),
+                (_, true) => format!(
+                    "the run's budget is spent ({spent}): stopping running attempts, their work kept"
+                ),
+            },
+        });
+        if stop {
+            for cancel in self.cancels.values() {
+                cancel.stop();
+            }
+        }
+        self.halted.get_or_insert(format!(
+            "the run's budget is spent ({spent}); `orca resume --budget-usd N` or \
+             `--budget-tokens N` with a higher limit (or a higher `[run] budget_usd` / \
+             `budget_tokens`) continues it"
+        ));
+        self.stopping = true;
     }
 
     async fn record_session(&mut self, index: usize, attempt: i64, session: String) {
@@ -479,6 +576,7 @@ impl Dispatcher {
         self.merges -= 1;
         self.usage.add(&report.usage);
         self.cost_usd += report.cost_usd.unwrap_or(0.0);
+        self.resolver_spend.add(Spend::of_usage(&report.usage, report.cost_usd.unwrap_or(0.0)));
         let task = ctx.plan.tasks[index].clone();
         let Some(lease) = self.leases.remove(&index) else {
             return Ok(());
@@ -915,6 +1013,7 @@ fn end_name(end: &AttemptEnd) -> &'static str {
         AttemptEnd::Failed { .. } => "failed",
         AttemptEnd::Limited { .. } => "limited",
         AttemptEnd::Interrupted => "interrupted",
+        AttemptEnd::OverBudget { .. } => "over_budget",
     }
 }
 

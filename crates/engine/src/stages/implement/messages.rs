@@ -3,6 +3,7 @@
 
 use super::attempt::AttemptReport;
 use super::merge::MergeReport;
+use crate::budget::Spend;
 use crate::events::RunEvent;
 
 #[derive(Debug)]
@@ -23,6 +24,12 @@ pub(super) enum Msg {
         attempt: i64,
         kind: &'static str,
         payload: serde_json::Value,
+    },
+    /// What a running attempt has spent so far, as its usage arrives.
+    Spend {
+        index: usize,
+        attempt: i64,
+        spend: Spend,
     },
     AttemptDone(Box<AttemptReport>),
     MergeDone(Box<MergeReport>),

@@ -103,6 +103,7 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
         default_agent,
         worker: crate::process::worker_name(),
         remote: p.options.remote.clone(),
+        run_budget: crate::budget::Limit::of_run(&p.ws.config, p.options.budget),
     });
     if ctx.remote.is_some() {
         // Workers elsewhere depend on this coordinator: a database restart

@@ -9,6 +9,7 @@ use orca_store::{AttemptRecord, Lease, TaskState, TaskStatus};
 
 use super::context::{MergedChange, PreviousAttempt, RunContext, TaskMemory};
 use super::dispatcher::PendingMerges;
+use crate::budget::Spend;
 use crate::error::EngineError;
 use crate::excerpt::error_chain;
 use crate::git_thread::on_git;
@@ -169,6 +170,14 @@ pub(super) fn replay(ctx: &RunContext, schedule: &mut Schedule, states: &[TaskSt
 /// session and failure, and for a merged task the change it made.
 pub(super) fn remembered(attempts: &[AttemptRecord]) -> TaskMemory {
     let mut memory = TaskMemory::default();
+    for record in attempts {
+        let spend = Spend::of_record(record);
+        memory.spent_in_run.add(spend);
+        // A task that failed for good and was given fresh attempts
+        // (`--retry-failed`) gets a fresh budget too.
+        memory.spent =
+            if record.outcome == "failed" { Spend::default() } else { memory.spent.plus(spend) };
+    }
     let Some(last) = attempts.last() else { return memory };
     let details: serde_json::Value = last
         .details_json

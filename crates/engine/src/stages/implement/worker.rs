@@ -421,6 +421,9 @@ impl Worker {
             default_agent,
             worker: self.request.name.clone(),
             remote: Some(self.request.remote.clone()),
+            // The coordinator keeps the run's budget; a worker stops an
+            // attempt over its task's budget.
+            run_budget: crate::budget::Limit::of_run(&ws.config, record.options.budget),
         };
         self.runs.insert(run.clone(), RunSlot { ctx: Arc::new(ctx) });
         Ok(true)
@@ -574,6 +577,9 @@ impl Worker {
             fresh_prompt,
             verify_timeout: ctx.verify_timeout(&task),
             cancel: cancel.clone(),
+            budget: crate::budget::Limit::of_task(task.budget),
+            spent_before: memory.spent,
+            meter: crate::budget::Meter::for_agent(&ctx.config, &profile),
         };
         let _ = self.events.send(WorkerEvent::Claimed {
             run: lease.run.to_string(),
@@ -639,7 +645,7 @@ impl Worker {
 
     async fn handle(&mut self, slot: usize, msg: Msg) {
         match msg {
-            Msg::Event(_) | Msg::MergeDone(_) => {}
+            Msg::Event(_) | Msg::MergeDone(_) | Msg::Spend { .. } => {}
             Msg::Session { attempt, session, .. } => {
                 let Some(running) = self.running.get(&slot).filter(|r| r.lease.attempt == attempt)
                 else {
@@ -691,11 +697,13 @@ impl Worker {
                 AttemptEnd::Failed { .. } => "failed",
                 AttemptEnd::Limited { .. } => "limited",
                 AttemptEnd::Interrupted => "interrupted",
+                AttemptEnd::OverBudget { .. } => "over_budget",
             },
             "base": report.base,
             "head": report.head,
             "input_tokens": report.usage.input_tokens,
             "output_tokens": report.usage.output_tokens,
+            "cached_tokens": report.usage.cached_tokens,
             "cost_usd": report.cost_usd,
             "host": self.me.host,
             "verify_output": match &report.end {
@@ -762,6 +770,34 @@ impl Worker {
             AttemptEnd::Interrupted => {
                 self.record(&lease, &info).await;
                 self.release(&lease, "the worker stopped; its work is on its branch").await;
+            }
+            // Another try would spend more of what is already spent.
+            AttemptEnd::OverBudget { spent } => {
+                self.record(&lease, &info).await;
+                let task = &self.runs[&lease.run].ctx.plan.tasks;
+                let budget = task
+                    .iter()
+                    .find(|t| t.id.as_str() == lease.task)
+                    .and_then(|t| t.budget)
+                    .map(|budget| budget.to_string())
+                    .unwrap_or_default();
+                let message = format!(
+                    "over its budget ({spent}; budget: {budget}); its work is kept on {}; \
+                     `orca resume --retry-failed` gives it fresh attempts and a fresh budget",
+                    running.branch
+                );
+                match self.store.fail_for_good(&lease, &message).await {
+                    Ok(_) => {
+                        self.report.failed += 1;
+                        let _ = self.events.send(WorkerEvent::AttemptFailed {
+                            run: lease.run.to_string(),
+                            task: lease.task.clone(),
+                            attempt: lease.attempt,
+                            reason: shorten(&message, 300),
+                        });
+                    }
+                    Err(error) => self.lease_error(&lease, error),
+                }
             }
         }
     }
