@@ -307,6 +307,16 @@ fn thirty_tasks_on_three_worker_machines_are_merged_exactly_once() {
         .count();
     assert!(busy >= 2, "only {busy} worker(s) did anything\n{}", cluster.logs_text());
 
+    // Pushed attempt branches do not pile up in the workers' clones.
+    for name in ["w1", "w2", "w3"] {
+        let out = Command::new("git")
+            .args(["branch", "--list", "orca/*"])
+            .current_dir(cluster.fixture.tools.join(name))
+            .output()
+            .unwrap();
+        let branches = String::from_utf8_lossy(&out.stdout);
+        assert!(branches.lines().all(|b| b.trim().ends_with("/integration")), "{name}: {branches}");
+    }
     // `orca workers` lists them while they live.
     let listed = cluster
         .fixture

@@ -806,7 +806,17 @@ impl Worker {
     async fn push(&self, running: &Running, head: &str) -> Result<(), String> {
         let ctx = self.runs[&running.run].ctx.clone();
         let (remote, branch) = (self.request.remote.clone(), running.branch.clone());
-        let pushed = on_git(&ctx.repo, move |repo| repo.push_branch(&remote, &branch)).await;
+        let pushed = on_git(&ctx.repo, move |repo| {
+            repo.push_branch(&remote, &branch)?;
+            // The remote keeps it now: this clone does not collect one
+            // branch per attempt it ever ran.
+            let prefix = orca_git::run_branch_prefix(running_run(&branch));
+            if let Err(error) = repo.delete_branches_where(&prefix, |name| name == branch) {
+                tracing::warn!(%error, %branch, "cannot delete the pushed attempt branch here");
+            }
+            Ok::<_, PushError>(())
+        })
+        .await;
         let lease = &running.lease;
         match pushed {
             Ok(()) => {
@@ -951,4 +961,9 @@ impl Worker {
             tracing::warn!(%error, "cannot tell the store this worker is alive");
         }
     }
+}
+
+/// The run component of an attempt branch `orca/<run>/<task>/a<n>`.
+fn running_run(branch: &str) -> &str {
+    branch.split('/').nth(1).unwrap_or_default()
 }
