@@ -203,6 +203,53 @@ impl Store {
         .await
     }
 
+    /// [`Store::complete`] for several leases in one transaction (one
+    /// commit, one flush to disk): a coordinator that merged a batch of
+    /// verified tasks completes them together. Each lease is fenced on its
+    /// own; the result says, per lease in order, whether it completed
+    /// (`Err` names who holds the task now). Nothing is written when the
+    /// transaction fails.
+    pub async fn complete_all(
+        &self,
+        done: &[(Lease, String)],
+    ) -> Result<Vec<Result<(), LeaseLost>>, StoreError> {
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
+        retry_transient(move || async move {
+            let err = |e| self.db_error("complete the tasks", e);
+            let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
+            let now = tx.now().await.map_err(err)?;
+            let mut results = Vec::with_capacity(done.len());
+            for (lease, result_json) in done {
+                let ending = Ending {
+                    state: TaskState::Succeeded,
+                    outcome: "succeeded",
+                    result_json: Some(result_json),
+                    error: None,
+                    blocked_reason: None,
+                    run_after_ms: 0,
+                    refund_try: 0,
+                    event: "task.succeeded",
+                    payload: serde_json::json!({ "worker": lease.worker }),
+                    releases_dependents: true,
+                };
+                results.push(match end_lease(&mut tx, lease, &ending, now).await.map_err(err)? {
+                    Err(lost)
+                        if lost.now.state == TaskState::Succeeded
+                            && lost.now.attempt == lease.attempt =>
+                    {
+                        Ok(())
+                    }
+                    other => other,
+                });
+            }
+            tx.commit().await.map_err(err)?;
+            Ok(results)
+        })
+        .await
+    }
+
     /// The attempt failed with `error`. With tries left the task goes back
     /// to `ready` after a backoff from `policy`; out of tries it becomes
     /// `failed` and every task downstream of it `blocked`, with a reason

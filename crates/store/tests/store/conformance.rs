@@ -75,6 +75,7 @@ conformance!(
     a_submitted_attempt_waits_verified_until_the_coordinator_merges_it,
     a_stale_worker_cannot_submit_and_a_merge_lease_expires_back_to_verified,
     workers_say_their_versions_and_what_they_run,
+    a_batch_of_completions_is_fenced_lease_by_lease,
 );
 
 async fn reopened_tasks_start_over_and_free_what_they_blocked(s: TestStore) {
@@ -986,4 +987,34 @@ async fn workers_say_their_versions_and_what_they_run(s: TestStore) {
     assert!(w1.stopping && w1.tasks.is_empty());
     s.forget_worker("w1").await.unwrap();
     assert!(s.workers().await.unwrap().iter().all(|w| w.id != "w1"));
+}
+
+async fn a_batch_of_completions_is_fenced_lease_by_lease(s: TestStore) {
+    let run = s
+        .create_run(&run_of(vec![task("a", &[]), task("b", &[]), task("c", &["a", "b"])]))
+        .await
+        .unwrap();
+    let a = s.claim_task(&run, "a", "w", TTL).await.unwrap().unwrap();
+    let stale = s.claim_task(&run, "b", "slow", Duration::from_millis(50)).await.unwrap().unwrap();
+    eventually("b's lease to expire and be rescued", WAIT, || async {
+        (!s.rescue_expired().await.unwrap().is_empty()).then_some(())
+    })
+    .await;
+    let b = s.claim_task(&run, "b", "fast", TTL).await.unwrap().unwrap();
+    let results = s
+        .complete_all(&[(a.clone(), "{}".into()), (stale, "{}".into()), (b.clone(), "{}".into())])
+        .await
+        .unwrap();
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert_eq!(results[1].as_ref().unwrap_err().now.holder.as_deref(), Some("fast"));
+    let status = s.run_status(&run).await.unwrap();
+    let state = |key: &str| status.tasks.iter().find(|t| t.key == key).unwrap().state;
+    assert_eq!(
+        (state("a"), state("b"), state("c")),
+        (TaskState::Succeeded, TaskState::Succeeded, TaskState::Ready)
+    );
+    // Repeating it (a reply lost with the connection) changes nothing.
+    let again = s.complete_all(&[(a, "{}".into()), (b, "{}".into())]).await.unwrap();
+    assert!(again.iter().all(Result::is_ok));
+    assert_eq!(s.run_status(&run).await.unwrap().tasks[2].state, TaskState::Ready);
 }
