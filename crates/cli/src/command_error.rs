@@ -111,6 +111,9 @@ fn storage_hint(failure: Failure, problem: StorageProblem) -> Failure {
         StorageProblem::ReadOnly | StorageProblem::CannotOpen => {
             failure.with_hint("make the .orca directory and the store writable for this user")
         }
+        StorageProblem::Unreachable => failure.with_hint(
+            "check that the database server runs and is reachable from here, then try again",
+        ),
         StorageProblem::Other => failure,
     }
 }
@@ -144,6 +147,9 @@ pub(crate) fn engine_failure(error: &EngineError) -> Failure {
         EngineError::OtherRepository { .. } => Failure::refused(describe(error))
             .with_hint("resume it from its own repository; `orca runs` lists this one's runs"),
         EngineError::NoCommit | EngineError::NoRepository => Failure::usage(describe(error)),
+        EngineError::Incompatible(_) => Failure::refused(describe(error)).with_hint(
+            "`orca workers` lists every worker and coordinator with its orca version",
+        ),
         EngineError::AgentsUnusable(_) => Failure::usage(describe(error)).with_hint(
             "install the missing programs (or fix `command` under [agents] in .orca/config.toml); \
              `orca doctor` checks everything a run needs",

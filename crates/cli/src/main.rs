@@ -100,6 +100,13 @@ enum Command {
     /// Check everything a run needs (git, store, config, agents, disk), all
     /// problems at once; exit 0 only when a run can start.
     Doctor(commands::doctor::DoctorArgs),
+    /// Work the task queue of this repository's scaled-out runs from this
+    /// machine: claim tasks from the shared store, run each attempt here,
+    /// push its branch to the git remote; the coordinator merges.
+    Worker(commands::worker::WorkerArgs),
+    /// List the workers registered in the store: host, orca version,
+    /// agents, heartbeat age, what each runs now.
+    Workers(commands::workers::WorkersArgs),
     /// Test-only: a worker whose agent sleeps; used by the crash tests.
     #[command(hide = true)]
     DebugWorker(commands::debug_worker::DebugWorkerArgs),
@@ -165,7 +172,10 @@ fn main() -> std::process::ExitCode {
         Err(error) => return argument_error(error),
     };
     let out = Output::new(cli.json);
-    let run_log = logging::install(matches!(cli.command, Command::Run(_) | Command::Resume(_)));
+    let run_log = logging::install(matches!(
+        cli.command,
+        Command::Run(_) | Command::Resume(_) | Command::Worker(_)
+    ));
     let result = match cli.command {
         Command::Plan(args) => commands::plan::run(&args, &out),
         Command::Version(args) => commands::version::run(&args, &out),
@@ -193,6 +203,8 @@ fn main() -> std::process::ExitCode {
         }
         Command::Task(args) => commands::task::run(&args, &out),
         Command::Mcp(args) => commands::mcp::run(&args, &out),
+        Command::Worker(args) => commands::worker::run(&args, &out),
+        Command::Workers(args) => commands::workers::run(&args, &out),
         Command::DebugWorker(args) => commands::debug_worker::run(&args, &out),
         Command::DebugCreateRun(args) => commands::debug_create_run::run(&args, &out),
     };

@@ -146,7 +146,7 @@ fn ask(question: &str) -> bool {
 }
 
 /// Each Ctrl-C or SIGTERM becomes one interrupt message.
-async fn forward_interrupts(tx: mpsc::UnboundedSender<()>) {
+pub(crate) async fn forward_interrupts(tx: mpsc::UnboundedSender<()>) {
     let Ok(mut terminate) =
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
     else {
@@ -276,9 +276,17 @@ fn summary(report: &RunReport) -> String {
 /// Options `orca run` and `orca resume` share.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct RunCommonArgs {
-    /// The most agents working at once [default: `[run] agents`, 4].
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    /// The most agents working at once [default: `[run] agents`, 4]; 0
+    /// with --remote: `orca worker`s on other machines run every attempt.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(0..=256))]
     pub(crate) agents: Option<u32>,
+
+    /// Scale out (docs/scale-out.md): `orca worker`s on other machines,
+    /// sharing the PostgreSQL store, run this run's tasks and push their
+    /// attempt branches to this git remote (a URL or a remote's name);
+    /// this orca pushes the integration branch there and merges.
+    #[arg(long, value_name = "URL")]
+    pub(crate) remote: Option<String>,
 
     /// The agent for tasks whose plan names none [default: `[run] agent`].
     #[arg(long, value_name = "NAME")]
@@ -327,6 +335,7 @@ impl RunCommonArgs {
             agent: self.agent.clone(),
             keep_branches: self.keep_branches.then_some(true),
             resolver: self.no_resolver.then_some(false),
+            remote: self.remote.clone(),
             budget,
         }
     }

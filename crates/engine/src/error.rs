@@ -79,6 +79,9 @@ pub enum EngineError {
     },
     #[error("the run cannot make progress ({0}); this is a bug in orca")]
     Stuck(String),
+    /// A worker or coordinator of another orca: they must not work together.
+    #[error("refusing to work with an incompatible orca: {0}")]
+    Incompatible(String),
     #[error("a run from a goal needs its plan stage, and {how} leaves it out")]
     GoalWithoutPlan { how: String },
     #[error("cannot move {branch} forward")]

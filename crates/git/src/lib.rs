@@ -47,6 +47,7 @@ mod fast_forward;
 mod invocation;
 mod merge;
 mod refname;
+mod remote;
 mod repo;
 mod sha;
 mod stale_lock;
@@ -63,6 +64,7 @@ pub use refname::{
     BRANCH_NAMESPACE, attempt_branch, check_branch_name, integration_branch, ref_component,
     resolver_worktree_path, run_branch_prefix, task_worktree_path,
 };
+pub use remote::PushError;
 pub use repo::{
     BranchDeletion, DiscoverError, FALLBACK_EMAIL, FALLBACK_NAME, RefError, Repo,
     WORKTREE_ADMIN_LOCK,

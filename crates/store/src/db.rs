@@ -416,6 +416,23 @@ pub(crate) fn system_now_ms() -> i64 {
 /// Whether a failed transaction was rolled back for a reason that retrying
 /// it can fix: a deadlock or serialization failure on PostgreSQL, a lock
 /// that stayed busy past the timeout on SQLite.
+/// The connection to the database broke or could not be made (a server
+/// that restarts, a network drop): the same statement may work once it is
+/// back. PostgreSQL's `57P0x` (shut down) and `08xxx` (connection) codes.
+pub(crate) fn is_disconnect(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Io(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => {
+            db.code().is_some_and(|code| code.starts_with("57P0") || code.starts_with("08"))
+        }
+        _ => false,
+    }
+}
+
 pub(crate) fn is_transient(error: &sqlx::Error) -> bool {
     let sqlx::Error::Database(db) = error else {
         return false;

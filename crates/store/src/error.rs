@@ -65,6 +65,9 @@ pub enum StorageProblem {
     CannotOpen,
     /// The operating system reported an I/O error.
     Io,
+    /// The database server cannot be reached (it restarts, the network
+    /// dropped); the same operation may work once it is back.
+    Unreachable,
     /// Anything else the database reported.
     Other,
 }
@@ -81,6 +84,9 @@ impl fmt::Display for StorageProblem {
             }
             StorageProblem::Io => {
                 "the disk refused a write (disk full, file size limit, or I/O error)"
+            }
+            StorageProblem::Unreachable => {
+                "the server cannot be reached (it may be restarting, or the network is down)"
             }
             StorageProblem::Other => "the database reported an error",
         })

@@ -180,12 +180,38 @@ pub(crate) const RECORD_ATTEMPT: Sql = Sql::both(
      summary = COALESCE($8, summary), details_json = COALESCE($9, details_json) \
      WHERE run_id = $1 AND task_key = $2 AND attempt = $3",
 );
+/// Expired leases, with the outcome of the attempt they hold: `merging`
+/// marks a coordinator's merge lease, which goes back to `verified`.
 pub(crate) const EXPIRED: Sql = Sql::each(
-    "SELECT run_id, key, attempt, lease_owner, tries, max_attempts FROM tasks \
+    "SELECT run_id, key, attempt, lease_owner, tries, max_attempts, \
+     (SELECT a.outcome FROM attempts a WHERE a.run_id = tasks.run_id AND a.task_key = tasks.key \
+       AND a.attempt = tasks.attempt) AS attempt_outcome FROM tasks \
      WHERE state = 'leased' AND lease_expires_ms < $1 ORDER BY lease_expires_ms LIMIT 500",
-    "SELECT run_id, key, attempt, lease_owner, tries, max_attempts FROM tasks \
+    "SELECT run_id, key, attempt, lease_owner, tries, max_attempts, \
+     (SELECT a.outcome FROM attempts a WHERE a.run_id = tasks.run_id AND a.task_key = tasks.key \
+       AND a.attempt = tasks.attempt) AS attempt_outcome FROM tasks \
      WHERE state = 'leased' AND lease_expires_ms < $1 ORDER BY lease_expires_ms LIMIT 500 \
-     FOR UPDATE SKIP LOCKED",
+     FOR UPDATE OF tasks SKIP LOCKED",
+);
+/// The coordinator takes its run's verified tasks: each becomes leased to
+/// it under the attempt number the worker submitted with (no new attempt,
+/// no try spent). $1 run, $2 coordinator, $3 now, $4 ttl.
+pub(crate) const TAKE_VERIFIED: Sql = Sql::each(
+    "UPDATE tasks SET state = 'leased', lease_owner = $2, leased_ms = $3, heartbeat_ms = $3, \
+     lease_expires_ms = $3 + $4, updated_ms = $3 \
+     WHERE run_id = $1 AND state = 'verified' \
+     RETURNING key, attempt, tries, max_attempts, priority, spec_json, lease_expires_ms",
+    "WITH picked AS (SELECT key FROM tasks WHERE run_id = $1 AND state = 'verified' \
+       ORDER BY key FOR UPDATE SKIP LOCKED) \
+     UPDATE tasks t SET state = 'leased', lease_owner = $2, leased_ms = $3, heartbeat_ms = $3, \
+     lease_expires_ms = $3 + $4, updated_ms = $3 FROM picked \
+     WHERE t.run_id = $1 AND t.key = picked.key \
+     RETURNING t.key, t.attempt, t.tries, t.max_attempts, t.priority, t.spec_json, t.lease_expires_ms",
+);
+/// The attempt a coordinator took to merge: marked `merging`, read back.
+pub(crate) const MARK_MERGING: Sql = Sql::both(
+    "UPDATE attempts SET outcome = 'merging' WHERE run_id = $1 AND task_key = $2 AND attempt = $3 \
+     RETURNING worker, branch, commit_sha, details_json",
 );
 
 #[cfg(test)]

@@ -11,9 +11,12 @@ use crate::db::{Row, Tx, TxKind, args};
 use crate::error::{LeaseError, LeaseLost, StoreError, TaskNow};
 use crate::lease_sql::{
     BLOCK_DOWNSTREAM, CLAIM, CLAIM_ONE, CURRENT, END_ATTEMPT, END_LEASE, END_LEASE_SUCCEEDED,
-    EXPIRED, GUARD, HEARTBEAT, INSERT_ATTEMPT, RECORD_ATTEMPT, RELEASE_DEPENDENTS,
+    EXPIRED, GUARD, HEARTBEAT, INSERT_ATTEMPT, MARK_MERGING, RECORD_ATTEMPT, RELEASE_DEPENDENTS,
+    TAKE_VERIFIED,
 };
-use crate::model::{AttemptInfo, FailOutcome, Lease, Rescued, RetryPolicy, RunId, TaskState};
+use crate::model::{
+    AttemptInfo, FailOutcome, Lease, Rescued, RetryPolicy, RunId, TaskState, VerifiedAttempt,
+};
 use crate::runs::insert_event;
 use crate::store::{Store, retry_transient};
 use crate::workers::TOUCH;
@@ -200,6 +203,53 @@ impl Store {
         .await
     }
 
+    /// [`Store::complete`] for several leases in one transaction (one
+    /// commit, one flush to disk): a coordinator that merged a batch of
+    /// verified tasks completes them together. Each lease is fenced on its
+    /// own; the result says, per lease in order, whether it completed
+    /// (`Err` names who holds the task now). Nothing is written when the
+    /// transaction fails.
+    pub async fn complete_all(
+        &self,
+        done: &[(Lease, String)],
+    ) -> Result<Vec<Result<(), LeaseLost>>, StoreError> {
+        if done.is_empty() {
+            return Ok(Vec::new());
+        }
+        retry_transient(move || async move {
+            let err = |e| self.db_error("complete the tasks", e);
+            let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
+            let now = tx.now().await.map_err(err)?;
+            let mut results = Vec::with_capacity(done.len());
+            for (lease, result_json) in done {
+                let ending = Ending {
+                    state: TaskState::Succeeded,
+                    outcome: "succeeded",
+                    result_json: Some(result_json),
+                    error: None,
+                    blocked_reason: None,
+                    run_after_ms: 0,
+                    refund_try: 0,
+                    event: "task.succeeded",
+                    payload: serde_json::json!({ "worker": lease.worker }),
+                    releases_dependents: true,
+                };
+                results.push(match end_lease(&mut tx, lease, &ending, now).await.map_err(err)? {
+                    Err(lost)
+                        if lost.now.state == TaskState::Succeeded
+                            && lost.now.attempt == lease.attempt =>
+                    {
+                        Ok(())
+                    }
+                    other => other,
+                });
+            }
+            tx.commit().await.map_err(err)?;
+            Ok(results)
+        })
+        .await
+    }
+
     /// The attempt failed with `error`. With tries left the task goes back
     /// to `ready` after a backoff from `policy`; out of tries it becomes
     /// `failed` and every task downstream of it `blocked`, with a reason
@@ -361,22 +411,152 @@ impl Store {
             {
                 return Err(lost(&mut tx, lease).await.map_err(err)?.into());
             }
-            tx.execute(
-                RECORD_ATTEMPT,
-                args![
-                    lease.run.as_str(),
-                    &lease.task,
-                    lease.attempt,
-                    info.branch.as_deref(),
-                    info.agent.as_deref(),
-                    info.agent_session_id.as_deref(),
-                    info.commit_sha.as_deref(),
-                    info.summary.as_deref(),
-                    info.details_json.as_deref(),
-                ],
-            )
-            .await
-            .map_err(err)?;
+            record(&mut tx, lease, info).await.map_err(err)?;
+            tx.commit().await.map_err(err)
+        })
+        .await
+    }
+
+    /// A worker's attempt passed `verify` and its branch is pushed: records
+    /// `info` (the branch and the commit to merge, at least) on the attempt
+    /// and moves the task to `verified`, ending the worker's lease, in one
+    /// fenced transaction. The coordinator merges it ([`Store::take_verified`]);
+    /// dependents wait until then. Repeating a submit that went through
+    /// succeeds without changing anything.
+    pub async fn submit(&self, lease: &Lease, info: &AttemptInfo) -> Result<(), LeaseError> {
+        retry_transient(move || async move {
+            let err = |e| LeaseError::Store(self.db_error("submit the verified attempt", e));
+            let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
+            let now = tx.now().await.map_err(err)?;
+            if tx
+                .fetch_optional(GUARD, args![lease.run.as_str(), &lease.task, lease.attempt])
+                .await
+                .map_err(err)?
+                .is_none()
+            {
+                let lost = lost(&mut tx, lease).await.map_err(err)?;
+                if lost.now.attempt == lease.attempt
+                    && matches!(lost.now.state, TaskState::Verified | TaskState::Succeeded)
+                {
+                    return Ok(());
+                }
+                return Err(lost.into());
+            }
+            record(&mut tx, lease, info).await.map_err(err)?;
+            let ending = Ending {
+                state: TaskState::Verified,
+                outcome: "verified",
+                result_json: None,
+                error: None,
+                blocked_reason: None,
+                run_after_ms: 0,
+                refund_try: 0,
+                event: "task.verified",
+                payload: serde_json::json!({
+                    "worker": lease.worker,
+                    "branch": info.branch,
+                    "commit": info.commit_sha,
+                }),
+                releases_dependents: false,
+            };
+            if let Err(lost) = end_lease(&mut tx, lease, &ending, now).await.map_err(err)? {
+                return Err(lost.into());
+            }
+            tx.commit().await.map_err(err)
+        })
+        .await
+    }
+
+    /// The coordinator of `run` takes every task workers submitted as
+    /// verified: each becomes leased to `coordinator` for `ttl` under the
+    /// attempt number it was submitted with, and comes back with the branch
+    /// and the commit the worker recorded. The lease ends as any other
+    /// (complete after the merge, `fail_for_good` on a conflict), or with
+    /// [`Store::return_verified`]; if it expires it goes back to `verified`.
+    pub async fn take_verified(
+        &self,
+        run: &RunId,
+        coordinator: &str,
+        ttl: Duration,
+    ) -> Result<Vec<VerifiedAttempt>, StoreError> {
+        retry_transient(move || async move {
+            let err = |e| self.db_error("take verified tasks", e);
+            let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
+            let now = tx.now().await.map_err(err)?;
+            let ttl_ms = duration_ms(ttl);
+            let rows = tx
+                .fetch_all(TAKE_VERIFIED, args![run.as_str(), coordinator, now, ttl_ms])
+                .await
+                .map_err(err)?;
+            let mut taken = Vec::with_capacity(rows.len());
+            for row in &rows {
+                let lease = lease_from_row(row, run, coordinator, ttl_ms).map_err(err)?;
+                let attempt = tx
+                    .fetch_optional(MARK_MERGING, args![run.as_str(), &lease.task, lease.attempt])
+                    .await
+                    .map_err(err)?;
+                let (worker, branch, commit_sha, details_json) = match attempt {
+                    Some(row) => (
+                        row.text("worker").map_err(err)?,
+                        row.opt_text("branch").map_err(err)?,
+                        row.opt_text("commit_sha").map_err(err)?,
+                        row.opt_text("details_json").map_err(err)?,
+                    ),
+                    None => (String::new(), None, None, None),
+                };
+                let payload = serde_json::json!({
+                    "worker": coordinator,
+                    "submitted_by": worker,
+                    "commit": commit_sha,
+                });
+                insert_event(
+                    &mut tx,
+                    run,
+                    Some(&lease.task),
+                    Some(lease.attempt),
+                    "task.merging",
+                    &payload.to_string(),
+                    now,
+                )
+                .await
+                .map_err(err)?;
+                taken.push(VerifiedAttempt { lease, worker, branch, commit_sha, details_json });
+            }
+            tx.commit().await.map_err(err)?;
+            taken.sort_by(|a, b| {
+                b.lease
+                    .priority
+                    .cmp(&a.lease.priority)
+                    .then_with(|| a.lease.task.cmp(&b.lease.task))
+            });
+            Ok(taken)
+        })
+        .await
+    }
+
+    /// The coordinator could not merge a verified attempt for a reason that
+    /// is not the attempt's (git failed, the remote refused the integration
+    /// branch): the task goes back to `verified`, to be taken again.
+    pub async fn return_verified(&self, lease: &Lease, reason: &str) -> Result<(), LeaseError> {
+        retry_transient(move || async move {
+            let err = |e| LeaseError::Store(self.db_error("hand the verified task back", e));
+            let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
+            let now = tx.now().await.map_err(err)?;
+            let ending = Ending {
+                state: TaskState::Verified,
+                outcome: "verified",
+                result_json: None,
+                error: Some(reason),
+                blocked_reason: None,
+                run_after_ms: 0,
+                refund_try: 0,
+                event: "task.merge_returned",
+                payload: serde_json::json!({ "worker": lease.worker, "reason": reason }),
+                releases_dependents: false,
+            };
+            if let Err(lost) = end_lease(&mut tx, lease, &ending, now).await.map_err(err)? {
+                return Err(lost.into());
+            }
             tx.commit().await.map_err(err)
         })
         .await
@@ -398,7 +578,12 @@ impl Store {
                 let task = row.text("key").map_err(err)?;
                 let attempt = row.int("attempt").map_err(err)?;
                 let worker = row.opt_text("lease_owner").map_err(err)?.unwrap_or_default();
-                let out_of_tries = row.int("tries").map_err(err)? >= row.int("max_attempts").map_err(err)?;
+                let merging =
+                    row.opt_text("attempt_outcome").map_err(err)?.as_deref() == Some("merging");
+                // A coordinator's merge lease: the verified work waits for
+                // the next coordinator, it is never redone.
+                let out_of_tries = !merging
+                    && row.int("tries").map_err(err)? >= row.int("max_attempts").map_err(err)?;
                 let message = format!("the lease of worker `{worker}` on attempt {attempt} expired");
                 let lease = Lease {
                     run: run.clone(),
@@ -413,8 +598,14 @@ impl Store {
                     spec_json: String::new(),
                 };
                 let ending = Ending {
-                    state: if out_of_tries { TaskState::Failed } else { TaskState::Ready },
-                    outcome: "expired",
+                    state: if merging {
+                        TaskState::Verified
+                    } else if out_of_tries {
+                        TaskState::Failed
+                    } else {
+                        TaskState::Ready
+                    },
+                    outcome: if merging { "verified" } else { "expired" },
                     result_json: None,
                     error: Some(&message),
                     blocked_reason: None,
@@ -500,6 +691,26 @@ async fn end_lease(
         tx.execute(RELEASE_DEPENDENTS, args![lease.run.as_str(), &lease.task, now]).await?;
     }
     Ok(Ok(()))
+}
+
+/// Stores `info` on the lease's attempt row (the caller checked the guard).
+async fn record(tx: &mut Tx, lease: &Lease, info: &AttemptInfo) -> Result<(), sqlx::Error> {
+    tx.execute(
+        RECORD_ATTEMPT,
+        args![
+            lease.run.as_str(),
+            &lease.task,
+            lease.attempt,
+            info.branch.as_deref(),
+            info.agent.as_deref(),
+            info.agent_session_id.as_deref(),
+            info.commit_sha.as_deref(),
+            info.summary.as_deref(),
+            info.details_json.as_deref(),
+        ],
+    )
+    .await?;
+    Ok(())
 }
 
 /// Reads where the task is now, to explain a refused write.

@@ -40,8 +40,15 @@ pub use lookup::{DepState, ReadyTask, Remaining, TaskCounts};
 pub use model::{
     AttemptInfo, AttemptRecord, Event, FailOutcome, Lease, LeaseView, NewRun, NewTask, RepoRef,
     Rescued, RetryPolicy, Run, RunId, RunScope, RunState, RunStatus, RunSummary, Stage,
-    StageChange, StageState, StageStatus, TaskState, TaskStatus, Worker, utc_timestamp,
+    StageChange, StageState, StageStatus, TaskState, TaskStatus, VerifiedAttempt, Worker,
+    WorkerInfo, utc_timestamp,
 };
 pub use schema::SCHEMA_VERSION;
+
+/// What workers and coordinators on different machines expect of each
+/// other (docs/scale-out.md): the `verified` state, branch names, what a
+/// submit records. Bumped whenever that changes; peers that differ refuse
+/// to work together.
+pub const PROTOCOL_VERSION: i64 = 1;
 pub use session_lock::{LockError, LockHolder, SessionLock};
-pub use store::{Store, StoreOptions};
+pub use store::{Store, StoreOptions, set_reconnect_patience};

@@ -54,11 +54,11 @@ const REMAINING: Sql = Sql::each(
     "SELECT (SELECT count(*) FROM tasks INDEXED BY tasks_ready \
        WHERE run_id = $1 AND state = 'ready' AND run_after_ms <= $2) AS ready, \
      (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE run_id = $1 \
-       AND state IN ('waiting', 'ready', 'leased') LIMIT 1) AS open) AS unfinished",
+       AND state IN ('waiting', 'ready', 'leased', 'verified') LIMIT 1) AS open) AS unfinished",
     "SELECT (SELECT count(*) FROM tasks WHERE run_id = $1 AND state = 'ready' AND run_after_ms <= $2) \
        AS ready, \
      (SELECT count(*) FROM (SELECT 1 FROM tasks WHERE run_id = $1 \
-       AND state IN ('waiting', 'ready', 'leased') LIMIT 1) AS open) AS unfinished",
+       AND state IN ('waiting', 'ready', 'leased', 'verified') LIMIT 1) AS open) AS unfinished",
 );
 const COUNTS: Sql =
     Sql::both("SELECT state, count(*) AS n FROM tasks WHERE run_id = $1 GROUP BY state");

@@ -112,6 +112,10 @@ text_enum! {
         Ready = "ready",
         /// A worker holds it under a lease.
         Leased = "leased",
+        /// A worker's attempt passed `verify` and its branch is on the git
+        /// remote at the commit recorded with the attempt: it waits for the
+        /// coordinator to merge it (docs/scale-out.md). Its dependents still wait.
+        Verified = "verified",
         /// Done; its dependents may run.
         Succeeded = "succeeded",
         /// Out of attempts.
@@ -265,6 +269,21 @@ pub struct AttemptInfo {
     /// A short human summary.
     pub summary: Option<String>,
     /// Anything else, as JSON.
+    pub details_json: Option<String>,
+}
+
+/// A task a worker submitted as verified, now leased to the coordinator
+/// to merge ([`crate::Store::take_verified`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VerifiedAttempt {
+    /// The coordinator's lease, under the attempt number of the worker's.
+    pub lease: Lease,
+    /// The worker that ran and submitted the attempt.
+    pub worker: String,
+    /// The attempt branch the worker pushed.
+    pub branch: Option<String>,
+    /// The commit the worker recorded when it submitted: the one to merge.
+    pub commit_sha: Option<String>,
     pub details_json: Option<String>,
 }
 
@@ -476,6 +495,77 @@ pub struct Worker {
     pub pid: i64,
     pub started_ms: i64,
     pub last_seen_ms: i64,
+    /// `worker` (`orca worker`), `coordinator` (`orca run`/`resume`),
+    /// `session`; None for a process that did not say (an older orca).
+    pub role: Option<String>,
+    /// The orca version it runs.
+    pub version: Option<String>,
+    /// The store schema version it was built for.
+    pub schema_version: Option<i64>,
+    /// The scale-out protocol it speaks ([`crate::PROTOCOL_VERSION`]).
+    pub protocol: Option<i64>,
+    /// How many agents it runs at once.
+    pub agents: Option<i64>,
+    /// What it runs now: `run/task/a<n>` (a coordinator: its run).
+    pub tasks: Vec<String>,
+    /// It stopped claiming (SIGTERM) and finishes what it holds.
+    pub stopping: bool,
+}
+
+impl Worker {
+    /// Why this process and `other` (this orca, described by `me`) must
+    /// not work together, or None when they may. Processes that did not
+    /// say their protocol (an orca older than scale-out) are refused too.
+    pub fn incompatibility(&self, me: &WorkerInfo) -> Option<String> {
+        let theirs = self.protocol;
+        if theirs == Some(me.protocol) && self.schema_version == Some(me.schema_version) {
+            return None;
+        }
+        let role = self.role.as_deref().unwrap_or("process");
+        let version = self.version.as_deref().unwrap_or("an older orca");
+        let said = match theirs {
+            Some(protocol) => format!(
+                "protocol {protocol}, store schema {}",
+                self.schema_version.map_or_else(|| "?".to_owned(), |v| v.to_string())
+            ),
+            None => "no scale-out protocol".to_owned(),
+        };
+        Some(format!(
+            "{role} `{}` on {} (pid {}) runs orca {version} ({said}); this orca {} speaks protocol {}, \
+             store schema {}: run the same orca version on every machine",
+            self.id, self.host, self.pid, me.version, me.protocol, me.schema_version
+        ))
+    }
+}
+
+/// What a process says about itself when it registers
+/// ([`crate::Store::register_process`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WorkerInfo {
+    pub id: String,
+    pub host: String,
+    pub pid: u32,
+    pub role: String,
+    pub version: String,
+    pub schema_version: i64,
+    pub protocol: i64,
+    pub agents: i64,
+}
+
+impl WorkerInfo {
+    /// This process, in `role`, with this build's versions.
+    pub fn this_process(id: &str, host: &str, role: &str, version: &str, agents: i64) -> Self {
+        WorkerInfo {
+            id: id.to_owned(),
+            host: host.to_owned(),
+            pid: std::process::id(),
+            role: role.to_owned(),
+            version: version.to_owned(),
+            schema_version: crate::SCHEMA_VERSION,
+            protocol: crate::PROTOCOL_VERSION,
+            agents,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -192,6 +192,7 @@ fn reopen_set(
                                 | TaskState::Waiting
                                 | TaskState::Ready
                                 | TaskState::Leased
+                                | TaskState::Verified
                         )
                     )
             });

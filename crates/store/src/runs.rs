@@ -31,7 +31,7 @@ const CANCEL_ATTEMPTS: Sql = Sql::both(
 const CANCEL_TASKS: Sql = Sql::both(
     "UPDATE tasks SET state = 'cancelled', lease_owner = NULL, leased_ms = NULL, \
      lease_expires_ms = NULL, heartbeat_ms = NULL, updated_ms = $2 \
-     WHERE run_id = $1 AND state IN ('waiting', 'ready', 'leased')",
+     WHERE run_id = $1 AND state IN ('waiting', 'ready', 'leased', 'verified')",
 );
 const FINISH_RUN: Sql = Sql::both("UPDATE runs SET state = $2, updated_ms = $3 WHERE id = $1");
 /// `started_ms` is set when a stage starts running (or is skipped without

@@ -6,7 +6,7 @@
 use crate::db::{Pool, Sql, TxKind, args};
 
 /// The schema version this build of orca reads and writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 struct Migration {
     version: i64,
@@ -47,6 +47,13 @@ const MIGRATIONS: &[Migration] = &[
         sql: Sql::each(
             include_str!("../migrations/sqlite/0005_pipeline.sql"),
             include_str!("../migrations/postgres/0005_pipeline.sql"),
+        ),
+    },
+    Migration {
+        version: 6,
+        sql: Sql::each(
+            include_str!("../migrations/sqlite/0006_scale_out.sql"),
+            include_str!("../migrations/postgres/0006_scale_out.sql"),
         ),
     },
 ];

@@ -176,12 +176,11 @@ impl Store {
 
     /// Wraps a database error with the operation and the store it concerns.
     pub(crate) fn db_error(&self, op: &'static str, source: sqlx::Error) -> StoreError {
-        StoreError::Database {
-            op,
-            store: self.location.describe(),
-            problem: StorageProblem::of(&source),
-            source,
-        }
+        let problem = match &self.location {
+            Location::Postgres { .. } if db::is_disconnect(&source) => StorageProblem::Unreachable,
+            _ => StorageProblem::of(&source),
+        };
+        StoreError::Database { op, store: self.location.describe(), problem, source }
     }
 }
 
@@ -302,17 +301,41 @@ fn connect_reason(error: &sqlx::Error) -> String {
 /// Whether an error means "roll back happened, try the whole transaction again".
 pub(crate) trait Transient {
     fn is_transient(&self) -> bool;
+    /// The database could not be reached: worth trying again while
+    /// [`set_reconnect_patience`] allows.
+    fn is_disconnect(&self) -> bool;
+}
+
+/// How long a write waits for a database that cannot be reached (in ms).
+static RECONNECT_PATIENCE_MS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Makes every write of this process try again, with backoff, while the
+/// database cannot be reached (a server restart, a network drop), for up
+/// to `patience`; then the error is returned. Long-lived processes that
+/// must ride out an outage (`orca worker`, a coordinator) set it; by
+/// default (zero) a command fails at once.
+pub fn set_reconnect_patience(patience: Duration) {
+    let ms = u64::try_from(patience.as_millis()).unwrap_or(u64::MAX);
+    RECONNECT_PATIENCE_MS.store(ms, std::sync::atomic::Ordering::Relaxed);
 }
 
 impl Transient for StoreError {
     fn is_transient(&self) -> bool {
         matches!(self, StoreError::Database { source, .. } if db::is_transient(source))
     }
+
+    fn is_disconnect(&self) -> bool {
+        matches!(self, StoreError::Database { source, .. } if db::is_disconnect(source))
+    }
 }
 
 impl Transient for LeaseError {
     fn is_transient(&self) -> bool {
         matches!(self, LeaseError::Store(error) if error.is_transient())
+    }
+
+    fn is_disconnect(&self) -> bool {
+        matches!(self, LeaseError::Store(error) if error.is_disconnect())
     }
 }
 
@@ -325,8 +348,21 @@ where
     Fut: Future<Output = Result<T, E>>,
 {
     let mut tries = 0_u32;
+    let started = std::time::Instant::now();
+    let mut backoff = Duration::from_millis(50);
     loop {
         match body().await {
+            Err(error)
+                if error.is_disconnect()
+                    && started.elapsed().as_millis()
+                        < u128::from(
+                            RECONNECT_PATIENCE_MS.load(std::sync::atomic::Ordering::Relaxed),
+                        ) =>
+            {
+                tracing::debug!(?backoff, "the database cannot be reached; trying again");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
             Err(error) if error.is_transient() && tries < 20 => {
                 tries += 1;
                 tracing::debug!(tries, "transaction rolled back for a transient reason; retrying");

@@ -102,6 +102,7 @@ pub(crate) fn run(args: &DemoArgs, out: &Output) -> Result<ExitCode, Failure> {
         progress: true,
         merge: false,
         store: None,
+        remote: None,
         budget_usd: None,
         budget_tokens: None,
     };

@@ -27,3 +27,5 @@ pub(crate) mod status;
 pub(crate) mod task;
 pub(crate) mod test;
 pub(crate) mod version;
+pub(crate) mod worker;
+pub(crate) mod workers;

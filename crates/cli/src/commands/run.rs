@@ -110,6 +110,12 @@ pub(crate) fn run(
     out: &Output,
     run_log: Option<RunLog>,
 ) -> Result<ExitCode, Failure> {
+    if args.common.agents == Some(0) && args.common.remote.is_none() {
+        return Err(Failure::usage(
+            "--agents 0 leaves the run to `orca worker`s, which needs --remote",
+        )
+        .with_hint("give the git remote workers push to: `orca run --remote URL --agents 0 ...`"));
+    }
     let workspace = find_workspace(args.common.store.as_deref())?;
     let input = match (&args.plan, &args.goal, &args.goal_file) {
         (Some(path), _, _) => {

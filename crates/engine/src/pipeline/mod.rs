@@ -349,6 +349,7 @@ pub async fn start(
         approved: request.yes,
         plan: PlanProgress::default(),
         options: options.clone(),
+        protocol: Some(orca_store::PROTOCOL_VERSION),
     };
     // Every agent a given plan needs is checked before anything is created.
     let new_run = match &request.input {
@@ -426,6 +427,7 @@ pub async fn resume(
     let mut record = PipelineRecord::load(&ws.store, &run.id).await?;
     record.options = request.options.over(&record.options);
     record.approved |= request.yes;
+    record.protocol = Some(orca_store::PROTOCOL_VERSION);
     // `--until` holds for the command that gives it.
     record.selection.until = request.until.unwrap_or(Stage::Complete);
     record.save(&ws.store, &run.id).await?;

@@ -18,6 +18,10 @@ pub struct RunOptions {
     pub keep_branches: Option<bool>,
     /// Conflicts go to a resolver agent.
     pub resolver: Option<bool>,
+    /// The git remote of a scaled-out run: `orca worker`s on other machines
+    /// work its tasks and push their attempts there (docs/scale-out.md).
+    #[serde(default)]
+    pub remote: Option<String>,
     /// What the run's task attempts may spend together, over `[run]`'s
     /// `budget_usd` / `budget_tokens` (each kind on its own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -32,6 +36,7 @@ impl RunOptions {
             agent: self.agent.clone().or_else(|| earlier.agent.clone()),
             keep_branches: self.keep_branches.or(earlier.keep_branches),
             resolver: self.resolver.or(earlier.resolver),
+            remote: self.remote.clone().or_else(|| earlier.remote.clone()),
             budget: match (self.budget, earlier.budget) {
                 (Some(now), Some(before)) => Some(orca_plan::Budget {
                     tokens: now.tokens.or(before.tokens),
@@ -76,6 +81,10 @@ pub struct PipelineRecord {
     pub approved: bool,
     pub plan: PlanProgress,
     pub options: RunOptions,
+    /// The scale-out protocol of the orca that drives the run
+    /// ([`orca_store::PROTOCOL_VERSION`]): workers of another refuse it.
+    #[serde(default)]
+    pub protocol: Option<i64>,
 }
 
 impl PipelineRecord {
@@ -85,7 +94,7 @@ impl PipelineRecord {
 
     /// The record of `run`; a run started by an older orca has none (it
     /// was started with `orca run --plan`, at the parallel stage).
-    pub(crate) async fn load(store: &Store, run: &RunId) -> Result<PipelineRecord, StoreError> {
+    pub async fn load(store: &Store, run: &RunId) -> Result<PipelineRecord, StoreError> {
         Ok(match store.pipeline_json(run).await? {
             Some(json) => serde_json::from_str(&json).unwrap_or_default(),
             None => PipelineRecord {

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use orca_store::{
-    AttemptInfo, FailOutcome, LeaseError, RetryPolicy, RunState, Stage, StageState, StoreError,
-    TaskState,
+    AttemptInfo, FailOutcome, LeaseError, PROTOCOL_VERSION, RetryPolicy, RunState, SCHEMA_VERSION,
+    Stage, StageState, StoreError, TaskState, WorkerInfo,
 };
 
 use crate::common::{TestStore, eventually, random_dag, run_of, task};
@@ -72,6 +72,10 @@ conformance!(
     runs_are_listed_and_picked_per_repository,
     the_pipeline_document_is_kept_with_the_run,
     reopened_tasks_start_over_and_free_what_they_blocked,
+    a_submitted_attempt_waits_verified_until_the_coordinator_merges_it,
+    a_stale_worker_cannot_submit_and_a_merge_lease_expires_back_to_verified,
+    workers_say_their_versions_and_what_they_run,
+    a_batch_of_completions_is_fenced_lease_by_lease,
 );
 
 async fn reopened_tasks_start_over_and_free_what_they_blocked(s: TestStore) {
@@ -861,4 +865,156 @@ async fn remaining_says_what_can_be_claimed_and_whether_anything_is_left(s: Test
     let end = s.remaining(&run).await.unwrap();
     assert_eq!((end.ready, end.unfinished), (0, false));
     assert!(end.now_ms > 0);
+}
+
+fn pushed(branch: &str, sha: &str) -> AttemptInfo {
+    AttemptInfo {
+        branch: Some(branch.into()),
+        commit_sha: Some(sha.into()),
+        details_json: Some(r#"{"end":"verified"}"#.into()),
+        ..AttemptInfo::default()
+    }
+}
+
+async fn a_submitted_attempt_waits_verified_until_the_coordinator_merges_it(s: TestStore) {
+    let run = s.create_run(&run_of(vec![task("a", &[]), task("b", &["a"])])).await.unwrap();
+    let lease = s.claim(&run, "w1", 1, TTL).await.unwrap().remove(0);
+    s.submit(&lease, &pushed("orca/r/a/a1", "abc123")).await.unwrap();
+    // Repeating a submit whose reply was lost is harmless.
+    s.submit(&lease, &pushed("orca/r/a/a1", "abc123")).await.unwrap();
+    let status = s.run_status(&run).await.unwrap();
+    assert_eq!(status.tasks[0].state, TaskState::Verified);
+    assert!(status.tasks[0].lease.is_none());
+    // Verified is not done: the dependent waits, nobody can claim either.
+    assert_eq!(status.tasks[1].state, TaskState::Waiting);
+    assert!(s.claim(&run, "w2", 5, TTL).await.unwrap().is_empty());
+    // The worker's lease ended with the submit.
+    let err = s.heartbeat(&lease).await.expect_err("the submit ended the worker's lease");
+    assert_eq!(err.lease_lost().unwrap().now.state, TaskState::Verified);
+
+    let taken = s.take_verified(&run, "coordinator", TTL).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    let merge = &taken[0];
+    assert_eq!(merge.lease.attempt, lease.attempt, "the fencing token stays the worker's");
+    assert_eq!(merge.lease.worker, "coordinator");
+    assert_eq!(merge.worker, "w1");
+    assert_eq!(merge.branch.as_deref(), Some("orca/r/a/a1"));
+    assert_eq!(merge.commit_sha.as_deref(), Some("abc123"));
+    assert!(s.take_verified(&run, "coordinator", TTL).await.unwrap().is_empty());
+    // A merge that fails for git's reasons hands it back.
+    s.return_verified(&merge.lease, "git failed").await.unwrap();
+    let again = s.take_verified(&run, "coordinator", TTL).await.unwrap().remove(0);
+    assert_eq!(again.commit_sha.as_deref(), Some("abc123"));
+    s.complete(&again.lease, "{}").await.unwrap();
+    let status = s.run_status(&run).await.unwrap();
+    assert_eq!(status.tasks[0].state, TaskState::Succeeded);
+    assert_eq!(status.tasks[1].state, TaskState::Ready);
+    let attempts = s.attempts(&run, "a").await.unwrap();
+    assert_eq!(attempts.len(), 1, "merging starts no new attempt");
+    assert_eq!(attempts[0].outcome, "succeeded");
+    assert_eq!(attempts[0].worker, "w1");
+    assert_eq!(attempts[0].commit_sha.as_deref(), Some("abc123"));
+    let kinds: Vec<String> =
+        s.events(&run, 0, 100).await.unwrap().into_iter().map(|e| e.kind).collect();
+    for kind in ["task.verified", "task.merging", "task.merge_returned", "task.succeeded"] {
+        assert!(kinds.iter().any(|k| k == kind), "{kind} in {kinds:?}");
+    }
+}
+
+async fn a_stale_worker_cannot_submit_and_a_merge_lease_expires_back_to_verified(s: TestStore) {
+    let run = s.create_run(&run_of(vec![task("a", &[])])).await.unwrap();
+    let stale = s.claim(&run, "slow", 1, Duration::from_millis(50)).await.unwrap().remove(0);
+    eventually("the lease to expire and be rescued", WAIT, || async {
+        (!s.rescue_expired().await.unwrap().is_empty()).then_some(())
+    })
+    .await;
+    let fresh = s.claim(&run, "fast", 1, TTL).await.unwrap().remove(0);
+    let err = s.submit(&stale, &pushed("orca/r/a/a1", "stale")).await.expect_err("stale submit");
+    assert_eq!(err.lease_lost().unwrap().now.holder.as_deref(), Some("fast"));
+    s.submit(&fresh, &pushed("orca/r/a/a2", "fresh")).await.unwrap();
+    // The stale worker still cannot write once the task is verified.
+    assert!(s.submit(&stale, &pushed("orca/r/a/a1", "stale")).await.is_err());
+    assert!(s.complete(&stale, "{}").await.is_err());
+    let attempts = s.attempts(&run, "a").await.unwrap();
+    assert_eq!(attempts[0].commit_sha, None, "nothing of the stale attempt was recorded");
+
+    // A coordinator that dies while merging: its lease expires, and the
+    // task goes back to verified (the work is merged later, not redone).
+    let merge = s.take_verified(&run, "coord", Duration::from_millis(50)).await.unwrap().remove(0);
+    let rescued = eventually("the merge lease to expire", WAIT, || async {
+        let rescued = s.rescue_expired().await.unwrap();
+        (!rescued.is_empty()).then_some(rescued)
+    })
+    .await;
+    assert_eq!(rescued[0].now, TaskState::Verified);
+    assert!(s.complete(&merge.lease, "{}").await.is_err(), "the expired coordinator's lease");
+    let next = s.take_verified(&run, "coord2", TTL).await.unwrap().remove(0);
+    assert_eq!((next.lease.attempt, next.commit_sha.as_deref()), (2, Some("fresh")));
+    s.complete(&next.lease, "{}").await.unwrap();
+    let attempts = s.attempts(&run, "a").await.unwrap();
+    assert_eq!(attempts.len(), 2);
+    assert_eq!(attempts[1].outcome, "succeeded");
+}
+
+async fn workers_say_their_versions_and_what_they_run(s: TestStore) {
+    let me = WorkerInfo::this_process("w1", "host-a", "worker", "1.2.3", 4);
+    s.register_process(&me).await.unwrap();
+    s.worker_alive("w1", &["r/t1/a1".to_owned()], false).await.unwrap();
+    let mut old = WorkerInfo::this_process("w2", "host-b", "coordinator", "0.9.0", 0);
+    old.protocol = PROTOCOL_VERSION + 1;
+    s.register_process(&old).await.unwrap();
+    s.register_worker("legacy", "host-c", 7).await.unwrap();
+    let workers = s.workers().await.unwrap();
+    let w1 = workers.iter().find(|w| w.id == "w1").unwrap();
+    assert_eq!(w1.role.as_deref(), Some("worker"));
+    assert_eq!(w1.version.as_deref(), Some("1.2.3"));
+    assert_eq!(
+        (w1.schema_version, w1.protocol, w1.agents),
+        (Some(SCHEMA_VERSION), Some(PROTOCOL_VERSION), Some(4))
+    );
+    assert_eq!(w1.tasks, ["r/t1/a1"]);
+    assert!(!w1.stopping);
+    assert_eq!(w1.incompatibility(&me), None);
+    let w2 = workers.iter().find(|w| w.id == "w2").unwrap();
+    let why = w2.incompatibility(&me).expect("another protocol is refused");
+    assert!(why.contains("coordinator `w2` on host-b"), "{why}");
+    assert!(why.contains(&format!("protocol {}", PROTOCOL_VERSION + 1)), "{why}");
+    assert!(why.contains("run the same orca version on every machine"), "{why}");
+    let legacy = workers.iter().find(|w| w.id == "legacy").unwrap();
+    assert!(legacy.incompatibility(&me).unwrap().contains("no scale-out protocol"));
+    s.worker_alive("w1", &[], true).await.unwrap();
+    let w1 = s.workers().await.unwrap().into_iter().find(|w| w.id == "w1").unwrap();
+    assert!(w1.stopping && w1.tasks.is_empty());
+    s.forget_worker("w1").await.unwrap();
+    assert!(s.workers().await.unwrap().iter().all(|w| w.id != "w1"));
+}
+
+async fn a_batch_of_completions_is_fenced_lease_by_lease(s: TestStore) {
+    let run = s
+        .create_run(&run_of(vec![task("a", &[]), task("b", &[]), task("c", &["a", "b"])]))
+        .await
+        .unwrap();
+    let a = s.claim_task(&run, "a", "w", TTL).await.unwrap().unwrap();
+    let stale = s.claim_task(&run, "b", "slow", Duration::from_millis(50)).await.unwrap().unwrap();
+    eventually("b's lease to expire and be rescued", WAIT, || async {
+        (!s.rescue_expired().await.unwrap().is_empty()).then_some(())
+    })
+    .await;
+    let b = s.claim_task(&run, "b", "fast", TTL).await.unwrap().unwrap();
+    let results = s
+        .complete_all(&[(a.clone(), "{}".into()), (stale, "{}".into()), (b.clone(), "{}".into())])
+        .await
+        .unwrap();
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert_eq!(results[1].as_ref().unwrap_err().now.holder.as_deref(), Some("fast"));
+    let status = s.run_status(&run).await.unwrap();
+    let state = |key: &str| status.tasks.iter().find(|t| t.key == key).unwrap().state;
+    assert_eq!(
+        (state("a"), state("b"), state("c")),
+        (TaskState::Succeeded, TaskState::Succeeded, TaskState::Ready)
+    );
+    // Repeating it (a reply lost with the connection) changes nothing.
+    let again = s.complete_all(&[(a, "{}".into()), (b, "{}".into())]).await.unwrap();
+    assert!(again.iter().all(Result::is_ok));
+    assert_eq!(s.run_status(&run).await.unwrap().tasks[2].state, TaskState::Ready);
 }

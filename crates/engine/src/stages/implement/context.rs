@@ -46,6 +46,9 @@ pub(super) struct RunContext {
     pub keep_branches: bool,
     /// This process's name in the store's leases.
     pub worker: String,
+    /// The git remote workers on other machines push their attempts to
+    /// (docs/scale-out.md); None for a run on this machine alone.
+    pub remote: Option<String>,
     /// What the run's task attempts may spend together.
     pub run_budget: Limit,
 }

@@ -31,6 +31,11 @@ use crate::prompt::{
 use crate::schedule::{Schedule, TaskPhase};
 use orca_config::OnBudget;
 
+pub(super) mod coordinator;
+
+/// How often a coordinator looks for tasks workers verified.
+const REMOTE_POLL: Duration = Duration::from_millis(250);
+
 /// How long a task whose claim failed waits before the next try (another
 /// worker holds it, or its retry backoff has not passed in the store).
 const CLAIM_RETRY: Duration = Duration::from_secs(1);
@@ -94,6 +99,8 @@ pub(super) struct Dispatcher {
     budget_spent: bool,
     failures: Vec<(String, String)>,
     resumed: bool,
+    /// Scale-out: what the coordinator side keeps (docs/scale-out.md).
+    remote: coordinator::RemoteState,
 }
 
 impl Dispatcher {
@@ -141,6 +148,7 @@ impl Dispatcher {
             budget_spent: false,
             failures: Vec::new(),
             resumed,
+            remote: coordinator::RemoteState::default(),
         }
     }
 
@@ -153,6 +161,9 @@ impl Dispatcher {
             resumed: self.resumed,
         });
         self.progress();
+        if let Some(reason) = self.start_remote().await? {
+            self.halt(reason);
+        }
         for (index, branch) in std::mem::take(&mut self.pending_merges) {
             self.merge_again(index, branch).await?;
         }
@@ -169,6 +180,9 @@ impl Dispatcher {
         let mut control = tokio::time::interval(CONTROL_POLL);
         control.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         control.tick().await;
+        let mut remote_poll = tokio::time::interval(REMOTE_POLL);
+        remote_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let remote = ctx.remote.is_some();
         loop {
             let now = Instant::now();
             let due: Vec<usize> =
@@ -188,7 +202,12 @@ impl Dispatcher {
                 if self.stopping || self.schedule.is_finished() {
                     break;
                 }
-                if self.held.is_empty() && self.paused_until.is_none() && !self.paused_by_request {
+                // With a remote, workers elsewhere hold the tasks.
+                if self.held.is_empty()
+                    && self.paused_until.is_none()
+                    && !self.paused_by_request
+                    && !remote
+                {
                     return Err(EngineError::Stuck(format!("{:?}", self.schedule.counts())));
                 }
             }
@@ -197,6 +216,7 @@ impl Dispatcher {
                 Some(msg) = self.rx.recv() => self.handle(msg).await?,
                 _ = heartbeat.tick() => self.heartbeat().await,
                 _ = control.tick() => self.control().await,
+                _ = remote_poll.tick(), if remote && !self.stopping => self.poll_remote().await?,
                 count = self.interrupts.next() => self.interrupt(count),
                 () = sleep_until(wake) => {}
             }
@@ -581,6 +601,16 @@ impl Dispatcher {
                     "base": memory.attempt_base,
                     "head": memory.attempt_head,
                 });
+                // Workers start dependents from the remote's integration
+                // branch: it must hold this merge before they can start.
+                if let Err(reason) = self.publish_integration().await {
+                    self.cancels.remove(&index);
+                    let reason =
+                        format!("pushing {} to the remote failed: {reason}", ctx.integration);
+                    self.release(index, &lease, &reason).await?;
+                    self.halt(reason);
+                    return Ok(());
+                }
                 if let Err(error) = ctx.store.complete(&lease, &result.to_string()).await {
                     return self.lease_error(index, error);
                 }
@@ -674,7 +704,7 @@ impl Dispatcher {
         lease: &Lease,
         reason: &str,
     ) -> Result<(), EngineError> {
-        match self.ctx.store.release(lease, reason).await {
+        match self.hand_back(index, lease, reason).await? {
             Ok(()) => {
                 self.schedule.returned(index);
                 Ok(())
@@ -894,6 +924,7 @@ impl Dispatcher {
         } else if counts.failed + counts.blocked == 0 {
             if !ctx.keep_branches {
                 ctx.prune_attempt_branches().await;
+                self.prune_remote_attempt_branches().await;
             }
             ImplementEnd::Completed
         } else {

@@ -14,6 +14,7 @@ mod dispatcher;
 mod merge;
 mod messages;
 mod recovery;
+pub mod worker;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,7 +81,12 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
     let default_agent = p.default_agent();
     profiles.get(&default_agent)?;
     let ctx = Arc::new(RunContext {
-        agents: p.options.agents.unwrap_or(p.ws.config.run.agents as usize).max(1),
+        // A coordinator with a remote may leave every attempt to workers.
+        agents: p
+            .options
+            .agents
+            .unwrap_or(p.ws.config.run.agents as usize)
+            .max(usize::from(p.options.remote.is_none())),
         resolver: p.options.resolver.unwrap_or(p.ws.config.run.resolver),
         keep_branches: p.options.keep_branches.unwrap_or(p.ws.config.run.keep_branches),
         repo: p.ws.repo.clone(),
@@ -96,8 +102,21 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
         profiles,
         default_agent,
         worker: crate::process::worker_name(),
+        remote: p.options.remote.clone(),
         run_budget: crate::budget::Limit::of_run(&p.ws.config, p.options.budget),
     });
+    if ctx.remote.is_some() {
+        // Workers elsewhere depend on this coordinator: a database restart
+        // or a network drop is ridden out, not fatal.
+        orca_store::set_reconnect_patience(ctx.config.lease.ttl * 2);
+        // Before recovery completes a task whose merge was done: workers
+        // start its dependents from the remote's integration branch.
+        if let Err(reason) = dispatcher::coordinator::push_integration(&ctx).await {
+            return Ok(Outcome::Halted {
+                reason: format!("cannot push {} to the remote: {reason}", ctx.integration),
+            });
+        }
+    }
     let recovered = recovery::recover(&ctx).await?;
     if let Some((lock, why)) = recovered.blocking_locks.first() {
         return Ok(Outcome::Halted {

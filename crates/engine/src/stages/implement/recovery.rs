@@ -83,6 +83,13 @@ pub(super) async fn recover(ctx: &RunContext) -> Result<Recovered, EngineError> 
                         let result =
                             serde_json::json!({ "branch": branch, "recovered": true }).to_string();
                         ctx.store.complete(&lease, &result).await.map_err(lease_error)?;
+                    } else if record.outcome == "merging" {
+                        // A worker's attempt (scale-out): verified again, to
+                        // be fetched at its recorded commit and merged.
+                        ctx.store
+                            .return_verified(&lease, "the coordinator stopped before merging it")
+                            .await
+                            .map_err(lease_error)?;
                     } else {
                         ctx.store
                             .release(&lease, "orca stopped before merging this verified attempt")
@@ -106,6 +113,9 @@ pub(super) async fn recover(ctx: &RunContext) -> Result<Recovered, EngineError> 
             && let Some(record) = attempts
                 .last()
                 .filter(|record| details_end(record) == Some("verified") && record.outcome != "failed")
+            // A worker's verified attempt waits in the `verified` state, not
+            // here: a ready task's last attempt from a worker is not merged.
+            && (ctx.remote.is_none() || record.worker.starts_with("orca-run:"))
             && !already_merged(ctx, record).await
         {
             // Verified, then handed back before its merge finished (Ctrl-C
@@ -151,14 +161,14 @@ pub(super) fn replay(ctx: &RunContext, schedule: &mut Schedule, states: &[TaskSt
                     schedule.failed(index);
                 }
             }
-            TaskState::Waiting | TaskState::Ready | TaskState::Leased => {}
+            TaskState::Waiting | TaskState::Ready | TaskState::Leased | TaskState::Verified => {}
         }
     }
 }
 
 /// What the attempts say for the next one: the last attempt's branch,
 /// session and failure, and for a merged task the change it made.
-fn remembered(attempts: &[AttemptRecord]) -> TaskMemory {
+pub(super) fn remembered(attempts: &[AttemptRecord]) -> TaskMemory {
     let mut memory = TaskMemory::default();
     for record in attempts {
         let spend = Spend::of_record(record);
@@ -259,7 +269,7 @@ fn lease_error(error: orca_store::LeaseError) -> EngineError {
 /// still names a live process that started when the file says, then those
 /// that carry this run's tasks directory in their environment (started
 /// just before a kill -9, with no pid file yet). Returns how many it killed.
-fn kill_orphans(tasks_dir: &Path) -> usize {
+pub(super) fn kill_orphans(tasks_dir: &Path) -> usize {
     pid_files(tasks_dir).iter().filter(|file| kill_recorded(file)).count() + kill_marked(tasks_dir)
 }
 
