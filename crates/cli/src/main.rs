@@ -1,6 +1,7 @@
 //! The `orca` binary: argument parsing and dispatch. Logic lives in the
 //! libraries; each subcommand is one file under `commands/`.
 
+mod columns;
 mod command_error;
 mod commands;
 mod exit_code;

@@ -71,25 +71,5 @@ fn table(runs: &[RunSummary]) -> String {
             ]
         })
         .collect();
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for row in &rows {
-        for (width, cell) in widths.iter_mut().zip(row) {
-            *width = (*width).max(cell.chars().count());
-        }
-    }
-    std::iter::once(&header)
-        .chain(&rows)
-        .map(|cells| {
-            let mut line = String::new();
-            for (i, (cell, width)) in cells.iter().zip(widths).enumerate() {
-                if i + 1 == cells.len() {
-                    line.push_str(cell);
-                } else {
-                    line.push_str(&format!("{cell:<width$}  "));
-                }
-            }
-            line.trim_end().to_owned()
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+    crate::columns::table(header, &rows)
 }

@@ -208,24 +208,9 @@ fn summary(
             )
         })
         .collect();
-    let mut widths = header.map(|h| h.chars().count());
-    for (_, row) in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: &[String]| {
-        let mut line = String::from("  ");
-        for (i, cell) in cells.iter().enumerate() {
-            if i + 1 == cells.len() {
-                line.push_str(cell);
-            } else {
-                let pad = widths[i] - cell.chars().count();
-                let _ = write!(line, "{cell}{}  ", " ".repeat(pad));
-            }
-        }
-        line.trim_end().to_owned()
-    };
+    let cells: Vec<[String; 8]> = rows.iter().map(|(_, row)| row.clone()).collect();
+    let widths = crate::columns::widths(&header.map(str::to_owned), &cells);
+    let line = |cells: &[String]| format!("  {}", crate::columns::line(cells, &widths));
     let mut current_phase = None;
     text.push_str("\nTasks\n");
     let _ = writeln!(text, "{}", line(&header.map(str::to_owned)));
