@@ -20,10 +20,24 @@
 //! everything after `c`. Something is always in flight while a task waits
 //! this way (a dependency of `c`, or the task blocking it), so the run
 //! never stalls on it.
+//!
+//! `t` also waits for a `c` further from ready (some dependency of `c` not
+//! started yet) when it has twice that slack: twice its remaining path
+//! plus `c`'s weight is at most `c`'s remaining path. However long `c`
+//! takes to become ready, `t` after `c` still ends before the chain after
+//! `c` by the estimates, with room for `t`'s own chain to take twice as
+//! long as estimated; started now instead, a `t` that overruns its
+//! estimate holds the file just when `c` needs it. It waits this way only
+//! while some task is in flight, so the run never stalls on it either.
 
 use std::collections::BTreeSet;
 
 use orca_plan::PlanGraph;
+
+/// How many times its own remaining path a ready task must be able to
+/// wait for a more critical task that shares its files and is not about
+/// to be ready yet (see the module docs).
+const FAR_SLACK: u64 = 2;
 
 /// One task as the scheduler sees it. Indices refer to positions in the
 /// slice given to [`Schedule::new`].
@@ -102,6 +116,8 @@ pub struct Schedule {
     /// Agent slots taken, in all and per agent kind.
     in_flight: usize,
     in_flight_per_agent: Vec<usize>,
+    /// Tasks in flight, with or without a slot.
+    tasks_in_flight: usize,
 }
 
 /// A summary of where every task stands.
@@ -174,6 +190,7 @@ impl Schedule {
             holds_slot: vec![false; n],
             in_flight: 0,
             in_flight_per_agent: vec![0; agents],
+            tasks_in_flight: 0,
         }
     }
 
@@ -250,7 +267,17 @@ impl Schedule {
                 && task.remaining.saturating_add(critical.weight) <= critical.remaining
                 && match self.phase[other] {
                     TaskPhase::Ready => self.blocked_by_conflict[other] > 0,
-                    TaskPhase::Waiting => self.unstarted_deps[other] == 0,
+                    TaskPhase::Waiting if self.unstarted_deps[other] == 0 => true,
+                    // Further from ready: only with twice the slack, and
+                    // never with nothing in flight (so never a stall).
+                    TaskPhase::Waiting => {
+                        self.tasks_in_flight > 0
+                            && task
+                                .remaining
+                                .saturating_mul(FAR_SLACK)
+                                .saturating_add(critical.weight)
+                                <= critical.remaining
+                    }
                     _ => false,
                 }
         })
@@ -391,6 +418,7 @@ impl Schedule {
             self.unstarted_deps[dependent] -= 1;
         }
         self.phase[index] = TaskPhase::InFlight;
+        self.tasks_in_flight += 1;
         self.holds_slot[index] = true;
         self.in_flight += 1;
         self.in_flight_per_agent[self.tasks[index].agent] += 1;
@@ -408,6 +436,7 @@ impl Schedule {
     }
 
     fn leave_flight(&mut self, index: usize) {
+        self.tasks_in_flight -= 1;
         if std::mem::take(&mut self.holds_slot[index]) {
             self.in_flight -= 1;
             self.in_flight_per_agent[self.tasks[index].agent] -= 1;

@@ -126,6 +126,40 @@ fn a_task_with_slack_leaves_a_shared_file_to_a_more_critical_task_about_to_need_
 }
 
 #[test]
+fn a_task_with_twice_the_slack_leaves_a_shared_file_to_a_critical_task_further_off() {
+    // 0 → 1 → 2 (the critical chain: remaining 20, 15, 10; 2 weighs 4);
+    // 3 is ready at once and shares files with 2, two dependencies away.
+    let build = |remaining_of_3: u64| {
+        let mut tasks = vec![task(&[], 0), task(&[0], 1), task(&[1], 2), task(&[], 3)];
+        for (index, (remaining, weight)) in [(20, 5), (15, 5), (10, 4)].into_iter().enumerate() {
+            (tasks[index].remaining, tasks[index].weight) = (remaining, weight);
+        }
+        (tasks[3].remaining, tasks[3].weight) = (remaining_of_3, remaining_of_3);
+        tasks[3].conflicts = vec![2];
+        Schedule::new(tasks, caps(4))
+    };
+    // 2 × 3 + 4 ≤ 10: task 3 waits for 2, even while 1 has not started.
+    let mut schedule = build(3);
+    assert_eq!(schedule.start_ready(), vec![0]);
+    assert!(!schedule.can_start(3));
+    assert_eq!(schedule.merged(0), vec![1]);
+    assert_eq!(schedule.start_ready(), vec![1]);
+    assert_eq!(schedule.merged(1), vec![2]);
+    assert_eq!(schedule.start_ready(), vec![2]);
+    schedule.merged(2);
+    assert_eq!(schedule.start_ready(), vec![3]);
+    // With nothing in flight it never waits (0 held: no stall).
+    let mut schedule = build(3);
+    assert_eq!(schedule.start_ready(), vec![0]);
+    schedule.hold(0);
+    assert_eq!(schedule.start_ready(), vec![3]);
+    // 2 × 4 + 4 > 10: slack enough for a task about to be ready, not for
+    // one further off, so task 3 starts at once.
+    let mut schedule = build(4);
+    assert_eq!(schedule.start_ready(), vec![0, 3]);
+}
+
+#[test]
 fn per_agent_caps_hold_while_other_agents_run() {
     let mut tasks: Vec<ScheduledTask> = (0..4).map(|i| task(&[], i)).collect();
     tasks[2].agent = 1;
