@@ -132,6 +132,32 @@ pub struct Counts {
     pub blocked: usize,
 }
 
+/// Each task's conflicts, both ways round, sorted, without repeats or the
+/// task itself, from the conflicts each task lists.
+///
+/// # Panics
+/// If a conflict index is out of range: a caller bug.
+pub(crate) fn symmetric_conflicts<'a>(
+    listed: impl ExactSizeIterator<Item = &'a [usize]>,
+) -> Vec<Vec<usize>> {
+    let mut conflicts = vec![Vec::new(); listed.len()];
+    let n = conflicts.len();
+    for (index, others) in listed.enumerate() {
+        for &other in others {
+            assert!(other < n, "task {index}: conflict {other} out of range");
+            if other != index {
+                conflicts[index].push(other);
+                conflicts[other].push(index);
+            }
+        }
+    }
+    for list in &mut conflicts {
+        list.sort_unstable();
+        list.dedup();
+    }
+    conflicts
+}
+
 impl Schedule {
     /// Builds the schedule with every task waiting or ready.
     ///
@@ -141,7 +167,6 @@ impl Schedule {
     pub fn new(tasks: Vec<ScheduledTask>, caps: Caps) -> Self {
         let n = tasks.len();
         let mut dependents = vec![Vec::new(); n];
-        let mut conflicts = vec![Vec::new(); n];
         let mut unmerged_deps = vec![0; n];
         for (index, task) in tasks.iter().enumerate() {
             assert!(task.agent < caps.per_agent.len(), "task {index}: unknown agent kind");
@@ -153,18 +178,8 @@ impl Schedule {
                 dependents[dep].push(index);
             }
             unmerged_deps[index] = deps.len();
-            for &other in &task.conflicts {
-                assert!(other < n, "task {index}: conflict {other} out of range");
-                if other != index {
-                    conflicts[index].push(other);
-                    conflicts[other].push(index);
-                }
-            }
         }
-        for list in &mut conflicts {
-            list.sort_unstable();
-            list.dedup();
-        }
+        let conflicts = symmetric_conflicts(tasks.iter().map(|task| task.conflicts.as_slice()));
         let mut ready = BTreeSet::new();
         let phase = (0..n)
             .map(|index| {

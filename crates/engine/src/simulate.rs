@@ -327,20 +327,8 @@ fn one_machine_bound(jobs: &[(u64, u64, u64)]) -> u64 {
 /// both (largest duration first); duplicates removed.
 fn exclusive_sets(tasks: &[SimTask]) -> (Vec<Vec<usize>>, Vec<(usize, usize)>) {
     let n = tasks.len();
-    let mut conflicts: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for (index, task) in tasks.iter().enumerate() {
-        for &other in &task.conflicts {
-            assert!(other < n, "task {index}: conflict {other} out of range");
-            if other != index {
-                conflicts[index].push(other);
-                conflicts[other].push(index);
-            }
-        }
-    }
-    for list in &mut conflicts {
-        list.sort_unstable();
-        list.dedup();
-    }
+    let conflicts =
+        crate::schedule::symmetric_conflicts(tasks.iter().map(|task| task.conflicts.as_slice()));
     if conflicts.iter().all(Vec::is_empty) {
         return (Vec::new(), Vec::new());
     }
@@ -557,35 +545,52 @@ mod tests {
         assert_eq!(lower_bound(&tasks, 3), 9.0);
     }
 
+    /// A seeded generator: `next(m)` is in `0..m`.
+    fn lcg(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |m| {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) % m
+        }
+    }
+
+    /// `n` tasks, each depending on up to two earlier ones, lasting 1 to
+    /// `max_duration`, and `conflicts` random pairs sharing files.
+    fn random_plan(
+        next: &mut impl FnMut(u64) -> u64,
+        n: usize,
+        max_duration: u64,
+        conflicts: u64,
+    ) -> Vec<SimTask> {
+        let mut tasks: Vec<SimTask> = (0..n)
+            .map(|index| {
+                let mut deps: Vec<usize> = (0..next(3))
+                    .filter(|_| index > 0)
+                    .map(|_| next(index as u64) as usize)
+                    .collect();
+                deps.sort_unstable();
+                deps.dedup();
+                SimTask { deps, duration: 1 + next(max_duration), conflicts: Vec::new() }
+            })
+            .collect();
+        for _ in 0..conflicts {
+            let (a, b) = (next(n as u64) as usize, next(n as u64) as usize);
+            tasks[a].conflicts.push(b);
+        }
+        tasks
+    }
+
     #[test]
     fn the_bound_never_exceeds_a_real_schedule() {
         // Random small plans with random conflicts: every schedule the real
         // scheduler makes, in any order and with any k, is at least the
         // bound (a schedule's makespan is at least the optimum).
-        let mut seed = 0x5eed_u64;
-        let mut next = |m: u64| {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (seed >> 33) % m
-        };
+        let mut next = lcg(0x5eed);
         for _ in 0..300 {
             let n = 2 + next(14) as usize;
-            let mut tasks: Vec<SimTask> = (0..n)
-                .map(|index| {
-                    let mut deps: Vec<usize> = (0..next(3))
-                        .filter(|_| index > 0)
-                        .map(|_| next(index as u64) as usize)
-                        .collect();
-                    deps.sort_unstable();
-                    deps.dedup();
-                    SimTask { deps, duration: 1 + next(20), conflicts: Vec::new() }
-                })
-                .collect();
-            for _ in 0..next(2 * n as u64) {
-                let (a, b) = (next(n as u64) as usize, next(n as u64) as usize);
-                tasks[a].conflicts.push(b);
-            }
+            let conflicts = next(2 * n as u64);
+            let tasks = random_plan(&mut next, n, 20, conflicts);
             let ranks: Vec<u64> = (0..n).map(|_| next(1000)).collect();
             for k in 1..=5 {
                 let bound = lower_bound(&tasks, k);
@@ -646,31 +651,12 @@ mod tests {
     fn the_bound_never_exceeds_the_optimum() {
         // Small plans whose optimum (any number of agents) can be found by
         // trying every order of the pairs that share files.
-        let mut seed = 0xb0_u64;
-        let mut next = |m: u64| {
-            seed = seed
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (seed >> 33) % m
-        };
+        let mut next = lcg(0xb0);
         let mut raised = 0;
         for _ in 0..400 {
             let n = 2 + next(7) as usize;
-            let mut tasks: Vec<SimTask> = (0..n)
-                .map(|index| {
-                    let mut deps: Vec<usize> = (0..next(3))
-                        .filter(|_| index > 0)
-                        .map(|_| next(index as u64) as usize)
-                        .collect();
-                    deps.sort_unstable();
-                    deps.dedup();
-                    SimTask { deps, duration: 1 + next(30), conflicts: Vec::new() }
-                })
-                .collect();
-            for _ in 0..next(6) {
-                let (a, b) = (next(n as u64) as usize, next(n as u64) as usize);
-                tasks[a].conflicts.push(b);
-            }
+            let conflicts = next(6);
+            let tasks = random_plan(&mut next, n, 30, conflicts);
             let optimum = optimum_with_every_agent(&tasks);
             let bound = lower_bound(&tasks, n);
             assert!(
