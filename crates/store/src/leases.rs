@@ -67,9 +67,8 @@ impl Store {
                     .map(|row| lease_from_row(row, run, worker, ttl_ms))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(err)?;
-                leases.sort_by(|a, b| {
-                    b.priority.cmp(&a.priority).then_with(|| a.task.cmp(&b.task))
-                });
+                leases
+                    .sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.task.cmp(&b.task)));
                 Ok(leases)
             })
             .await;
