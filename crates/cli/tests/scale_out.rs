@@ -430,6 +430,13 @@ fn workers_and_coordinators_of_another_protocol_refuse_each_other() {
     let mut record: serde_json::Value = serde_json::from_str(&record).unwrap();
     record["protocol"] = (orca_store::PROTOCOL_VERSION + 1).into();
     rt.block_on(store.set_pipeline_json(&run, &record.to_string())).unwrap();
+    // As its coordinator would have it: implementing (workers claim only then).
+    rt.block_on(store.set_stage(
+        &run,
+        orca_store::Stage::Implement,
+        orca_store::StageState::Running,
+    ))
+    .unwrap();
     let mut worker = cluster.spawn_worker(&dir, "w1", 1);
     let refused = wait_for_event(&cluster, "w1", "the worker to refuse the run", |e| {
         e["event"] == "run_refused"
@@ -859,4 +866,127 @@ fn a_coordinator_with_agents_of_its_own_shares_the_work_with_workers() {
         events.iter().filter(|e| e["event"] == "task_started" && e["agent"] == "fake").count();
     let remote = cluster.worker_events("w1").iter().filter(|e| e["event"] == "submitted").count();
     assert!(local > 0 && remote > 0, "local {local}, remote {remote}\n{}", cluster.logs_text());
+}
+
+/// Waits until the coordinator's events hold one that `check` accepts.
+fn wait_for_coordinator(
+    cluster: &Cluster,
+    coordinator: &mut Child,
+    what: &str,
+    check: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if let Some(event) = cluster.coordinator_events().into_iter().find(|e| check(e)) {
+            return event;
+        }
+        assert!(
+            coordinator.try_wait().unwrap().is_none(),
+            "the coordinator exited waiting for {what}\n{}",
+            cluster.logs_text()
+        );
+        assert!(Instant::now() < deadline, "timed out waiting for {what}\n{}", cluster.logs_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A run budget of 1,000 tokens; four independent tasks, each 400 tokens,
+/// all on one worker with one agent. Each agent reports its usage, then
+/// waits for the test's go. The third task's usage, reported on the worker
+/// while its agent still runs, crosses the budget: the coordinator counts
+/// it, halts the run, and the worker claims nothing more; the third task's
+/// work is submitted and waits verified. A resume with a higher budget
+/// merges it and runs the fourth.
+#[test]
+fn a_run_budget_counts_what_workers_spend_and_stops_their_claims() {
+    let pg = orca_test_postgres::shared();
+    let flags = tempfile::tempdir().unwrap();
+    let agent = format!(
+        "echo \"work of $task\" > \"out-$task.txt\"\n\
+         echo '{{\"type\":\"usage\",\"input_tokens\":300,\"output_tokens\":100,\"cached_tokens\":0}}'\n\
+         case \"$task\" in T0*) while [ ! -e {}/go-$task ]; do sleep 0.05; done ;; esac",
+        flags.path().display()
+    );
+    let cluster = Cluster::new(&agent, pg.create_database(), "budget_tokens = 1000");
+    let go = |task: &str| std::fs::write(flags.path().join(format!("go-{task}")), "").unwrap();
+    let mut workers = Workers { children: Vec::new() };
+    let dir = cluster.machine("w1");
+    workers.children.push(("w1".into(), cluster.spawn_worker(&dir, "w1", 1)));
+    let mut plan = String::from("# Plan: Four\n\n");
+    for id in ["T01", "T02", "T03", "T04"] {
+        plan += &task(id, "none", &format!("out-{id}.txt"), None);
+    }
+    let plan = cluster.fixture.plan(&plan);
+    let mut coordinator = cluster.spawn_coordinator(&plan);
+    let claimed = |n: usize| -> String {
+        wait_for_event(&cluster, "w1", "a claim", |_| {
+            cluster.worker_events("w1").iter().filter(|e| e["event"] == "claimed").count() >= n
+        });
+        let claims: Vec<_> =
+            cluster.worker_events("w1").into_iter().filter(|e| e["event"] == "claimed").collect();
+        claims[n - 1]["task"].as_str().unwrap().to_owned()
+    };
+    // Two tasks within the budget: 800 tokens, merged.
+    for n in 1..=2 {
+        let task = claimed(n);
+        go(&task);
+        wait_for_coordinator(&cluster, &mut coordinator, "a merge", |e| {
+            e["event"] == "merged" && e["task"] == task.as_str()
+        });
+    }
+    // The third one's usage, on the worker, while its agent still runs.
+    let third = claimed(3);
+    let over = wait_for_coordinator(&cluster, &mut coordinator, "the run's budget", |e| {
+        e["event"] == "over_budget"
+    });
+    assert_eq!(over["spent"], "1,200 tokens of 1,000", "{over}");
+    assert!(over.get("task").is_none(), "the run's budget, not a task's: {over}");
+    go(&third);
+    let code = wait_until(&mut coordinator, Duration::from_secs(120), "the coordinator", &cluster);
+    assert_eq!(code, 1, "{}", cluster.logs_text());
+    let finished = cluster.coordinator_events();
+    let finished = of_kind(&finished, "run_finished");
+    assert_eq!(finished[0]["outcome"], "halted", "{finished:?}");
+    wait_for_event(&cluster, "w1", "the third task's submit", |e| {
+        e["event"] == "submitted" && e["task"] == third.as_str()
+    });
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let store = rt.block_on(Store::open(&cluster.url)).unwrap();
+    let run = RunId::from(run_id(&cluster.coordinator_events()).as_str());
+    let status = rt.block_on(store.run_status(&run)).unwrap();
+    let fourth = status
+        .tasks
+        .iter()
+        .find(|t| t.state == orca_store::TaskState::Ready)
+        .unwrap_or_else(|| panic!("one task left ready: {:?}", status.tasks))
+        .key
+        .clone();
+    assert_eq!(status.count(orca_store::TaskState::Verified), 1, "{:?}", status.tasks);
+    let (_, json, _) = cluster.fixture.json(&["status", "--store", &cluster.url]);
+    assert_eq!(json["budget"]["spent_tokens"], 1200, "{json}");
+    for id in ["T01", "T02", "T03", "T04"] {
+        go(id);
+    }
+
+    // Nothing of the fourth task ran while the run was halted: its one
+    // attempt starts after the resume does.
+    let resumed_at = rt.block_on(store.now_ms()).unwrap();
+    let log = File::create(cluster.logs.join("resume.log")).unwrap();
+    let json = File::create(cluster.logs.join("resume.jsonl")).unwrap();
+    let mut resumed = cluster
+        .fixture
+        .orca()
+        .args(["resume", "--run", run.as_str(), "--store", &cluster.url, "--json"])
+        .args(["--budget-tokens", "5000"])
+        .stdout(json)
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let code = wait_until(&mut resumed, Duration::from_secs(120), "orca resume", &cluster);
+    assert_eq!(code, 0, "{}", cluster.logs_text());
+    let attempts = rt.block_on(store.attempts(&run, &fourth)).unwrap();
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert!(attempts[0].started_ms >= resumed_at, "{fourth} started while halted: {attempts:?}");
+    check_merged_exactly_once(&cluster, run.as_str(), 4);
 }

@@ -90,7 +90,13 @@ impl Repo {
         base: &str,
     ) -> Result<Worktree, WorktreeError> {
         validate_branch(new_branch)?;
-        let base = self.rev_parse(base)?;
+        // orca's own branches (a run's integration branch, an earlier
+        // attempt's) are read from their loose ref file, as git would, without
+        // a git process; anything else, or what the file cannot tell, asks git.
+        let base = match base.starts_with("orca/").then(|| self.loose_branch_tip(base)).flatten() {
+            Some(tip) => tip,
+            None => self.rev_parse(base)?,
+        };
         let dir = self.claim_worktree_dir(path)?;
         let created = {
             let _refs = self.lock_refs();

@@ -27,6 +27,33 @@ impl Sql {
         Sql { sqlite, postgres }
     }
 
+    /// The same statement where, on PostgreSQL, parameter `param` (the
+    /// time, `$4`) is read from the database's clock when it is bound to
+    /// NULL, inside the statement: a statement that needs the time then runs
+    /// on its own, in one round trip, instead of BEGIN, a clock read, the
+    /// statement and COMMIT. The PostgreSQL text must start with `WITH `.
+    /// Built once per statement (the text lives as long as the process).
+    pub(crate) fn with_db_clock(self, param: &str) -> Sql {
+        let body = self.postgres.strip_prefix("WITH ").expect("a statement that starts with WITH");
+        let mut text = format!(
+            "WITH clock AS (SELECT COALESCE({param}::bigint, \
+             (extract(epoch FROM clock_timestamp()) * 1000)::bigint) AS now), "
+        );
+        let mut rest = body;
+        while let Some(at) = rest.find(param) {
+            let after = &rest[at + param.len()..];
+            text.push_str(&rest[..at]);
+            if after.starts_with(|c: char| c.is_ascii_digit()) {
+                text.push_str(param);
+            } else {
+                text.push_str("(SELECT now FROM clock)");
+            }
+            rest = after;
+        }
+        text.push_str(rest);
+        Sql { sqlite: self.sqlite, postgres: Box::leak(text.into_boxed_str()) }
+    }
+
     #[cfg(test)]
     pub(crate) fn sqlite_text(&self) -> &'static str {
         self.sqlite
@@ -109,6 +136,10 @@ pub(crate) enum TxKind {
 }
 
 impl Pool {
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self, Pool::Postgres(_))
+    }
+
     pub(crate) async fn begin(&self, kind: TxKind) -> Result<Tx, sqlx::Error> {
         Ok(match (self, kind) {
             (Pool::Sqlite(pool), TxKind::Write) => {

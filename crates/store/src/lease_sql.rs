@@ -1,7 +1,71 @@
 //! The SQL behind leases, per dialect. Every write through a lease carries
 //! the guard `attempt = $3 AND state = 'leased'`.
 
+use std::sync::LazyLock;
+
 use crate::db::Sql;
+
+/// [`CLAIM`] as one statement on its own on PostgreSQL: the time (`$4`,
+/// bound to NULL) from the database's clock.
+pub(crate) static CLAIM_NOW: LazyLock<Sql> = LazyLock::new(|| CLAIM.with_db_clock("$4"));
+/// [`END_LEASE_SUCCEEDED`] on its own, the time (`$10`) from the database.
+pub(crate) static END_LEASE_SUCCEEDED_NOW: LazyLock<Sql> =
+    LazyLock::new(|| END_LEASE_SUCCEEDED.with_db_clock("$10"));
+
+/// A worker's submit on PostgreSQL, one statement on its own: the guarded
+/// end of the lease (the task `verified`), the attempt's facts and its
+/// outcome, the event. $1 run, $2 task, $3 attempt, $4..$9 branch, agent,
+/// session, commit, summary, details; $10 the event's payload.
+pub(crate) const SUBMIT_PG: Sql = Sql::each(
+    "-- PostgreSQL only",
+    "WITH clock AS (SELECT \
+       (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now), \
+     ended AS (\
+       UPDATE tasks SET state = 'verified', blocked_reason = NULL, run_after_ms = 0, \
+       lease_owner = NULL, leased_ms = NULL, lease_expires_ms = NULL, heartbeat_ms = NULL, \
+       updated_ms = (SELECT now FROM clock) \
+       WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased' RETURNING key), \
+     finished AS (\
+       UPDATE attempts SET branch = COALESCE($4, branch), agent = COALESCE($5, agent), \
+       agent_session_id = COALESCE($6, agent_session_id), commit_sha = COALESCE($7, commit_sha), \
+       summary = COALESCE($8, summary), details_json = COALESCE($9, details_json), \
+       outcome = 'verified', error = NULL, ended_ms = (SELECT now FROM clock) \
+       WHERE run_id = $1 AND task_key = $2 AND attempt = $3 AND EXISTS (SELECT 1 FROM ended)), \
+     logged AS (\
+       INSERT INTO events (run_id, task_key, attempt, kind, payload_json, at_ms) \
+       SELECT $1, $2, $3, 'task.verified', $10, (SELECT now FROM clock) FROM ended) \
+     SELECT count(*) AS ended FROM ended",
+);
+
+/// The coordinator's take on PostgreSQL, one statement on its own: every
+/// verified task of run $1 leased to $2 for $3 ms, its attempt marked
+/// `merging` and read back, an event each.
+pub(crate) const TAKE_VERIFIED_PG: Sql = Sql::each(
+    "-- PostgreSQL only",
+    "WITH clock AS (SELECT \
+       (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now), \
+     picked AS (SELECT key FROM tasks WHERE run_id = $1 AND state = 'verified' \
+       ORDER BY key FOR UPDATE SKIP LOCKED), \
+     taken AS (\
+       UPDATE tasks t SET state = 'leased', lease_owner = $2, leased_ms = c.now, \
+       heartbeat_ms = c.now, lease_expires_ms = c.now + $3, updated_ms = c.now \
+       FROM picked, clock c WHERE t.run_id = $1 AND t.key = picked.key \
+       RETURNING t.key, t.attempt, t.tries, t.max_attempts, t.priority, t.spec_json, \
+         t.lease_expires_ms), \
+     merging AS (\
+       UPDATE attempts a SET outcome = 'merging' FROM taken \
+       WHERE a.run_id = $1 AND a.task_key = taken.key AND a.attempt = taken.attempt \
+       RETURNING a.task_key, a.worker, a.branch, a.commit_sha, a.details_json), \
+     logged AS (\
+       INSERT INTO events (run_id, task_key, attempt, kind, payload_json, at_ms) \
+       SELECT $1, t.key, t.attempt, 'task.merging', \
+         json_build_object('commit', m.commit_sha, 'submitted_by', COALESCE(m.worker, ''), \
+           'worker', $2::text)::text, (SELECT now FROM clock) \
+       FROM taken t LEFT JOIN merging m ON m.task_key = t.key) \
+     SELECT t.key, t.attempt, t.tries, t.max_attempts, t.priority, t.spec_json, \
+       t.lease_expires_ms, m.worker, m.branch, m.commit_sha, m.details_json \
+     FROM taken t LEFT JOIN merging m ON m.task_key = t.key",
+);
 
 /// On PostgreSQL every statement is a network round trip, so the lease,
 /// its attempt row and its event are written by one statement there; on

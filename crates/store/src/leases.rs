@@ -10,9 +10,9 @@ use std::time::Duration;
 use crate::db::{Row, Tx, TxKind, args};
 use crate::error::{LeaseError, LeaseLost, StoreError, TaskNow};
 use crate::lease_sql::{
-    BLOCK_DOWNSTREAM, CLAIM, CLAIM_ONE, CURRENT, END_ATTEMPT, END_LEASE, END_LEASE_SUCCEEDED,
-    EXPIRED, GUARD, HEARTBEAT, INSERT_ATTEMPT, MARK_MERGING, RECORD_ATTEMPT, RELEASE_DEPENDENTS,
-    TAKE_VERIFIED,
+    BLOCK_DOWNSTREAM, CLAIM, CLAIM_NOW, CLAIM_ONE, CURRENT, END_ATTEMPT, END_LEASE,
+    END_LEASE_SUCCEEDED, END_LEASE_SUCCEEDED_NOW, EXPIRED, GUARD, HEARTBEAT, INSERT_ATTEMPT,
+    MARK_MERGING, RECORD_ATTEMPT, RELEASE_DEPENDENTS, SUBMIT_PG, TAKE_VERIFIED, TAKE_VERIFIED_PG,
 };
 use crate::model::{
     AttemptInfo, FailOutcome, Lease, Rescued, RetryPolicy, RunId, TaskState, VerifiedAttempt,
@@ -52,6 +52,27 @@ impl Store {
             return Ok(Vec::new());
         }
         let k = i64::try_from(k).unwrap_or(i64::MAX);
+        if self.pool.is_postgres() {
+            // One statement on its own: a round trip and a commit per claim.
+            return retry_transient(move || async move {
+                let err = |e| self.db_error("claim tasks", e);
+                let ttl_ms = duration_ms(ttl);
+                let rows = self
+                    .pool
+                    .fetch_all(*CLAIM_NOW, args![run.as_str(), k, worker, None::<i64>, ttl_ms])
+                    .await
+                    .map_err(err)?;
+                let mut leases = rows
+                    .iter()
+                    .map(|row| lease_from_row(row, run, worker, ttl_ms))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(err)?;
+                leases
+                    .sort_by(|a, b| b.priority.cmp(&a.priority).then_with(|| a.task.cmp(&b.task)));
+                Ok(leases)
+            })
+            .await;
+        }
         retry_transient(move || async move {
             let op = "claim tasks";
             let err = |e| self.db_error(op, e);
@@ -176,6 +197,44 @@ impl Store {
     /// Repeating a completion that already went through (e.g. the reply was
     /// lost when the connection dropped) succeeds without changing anything.
     pub async fn complete(&self, lease: &Lease, result_json: &str) -> Result<(), LeaseError> {
+        if self.pool.is_postgres() {
+            // One statement on its own: a round trip and a commit.
+            return retry_transient(move || async move {
+                let err = |e| LeaseError::Store(self.db_error("complete the task", e));
+                let payload = serde_json::json!({ "worker": lease.worker }).to_string();
+                let args = args![
+                    lease.run.as_str(),
+                    &lease.task,
+                    lease.attempt,
+                    TaskState::Succeeded.as_str(),
+                    Some(result_json),
+                    None::<&str>,
+                    None::<&str>,
+                    0_i64,
+                    0_i64,
+                    None::<i64>,
+                    "succeeded",
+                    "task.succeeded",
+                    payload,
+                ];
+                let row = self
+                    .pool
+                    .fetch_optional(*END_LEASE_SUCCEEDED_NOW, args)
+                    .await
+                    .map_err(err)?
+                    .ok_or(sqlx::Error::RowNotFound)
+                    .map_err(err)?;
+                if row.int("ended").map_err(err)? > 0 {
+                    return Ok(());
+                }
+                let lost = self.lost_now(lease).await.map_err(err)?;
+                if lost.now.state == TaskState::Succeeded && lost.now.attempt == lease.attempt {
+                    return Ok(());
+                }
+                Err(lost.into())
+            })
+            .await;
+        }
         retry_transient(move || async move {
             let err = |e| LeaseError::Store(self.db_error("complete the task", e));
             let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
@@ -424,6 +483,48 @@ impl Store {
     /// dependents wait until then. Repeating a submit that went through
     /// succeeds without changing anything.
     pub async fn submit(&self, lease: &Lease, info: &AttemptInfo) -> Result<(), LeaseError> {
+        if self.pool.is_postgres() {
+            // One statement on its own: the lease checked, the attempt
+            // recorded, the task verified, in one round trip and commit.
+            return retry_transient(move || async move {
+                let err = |e| LeaseError::Store(self.db_error("submit the verified attempt", e));
+                let payload = serde_json::json!({
+                    "worker": lease.worker,
+                    "branch": info.branch,
+                    "commit": info.commit_sha,
+                });
+                let args = args![
+                    lease.run.as_str(),
+                    &lease.task,
+                    lease.attempt,
+                    info.branch.as_deref(),
+                    info.agent.as_deref(),
+                    info.agent_session_id.as_deref(),
+                    info.commit_sha.as_deref(),
+                    info.summary.as_deref(),
+                    info.details_json.as_deref(),
+                    payload.to_string(),
+                ];
+                let row = self
+                    .pool
+                    .fetch_optional(SUBMIT_PG, args)
+                    .await
+                    .map_err(err)?
+                    .ok_or(sqlx::Error::RowNotFound)
+                    .map_err(err)?;
+                if row.int("ended").map_err(err)? > 0 {
+                    return Ok(());
+                }
+                let lost = self.lost_now(lease).await.map_err(err)?;
+                if lost.now.attempt == lease.attempt
+                    && matches!(lost.now.state, TaskState::Verified | TaskState::Succeeded)
+                {
+                    return Ok(());
+                }
+                Err(lost.into())
+            })
+            .await;
+        }
         retry_transient(move || async move {
             let err = |e| LeaseError::Store(self.db_error("submit the verified attempt", e));
             let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
@@ -479,6 +580,37 @@ impl Store {
         coordinator: &str,
         ttl: Duration,
     ) -> Result<Vec<VerifiedAttempt>, StoreError> {
+        if self.pool.is_postgres() {
+            // One statement on its own: one round trip and commit for the
+            // whole batch.
+            return retry_transient(move || async move {
+                let err = |e| self.db_error("take verified tasks", e);
+                let ttl_ms = duration_ms(ttl);
+                let rows = self
+                    .pool
+                    .fetch_all(TAKE_VERIFIED_PG, args![run.as_str(), coordinator, ttl_ms])
+                    .await
+                    .map_err(err)?;
+                let mut taken = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    taken.push(VerifiedAttempt {
+                        lease: lease_from_row(row, run, coordinator, ttl_ms).map_err(err)?,
+                        worker: row.opt_text("worker").map_err(err)?.unwrap_or_default(),
+                        branch: row.opt_text("branch").map_err(err)?,
+                        commit_sha: row.opt_text("commit_sha").map_err(err)?,
+                        details_json: row.opt_text("details_json").map_err(err)?,
+                    });
+                }
+                taken.sort_by(|a, b| {
+                    b.lease
+                        .priority
+                        .cmp(&a.lease.priority)
+                        .then_with(|| a.lease.task.cmp(&b.lease.task))
+                });
+                Ok(taken)
+            })
+            .await;
+        }
         retry_transient(move || async move {
             let err = |e| self.db_error("take verified tasks", e);
             let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
@@ -711,6 +843,17 @@ async fn record(tx: &mut Tx, lease: &Lease, info: &AttemptInfo) -> Result<(), sq
     )
     .await?;
     Ok(())
+}
+
+impl Store {
+    /// Where the task of `lease` is now, read on its own: why a write
+    /// through the lease changed nothing.
+    async fn lost_now(&self, lease: &Lease) -> Result<LeaseLost, sqlx::Error> {
+        let mut tx = self.pool.begin(TxKind::Read).await?;
+        let lost = lost(&mut tx, lease).await?;
+        tx.commit().await?;
+        Ok(lost)
+    }
 }
 
 /// Reads where the task is now, to explain a refused write.

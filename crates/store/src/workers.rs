@@ -32,8 +32,12 @@ const REGISTER_PROCESS: Sql = Sql::both(
 );
 const ALIVE: Sql =
     Sql::both("UPDATE workers SET last_seen_ms = $2, tasks_json = $3, stopping = $4 WHERE id = $1");
+/// Only runs whose implement stage runs: one halted (its budget spent, a
+/// push refused) or stopped by its coordinator hands out no new work.
 const ACTIVE_RUNS_OF_REPO: Sql = Sql::both(
-    "SELECT id FROM runs WHERE repo_id = $1 AND state = 'active' ORDER BY created_ms, id",
+    "SELECT id FROM runs WHERE repo_id = $1 AND state = 'active' AND EXISTS \
+     (SELECT 1 FROM run_stages s WHERE s.run_id = runs.id AND s.stage = 'implement' \
+      AND s.state = 'running') ORDER BY created_ms, id",
 );
 const FORGET: Sql = Sql::both("DELETE FROM workers WHERE id = $1");
 
@@ -143,8 +147,8 @@ impl Store {
     }
 
     /// The active runs of a repository (by its identity, whatever the
-    /// checkout), oldest first: what an `orca worker` of that repository
-    /// may work on.
+    /// checkout) whose implement stage is running, oldest first: what an
+    /// `orca worker` of that repository may claim tasks of.
     pub async fn active_runs_of_repo(&self, repo_id: &str) -> Result<Vec<RunId>, StoreError> {
         let err = |e| self.db_error("list the repository's runs", e);
         let rows = self.pool.fetch_all(ACTIVE_RUNS_OF_REPO, args![repo_id]).await.map_err(err)?;

@@ -322,7 +322,13 @@ async fn run_agent(
     while let Some(event) = run.next_event().await {
         if watch.meter.observe(&event) {
             let spend = watch.meter.spend();
-            let _ = tx.send(Msg::Spend { index: job.index, attempt: job.attempt, spend });
+            let _ = tx.send(Msg::Spend {
+                index: job.index,
+                attempt: job.attempt,
+                spend,
+                usage: watch.meter.usage(),
+                cost_usd: watch.meter.cost_usd(),
+            });
             if watch.over.is_none()
                 && let Some(spent) = job.budget.exceeded(job.spent_before.plus(spend))
             {

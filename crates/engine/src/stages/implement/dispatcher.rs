@@ -320,6 +320,9 @@ impl Dispatcher {
         });
         self.started_at.insert(index, Instant::now());
         self.cancels.insert(index, cancel);
+        if ctx.remote.is_some() {
+            self.remote.own.insert((lease.task.clone(), lease.attempt));
+        }
         self.leases.insert(index, lease);
         self.executors += 1;
         let span = tracing::info_span!("attempt", task = %task.id, attempt = job.attempt);
@@ -337,7 +340,7 @@ impl Dispatcher {
             Msg::Session { index, attempt, session } => {
                 self.record_session(index, attempt, session).await
             }
-            Msg::Spend { index, attempt, spend } => {
+            Msg::Spend { index, attempt, spend, .. } => {
                 if self.leases.get(&index).is_some_and(|lease| lease.attempt == attempt) {
                     self.live_spend.insert(index, spend);
                     self.check_run_budget();
@@ -378,6 +381,9 @@ impl Dispatcher {
         self.live_spend.remove(&index);
         self.memory[index].spent.add(report.spend);
         self.memory[index].spent_in_run.add(report.spend);
+        if self.ctx.remote.is_some() {
+            self.remote.own_spent.add(report.spend);
+        }
         self.check_run_budget();
         let task = ctx.plan.tasks[index].clone();
         let Some(lease) = self.leases.get(&index).cloned() else {
@@ -477,11 +483,18 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// What the run's task attempts spent, the running ones so far.
+    /// What the run's task attempts spent, the running ones so far. A
+    /// coordinator adds every attempt of the run the store records
+    /// (workers' included) but its own, which it counts live.
     fn run_spend(&self) -> Spend {
         let mut spend = self.resolver_spend;
-        for memory in &self.memory {
-            spend.add(memory.spent_in_run);
+        if self.ctx.remote.is_some() {
+            spend.add(self.remote.own_spent);
+            spend.add(self.remote.others_spent);
+        } else {
+            for memory in &self.memory {
+                spend.add(memory.spent_in_run);
+            }
         }
         for live in self.live_spend.values() {
             spend.add(*live);
@@ -517,11 +530,15 @@ impl Dispatcher {
                 cancel.stop();
             }
         }
-        self.halted.get_or_insert(format!(
+        let halted = self.halted.get_or_insert(format!(
             "the run's budget is spent ({spent}); `orca resume --budget-usd N` or \
              `--budget-tokens N` with a higher limit (or a higher `[run] budget_usd` / \
              `budget_tokens`) continues it"
         ));
+        if self.ctx.remote.is_some() {
+            let note = format!("halted: {halted}");
+            self.stop_workers_claiming(note);
+        }
         self.stopping = true;
     }
 

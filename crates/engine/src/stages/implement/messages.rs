@@ -1,6 +1,8 @@
 //! What the dispatcher hears from its attempts and its merge queue: the
 //! one channel into the owner of the run's state.
 
+use orca_agents::Usage;
+
 use super::attempt::AttemptReport;
 use super::merge::MergeReport;
 use crate::budget::Spend;
@@ -25,11 +27,15 @@ pub(super) enum Msg {
         kind: &'static str,
         payload: serde_json::Value,
     },
-    /// What a running attempt has spent so far, as its usage arrives.
+    /// What a running attempt has spent so far, as its usage arrives
+    /// (`spend`), and the counts and cost it comes from (a worker records
+    /// them on the attempt, where the coordinator's run budget reads them).
     Spend {
         index: usize,
         attempt: i64,
         spend: Spend,
+        usage: Usage,
+        cost_usd: Option<f64>,
     },
     AttemptDone(Box<AttemptReport>),
     MergeDone(Box<MergeReport>),

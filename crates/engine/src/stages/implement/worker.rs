@@ -44,6 +44,9 @@ const IDLE_POLL: Duration = Duration::from_millis(250);
 /// A peer is live when it was seen within this many lease TTLs.
 const LIVE_TTLS: u32 = 3;
 
+/// How often a running attempt's spending so far is written to the store.
+const LIVE_SPEND_EVERY: Duration = Duration::from_millis(500);
+
 /// The longest wait between tries while the store cannot be reached.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -107,6 +110,10 @@ struct Running {
     cancel: CancelToken,
     last_heartbeat: Instant,
     lost: bool,
+    /// When the attempt's spending was last written to the store, and
+    /// what arrived since then, not written yet.
+    spend_written: Option<Instant>,
+    spend_pending: Option<serde_json::Value>,
 }
 
 /// Works the queue until interrupted. The first interrupt stops claiming
@@ -611,6 +618,8 @@ impl Worker {
                 cancel,
                 last_heartbeat: Instant::now(),
                 lost: false,
+                spend_written: None,
+                spend_pending: None,
             },
         );
         self.alive().await;
@@ -645,7 +654,27 @@ impl Worker {
 
     async fn handle(&mut self, slot: usize, msg: Msg) {
         match msg {
-            Msg::Event(_) | Msg::MergeDone(_) | Msg::Spend { .. } => {}
+            Msg::Event(_) | Msg::MergeDone(_) => {}
+            // The coordinator counts the run's budget from the attempts'
+            // records: what this attempt spent so far goes there as it
+            // grows, at most once a LIVE_SPEND_EVERY (the rest at the next
+            // heartbeat, all of it when the attempt ends).
+            Msg::Spend { attempt, usage, cost_usd, .. } => {
+                let Some(running) =
+                    self.running.get_mut(&slot).filter(|r| r.lease.attempt == attempt && !r.lost)
+                else {
+                    return;
+                };
+                running.spend_pending = Some(serde_json::json!({
+                    "input_tokens": usage.input_tokens,
+                    "output_tokens": usage.output_tokens,
+                    "cached_tokens": usage.cached_tokens,
+                    "cost_usd": cost_usd,
+                }));
+                if running.spend_written.is_none_or(|at| at.elapsed() >= LIVE_SPEND_EVERY) {
+                    write_spend(&self.store, running).await;
+                }
+            }
             Msg::Session { attempt, session, .. } => {
                 let Some(running) = self.running.get(&slot).filter(|r| r.lease.attempt == attempt)
                 else {
@@ -914,6 +943,7 @@ impl Worker {
             if running.lost {
                 continue;
             }
+            write_spend(&self.store, running).await;
             let lost = match self.store.heartbeat(&running.lease).await {
                 Ok(_) => {
                     running.last_heartbeat = Instant::now();
@@ -964,6 +994,18 @@ impl Worker {
 }
 
 /// The run component of an attempt branch `orca/<run>/<task>/a<n>`.
+/// Writes what `running` spent so far, if anything is new, to its
+/// attempt's record (replaced by the whole record when it ends).
+async fn write_spend(store: &Store, running: &mut Running) {
+    let Some(details) = running.spend_pending.take() else { return };
+    running.spend_written = Some(Instant::now());
+    let info = AttemptInfo { details_json: Some(details.to_string()), ..AttemptInfo::default() };
+    // A lost lease shows at the heartbeat, which stops the attempt.
+    if let Err(error) = store.record_attempt(&running.lease, &info).await {
+        tracing::warn!(task = %running.lease.task, %error, "cannot record the attempt's spending");
+    }
+}
+
 fn running_run(branch: &str) -> &str {
     branch.split('/').nth(1).unwrap_or_default()
 }

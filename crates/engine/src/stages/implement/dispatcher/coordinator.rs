@@ -14,6 +14,7 @@ use orca_git::{PushError, Sha};
 use orca_store::{LeaseError, TaskState, VerifiedAttempt, WorkerInfo};
 
 use super::Dispatcher;
+use crate::budget::Spend;
 use crate::error::EngineError;
 use crate::events::RunEvent;
 use crate::excerpt::error_chain;
@@ -44,6 +45,14 @@ pub(in crate::stages::implement) struct RemoteState {
     seen: HashMap<usize, i64>,
     last_rescue: Option<Instant>,
     last_status: Option<Instant>,
+    /// The attempts this dispatcher started (task, attempt): their
+    /// spending is counted live, not from the store.
+    pub own: HashSet<(String, i64)>,
+    /// What this dispatcher's own finished attempts spent.
+    pub own_spent: Spend,
+    /// What every other attempt of the run spent (workers', earlier
+    /// sessions'), as the store last said.
+    pub others_spent: Spend,
 }
 
 /// How often the coordinator reads every task of the run to follow what
@@ -77,6 +86,7 @@ impl Dispatcher {
                 return Ok(Some(format!("refusing to work with an incompatible worker: {why}")));
             }
         }
+        self.read_others_spend().await?;
         if let Err(reason) = self.publish_integration().await {
             return Ok(Some(format!(
                 "cannot push {} to the remote {}: {reason}",
@@ -122,6 +132,10 @@ impl Dispatcher {
             return Ok(());
         }
         self.remote.last_status = Some(Instant::now());
+        if let Err(error) = self.read_others_spend().await {
+            tracing::warn!(%error, "cannot read what the run's attempts spent; trying again");
+        }
+        self.check_run_budget();
         let status = match ctx.store.run_status(&ctx.run).await {
             Ok(status) => status,
             Err(error) => {
@@ -179,6 +193,43 @@ impl Dispatcher {
         }
         self.progress();
         Ok(())
+    }
+
+    /// Reads what the run's attempts that this dispatcher did not start
+    /// spent (workers record it on each attempt as it grows): what the
+    /// run's budget counts besides this dispatcher's own attempts. Nothing
+    /// to read for a run without a budget.
+    pub(super) async fn read_others_spend(&mut self) -> Result<(), orca_store::StoreError> {
+        if self.ctx.run_budget.is_unlimited() {
+            return Ok(());
+        }
+        let mut spent = Spend::default();
+        for (task, record) in self.ctx.store.run_attempts(&self.ctx.run).await? {
+            if !self.remote.own.contains(&(task, record.attempt)) {
+                spent.add(Spend::of_record(&record));
+            }
+        }
+        self.remote.others_spent = spent;
+        Ok(())
+    }
+
+    /// The run's budget is spent: its implement stage stops running in the
+    /// store at once, so workers claim no more of its tasks (what they run
+    /// finishes and waits `verified` for the run to go on).
+    pub(super) fn stop_workers_claiming(&self, note: String) {
+        let (store, run) = (self.ctx.store.clone(), self.ctx.run.clone());
+        tokio::spawn(async move {
+            let change = orca_store::StageChange {
+                state: Some(orca_store::StageState::Pending),
+                note: Some(note),
+                rounds: None,
+            };
+            if let Err(error) =
+                store.set_stage_with(&run, orca_store::Stage::Implement, &change).await
+            {
+                tracing::warn!(%error, "cannot tell workers the run's budget is spent");
+            }
+        });
     }
 
     /// One verified task: its branch fetched and set to the recorded
