@@ -15,6 +15,7 @@ use orca_git::{RefError, Repo, WorktreeError};
 use orca_plan::Task;
 use tokio::sync::mpsc;
 
+use super::context::RunContext;
 use super::messages::Msg;
 use crate::agent_start::{AgentStart, start_agent};
 use crate::budget::{Limit, Meter, Spend};
@@ -23,6 +24,9 @@ use crate::excerpt::{error_chain, shorten};
 use crate::git_thread::on_git;
 use crate::process::process_identity;
 use crate::profiles::AgentProfile;
+use crate::prompt::{
+    DependencyChange, PreviousFailure, TaskBrief, continue_prompt, retry_prompt, task_prompt,
+};
 use crate::verify::{VerifyStatus, run_verify};
 
 /// Everything one attempt needs; built by the dispatcher.
@@ -53,6 +57,70 @@ pub(super) struct AttemptJob {
     pub spent_before: Spend,
     /// Counts this attempt's spending (priced for its agent's model).
     pub meter: Meter,
+}
+
+/// What decides a new attempt, besides the run: where it starts, which
+/// agent, what the last attempt left, what the task's dependencies changed.
+pub(super) struct NewAttempt<'a> {
+    pub index: usize,
+    pub attempt: i64,
+    pub branch: String,
+    pub start_from: String,
+    pub profile: Arc<AgentProfile>,
+    /// Why the previous attempt failed, for the prompt.
+    pub failure: Option<&'a PreviousFailure>,
+    /// The agent session to continue, if any.
+    pub resume: Option<String>,
+    pub dependencies: Vec<DependencyChange>,
+    /// What the task's earlier attempts spent against its budget.
+    pub spent_before: Spend,
+}
+
+impl AttemptJob {
+    /// The job for `new` in `ctx`'s run, with its prompts (a continued
+    /// session gets the short one, the full one kept for when it cannot be
+    /// continued), its own cancel token and the task's budget.
+    pub(super) fn new(ctx: &RunContext, new: NewAttempt<'_>) -> AttemptJob {
+        let task = ctx.plan.tasks[new.index].clone();
+        let fresh_prompt = task_prompt(
+            &TaskBrief {
+                plan_title: &ctx.plan.title,
+                task: &task,
+                role_instructions: ctx
+                    .config
+                    .roles
+                    .instructions
+                    .get(&task.role)
+                    .map(String::as_str),
+                dependencies: new.dependencies,
+            },
+            new.failure,
+        );
+        let prompt = match (&new.resume, new.failure) {
+            (Some(_), Some(failure)) => retry_prompt(&task, failure),
+            (Some(_), None) => continue_prompt(&task),
+            (None, _) => fresh_prompt.clone(),
+        };
+        AttemptJob {
+            index: new.index,
+            attempt: new.attempt,
+            branch: new.branch,
+            start_from: new.start_from,
+            worktree: ctx.task_worktree(&task),
+            dir: ctx.attempt_dir(&task, new.attempt),
+            isolation: ctx.isolation_dir(&task),
+            meter: Meter::for_agent(&ctx.config, &new.profile),
+            profile: new.profile,
+            prompt,
+            resume: new.resume,
+            fresh_prompt,
+            verify_timeout: ctx.verify_timeout(&task),
+            cancel: CancelToken::new(),
+            budget: Limit::of_task(task.budget),
+            spent_before: new.spent_before,
+            task,
+        }
+    }
 }
 
 /// How an attempt ended.

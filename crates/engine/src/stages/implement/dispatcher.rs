@@ -12,22 +12,19 @@ use orca_store::{AttemptInfo, FailOutcome, Lease, LeaseError, RetryPolicy};
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::attempt::{AttemptEnd, AttemptJob, AttemptReport, run_attempt};
+use super::attempt::{AttemptEnd, AttemptJob, AttemptReport, NewAttempt, run_attempt};
 use super::context::{MergedChange, PreviousAttempt, RunContext, TaskMemory};
 use super::merge::{MergeEnd, MergeJob, MergeReport, ResolverJob, merge_queue};
 use super::messages::Msg;
 use super::{ImplementEnd, ImplementReport};
-use crate::budget::{Limit, Meter, Spend};
+use crate::budget::Spend;
 use crate::control::Control;
 use crate::error::EngineError;
 use crate::events::{RunEvent, TimedEvent, Totals, now_ms};
 use crate::excerpt::{error_chain, shorten};
 use crate::git_thread::on_git;
 use crate::pipeline::Interrupts;
-use crate::prompt::{
-    DependencyChange, PreviousFailure, TaskBrief, continue_prompt, last_bytes, retry_prompt,
-    task_prompt,
-};
+use crate::prompt::{DependencyChange, PreviousFailure, last_bytes};
 use crate::schedule::{Schedule, TaskPhase};
 use orca_config::OnBudget;
 
@@ -261,27 +258,8 @@ impl Dispatcher {
             return self.lease_error(index, error);
         }
         let previous = self.memory[index].previous.clone();
-        let fresh_prompt = task_prompt(
-            &TaskBrief {
-                plan_title: &ctx.plan.title,
-                task: &task,
-                role_instructions: ctx
-                    .config
-                    .roles
-                    .instructions
-                    .get(&task.role)
-                    .map(String::as_str),
-                dependencies: self.dependency_changes(index).await,
-            },
-            previous.as_ref().and_then(|p| p.failure.as_ref()),
-        );
         let resume =
             previous.as_ref().filter(|p| p.agent == profile.name).and_then(|p| p.session.clone());
-        let prompt = match (&resume, previous.as_ref().and_then(|p| p.failure.as_ref())) {
-            (Some(_), Some(failure)) => retry_prompt(&task, failure),
-            (Some(_), None) => continue_prompt(&task),
-            (None, _) => fresh_prompt.clone(),
-        };
         let start_from = match &previous {
             // Verified work whose merge failed would collide the same way again.
             Some(previous) if previous.verified => ctx.integration.clone(),
@@ -290,26 +268,21 @@ impl Dispatcher {
             }
             _ => ctx.integration.clone(),
         };
-        let cancel = CancelToken::new();
-        let job = AttemptJob {
-            index,
-            task: task.clone(),
-            attempt: lease.attempt,
-            branch: branch.clone(),
-            start_from,
-            worktree: ctx.task_worktree(&task),
-            dir: ctx.attempt_dir(&task, lease.attempt),
-            isolation: ctx.isolation_dir(&task),
-            profile: profile.clone(),
-            prompt,
-            resume: resume.clone(),
-            fresh_prompt,
-            verify_timeout: ctx.verify_timeout(&task),
-            cancel: cancel.clone(),
-            budget: Limit::of_task(task.budget),
-            spent_before: self.memory[index].spent,
-            meter: Meter::for_agent(&ctx.config, &profile),
-        };
+        let job = AttemptJob::new(
+            &ctx,
+            NewAttempt {
+                index,
+                attempt: lease.attempt,
+                branch: branch.clone(),
+                start_from,
+                profile: profile.clone(),
+                failure: previous.as_ref().and_then(|p| p.failure.as_ref()),
+                resume: resume.clone(),
+                dependencies: self.dependency_changes(index).await,
+                spent_before: self.memory[index].spent,
+            },
+        );
+        let cancel = job.cancel.clone();
         self.emit(RunEvent::TaskStarted {
             task: task.id.to_string(),
             title: task.title.clone(),

@@ -25,7 +25,7 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use super::attempt::{AttemptEnd, AttemptJob, AttemptReport, run_attempt};
+use super::attempt::{AttemptEnd, AttemptJob, AttemptReport, NewAttempt, run_attempt};
 use super::context::RunContext;
 use super::messages::Msg;
 use crate::error::EngineError;
@@ -33,9 +33,7 @@ use crate::excerpt::{error_chain, shorten};
 use crate::git_thread::on_git;
 use crate::pipeline::{OpenWorkspace, PipelineRecord};
 use crate::profiles::AgentProfiles;
-use crate::prompt::{
-    DependencyChange, TaskBrief, continue_prompt, last_bytes, retry_prompt, task_prompt,
-};
+use crate::prompt::{DependencyChange, last_bytes};
 
 /// How often the worker looks for runs and ready tasks when it has a
 /// free slot and found nothing last time.
@@ -547,47 +545,22 @@ impl Worker {
                 start_from = previous.branch.clone();
             }
         }
-        let failure = previous.as_ref().and_then(|p| p.failure.as_ref());
         let dependencies = self.dependency_changes(&ctx, index).await?;
-        let fresh_prompt = task_prompt(
-            &TaskBrief {
-                plan_title: &ctx.plan.title,
-                task: &task,
-                role_instructions: ctx
-                    .config
-                    .roles
-                    .instructions
-                    .get(&task.role)
-                    .map(String::as_str),
+        let job = AttemptJob::new(
+            &ctx,
+            NewAttempt {
+                index,
+                attempt: lease.attempt,
+                branch: branch.clone(),
+                start_from,
+                profile: profile.clone(),
+                failure: previous.as_ref().and_then(|p| p.failure.as_ref()),
+                resume,
                 dependencies,
+                spent_before: memory.spent,
             },
-            failure,
         );
-        let prompt = match (&resume, failure) {
-            (Some(_), Some(failure)) => retry_prompt(&task, failure),
-            (Some(_), None) => continue_prompt(&task),
-            (None, _) => fresh_prompt.clone(),
-        };
-        let cancel = CancelToken::new();
-        let job = AttemptJob {
-            index,
-            task: task.clone(),
-            attempt: lease.attempt,
-            branch: branch.clone(),
-            start_from,
-            worktree: ctx.task_worktree(&task),
-            dir: ctx.attempt_dir(&task, lease.attempt),
-            isolation: ctx.isolation_dir(&task),
-            profile: profile.clone(),
-            prompt,
-            resume,
-            fresh_prompt,
-            verify_timeout: ctx.verify_timeout(&task),
-            cancel: cancel.clone(),
-            budget: crate::budget::Limit::of_task(task.budget),
-            spent_before: memory.spent,
-            meter: crate::budget::Meter::for_agent(&ctx.config, &profile),
-        };
+        let cancel = job.cancel.clone();
         let _ = self.events.send(WorkerEvent::Claimed {
             run: lease.run.to_string(),
             task: lease.task.clone(),
