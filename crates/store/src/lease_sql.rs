@@ -1,5 +1,11 @@
 //! The SQL behind leases, per dialect. Every write through a lease carries
-//! the guard `attempt = $3 AND state = 'leased'`.
+//! the guard `attempt = $3 AND state = 'leased' AND lease_owner = <holder>`:
+//! the attempt number alone does not tell a worker's lease from the
+//! coordinator's merge lease on the same attempt.
+//!
+//! On PostgreSQL the writes that make work appear tell the listeners of
+//! [`Wake`](crate::Wake) at commit: `orca_ready` when tasks became ready,
+//! `orca_verified` when an attempt was submitted; the payload is the run.
 
 use std::sync::LazyLock;
 
@@ -12,29 +18,78 @@ pub(crate) static CLAIM_NOW: LazyLock<Sql> = LazyLock::new(|| CLAIM.with_db_cloc
 pub(crate) static END_LEASE_SUCCEEDED_NOW: LazyLock<Sql> =
     LazyLock::new(|| END_LEASE_SUCCEEDED.with_db_clock("$10"));
 
+/// The CTEs of a worker's submit on PostgreSQL (see [`SUBMIT_PG`]).
+macro_rules! submit_pg {
+    () => {
+        "WITH clock AS (SELECT \
+           (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now), \
+         ended AS (\
+           UPDATE tasks SET state = 'verified', blocked_reason = NULL, run_after_ms = 0, \
+           lease_owner = NULL, leased_ms = NULL, lease_expires_ms = NULL, heartbeat_ms = NULL, \
+           updated_ms = (SELECT now FROM clock) \
+           WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased' \
+           AND lease_owner = $11 RETURNING key), \
+         finished AS (\
+           UPDATE attempts SET branch = COALESCE($4, branch), agent = COALESCE($5, agent), \
+           agent_session_id = COALESCE($6, agent_session_id), \
+           commit_sha = COALESCE($7, commit_sha), summary = COALESCE($8, summary), \
+           details_json = COALESCE($9, details_json), outcome = 'verified', error = NULL, \
+           ended_ms = (SELECT now FROM clock) \
+           WHERE run_id = $1 AND task_key = $2 AND attempt = $3 \
+           AND EXISTS (SELECT 1 FROM ended)), \
+         logged AS (\
+           INSERT INTO events (run_id, task_key, attempt, kind, payload_json, at_ms) \
+           SELECT $1, $2, $3, 'task.verified', $10, (SELECT now FROM clock) FROM ended), \
+         told AS (SELECT pg_notify('orca_verified', $1) WHERE EXISTS (SELECT 1 FROM ended))"
+    };
+}
+
 /// A worker's submit on PostgreSQL, one statement on its own: the guarded
 /// end of the lease (the task `verified`), the attempt's facts and its
 /// outcome, the event. $1 run, $2 task, $3 attempt, $4..$9 branch, agent,
-/// session, commit, summary, details; $10 the event's payload.
+/// session, commit, summary, details; $10 the event's payload, $11 the
+/// lease's holder.
 pub(crate) const SUBMIT_PG: Sql = Sql::each(
     "-- PostgreSQL only",
-    "WITH clock AS (SELECT \
-       (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now), \
-     ended AS (\
-       UPDATE tasks SET state = 'verified', blocked_reason = NULL, run_after_ms = 0, \
-       lease_owner = NULL, leased_ms = NULL, lease_expires_ms = NULL, heartbeat_ms = NULL, \
-       updated_ms = (SELECT now FROM clock) \
-       WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased' RETURNING key), \
-     finished AS (\
-       UPDATE attempts SET branch = COALESCE($4, branch), agent = COALESCE($5, agent), \
-       agent_session_id = COALESCE($6, agent_session_id), commit_sha = COALESCE($7, commit_sha), \
-       summary = COALESCE($8, summary), details_json = COALESCE($9, details_json), \
-       outcome = 'verified', error = NULL, ended_ms = (SELECT now FROM clock) \
-       WHERE run_id = $1 AND task_key = $2 AND attempt = $3 AND EXISTS (SELECT 1 FROM ended)), \
-     logged AS (\
-       INSERT INTO events (run_id, task_key, attempt, kind, payload_json, at_ms) \
-       SELECT $1, $2, $3, 'task.verified', $10, (SELECT now FROM clock) FROM ended) \
-     SELECT count(*) AS ended FROM ended",
+    concat!(
+        submit_pg!(),
+        " SELECT count(*) AS ended, (SELECT count(*) FROM told) AS told FROM ended"
+    ),
+);
+
+/// [`SUBMIT_PG`] and, once the submit went through, a claim of up to $12
+/// more ready tasks of the same run for the same worker, leased for $13 ms
+/// ([`CLAIM`] as on PostgreSQL): the slot the submit freed is filled in the
+/// same round trip and commit. One row always; `key` is NULL when nothing
+/// was claimed.
+pub(crate) const SUBMIT_AND_CLAIM_PG: Sql = Sql::each(
+    "-- PostgreSQL only",
+    concat!(
+        submit_pg!(),
+        ", picked AS (\
+           SELECT key FROM tasks WHERE run_id = $1 AND state = 'ready' \
+           AND run_after_ms <= (SELECT now FROM clock) AND EXISTS (SELECT 1 FROM ended) \
+           ORDER BY priority DESC, key LIMIT $12 FOR UPDATE SKIP LOCKED), \
+         leased AS (\
+           UPDATE tasks t SET state = 'leased', attempt = t.attempt + 1, tries = t.tries + 1, \
+           lease_owner = $11, leased_ms = c.now, heartbeat_ms = c.now, \
+           lease_expires_ms = c.now + $13, updated_ms = c.now \
+           FROM picked, clock c WHERE t.run_id = $1 AND t.key = picked.key \
+           RETURNING t.key, t.attempt, t.tries, t.max_attempts, t.priority, t.spec_json, \
+             t.lease_expires_ms), \
+         started AS (\
+           INSERT INTO attempts (run_id, task_key, attempt, worker, started_ms, outcome) \
+           SELECT $1, key, attempt, $11, (SELECT now FROM clock), 'running' FROM leased), \
+         claim_logged AS (\
+           INSERT INTO events (run_id, task_key, attempt, kind, payload_json, at_ms) \
+           SELECT $1, key, attempt, 'task.leased', \
+             json_build_object('worker', $11::text, 'tries', tries)::text, \
+             (SELECT now FROM clock) FROM leased) \
+         SELECT l.key, l.attempt, l.tries, l.max_attempts, l.priority, l.spec_json, \
+           l.lease_expires_ms, (SELECT count(*) FROM ended) AS ended, \
+           (SELECT count(*) FROM told) AS told \
+         FROM (SELECT 1) AS one LEFT JOIN leased l ON true"
+    ),
 );
 
 /// The coordinator's take on PostgreSQL, one statement on its own: every
@@ -65,6 +120,48 @@ pub(crate) const TAKE_VERIFIED_PG: Sql = Sql::each(
      SELECT t.key, t.attempt, t.tries, t.max_attempts, t.priority, t.spec_json, \
        t.lease_expires_ms, m.worker, m.branch, m.commit_sha, m.details_json \
      FROM taken t LEFT JOIN merging m ON m.task_key = t.key",
+);
+
+/// A batch of completions on PostgreSQL, one statement on its own: each
+/// lease of `$2` (a JSON array of `{key, attempt, owner, result, payload}`)
+/// fenced on its own, its attempt and event written, and the dependents of
+/// every task that ended counted down together (a dependent of two tasks of
+/// the batch by two), locked in key order as [`END_LEASE_SUCCEEDED`] locks
+/// them. Returns the leases that ended (key, attempt, owner).
+pub(crate) const COMPLETE_ALL_PG: Sql = Sql::each(
+    "-- PostgreSQL only",
+    "WITH clock AS (SELECT \
+       (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now), \
+     batch AS (SELECT * FROM json_to_recordset($2::json) \
+       AS b(key text, attempt bigint, owner text, result text, payload text)), \
+     ended AS (\
+       UPDATE tasks t SET state = 'succeeded', result_json = COALESCE(b.result, t.result_json), \
+       blocked_reason = NULL, run_after_ms = 0, lease_owner = NULL, leased_ms = NULL, \
+       lease_expires_ms = NULL, heartbeat_ms = NULL, updated_ms = (SELECT now FROM clock) \
+       FROM batch b WHERE t.run_id = $1 AND t.key = b.key AND t.attempt = b.attempt \
+       AND t.state = 'leased' AND t.lease_owner = b.owner \
+       RETURNING t.key, t.attempt, b.owner, b.payload), \
+     finished AS (\
+       UPDATE attempts a SET outcome = 'succeeded', error = NULL, ended_ms = (SELECT now FROM clock) \
+       FROM ended e WHERE a.run_id = $1 AND a.task_key = e.key AND a.attempt = e.attempt), \
+     logged AS (\
+       INSERT INTO events (run_id, task_key, attempt, kind, payload_json, at_ms) \
+       SELECT $1, e.key, e.attempt, 'task.succeeded', e.payload, (SELECT now FROM clock) \
+       FROM ended e), \
+     counted AS (\
+       SELECT d.task_key AS key, count(*) AS done FROM task_deps d JOIN ended e ON d.dep_key = e.key \
+       WHERE d.run_id = $1 GROUP BY d.task_key), \
+     locked AS (\
+       SELECT t.key, c.done FROM tasks t JOIN counted c ON c.key = t.key \
+       WHERE t.run_id = $1 ORDER BY t.key FOR UPDATE OF t), \
+     released AS (\
+       UPDATE tasks t SET deps_remaining = t.deps_remaining - l.done, \
+       state = CASE WHEN t.state = 'waiting' AND t.deps_remaining = l.done THEN 'ready' ELSE t.state END, \
+       updated_ms = (SELECT now FROM clock) \
+       FROM locked l WHERE t.run_id = $1 AND t.key = l.key RETURNING t.state), \
+     told AS (\
+       SELECT pg_notify('orca_ready', $1) WHERE EXISTS (SELECT 1 FROM released WHERE state = 'ready')) \
+     SELECT e.key, e.attempt, e.owner, (SELECT count(*) FROM told) AS told FROM ended e",
 );
 
 /// On PostgreSQL every statement is a network round trip, so the lease,
@@ -135,14 +232,15 @@ pub(crate) const INSERT_ATTEMPT: Sql = Sql::both(
 );
 pub(crate) const HEARTBEAT: Sql = Sql::both(
     "UPDATE tasks SET lease_expires_ms = $4 + $5, heartbeat_ms = $4 \
-     WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased' \
+     WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased' AND lease_owner = $6 \
      RETURNING lease_expires_ms",
 );
 /// Locks the task row if (and only if) the lease still holds.
 pub(crate) const GUARD: Sql = Sql::each(
-    "SELECT attempt FROM tasks WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased'",
     "SELECT attempt FROM tasks WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased' \
-     FOR UPDATE",
+     AND lease_owner = $4",
+    "SELECT attempt FROM tasks WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased' \
+     AND lease_owner = $4 FOR UPDATE",
 );
 pub(crate) const CURRENT: Sql =
     Sql::both("SELECT state, attempt, lease_owner FROM tasks WHERE run_id = $1 AND key = $2");
@@ -155,11 +253,11 @@ macro_rules! end_lease_update {
          last_error = COALESCE($6, last_error), blocked_reason = $7, run_after_ms = $8, \
          tries = tries - $9, lease_owner = NULL, leased_ms = NULL, lease_expires_ms = NULL, \
          heartbeat_ms = NULL, updated_ms = $10 \
-         WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased'"
+         WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased' AND lease_owner = $14"
     };
 }
 macro_rules! pg_end_lease {
-    ($tail:expr) => {
+    ($told:expr) => {
         concat!(
             "WITH ended AS (",
             end_lease_update!(),
@@ -171,15 +269,23 @@ macro_rules! pg_end_lease {
              logged AS (\
                INSERT INTO events (run_id, task_key, attempt, kind, payload_json, at_ms) \
                SELECT $1, $2, $3, $12, $13, $10 FROM ended)",
-            $tail,
-            " SELECT count(*) AS ended FROM ended"
+            $told,
+            " SELECT count(*) AS ended, (SELECT count(*) FROM told) AS told FROM ended"
         )
     };
 }
 /// Columns: $1 run, $2 task, $3 attempt, $4 new state, $5 result, $6 error,
 /// $7 blocked reason, $8 run after, $9 refunded tries, $10 now,
-/// $11 attempt outcome, $12 event kind, $13 event payload.
-pub(crate) const END_LEASE: Sql = Sql::each(end_lease_update!(), pg_end_lease!(""));
+/// $11 attempt outcome, $12 event kind, $13 event payload, $14 the holder.
+/// A task back to `ready` or `verified` wakes whoever waits for such work.
+pub(crate) const END_LEASE: Sql = Sql::each(
+    end_lease_update!(),
+    pg_end_lease!(
+        ", told AS (\
+           SELECT pg_notify(CASE WHEN $4 = 'ready' THEN 'orca_ready' ELSE 'orca_verified' END, $1) \
+           WHERE $4 IN ('ready', 'verified') AND EXISTS (SELECT 1 FROM ended))"
+    ),
+);
 /// [`END_LEASE`] for a success, releasing the dependents in the same
 /// statement on PostgreSQL (locked in key order, so two completions that
 /// share dependents cannot deadlock).
@@ -192,7 +298,10 @@ pub(crate) const END_LEASE_SUCCEEDED: Sql = Sql::each(
            updated_ms = $10 \
            WHERE run_id = $1 AND EXISTS (SELECT 1 FROM ended) AND key IN (\
              SELECT t.key FROM tasks t JOIN task_deps d ON d.run_id = t.run_id AND d.task_key = t.key \
-             WHERE d.run_id = $1 AND d.dep_key = $2 ORDER BY t.key FOR UPDATE OF t))"
+             WHERE d.run_id = $1 AND d.dep_key = $2 ORDER BY t.key FOR UPDATE OF t) \
+           RETURNING state), \
+         told AS (\
+           SELECT pg_notify('orca_ready', $1) WHERE EXISTS (SELECT 1 FROM released WHERE state = 'ready'))"
     ),
 );
 pub(crate) const END_ATTEMPT: Sql = Sql::both(

@@ -1,18 +1,22 @@
 //! Claiming tasks under a lease and everything a lease holder may do.
 //!
-//! Every write through a [`Lease`] is guarded by (task, attempt, still
-//! leased): `attempt` is the fencing token, and the next claim of the task
-//! bumps it, so a worker whose lease expired and was rescued can change
-//! nothing; it gets [`LeaseLost`] naming the current holder.
+//! Every write through a [`Lease`] is guarded by (task, attempt, holder,
+//! still leased): `attempt` is the fencing token, and the next claim of the
+//! task bumps it, so a worker whose lease expired and was rescued can change
+//! nothing; it gets [`LeaseLost`] naming the current holder. The holder
+//! tells a worker's lease from the coordinator's merge lease, which keeps
+//! the attempt number the worker submitted with.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::db::{Row, Tx, TxKind, args};
 use crate::error::{LeaseError, LeaseLost, StoreError, TaskNow};
 use crate::lease_sql::{
-    BLOCK_DOWNSTREAM, CLAIM, CLAIM_NOW, CLAIM_ONE, CURRENT, END_ATTEMPT, END_LEASE,
-    END_LEASE_SUCCEEDED, END_LEASE_SUCCEEDED_NOW, EXPIRED, GUARD, HEARTBEAT, INSERT_ATTEMPT,
-    MARK_MERGING, RECORD_ATTEMPT, RELEASE_DEPENDENTS, SUBMIT_PG, TAKE_VERIFIED, TAKE_VERIFIED_PG,
+    BLOCK_DOWNSTREAM, CLAIM, CLAIM_NOW, CLAIM_ONE, COMPLETE_ALL_PG, CURRENT, END_ATTEMPT,
+    END_LEASE, END_LEASE_SUCCEEDED, END_LEASE_SUCCEEDED_NOW, EXPIRED, GUARD, HEARTBEAT,
+    INSERT_ATTEMPT, MARK_MERGING, RECORD_ATTEMPT, RELEASE_DEPENDENTS, SUBMIT_AND_CLAIM_PG,
+    SUBMIT_PG, TAKE_VERIFIED, TAKE_VERIFIED_PG,
 };
 use crate::model::{
     AttemptInfo, FailOutcome, Lease, Rescued, RetryPolicy, RunId, TaskState, VerifiedAttempt,
@@ -177,7 +181,14 @@ impl Store {
             let row = tx
                 .fetch_optional(
                     HEARTBEAT,
-                    args![lease.run.as_str(), &lease.task, lease.attempt, now, lease.ttl_ms],
+                    args![
+                        lease.run.as_str(),
+                        &lease.task,
+                        lease.attempt,
+                        now,
+                        lease.ttl_ms,
+                        &lease.worker
+                    ],
                 )
                 .await
                 .map_err(err)?;
@@ -216,6 +227,7 @@ impl Store {
                     "succeeded",
                     "task.succeeded",
                     payload,
+                    &lease.worker,
                 ];
                 let row = self
                     .pool
@@ -275,6 +287,9 @@ impl Store {
         if done.is_empty() {
             return Ok(Vec::new());
         }
+        if self.pool.is_postgres() {
+            return self.complete_all_at_once(done).await;
+        }
         retry_transient(move || async move {
             let err = |e| self.db_error("complete the tasks", e);
             let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
@@ -307,6 +322,71 @@ impl Store {
             Ok(results)
         })
         .await
+    }
+
+    /// [`Store::complete_all`] on PostgreSQL: one statement on its own
+    /// ([`COMPLETE_ALL_PG`]) for the whole batch, of one run or several
+    /// (one statement per run). A lease it did not end is looked up, as
+    /// [`Store::complete`] does, to tell a repeated completion (fine) from
+    /// a lost lease.
+    async fn complete_all_at_once(
+        &self,
+        done: &[(Lease, String)],
+    ) -> Result<Vec<Result<(), LeaseLost>>, StoreError> {
+        let mut runs: Vec<&RunId> = done.iter().map(|(lease, _)| &lease.run).collect();
+        runs.sort();
+        runs.dedup();
+        let mut ended = HashSet::new();
+        for run in runs {
+            let batch: Vec<_> = done
+                .iter()
+                .filter(|(lease, _)| &lease.run == run)
+                .map(|(lease, result_json)| {
+                    serde_json::json!({
+                        "key": lease.task,
+                        "attempt": lease.attempt,
+                        "owner": lease.worker,
+                        "result": result_json,
+                        "payload": serde_json::json!({ "worker": lease.worker }).to_string(),
+                    })
+                })
+                .collect();
+            let batch = serde_json::Value::Array(batch).to_string();
+            let rows = retry_transient(|| async {
+                self.pool
+                    .fetch_all(COMPLETE_ALL_PG, args![run.as_str(), batch.as_str()])
+                    .await
+                    .map_err(|e| self.db_error("complete the tasks", e))
+            })
+            .await?;
+            for row in rows {
+                let err = |e| self.db_error("complete the tasks", e);
+                let key = row.text("key").map_err(err)?;
+                let attempt = row.int("attempt").map_err(err)?;
+                let owner = row.text("owner").map_err(err)?;
+                ended.insert((run.clone(), key, attempt, owner));
+            }
+        }
+        let mut results = Vec::with_capacity(done.len());
+        for (lease, _) in done {
+            let this = (lease.run.clone(), lease.task.clone(), lease.attempt, lease.worker.clone());
+            if ended.contains(&this) {
+                results.push(Ok(()));
+                continue;
+            }
+            let lost = retry_transient(|| async {
+                self.lost_now(lease).await.map_err(|e| self.db_error("complete the tasks", e))
+            })
+            .await?;
+            results.push(
+                if lost.now.state == TaskState::Succeeded && lost.now.attempt == lease.attempt {
+                    Ok(())
+                } else {
+                    Err(lost)
+                },
+            );
+        }
+        Ok(results)
     }
 
     /// The attempt failed with `error`. With tries left the task goes back
@@ -463,7 +543,10 @@ impl Store {
             let err = |e| LeaseError::Store(self.db_error("record the attempt", e));
             let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
             if tx
-                .fetch_optional(GUARD, args![lease.run.as_str(), &lease.task, lease.attempt])
+                .fetch_optional(
+                    GUARD,
+                    args![lease.run.as_str(), &lease.task, lease.attempt, &lease.worker],
+                )
                 .await
                 .map_err(err)?
                 .is_none()
@@ -483,45 +566,28 @@ impl Store {
     /// dependents wait until then. Repeating a submit that went through
     /// succeeds without changing anything.
     pub async fn submit(&self, lease: &Lease, info: &AttemptInfo) -> Result<(), LeaseError> {
+        self.submit_once(lease, info).await.map(|_| ())
+    }
+
+    /// [`Store::submit`]; true when this call ended the lease, false when
+    /// it repeated one that had (its reply lost).
+    async fn submit_once(&self, lease: &Lease, info: &AttemptInfo) -> Result<bool, LeaseError> {
         if self.pool.is_postgres() {
             // One statement on its own: the lease checked, the attempt
             // recorded, the task verified, in one round trip and commit.
             return retry_transient(move || async move {
                 let err = |e| LeaseError::Store(self.db_error("submit the verified attempt", e));
-                let payload = serde_json::json!({
-                    "worker": lease.worker,
-                    "branch": info.branch,
-                    "commit": info.commit_sha,
-                });
-                let args = args![
-                    lease.run.as_str(),
-                    &lease.task,
-                    lease.attempt,
-                    info.branch.as_deref(),
-                    info.agent.as_deref(),
-                    info.agent_session_id.as_deref(),
-                    info.commit_sha.as_deref(),
-                    info.summary.as_deref(),
-                    info.details_json.as_deref(),
-                    payload.to_string(),
-                ];
                 let row = self
                     .pool
-                    .fetch_optional(SUBMIT_PG, args)
+                    .fetch_optional(SUBMIT_PG, submit_args(lease, info))
                     .await
                     .map_err(err)?
                     .ok_or(sqlx::Error::RowNotFound)
                     .map_err(err)?;
                 if row.int("ended").map_err(err)? > 0 {
-                    return Ok(());
+                    return Ok(true);
                 }
-                let lost = self.lost_now(lease).await.map_err(err)?;
-                if lost.now.attempt == lease.attempt
-                    && matches!(lost.now.state, TaskState::Verified | TaskState::Succeeded)
-                {
-                    return Ok(());
-                }
-                Err(lost.into())
+                self.submit_refused(lease).await.map(|()| false)
             })
             .await;
         }
@@ -530,7 +596,10 @@ impl Store {
             let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
             let now = tx.now().await.map_err(err)?;
             if tx
-                .fetch_optional(GUARD, args![lease.run.as_str(), &lease.task, lease.attempt])
+                .fetch_optional(
+                    GUARD,
+                    args![lease.run.as_str(), &lease.task, lease.attempt, &lease.worker],
+                )
                 .await
                 .map_err(err)?
                 .is_none()
@@ -539,7 +608,7 @@ impl Store {
                 if lost.now.attempt == lease.attempt
                     && matches!(lost.now.state, TaskState::Verified | TaskState::Succeeded)
                 {
-                    return Ok(());
+                    return Ok(false);
                 }
                 return Err(lost.into());
             }
@@ -563,9 +632,69 @@ impl Store {
             if let Err(lost) = end_lease(&mut tx, lease, &ending, now).await.map_err(err)? {
                 return Err(lost.into());
             }
-            tx.commit().await.map_err(err)
+            tx.commit().await.map_err(err)?;
+            Ok(true)
         })
         .await
+    }
+
+    /// [`Store::submit`], then, once it went through, [`Store::claim`] of up
+    /// to `more` ready tasks of the same run for the lease's worker, leased
+    /// for `ttl`: the worker fills the slot the attempt freed. On
+    /// PostgreSQL both are one statement (one round trip and commit
+    /// instead of two). Claims nothing when the submit is refused.
+    pub async fn submit_and_claim(
+        &self,
+        lease: &Lease,
+        info: &AttemptInfo,
+        more: usize,
+        ttl: Duration,
+    ) -> Result<Vec<Lease>, LeaseError> {
+        if !self.pool.is_postgres() || more == 0 {
+            if !self.submit_once(lease, info).await? || more == 0 {
+                return Ok(Vec::new());
+            }
+            return self
+                .claim(&lease.run, &lease.worker, more, ttl)
+                .await
+                .map_err(LeaseError::Store);
+        }
+        retry_transient(move || async move {
+            let err = |e| LeaseError::Store(self.db_error("submit the attempt and claim more", e));
+            let ttl_ms = duration_ms(ttl);
+            let mut args = submit_args(lease, info);
+            args.push(i64::try_from(more).unwrap_or(i64::MAX).into());
+            args.push(ttl_ms.into());
+            let rows = self.pool.fetch_all(SUBMIT_AND_CLAIM_PG, args).await.map_err(err)?;
+            let first = rows.first().ok_or(sqlx::Error::RowNotFound).map_err(err)?;
+            if first.int("ended").map_err(err)? == 0 {
+                return self.submit_refused(lease).await.map(|()| Vec::new());
+            }
+            let mut leases = Vec::with_capacity(rows.len());
+            for row in &rows {
+                if row.opt_text("key").map_err(err)?.is_some() {
+                    leases
+                        .push(lease_from_row(row, &lease.run, &lease.worker, ttl_ms).map_err(err)?);
+                }
+            }
+            Ok(leases)
+        })
+        .await
+    }
+
+    /// Why a submit on PostgreSQL ended no lease: a repeat of one that went
+    /// through (its reply lost) is fine; anything else lost the lease.
+    async fn submit_refused(&self, lease: &Lease) -> Result<(), LeaseError> {
+        let lost = self
+            .lost_now(lease)
+            .await
+            .map_err(|e| LeaseError::Store(self.db_error("submit the verified attempt", e)))?;
+        if lost.now.attempt == lease.attempt
+            && matches!(lost.now.state, TaskState::Verified | TaskState::Succeeded)
+        {
+            return Ok(());
+        }
+        Err(lost.into())
     }
 
     /// The coordinator of `run` takes every task workers submitted as
@@ -793,6 +922,7 @@ async fn end_lease(
         ending.outcome,
         ending.event,
         ending.payload.to_string(),
+        &lease.worker,
     ];
     if tx.is_postgres() {
         let row = tx.fetch_optional(sql, args).await?.ok_or(sqlx::Error::RowNotFound)?;
@@ -940,6 +1070,28 @@ fn lease_from_row(row: &Row, run: &RunId, worker: &str, ttl_ms: i64) -> Result<L
         priority: row.int("priority")?,
         spec_json: row.text("spec_json")?,
     })
+}
+
+/// $1..$11 of [`SUBMIT_PG`] and [`SUBMIT_AND_CLAIM_PG`].
+fn submit_args(lease: &Lease, info: &AttemptInfo) -> Vec<crate::db::Arg> {
+    let payload = serde_json::json!({
+        "worker": lease.worker,
+        "branch": info.branch,
+        "commit": info.commit_sha,
+    });
+    args![
+        lease.run.as_str(),
+        &lease.task,
+        lease.attempt,
+        info.branch.as_deref(),
+        info.agent.as_deref(),
+        info.agent_session_id.as_deref(),
+        info.commit_sha.as_deref(),
+        info.summary.as_deref(),
+        info.details_json.as_deref(),
+        payload.to_string(),
+        &lease.worker,
+    ]
 }
 
 fn duration_ms(duration: Duration) -> i64 {

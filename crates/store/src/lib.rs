@@ -8,7 +8,9 @@
 //! write through the [`Lease`] (heartbeat, complete, fail, release, block,
 //! record_attempt) is accepted only while the task is still leased under
 //! that attempt, so a worker that lost its lease changes nothing and gets
-//! [`LeaseLost`]. Every state change is one transaction.
+//! [`LeaseLost`]. Every state change is one transaction. On PostgreSQL a
+//! [`Wakeup`] tells workers and coordinators when work appears, so they
+//! need not poll for it.
 //!
 //! Times are milliseconds since the Unix epoch: the database clock on
 //! PostgreSQL, this machine's clock on SQLite.
@@ -32,6 +34,7 @@ mod schema;
 pub mod session_lock;
 mod status;
 mod store;
+mod wake;
 mod workers;
 
 pub use error::{LeaseError, LeaseLost, OpenError, StorageProblem, StoreError, TaskNow};
@@ -52,3 +55,4 @@ pub use schema::SCHEMA_VERSION;
 pub const PROTOCOL_VERSION: i64 = 1;
 pub use session_lock::{LockError, LockHolder, SessionLock};
 pub use store::{Store, StoreOptions, set_reconnect_patience};
+pub use wake::{Wake, Wakeup};

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use orca_store::{
     AttemptInfo, FailOutcome, LeaseError, PROTOCOL_VERSION, RetryPolicy, RunState, SCHEMA_VERSION,
-    Stage, StageState, StoreError, TaskState, WorkerInfo,
+    Stage, StageState, StoreError, TaskState, Wake, WorkerInfo,
 };
 
 use crate::common::{TestStore, eventually, random_dag, run_of, task};
@@ -76,6 +76,8 @@ conformance!(
     a_stale_worker_cannot_submit_and_a_merge_lease_expires_back_to_verified,
     workers_say_their_versions_and_what_they_run,
     a_batch_of_completions_is_fenced_lease_by_lease,
+    waiters_are_woken_when_work_appears,
+    a_submit_can_claim_the_next_task_in_the_same_step,
 );
 
 async fn reopened_tasks_start_over_and_free_what_they_blocked(s: TestStore) {
@@ -901,6 +903,16 @@ async fn a_submitted_attempt_waits_verified_until_the_coordinator_merges_it(s: T
     assert_eq!(merge.branch.as_deref(), Some("orca/r/a/a1"));
     assert_eq!(merge.commit_sha.as_deref(), Some("abc123"));
     assert!(s.take_verified(&run, "coordinator", TTL).await.unwrap().is_empty());
+    // The worker's lease carries the same attempt number as the merge lease,
+    // but not its holder: nothing it writes touches the coordinator's lease.
+    let err = s.heartbeat(&lease).await.expect_err("the worker cannot renew the merge lease");
+    assert_eq!(err.lease_lost().unwrap().now.holder.as_deref(), Some("coordinator"));
+    assert!(s.fail(&lease, "late", &RetryPolicy::default()).await.is_err());
+    assert!(s.release(&lease, "late").await.is_err());
+    assert!(s.complete(&lease, "{}").await.is_err());
+    assert!(s.complete_all(&[(lease.clone(), "{}".into())]).await.unwrap()[0].is_err());
+    let status = s.run_status(&run).await.unwrap();
+    assert_eq!(status.tasks[0].lease.as_ref().unwrap().worker, "coordinator");
     // A merge that fails for git's reasons hands it back.
     s.return_verified(&merge.lease, "git failed").await.unwrap();
     let again = s.take_verified(&run, "coordinator", TTL).await.unwrap().remove(0);
@@ -1006,7 +1018,8 @@ async fn a_batch_of_completions_is_fenced_lease_by_lease(s: TestStore) {
         .await
         .unwrap();
     assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
-    assert_eq!(results[1].as_ref().unwrap_err().now.holder.as_deref(), Some("fast"));
+    // The stale one is refused, naming the attempt the task is at now.
+    assert_eq!(results[1].as_ref().unwrap_err().now.attempt, 2);
     let status = s.run_status(&run).await.unwrap();
     let state = |key: &str| status.tasks.iter().find(|t| t.key == key).unwrap().state;
     assert_eq!(
@@ -1017,4 +1030,86 @@ async fn a_batch_of_completions_is_fenced_lease_by_lease(s: TestStore) {
     let again = s.complete_all(&[(a, "{}".into()), (b, "{}".into())]).await.unwrap();
     assert!(again.iter().all(Result::is_ok));
     assert_eq!(s.run_status(&run).await.unwrap().tasks[2].state, TaskState::Ready);
+}
+
+async fn waiters_are_woken_when_work_appears(s: TestStore) {
+    let postgres = matches!(s.location(), orca_store::Location::Postgres { .. });
+    let ready = s.wakeup(Wake::Ready);
+    let verified = s.wakeup(Wake::Verified);
+    // Not told yet within a short wait on SQLite, which has no
+    // notifications; PostgreSQL tells once when it starts listening.
+    let short = Duration::from_millis(20);
+    assert_eq!(ready.wait(if postgres { WAIT } else { short }).await, postgres);
+    assert_eq!(verified.wait(if postgres { WAIT } else { short }).await, postgres);
+    if !postgres {
+        return;
+    }
+    let run = s.create_run(&run_of(vec![task("a", &[]), task("b", &["a"])])).await.unwrap();
+    let lease = s.claim(&run, "w1", 1, TTL).await.unwrap().remove(0);
+    s.submit(&lease, &pushed("orca/r/a/a1", "abc")).await.unwrap();
+    assert!(verified.wait(WAIT).await, "a submit wakes the coordinator");
+    let merge = s.take_verified(&run, "coordinator", TTL).await.unwrap().remove(0);
+    s.complete_all(&[(merge.lease, "{}".into())]).await.unwrap();
+    assert!(ready.wait(WAIT).await, "a completion that readies a task wakes workers");
+    let b = s.claim(&run, "w1", 1, TTL).await.unwrap().remove(0);
+    s.release(&b, "handing it back").await.unwrap();
+    assert!(ready.wait(WAIT).await, "a task back to ready wakes workers");
+    let b = s.claim(&run, "w1", 1, TTL).await.unwrap().remove(0);
+    s.complete(&b, "{}").await.unwrap();
+    // Completing the last task readies nothing: no wake-up for workers.
+    assert!(!ready.wait(Duration::from_millis(200)).await);
+}
+
+async fn a_submit_can_claim_the_next_task_in_the_same_step(s: TestStore) {
+    let run = s
+        .create_run(&run_of(vec![
+            task("a", &[]),
+            task("b", &[]),
+            task("c", &[]),
+            task("d", &["a"]),
+        ]))
+        .await
+        .unwrap();
+    let a = s.claim_task(&run, "a", "w1", TTL).await.unwrap().unwrap();
+    let next = s.submit_and_claim(&a, &pushed("orca/r/a/a1", "abc"), 1, TTL).await.unwrap();
+    assert_eq!(next.len(), 1);
+    let b = &next[0];
+    assert_eq!((b.task.as_str(), b.attempt, b.worker.as_str()), ("b", 1, "w1"));
+    let status = s.run_status(&run).await.unwrap();
+    let state = |key: &str| status.tasks.iter().find(|t| t.key == key).unwrap().state;
+    assert_eq!(
+        (state("a"), state("b"), state("d")),
+        (TaskState::Verified, TaskState::Leased, TaskState::Waiting)
+    );
+    // The claimed lease is a lease like any other.
+    s.heartbeat(b).await.unwrap();
+    assert_eq!(s.attempts(&run, "b").await.unwrap()[0].outcome, "running");
+    // A repeat of the submit (its reply lost) is fine and claims nothing more.
+    assert!(
+        s.submit_and_claim(&a, &pushed("orca/r/a/a1", "abc"), 1, TTL).await.unwrap().is_empty()
+    );
+    // A refused submit claims nothing: c stays ready.
+    let stale = b.clone();
+    s.release(b, "handing it back").await.unwrap();
+    let err = s.submit_and_claim(&stale, &pushed("orca/r/b/a1", "def"), 2, TTL).await.unwrap_err();
+    assert!(err.lease_lost().is_some(), "{err}");
+    let status = s.run_status(&run).await.unwrap();
+    assert!(status.tasks.iter().filter(|t| t.key != "a").all(|t| t.state != TaskState::Leased));
+    // With nothing ready it submits and claims nothing.
+    let mut held = s.claim(&run, "w2", 5, TTL).await.unwrap();
+    let last = held.pop().unwrap();
+    for lease in &held {
+        s.submit(lease, &pushed("x", "1")).await.unwrap();
+    }
+    assert!(s.submit_and_claim(&last, &pushed("y", "2"), 3, TTL).await.unwrap().is_empty());
+    assert_eq!(
+        s.run_status(&run)
+            .await
+            .unwrap()
+            .tasks
+            .iter()
+            .filter(|t| t.state == TaskState::Verified)
+            .count(),
+        3
+    );
 }
