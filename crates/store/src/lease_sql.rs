@@ -18,7 +18,13 @@ pub(crate) static CLAIM_NOW: LazyLock<Sql> = LazyLock::new(|| CLAIM.with_db_cloc
 pub(crate) static END_LEASE_SUCCEEDED_NOW: LazyLock<Sql> =
     LazyLock::new(|| END_LEASE_SUCCEEDED.with_db_clock("$10"));
 
-/// The CTEs of a worker's submit on PostgreSQL (see [`SUBMIT_PG`]).
+/// The CTEs of a worker's submit on PostgreSQL (see [`SUBMIT_PG`]). It
+/// wakes the coordinator only when no other task of the run waits verified
+/// (as this statement sees them): PostgreSQL signals every listening
+/// session of the database on each NOTIFY, whatever its channel, so one
+/// per task would wake all workers too. A coordinator that was told of an
+/// earlier submit takes this one with it or on its next take, which
+/// follows at once when the last take found work.
 macro_rules! submit_pg {
     () => {
         "WITH clock AS (SELECT \
@@ -40,7 +46,8 @@ macro_rules! submit_pg {
          logged AS (\
            INSERT INTO events (run_id, task_key, attempt, kind, payload_json, at_ms) \
            SELECT $1, $2, $3, 'task.verified', $10, (SELECT now FROM clock) FROM ended), \
-         told AS (SELECT pg_notify('orca_verified', $1) WHERE EXISTS (SELECT 1 FROM ended))"
+         told AS (SELECT pg_notify('orca_verified', $1) WHERE EXISTS (SELECT 1 FROM ended) \
+           AND NOT EXISTS (SELECT 1 FROM tasks WHERE run_id = $1 AND state = 'verified'))"
     };
 }
 

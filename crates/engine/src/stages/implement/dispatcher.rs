@@ -29,6 +29,7 @@ use crate::schedule::{Schedule, TaskPhase};
 use orca_config::OnBudget;
 
 pub(super) mod coordinator;
+use coordinator::{PUBLISH_BATCH, PUBLISH_WAIT, Unpublished};
 
 /// How often a coordinator looks for tasks workers verified.
 const REMOTE_POLL: Duration = Duration::from_millis(250);
@@ -180,6 +181,9 @@ impl Dispatcher {
         let mut remote_poll = tokio::time::interval(REMOTE_POLL);
         remote_poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let remote = ctx.remote.is_some();
+        // Told at once when a worker submits; the poll above is the
+        // fallback (and follows what workers do).
+        let verified = remote.then(|| ctx.store.wakeup(orca_store::Wake::Verified));
         loop {
             let now = Instant::now();
             let due: Vec<usize> =
@@ -208,12 +212,22 @@ impl Dispatcher {
                     return Err(EngineError::Stuck(format!("{:?}", self.schedule.counts())));
                 }
             }
-            let wake = self.held.values().chain(self.paused_until.iter()).min().copied();
+            if self.remote.publish_by.is_some_and(|by| by <= Instant::now()) {
+                self.publish_merged().await?;
+            }
+            let wake = self
+                .held
+                .values()
+                .chain(self.paused_until.iter())
+                .chain(self.remote.publish_by.iter())
+                .min()
+                .copied();
             tokio::select! {
                 Some(msg) = self.rx.recv() => self.handle(msg).await?,
                 _ = heartbeat.tick() => self.heartbeat().await,
                 _ = control.tick() => self.control().await,
                 _ = remote_poll.tick(), if remote && !self.stopping => self.poll_remote().await?,
+                true = told(verified.as_ref()), if remote && !self.stopping => self.poll_remote().await?,
                 count = self.interrupts.next() => self.interrupt(count),
                 () = sleep_until(wake) => {}
             }
@@ -338,6 +352,10 @@ impl Dispatcher {
             }
             Msg::MergeDone(report) => {
                 self.merge_done(*report).await?;
+                // The merge queue ran dry: what it merged goes out now.
+                if self.merges == 0 {
+                    self.publish_merged().await?;
+                }
                 self.progress();
             }
         }
@@ -591,32 +609,31 @@ impl Dispatcher {
                     "base": memory.attempt_base,
                     "head": memory.attempt_head,
                 });
-                // Workers start dependents from the remote's integration
-                // branch: it must hold this merge before they can start.
-                if let Err(reason) = self.publish_integration().await {
-                    self.cancels.remove(&index);
-                    let reason =
-                        format!("pushing {} to the remote failed: {reason}", ctx.integration);
-                    self.release(index, &lease, &reason).await?;
-                    self.halt(reason);
-                    return Ok(());
-                }
-                if let Err(error) = ctx.store.complete(&lease, &result.to_string()).await {
-                    return self.lease_error(index, error);
-                }
-                if let Some(started) = self.started_at.remove(&index) {
-                    let weight = ctx.graph.weight(ctx.node(index));
-                    self.pace.0 += started.elapsed().as_secs_f64();
-                    self.pace.1 += weight;
-                }
                 self.cancels.remove(&index);
-                self.schedule.merged(index);
-                self.emit(RunEvent::Merged {
-                    task: task.id.to_string(),
+                let merged = Unpublished {
+                    index,
+                    lease,
+                    result: result.to_string(),
                     attempt: report.attempt,
                     commit,
                     resolved_conflict,
-                });
+                };
+                // Workers start dependents from the remote's integration
+                // branch: it must hold this merge before the task completes.
+                // One push serves every merge the queue has ready
+                // (`publish_merged`), up to a batch or a second's wait.
+                if ctx.remote.is_some() {
+                    self.remote.unpublished.push(merged);
+                    self.remote.publish_by.get_or_insert_with(|| Instant::now() + PUBLISH_WAIT);
+                    if self.remote.unpublished.len() >= PUBLISH_BATCH {
+                        self.publish_merged().await?;
+                    }
+                    return Ok(());
+                }
+                if let Err(error) = ctx.store.complete(&merged.lease, &merged.result).await {
+                    return self.lease_error(index, error);
+                }
+                self.completed(merged);
             }
             // A resolver stopped by Ctrl-C did not fail: the task waits for
             // `orca resume` like any interrupted attempt.
@@ -644,6 +661,24 @@ impl Dispatcher {
             }
         }
         Ok(())
+    }
+
+    /// A merged task whose completion the store took: its dependents may
+    /// start.
+    fn completed(&mut self, merged: Unpublished) {
+        let index = merged.index;
+        if let Some(started) = self.started_at.remove(&index) {
+            let weight = self.ctx.graph.weight(self.ctx.node(index));
+            self.pace.0 += started.elapsed().as_secs_f64();
+            self.pace.1 += weight;
+        }
+        self.schedule.merged(index);
+        self.emit(RunEvent::Merged {
+            task: self.ctx.plan.tasks[index].id.to_string(),
+            attempt: merged.attempt,
+            commit: merged.commit,
+            resolved_conflict: merged.resolved_conflict,
+        });
     }
 
     async fn failed_attempt(
@@ -905,6 +940,7 @@ impl Dispatcher {
 
     async fn finish(mut self) -> Result<ImplementReport, EngineError> {
         self.merge_tx = None;
+        self.publish_merged().await?;
         let ctx = self.ctx.clone();
         let counts = self.schedule.counts();
         let end = if let Some(reason) = self.halted.take() {
@@ -1025,4 +1061,12 @@ fn now_ms_i64() -> i64 {
 
 fn now_secs() -> u64 {
     now_ms() / 1000
+}
+
+/// Whether a worker submitted something within a remote poll's time.
+async fn told(verified: Option<&orca_store::Wakeup>) -> bool {
+    match verified {
+        Some(wakeup) => wakeup.wait(REMOTE_POLL).await,
+        None => false,
+    }
 }

@@ -53,7 +53,32 @@ pub(in crate::stages::implement) struct RemoteState {
     /// What every other attempt of the run spent (workers', earlier
     /// sessions'), as the store last said.
     pub others_spent: Spend,
+    /// Merged into the integration branch, not yet pushed and completed.
+    pub unpublished: Vec<Unpublished>,
+    /// When the oldest of them goes out at the latest.
+    pub publish_by: Option<Instant>,
 }
+
+/// A task merged into the integration branch whose lease is still the
+/// coordinator's: it completes once the branch is on the remote.
+#[derive(Debug)]
+pub(in crate::stages::implement) struct Unpublished {
+    pub index: usize,
+    pub lease: orca_store::Lease,
+    /// The task's result, as the store keeps it.
+    pub result: String,
+    pub attempt: i64,
+    pub commit: String,
+    pub resolved_conflict: bool,
+}
+
+/// At most this many merges wait for one push of the integration branch.
+pub(in crate::stages::implement) const PUBLISH_BATCH: usize = 32;
+/// A merge waits at most this long for others to share its push (a
+/// conflict being resolved by an agent can hold the merge queue for
+/// minutes).
+pub(in crate::stages::implement) const PUBLISH_WAIT: std::time::Duration =
+    std::time::Duration::from_secs(1);
 
 /// How often the coordinator reads every task of the run to follow what
 /// workers do (a whole-run read: less often than it looks for verified
@@ -100,6 +125,37 @@ impl Dispatcher {
     /// Pushes the integration branch to the remote (nothing without one).
     pub(super) async fn publish_integration(&self) -> Result<(), String> {
         push_integration(&self.ctx).await
+    }
+
+    /// Pushes the integration branch once for every merge since the last
+    /// push, then completes those tasks in one step; their dependents start
+    /// only then, here and on workers, from a remote branch that holds them.
+    /// If the push fails, the tasks go back to `verified` (their merges are
+    /// found on the integration branch when the run resumes) and the run
+    /// halts with the reason.
+    pub(super) async fn publish_merged(&mut self) -> Result<(), EngineError> {
+        self.remote.publish_by = None;
+        let batch = std::mem::take(&mut self.remote.unpublished);
+        if batch.is_empty() {
+            return Ok(());
+        }
+        if let Err(reason) = self.publish_integration().await {
+            let reason = format!("pushing {} to the remote failed: {reason}", self.ctx.integration);
+            for merged in &batch {
+                self.release(merged.index, &merged.lease, &reason).await?;
+            }
+            self.halt(reason);
+            return Ok(());
+        }
+        let done: Vec<_> = batch.iter().map(|m| (m.lease.clone(), m.result.clone())).collect();
+        let results = self.ctx.store.complete_all(&done).await?;
+        for (merged, result) in batch.into_iter().zip(results) {
+            match result {
+                Ok(()) => self.completed(merged),
+                Err(lost) => self.lease_error(merged.index, lost.into())?,
+            }
+        }
+        Ok(())
     }
 
     /// Takes the tasks workers verified into the merge queue, follows
