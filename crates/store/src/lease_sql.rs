@@ -3,6 +3,13 @@
 //! the attempt number alone does not tell a worker's lease from the
 //! coordinator's merge lease on the same attempt.
 //!
+//! A statement that finds its row by key writes the state test as
+//! `(state = 'leased') IS TRUE`: PostgreSQL's planner otherwise prefers
+//! `tasks_by_state (run_id, state)` to the primary key and walks every
+//! leased entry of the run, dead ones included (each task leaves some as it
+//! passes through `leased`), so each lease write grew slower as a run went
+//! on. The `IS TRUE` form cannot use that index (SQLite's `+state` idiom).
+//!
 //! On PostgreSQL the writes that make work appear tell the listeners of
 //! [`Wake`](crate::Wake) at commit: `orca_ready` when tasks became ready,
 //! `orca_verified` when an attempt was submitted; the payload is the run.
@@ -33,7 +40,7 @@ macro_rules! submit_pg {
            UPDATE tasks SET state = 'verified', blocked_reason = NULL, run_after_ms = 0, \
            lease_owner = NULL, leased_ms = NULL, lease_expires_ms = NULL, heartbeat_ms = NULL, \
            updated_ms = (SELECT now FROM clock) \
-           WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased' \
+           WHERE run_id = $1 AND key = $2 AND attempt = $3 AND (state = 'leased') IS TRUE \
            AND lease_owner = $11 RETURNING key), \
          finished AS (\
            UPDATE attempts SET branch = COALESCE($4, branch), agent = COALESCE($5, agent), \
@@ -146,7 +153,7 @@ pub(crate) const COMPLETE_ALL_PG: Sql = Sql::each(
        blocked_reason = NULL, run_after_ms = 0, lease_owner = NULL, leased_ms = NULL, \
        lease_expires_ms = NULL, heartbeat_ms = NULL, updated_ms = (SELECT now FROM clock) \
        FROM batch b WHERE t.run_id = $1 AND t.key = b.key AND t.attempt = b.attempt \
-       AND t.state = 'leased' AND t.lease_owner = b.owner \
+       AND (t.state = 'leased') IS TRUE AND t.lease_owner = b.owner \
        RETURNING t.key, t.attempt, b.owner, b.payload), \
      finished AS (\
        UPDATE attempts a SET outcome = 'succeeded', error = NULL, ended_ms = (SELECT now FROM clock) \
@@ -239,14 +246,14 @@ pub(crate) const INSERT_ATTEMPT: Sql = Sql::both(
 );
 pub(crate) const HEARTBEAT: Sql = Sql::both(
     "UPDATE tasks SET lease_expires_ms = $4 + $5, heartbeat_ms = $4 \
-     WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased' AND lease_owner = $6 \
+     WHERE run_id = $1 AND key = $2 AND attempt = $3 AND (state = 'leased') IS TRUE AND lease_owner = $6 \
      RETURNING lease_expires_ms",
 );
 /// Locks the task row if (and only if) the lease still holds.
 pub(crate) const GUARD: Sql = Sql::each(
-    "SELECT attempt FROM tasks WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased' \
+    "SELECT attempt FROM tasks WHERE run_id = $1 AND key = $2 AND attempt = $3 AND (state = 'leased') IS TRUE \
      AND lease_owner = $4",
-    "SELECT attempt FROM tasks WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased' \
+    "SELECT attempt FROM tasks WHERE run_id = $1 AND key = $2 AND attempt = $3 AND (state = 'leased') IS TRUE \
      AND lease_owner = $4 FOR UPDATE",
 );
 pub(crate) const CURRENT: Sql =
@@ -260,7 +267,7 @@ macro_rules! end_lease_update {
          last_error = COALESCE($6, last_error), blocked_reason = $7, run_after_ms = $8, \
          tries = tries - $9, lease_owner = NULL, leased_ms = NULL, lease_expires_ms = NULL, \
          heartbeat_ms = NULL, updated_ms = $10 \
-         WHERE run_id = $1 AND key = $2 AND attempt = $3 AND state = 'leased' AND lease_owner = $14"
+         WHERE run_id = $1 AND key = $2 AND attempt = $3 AND (state = 'leased') IS TRUE AND lease_owner = $14"
     };
 }
 macro_rules! pg_end_lease {
@@ -351,8 +358,8 @@ pub(crate) const BLOCK_DOWNSTREAM: Sql = Sql::each(
        UNION \
        SELECT d.task_key FROM task_deps d JOIN downstream s ON d.dep_key = s.key WHERE d.run_id = $1) \
      UPDATE tasks SET state = 'blocked', blocked_reason = $3, updated_ms = $4 \
-     WHERE run_id = $1 AND state IN ('waiting', 'ready') AND key IN (SELECT key FROM downstream) \
-     RETURNING key",
+     WHERE run_id = $1 AND (state IN ('waiting', 'ready')) IS TRUE \
+     AND key IN (SELECT key FROM downstream) RETURNING key",
 );
 pub(crate) const RECORD_ATTEMPT: Sql = Sql::both(
     "UPDATE attempts SET branch = COALESCE($4, branch), agent = COALESCE($5, agent), \

@@ -31,7 +31,7 @@ const DEPS_OF: Sql = Sql::both(
 );
 const LEASE_OF: Sql = Sql::both(
     "SELECT key, attempt, tries, max_attempts, priority, spec_json, lease_expires_ms, lease_owner \
-     FROM tasks WHERE run_id = $1 AND key = $2 AND state = 'leased'",
+     FROM tasks WHERE run_id = $1 AND key = $2 AND (state = 'leased') IS TRUE",
 );
 /// Through the partial index of leased tasks (few), not the run's tasks
 /// (many): SQLite's planner prefers the primary key on `run_id` and would
