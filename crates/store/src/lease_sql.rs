@@ -9,6 +9,9 @@
 //! leased entry of the run, dead ones included (each task leaves some as it
 //! passes through `leased`), so each lease write grew slower as a run went
 //! on. The `IS TRUE` form cannot use that index (SQLite's `+state` idiom).
+//! For the same reason a statement that joins a batch of tasks to their
+//! rows names the keys as `key = ANY (ARRAY(...))`: a lookup in the primary
+//! key, where a plain join let the planner scan the run's rows.
 //!
 //! On PostgreSQL the writes that make work appear tell the listeners of
 //! [`Wake`](crate::Wake) at commit: `orca_ready` when tasks became ready,
@@ -123,7 +126,8 @@ pub(crate) const TAKE_VERIFIED_PG: Sql = Sql::each(
          t.lease_expires_ms), \
      merging AS (\
        UPDATE attempts a SET outcome = 'merging' FROM taken \
-       WHERE a.run_id = $1 AND a.task_key = taken.key AND a.attempt = taken.attempt \
+       WHERE a.run_id = $1 AND a.task_key = ANY (ARRAY(SELECT key FROM taken)) \
+       AND a.task_key = taken.key AND a.attempt = taken.attempt \
        RETURNING a.task_key, a.worker, a.branch, a.commit_sha, a.details_json), \
      logged AS (\
        INSERT INTO events (run_id, task_key, attempt, kind, payload_json, at_ms) \
@@ -152,12 +156,14 @@ pub(crate) const COMPLETE_ALL_PG: Sql = Sql::each(
        UPDATE tasks t SET state = 'succeeded', result_json = COALESCE(b.result, t.result_json), \
        blocked_reason = NULL, run_after_ms = 0, lease_owner = NULL, leased_ms = NULL, \
        lease_expires_ms = NULL, heartbeat_ms = NULL, updated_ms = (SELECT now FROM clock) \
-       FROM batch b WHERE t.run_id = $1 AND t.key = b.key AND t.attempt = b.attempt \
+       FROM batch b WHERE t.run_id = $1 AND t.key = ANY (ARRAY(SELECT key FROM batch)) \
+       AND t.key = b.key AND t.attempt = b.attempt \
        AND (t.state = 'leased') IS TRUE AND t.lease_owner = b.owner \
        RETURNING t.key, t.attempt, b.owner, b.payload), \
      finished AS (\
        UPDATE attempts a SET outcome = 'succeeded', error = NULL, ended_ms = (SELECT now FROM clock) \
-       FROM ended e WHERE a.run_id = $1 AND a.task_key = e.key AND a.attempt = e.attempt), \
+       FROM ended e WHERE a.run_id = $1 AND a.task_key = ANY (ARRAY(SELECT key FROM ended)) \
+       AND a.task_key = e.key AND a.attempt = e.attempt), \
      logged AS (\
        INSERT INTO events (run_id, task_key, attempt, kind, payload_json, at_ms) \
        SELECT $1, e.key, e.attempt, 'task.succeeded', e.payload, (SELECT now FROM clock) \
