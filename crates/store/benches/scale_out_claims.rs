@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use orca_store::{AttemptInfo, NewRun, NewTask, RunId, Store, StoreOptions, Wake};
+use orca_store::{
+    AttemptInfo, NewRun, NewTask, RunId, Stage, StageState, Store, StoreOptions, Wake,
+};
 use sqlx::Connection;
 
 const TTL: Duration = Duration::from_secs(60);
@@ -144,6 +146,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 async fn cycle(url: &str, mode: Mode) -> (f64, f64, f64, usize) {
     let setup = open(url).await;
     let run: RunId = setup.create_run(&plan()).await.unwrap();
+    // Workers work on runs whose implement stage runs.
+    setup.set_stage(&run, Stage::Implement, StageState::Running).await.unwrap();
     let times = Arc::new(Mutex::new(Times::default()));
     let mut workers = Vec::new();
     for _ in 0..WORKERS {

@@ -28,6 +28,23 @@ pub(crate) static CLAIM_NOW: LazyLock<Sql> = LazyLock::new(|| CLAIM.with_db_cloc
 pub(crate) static END_LEASE_SUCCEEDED_NOW: LazyLock<Sql> =
     LazyLock::new(|| END_LEASE_SUCCEEDED.with_db_clock("$10"));
 
+/// A row while run `$run` hands out work to workers: it is active and its
+/// implement stage runs (one halted by its budget or a refused push, or
+/// stopped by its coordinator, hands out none).
+macro_rules! run_hands_out_work {
+    ($run:literal) => {
+        concat!(
+            "SELECT 1 FROM runs r JOIN run_stages s ON s.run_id = r.id \
+             WHERE r.id = ",
+            $run,
+            " AND r.state = 'active' AND s.stage = 'implement' AND s.state = 'running'"
+        )
+    };
+}
+
+/// Whether run $1 hands out work (see `run_hands_out_work`).
+pub(crate) const HANDS_OUT_WORK: Sql = Sql::both(run_hands_out_work!("$1"));
+
 /// The CTEs of a worker's submit on PostgreSQL (see [`SUBMIT_PG`]). It
 /// wakes the coordinator only when no other task of the run waits verified
 /// (as this statement sees them): PostgreSQL signals every listening
@@ -86,6 +103,9 @@ pub(crate) const SUBMIT_AND_CLAIM_PG: Sql = Sql::each(
         ", picked AS (\
            SELECT key FROM tasks WHERE run_id = $1 AND state = 'ready' \
            AND run_after_ms <= (SELECT now FROM clock) AND EXISTS (SELECT 1 FROM ended) \
+           AND EXISTS (",
+        run_hands_out_work!("$1"),
+        ") \
            ORDER BY priority DESC, key LIMIT $12 FOR UPDATE SKIP LOCKED), \
          leased AS (\
            UPDATE tasks t SET state = 'leased', attempt = t.attempt + 1, tries = t.tries + 1, \

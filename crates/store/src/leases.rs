@@ -14,9 +14,9 @@ use crate::db::{Row, Tx, TxKind, args};
 use crate::error::{LeaseError, LeaseLost, StoreError, TaskNow};
 use crate::lease_sql::{
     BLOCK_DOWNSTREAM, CLAIM, CLAIM_NOW, CLAIM_ONE, COMPLETE_ALL_PG, CURRENT, END_ATTEMPT,
-    END_LEASE, END_LEASE_SUCCEEDED, END_LEASE_SUCCEEDED_NOW, EXPIRED, GUARD, HEARTBEAT,
-    INSERT_ATTEMPT, MARK_MERGING, RECORD_ATTEMPT, RELEASE_DEPENDENTS, SUBMIT_AND_CLAIM_PG,
-    SUBMIT_PG, TAKE_VERIFIED, TAKE_VERIFIED_PG,
+    END_LEASE, END_LEASE_SUCCEEDED, END_LEASE_SUCCEEDED_NOW, EXPIRED, GUARD, HANDS_OUT_WORK,
+    HEARTBEAT, INSERT_ATTEMPT, MARK_MERGING, RECORD_ATTEMPT, RELEASE_DEPENDENTS,
+    SUBMIT_AND_CLAIM_PG, SUBMIT_PG, TAKE_VERIFIED, TAKE_VERIFIED_PG,
 };
 use crate::model::{
     AttemptInfo, FailOutcome, Lease, Rescued, RetryPolicy, RunId, TaskState, VerifiedAttempt,
@@ -652,6 +652,14 @@ impl Store {
     ) -> Result<Vec<Lease>, LeaseError> {
         if !self.pool.is_postgres() || more == 0 {
             if !self.submit_once(lease, info).await? || more == 0 {
+                return Ok(Vec::new());
+            }
+            let hands_out = self
+                .pool
+                .fetch_optional(HANDS_OUT_WORK, args![lease.run.as_str()])
+                .await
+                .map_err(|e| LeaseError::Store(self.db_error("claim more tasks", e)))?;
+            if hands_out.is_none() {
                 return Ok(Vec::new());
             }
             return self

@@ -20,6 +20,7 @@
 mod db;
 mod error;
 mod events;
+#[macro_use]
 mod lease_sql;
 mod leases;
 mod location;

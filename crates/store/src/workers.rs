@@ -34,11 +34,11 @@ const ALIVE: Sql =
     Sql::both("UPDATE workers SET last_seen_ms = $2, tasks_json = $3, stopping = $4 WHERE id = $1");
 /// Only runs whose implement stage runs: one halted (its budget spent, a
 /// push refused) or stopped by its coordinator hands out no new work.
-const ACTIVE_RUNS_OF_REPO: Sql = Sql::both(
-    "SELECT id FROM runs WHERE repo_id = $1 AND state = 'active' AND EXISTS \
-     (SELECT 1 FROM run_stages s WHERE s.run_id = runs.id AND s.stage = 'implement' \
-      AND s.state = 'running') ORDER BY created_ms, id",
-);
+const ACTIVE_RUNS_OF_REPO: Sql = Sql::both(concat!(
+    "SELECT id FROM runs WHERE repo_id = $1 AND EXISTS (",
+    run_hands_out_work!("runs.id"),
+    ") ORDER BY created_ms, id"
+));
 const FORGET: Sql = Sql::both("DELETE FROM workers WHERE id = $1");
 
 impl Store {

@@ -168,6 +168,7 @@ pub async fn work(
         store_down_since: None,
         paused_until: None,
         stopping: false,
+        claimed_with_submit: Vec::new(),
     };
     worker.report.name = worker.request.name.clone();
     let result = worker.main_loop(&mut interrupts).await;
@@ -212,6 +213,8 @@ struct Worker {
     store_down_since: Option<Instant>,
     paused_until: Option<Instant>,
     stopping: bool,
+    /// Leases the store handed over with a submit, to launch next.
+    claimed_with_submit: Vec<Lease>,
 }
 
 impl Worker {
@@ -229,6 +232,8 @@ impl Worker {
         let mut stopped_agents = false;
         let mut interrupts_seen = 0u32;
         let mut backoff = IDLE_POLL;
+        // Told when tasks become ready; the idle poll is the fallback.
+        let ready = self.store.wakeup(orca_store::Wake::Ready);
         loop {
             if let Some(deadline) = stopping {
                 if self.running.is_empty() {
@@ -242,6 +247,14 @@ impl Worker {
                 }
             }
             let mut claimed_any = false;
+            for lease in std::mem::take(&mut self.claimed_with_submit) {
+                if stopping.is_some() {
+                    self.release(&lease, "the worker is stopping").await;
+                    continue;
+                }
+                claimed_any = true;
+                self.launch(lease, &tx).await?;
+            }
             if stopping.is_none() && self.paused_until.is_none_or(|until| until <= Instant::now()) {
                 match self.claim(&tx).await {
                     Ok(claimed) => {
@@ -289,7 +302,7 @@ impl Worker {
                         }
                     }
                 }
-                () = tokio::time::sleep(grace_left.map_or(wait, |left| left.min(wait.max(IDLE_POLL)))) => {}
+                _ = ready.wait(grace_left.map_or(wait, |left| left.min(wait.max(IDLE_POLL)))) => {}
             }
         }
     }
@@ -728,9 +741,23 @@ impl Worker {
                     (Err(reason), _) => Err(reason),
                     (Ok(()), None) => Err("the attempt left no commit".to_owned()),
                 };
+                // The slot this attempt held is free: the submit claims its
+                // next task of the same run in the same step.
+                let more = if self.stopping
+                    || self.paused_until.is_some_and(|until| until > Instant::now())
+                {
+                    0
+                } else {
+                    self.request
+                        .agents
+                        .saturating_sub(self.running.len() + self.claimed_with_submit.len())
+                };
+                let ttl = self.ws.config.lease.ttl;
                 match commit {
-                    Ok(commit) => match self.store.submit(&lease, &info).await {
-                        Ok(()) => {
+                    Ok(commit) => match self.store.submit_and_claim(&lease, &info, more, ttl).await
+                    {
+                        Ok(claimed) => {
+                            self.claimed_with_submit.extend(claimed);
                             self.report.submitted += 1;
                             let _ = self.events.send(WorkerEvent::Submitted {
                                 run: lease.run.to_string(),
