@@ -76,10 +76,16 @@ impl Cluster {
     }
 
     fn spawn_worker(&self, dir: &Path, name: &str, agents: u32) -> Child {
+        self.spawn_worker_via(dir, name, agents, &self.url)
+    }
+
+    /// A worker that reaches the store at `url` (e.g. through a link the
+    /// test can cut).
+    fn spawn_worker_via(&self, dir: &Path, name: &str, agents: u32, url: &str) -> Child {
         let log = File::create(self.logs.join(format!("{name}.log"))).unwrap();
         let json = File::create(self.logs.join(format!("{name}.jsonl"))).unwrap();
         Command::new(env!("CARGO_BIN_EXE_orca"))
-            .args(["worker", "--store", &self.url, "--remote", self.remote.to_str().unwrap()])
+            .args(["worker", "--store", url, "--remote", self.remote.to_str().unwrap()])
             .args(["--name", name, "--agents", &agents.to_string(), "--grace", "30s", "--json"])
             .current_dir(dir)
             .env_remove("ORCA_STORE")
@@ -984,4 +990,193 @@ fn a_run_budget_counts_what_workers_spend_and_stops_their_claims() {
     assert_eq!(attempts.len(), 1, "{attempts:?}");
     assert!(attempts[0].started_ms >= resumed_at, "{fourth} started while halted: {attempts:?}");
     check_merged_exactly_once(&cluster, run.as_str(), 4);
+}
+
+/// A network link between one worker and PostgreSQL that the test can cut:
+/// a TCP port on 127.0.0.1 that forwards to the server's unix socket. Down,
+/// it drops every open connection and closes new ones at once, as a
+/// network that went away (or a firewall that resets) would.
+struct NetworkLink {
+    port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    open: std::sync::Arc<std::sync::Mutex<Vec<std::net::TcpStream>>>,
+    /// Connections cut or refused while down.
+    dropped: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl NetworkLink {
+    fn to(socket: PathBuf) -> NetworkLink {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let link = NetworkLink {
+            port: listener.local_addr().unwrap().port(),
+            up: std::sync::Arc::new(true.into()),
+            open: std::sync::Arc::default(),
+            dropped: std::sync::Arc::default(),
+        };
+        let (up, open, dropped) = (link.up.clone(), link.open.clone(), link.dropped.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if !up.load(Ordering::SeqCst) {
+                    dropped.fetch_add(1, Ordering::SeqCst);
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = std::os::unix::net::UnixStream::connect(&socket) else { continue };
+                open.lock().unwrap().push(client.try_clone().unwrap());
+                let (mut client_in, mut server_out) =
+                    (client.try_clone().unwrap(), server.try_clone().unwrap());
+                let (mut server_in, mut client_out) = (server, client);
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut client_in, &mut server_out);
+                    let _ = server_out.shutdown(std::net::Shutdown::Both);
+                    let _ = client_in.shutdown(std::net::Shutdown::Both);
+                });
+                std::thread::spawn(move || {
+                    let _ = std::io::copy(&mut server_in, &mut client_out);
+                    let _ = client_out.shutdown(std::net::Shutdown::Both);
+                    let _ = server_in.shutdown(std::net::Shutdown::Both);
+                });
+            }
+        });
+        link
+    }
+
+    /// The store URL through this link for the database of `url`.
+    fn url(&self, url: &str) -> String {
+        let database = url.split('?').next().unwrap().rsplit('/').next().unwrap();
+        format!("postgres://postgres@127.0.0.1:{}/{database}?sslmode=disable", self.port)
+    }
+
+    fn down(&self) {
+        use std::sync::atomic::Ordering;
+        self.up.store(false, Ordering::SeqCst);
+        for connection in self.open.lock().unwrap().drain(..) {
+            self.dropped.fetch_add(1, Ordering::SeqCst);
+            let _ = connection.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn up(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn dropped(&self) -> usize {
+        self.dropped.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// The lease TTL of the network-drop run: long enough that a short drop
+/// (1 s) never costs a worker its lease, however busy the machine.
+const DROP_TTL: Duration = Duration::from_secs(8);
+
+#[test]
+fn a_network_drop_is_ridden_out_and_a_worker_cut_off_past_its_lease_stops_its_agent() {
+    let pg = orca_test_postgres::shared();
+    let flags = tempfile::tempdir().unwrap();
+    // Each task's agent notes its pid and where it runs, then waits for its
+    // flag (the reviewer, at the end, does not wait).
+    let agent = format!(
+        "echo \"work of $task\" > \"out-$task.txt\"\n\
+         case \"$task\" in T0*) echo \"$$ $PWD\" >> {flags}/pids-$task\n\
+           while [ ! -e {flags}/go-$task ]; do sleep 0.05; done ;; esac",
+        flags = flags.path().display()
+    );
+    let go = |task: &str| std::fs::write(flags.path().join(format!("go-{task}")), "").unwrap();
+    let url = pg.create_database();
+    let cluster = Cluster::new(
+        &agent,
+        url.clone(),
+        &format!("\n[lease]\nttl = \"{}s\"\nheartbeat = \"400ms\"", DROP_TTL.as_secs()),
+    );
+    let socket = {
+        let host = url.split("host=").nth(1).unwrap().split('&').next().unwrap();
+        let port = url.split("localhost:").nth(1).unwrap().split('/').next().unwrap();
+        Path::new(host).join(format!(".s.PGSQL.{port}"))
+    };
+    let link = NetworkLink::to(socket);
+    let mut plan = String::from("# Plan: Two\n\n");
+    for id in ["T01", "T02"] {
+        plan += &task(id, "none", &format!("out-{id}.txt"), None);
+    }
+    let plan = cluster.fixture.plan(&plan);
+    let mut workers = Workers { children: Vec::new() };
+    let mut coordinator = cluster.spawn_coordinator(&plan);
+    // w1 reaches the store only through the link.
+    let dir = cluster.machine("w1");
+    let w1 = cluster.spawn_worker_via(&dir, "w1", 1, &link.url(&cluster.url));
+    workers.children.push(("w1".into(), w1));
+    let claimed = |worker: &str, task: &str| {
+        wait_for_event(&cluster, worker, "a claim", |e| {
+            e["event"] == "claimed" && e["task"] == task
+        })
+    };
+
+    // A short drop: every connection of w1 is cut, none can be made for a
+    // second. w1 reconnects, keeps its lease and submits its attempt.
+    let first = claimed("w1", "T01");
+    link.down();
+    std::thread::sleep(Duration::from_secs(1));
+    link.up();
+    assert!(link.dropped() > 0, "the drop cut w1's connections");
+    go("T01");
+    wait_for_coordinator(&cluster, &mut coordinator, "T01's merge", |e| {
+        e["event"] == "merged" && e["task"] == "T01"
+    });
+    let events = cluster.worker_events("w1");
+    assert!(
+        events.iter().any(|e| e["event"] == "submitted"
+            && e["task"] == "T01"
+            && e["attempt"] == first["attempt"]),
+        "{}",
+        cluster.logs_text()
+    );
+    assert!(!events.iter().any(|e| e["event"] == "lease_lost"), "{}", cluster.logs_text());
+
+    // A drop past the lease: w1 holds T02 and is cut off until its lease
+    // expires and w2 (on the network) takes the task over. When the link
+    // comes back w1 learns its lease is gone and stops its agent; only
+    // w2's attempt is merged.
+    claimed("w1", "T02");
+    link.down();
+    let dir = cluster.machine("w2");
+    workers.children.push(("w2".into(), cluster.spawn_worker(&dir, "w2", 1)));
+    claimed("w2", "T02");
+    link.up();
+    wait_for_event(&cluster, "w1", "w1 to learn its lease is lost", |e| {
+        e["event"] == "lease_lost" && e["task"] == "T02"
+    });
+    // Its agent is stopped, before anything tells it to finish.
+    let pids = std::fs::read_to_string(flags.path().join("pids-T02")).unwrap();
+    let w1_agent: i32 = pids
+        .lines()
+        .find(|line| line.contains("/w1/"))
+        .and_then(|line| line.split_whitespace().next())
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("w1's agent for T02 noted its pid: {pids}"));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::fs::read_to_string(format!("/proc/{w1_agent}/stat"))
+        .is_ok_and(|stat| stat.split_whitespace().nth(2) != Some("Z"))
+    {
+        assert!(
+            Instant::now() < deadline,
+            "w1's agent still runs
+{}",
+            cluster.logs_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    go("T02");
+    let code = wait_until(&mut coordinator, Duration::from_secs(120), "the coordinator", &cluster);
+    assert_eq!(code, 0, "{}", cluster.logs_text());
+    assert!(
+        !cluster
+            .worker_events("w1")
+            .iter()
+            .any(|e| e["event"] == "submitted" && e["task"] == "T02"),
+        "{}",
+        cluster.logs_text()
+    );
+    let run = run_id(&cluster.coordinator_events());
+    check_merged_exactly_once(&cluster, &run, 2);
 }
