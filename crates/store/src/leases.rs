@@ -965,22 +965,24 @@ async fn end_lease(
 
 /// Stores `info` on the lease's attempt row (the caller checked the guard).
 async fn record(tx: &mut Tx, lease: &Lease, info: &AttemptInfo) -> Result<(), sqlx::Error> {
-    tx.execute(
-        RECORD_ATTEMPT,
-        args![
-            lease.run.as_str(),
-            &lease.task,
-            lease.attempt,
-            info.branch.as_deref(),
-            info.agent.as_deref(),
-            info.agent_session_id.as_deref(),
-            info.commit_sha.as_deref(),
-            info.summary.as_deref(),
-            info.details_json.as_deref(),
-        ],
-    )
-    .await?;
+    tx.execute(RECORD_ATTEMPT, attempt_facts(lease, info)).await?;
     Ok(())
+}
+
+/// $1..$9 of [`RECORD_ATTEMPT`] (and of the submit statements): the
+/// attempt, then what `info` says of it.
+fn attempt_facts(lease: &Lease, info: &AttemptInfo) -> Vec<crate::db::Arg> {
+    args![
+        lease.run.as_str(),
+        &lease.task,
+        lease.attempt,
+        info.branch.as_deref(),
+        info.agent.as_deref(),
+        info.agent_session_id.as_deref(),
+        info.commit_sha.as_deref(),
+        info.summary.as_deref(),
+        info.details_json.as_deref(),
+    ]
 }
 
 impl Store {
@@ -1087,19 +1089,9 @@ fn submit_args(lease: &Lease, info: &AttemptInfo) -> Vec<crate::db::Arg> {
         "branch": info.branch,
         "commit": info.commit_sha,
     });
-    args![
-        lease.run.as_str(),
-        &lease.task,
-        lease.attempt,
-        info.branch.as_deref(),
-        info.agent.as_deref(),
-        info.agent_session_id.as_deref(),
-        info.commit_sha.as_deref(),
-        info.summary.as_deref(),
-        info.details_json.as_deref(),
-        payload.to_string(),
-        &lease.worker,
-    ]
+    let mut args = attempt_facts(lease, info);
+    args.extend(args![payload.to_string(), &lease.worker]);
+    args
 }
 
 fn duration_ms(duration: Duration) -> i64 {
