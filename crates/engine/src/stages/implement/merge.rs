@@ -276,7 +276,7 @@ async fn resolve(
     let prompt = resolver_prompt(&ConflictBrief { task: &job.task, files: &files, collided_with });
     let end = run_resolver(host, job, resolver, prompt, report).await;
     let end = match end {
-        Err(failed) => conflict(failed.to_string()),
+        Err(reason) => conflict(reason),
         Ok(()) => {
             let finished = on_git(repo, {
                 let path = resolver.worktree.clone();
@@ -289,7 +289,7 @@ async fn resolve(
                     conflict(format!("the resolver did not resolve it: {}", error_chain(&error)))
                 }
                 Ok(_) => match verify_resolution(job, resolver).await {
-                    Err(failed) => conflict(failed.to_string()),
+                    Err(reason) => conflict(reason),
                     Ok(()) => {
                         match merge_branch(repo, &job.integration, &resolver.branch, message, true)
                             .await
@@ -320,28 +320,13 @@ async fn resolve(
     end
 }
 
-/// Why a resolver's work does not resolve the conflict: the task fails
-/// with the conflict, saying this.
-#[derive(Debug, thiserror::Error)]
-enum ResolutionFailed {
-    #[error("{}", error_chain(.0))]
-    Start(#[from] crate::agent_start::StartError),
-    #[error("the resolver agent: {}", error_chain(.0))]
-    Supervision(#[from] orca_agents::RunError),
-    #[error("the resolver agent failed ({kind}): {}", shorten(.message, 300))]
-    AgentFailed { kind: orca_agents::ErrorKind, message: String },
-    /// The task's `verify` fails on the resolved merge: what it said.
-    #[error("after resolving the conflict, {0}")]
-    VerifyFailed(String),
-}
-
 async fn run_resolver(
     host: &Arc<HostEnv>,
     job: &MergeJob,
     resolver: &ResolverJob,
     prompt: String,
     report: &mut MergeReport,
-) -> Result<(), ResolutionFailed> {
+) -> Result<(), String> {
     let isolation = resolver.dir.join("isolated");
     let mut run = start_agent(
         host,
@@ -357,21 +342,27 @@ async fn run_resolver(
             timeout: job.task.timeout_secs.map(Duration::from_secs),
             cancel: &resolver.cancel,
         },
-    )?;
+    )
+    .map_err(|error| error_chain(&error))?;
     while let Some(event) = run.next_event().await {
         if let AgentEvent::Usage(more) = event {
             report.usage.add(&more);
         }
     }
-    let outcome = run.outcome().await?;
+    let outcome = run
+        .outcome()
+        .await
+        .map_err(|error| format!("the resolver agent: {}", error_chain(&error)))?;
     report.cost_usd = outcome.cost_usd;
     match outcome.status {
         Finish::Success => Ok(()),
-        Finish::Failed { kind, message } => Err(ResolutionFailed::AgentFailed { kind, message }),
+        Finish::Failed { kind, message } => {
+            Err(format!("the resolver agent failed ({kind}): {}", shorten(&message, 300)))
+        }
     }
 }
 
-async fn verify_resolution(job: &MergeJob, resolver: &ResolverJob) -> Result<(), ResolutionFailed> {
+async fn verify_resolution(job: &MergeJob, resolver: &ResolverJob) -> Result<(), String> {
     let Some(verify) = &job.task.verify else { return Ok(()) };
     let pid_file = resolver.dir.join("verify.pid");
     let result = run_verify(
@@ -388,6 +379,6 @@ async fn verify_resolution(job: &MergeJob, resolver: &ResolverJob) -> Result<(),
     if result.passed() {
         Ok(())
     } else {
-        Err(ResolutionFailed::VerifyFailed(result.describe(verify.command())))
+        Err(format!("after resolving the conflict, {}", result.describe(verify.command())))
     }
 }

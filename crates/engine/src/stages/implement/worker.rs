@@ -702,7 +702,7 @@ impl Worker {
         // Everything the attempt committed goes to the remote, verified or
         // not: the next attempt, on whatever machine, continues from it.
         let pushed = match &report.head {
-            Some(head) => self.push(&running, head).await.map_err(|error| error_chain(&error)),
+            Some(head) => self.push(&running, head).await,
             None => Err("the attempt left no commit".to_owned()),
         };
         let details = serde_json::json!({
@@ -832,7 +832,7 @@ impl Worker {
     }
 
     /// Pushes the attempt's branch; Err says why it is not on the remote.
-    async fn push(&self, running: &Running, head: &str) -> Result<(), PushError> {
+    async fn push(&self, running: &Running, head: &str) -> Result<(), String> {
         let ctx = self.runs[&running.run].ctx.clone();
         let (remote, branch) = (self.request.remote.clone(), running.branch.clone());
         let pushed = on_git(&ctx.repo, move |repo| {
@@ -859,13 +859,19 @@ impl Worker {
                 Ok(())
             }
             Err(error) => {
+                let reason = match &error {
+                    PushError::Rejected { reason, .. } => {
+                        format!("the remote refused it: {reason}")
+                    }
+                    PushError::Git(error) => error_chain(error),
+                };
                 let _ = self.events.send(WorkerEvent::PushRejected {
                     run: lease.run.to_string(),
                     task: lease.task.clone(),
                     attempt: lease.attempt,
-                    reason: shorten(&error_chain(&error), 300),
+                    reason: shorten(&reason, 300),
                 });
-                Err(error)
+                Err(reason)
             }
         }
     }

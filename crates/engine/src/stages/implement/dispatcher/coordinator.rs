@@ -23,27 +23,16 @@ use crate::schedule::TaskPhase;
 use crate::stages::implement::context::RunContext;
 
 /// Pushes the run's integration branch to its remote (nothing without
-/// one).
-pub(in crate::stages::implement) async fn push_integration(
-    ctx: &RunContext,
-) -> Result<(), PushError> {
+/// one); Err says why it could not.
+pub(in crate::stages::implement) async fn push_integration(ctx: &RunContext) -> Result<(), String> {
     let Some(remote) = ctx.remote.clone() else { return Ok(()) };
     let integration = ctx.integration.clone();
-    on_git(&ctx.repo, move |repo| repo.push_branch(&remote, &integration)).await
-}
-
-/// Why a worker's submitted attempt cannot be merged as it stands: the
-/// attempt fails and the task is tried again.
-#[derive(Debug, thiserror::Error)]
-enum UnmergeableAttempt {
-    #[error("the remote has no branch {branch}")]
-    NoBranch { branch: String },
-    #[error("`{sha}` is not a commit id")]
-    NotACommit { sha: String },
-    /// Whatever came after the recorded commit is not merged, and a branch
-    /// without it was not what the worker submitted.
-    #[error("branch {branch} on the remote does not hold the submitted commit {sha}")]
-    CommitNotOnBranch { branch: String, sha: String },
+    on_git(&ctx.repo, move |repo| repo.push_branch(&remote, &integration)).await.map_err(|error| {
+        match error {
+            PushError::Rejected { reason, .. } => format!("the remote refused it: {reason}"),
+            PushError::Git(error) => error_chain(&error),
+        }
+    })
 }
 
 /// What the coordinator remembers between polls.
@@ -123,19 +112,18 @@ impl Dispatcher {
             }
         }
         self.read_others_spend().await?;
-        if let Err(error) = self.publish_integration().await {
+        if let Err(reason) = self.publish_integration().await {
             return Ok(Some(format!(
-                "cannot push {} to the remote {}: {}",
+                "cannot push {} to the remote {}: {reason}",
                 ctx.integration,
-                orca_store::redact_url(&remote),
-                error_chain(&error)
+                orca_store::redact_url(&remote)
             )));
         }
         Ok(None)
     }
 
     /// Pushes the integration branch to the remote (nothing without one).
-    pub(super) async fn publish_integration(&self) -> Result<(), PushError> {
+    pub(super) async fn publish_integration(&self) -> Result<(), String> {
         push_integration(&self.ctx).await
     }
 
@@ -151,12 +139,8 @@ impl Dispatcher {
         if batch.is_empty() {
             return Ok(());
         }
-        if let Err(error) = self.publish_integration().await {
-            let reason = format!(
-                "pushing {} to the remote failed: {}",
-                self.ctx.integration,
-                error_chain(&error)
-            );
+        if let Err(reason) = self.publish_integration().await {
+            let reason = format!("pushing {} to the remote failed: {reason}", self.ctx.integration);
             for merged in &batch {
                 self.release(merged.index, &merged.lease, &reason).await?;
             }
@@ -333,17 +317,19 @@ impl Dispatcher {
         let remote = ctx.remote.clone().unwrap_or_default();
         let fetched = on_git(&ctx.repo, {
             let (branch, sha) = (branch.clone(), sha.clone());
-            move |repo| -> Result<Result<(), UnmergeableAttempt>, orca_git::RefError> {
+            move |repo| -> Result<Result<(), String>, orca_git::RefError> {
                 let Some(tip) = repo.fetch_branch(&remote, &branch)? else {
-                    return Ok(Err(UnmergeableAttempt::NoBranch { branch }));
+                    return Ok(Err(format!("the remote has no branch {branch}")));
                 };
                 let Ok(wanted) = Sha::parse(&sha) else {
-                    return Ok(Err(UnmergeableAttempt::NotACommit { sha }));
+                    return Ok(Err(format!("`{sha}` is not a commit id")));
                 };
                 // Exactly the commit the fenced submit recorded; whatever
                 // came after it on the branch is not merged.
                 if tip != wanted && !repo.is_ancestor(wanted.as_str(), tip.as_str())? {
-                    return Ok(Err(UnmergeableAttempt::CommitNotOnBranch { branch, sha }));
+                    return Ok(Err(format!(
+                        "branch {branch} on the remote does not hold the submitted commit {sha}"
+                    )));
                 }
                 repo.set_branch(&branch, &wanted)?;
                 Ok(Ok(()))
@@ -353,9 +339,9 @@ impl Dispatcher {
         match fetched {
             Ok(Ok(())) => {}
             // The worker's push is not what it said: another attempt.
-            Ok(Err(unmergeable)) => {
+            Ok(Err(reason)) => {
                 self.remote.taken.remove(&index);
-                return self.failed_attempt(index, &lease, &unmergeable.to_string()).await;
+                return self.failed_attempt(index, &lease, &reason).await;
             }
             // The remote cannot be reached: taken again at a later poll.
             Err(error) => {
