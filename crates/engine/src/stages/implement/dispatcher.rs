@@ -593,10 +593,13 @@ impl Dispatcher {
                 });
                 // Workers start dependents from the remote's integration
                 // branch: it must hold this merge before they can start.
-                if let Err(reason) = self.publish_integration().await {
+                if let Err(error) = self.publish_integration().await {
                     self.cancels.remove(&index);
-                    let reason =
-                        format!("pushing {} to the remote failed: {reason}", ctx.integration);
+                    let reason = format!(
+                        "pushing {} to the remote failed: {}",
+                        ctx.integration,
+                        error_chain(&error)
+                    );
                     self.release(index, &lease, &reason).await?;
                     self.halt(reason);
                     return Ok(());

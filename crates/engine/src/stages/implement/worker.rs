@@ -28,6 +28,7 @@ use tracing::Instrument;
 use super::attempt::{AttemptEnd, AttemptJob, AttemptReport, NewAttempt, run_attempt};
 use super::context::RunContext;
 use super::messages::Msg;
+use super::remote_push::NotPushed;
 use crate::error::EngineError;
 use crate::excerpt::{error_chain, shorten};
 use crate::git_thread::on_git;
@@ -93,6 +94,15 @@ pub struct WorkerReport {
     pub failed: usize,
     pub released: usize,
     pub lost: usize,
+}
+
+/// Why a verified attempt's work is not on the remote.
+#[derive(Debug, thiserror::Error)]
+enum Unpushed {
+    #[error("the attempt left no commit")]
+    NoCommit,
+    #[error(transparent)]
+    Push(#[from] NotPushed),
 }
 
 /// A run this worker may work on.
@@ -689,8 +699,8 @@ impl Worker {
         // Everything the attempt committed goes to the remote, verified or
         // not: the next attempt, on whatever machine, continues from it.
         let pushed = match &report.head {
-            Some(head) => self.push(&running, head).await,
-            None => Err("the attempt left no commit".to_owned()),
+            Some(head) => self.push(&running, head).await.map_err(Unpushed::from),
+            None => Err(Unpushed::NoCommit),
         };
         let details = serde_json::json!({
             "end": match &report.end {
@@ -725,8 +735,8 @@ impl Worker {
             AttemptEnd::Verified => {
                 let commit = match (pushed, report.head.clone()) {
                     (Ok(()), Some(commit)) => Ok(commit),
-                    (Err(reason), _) => Err(reason),
-                    (Ok(()), None) => Err("the attempt left no commit".to_owned()),
+                    (Err(unpushed), _) => Err(unpushed),
+                    (Ok(()), None) => Err(Unpushed::NoCommit),
                 };
                 match commit {
                     Ok(commit) => match self.store.submit(&lease, &info).await {
@@ -741,10 +751,12 @@ impl Worker {
                         }
                         Err(error) => self.lease_error(&lease, error),
                     },
-                    Err(reason) => {
+                    Err(unpushed) => {
                         self.record(&lease, &info).await;
-                        let reason =
-                            format!("verified, but its branch is not on the remote: {reason}");
+                        let reason = format!(
+                            "verified, but its branch is not on the remote: {}",
+                            error_chain(&unpushed)
+                        );
                         self.fail(&lease, &reason).await;
                     }
                 }
@@ -804,8 +816,8 @@ impl Worker {
         }
     }
 
-    /// Pushes the attempt's branch; Err says why it is not on the remote.
-    async fn push(&self, running: &Running, head: &str) -> Result<(), String> {
+    /// Pushes the attempt's branch.
+    async fn push(&self, running: &Running, head: &str) -> Result<(), NotPushed> {
         let ctx = self.runs[&running.run].ctx.clone();
         let (remote, branch) = (self.request.remote.clone(), running.branch.clone());
         let pushed = on_git(&ctx.repo, move |repo| {
@@ -832,19 +844,14 @@ impl Worker {
                 Ok(())
             }
             Err(error) => {
-                let reason = match &error {
-                    PushError::Rejected { reason, .. } => {
-                        format!("the remote refused it: {reason}")
-                    }
-                    PushError::Git(error) => error_chain(error),
-                };
+                let error = NotPushed::from(error);
                 let _ = self.events.send(WorkerEvent::PushRejected {
                     run: lease.run.to_string(),
                     task: lease.task.clone(),
                     attempt: lease.attempt,
-                    reason: shorten(&reason, 300),
+                    reason: shorten(&error_chain(&error), 300),
                 });
-                Err(reason)
+                Err(error)
             }
         }
     }
