@@ -8,20 +8,20 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use orca_agents::{AgentEvent, CancelToken, Finish, HostEnv, Usage};
+use orca_agents::{AgentEvent, CancelToken, ErrorKind, Finish, HostEnv, RunError, Usage};
 use orca_git::{MergeError, MergeOutcome, Repo};
 use orca_plan::Task;
 use tokio::sync::mpsc;
 
 use super::messages::Msg;
-use crate::agent_start::{AgentStart, start_agent};
+use crate::agent_start::{AgentStart, StartError, start_agent};
 use crate::events::RunEvent;
 use crate::excerpt::{error_chain, shorten};
 use crate::git_thread::on_git;
 use crate::process::process_identity;
 use crate::profiles::AgentProfile;
 use crate::prompt::{ConflictBrief, resolver_prompt};
-use crate::verify::run_verify;
+use crate::verify::{VerifyReport, run_verify};
 
 /// A verified attempt waiting to be merged.
 #[derive(Debug)]
@@ -276,7 +276,7 @@ async fn resolve(
     let prompt = resolver_prompt(&ConflictBrief { task: &job.task, files: &files, collided_with });
     let end = run_resolver(host, job, resolver, prompt, report).await;
     let end = match end {
-        Err(reason) => conflict(reason),
+        Err(error) => conflict(error_chain(&error)),
         Ok(()) => {
             let finished = on_git(repo, {
                 let path = resolver.worktree.clone();
@@ -289,7 +289,7 @@ async fn resolve(
                     conflict(format!("the resolver did not resolve it: {}", error_chain(&error)))
                 }
                 Ok(_) => match verify_resolution(job, resolver).await {
-                    Err(reason) => conflict(reason),
+                    Err(error) => conflict(error.to_string()),
                     Ok(()) => {
                         match merge_branch(repo, &job.integration, &resolver.branch, message, true)
                             .await
@@ -326,7 +326,7 @@ async fn run_resolver(
     resolver: &ResolverJob,
     prompt: String,
     report: &mut MergeReport,
-) -> Result<(), String> {
+) -> Result<(), ResolverFailed> {
     let isolation = resolver.dir.join("isolated");
     let mut run = start_agent(
         host,
@@ -342,27 +342,43 @@ async fn run_resolver(
             timeout: job.task.timeout_secs.map(Duration::from_secs),
             cancel: &resolver.cancel,
         },
-    )
-    .map_err(|error| error_chain(&error))?;
+    )?;
     while let Some(event) = run.next_event().await {
         if let AgentEvent::Usage(more) = event {
             report.usage.add(&more);
         }
     }
-    let outcome = run
-        .outcome()
-        .await
-        .map_err(|error| format!("the resolver agent: {}", error_chain(&error)))?;
+    let outcome = run.outcome().await.map_err(ResolverFailed::Supervision)?;
     report.cost_usd = outcome.cost_usd;
     match outcome.status {
         Finish::Success => Ok(()),
-        Finish::Failed { kind, message } => {
-            Err(format!("the resolver agent failed ({kind}): {}", shorten(&message, 300)))
-        }
+        Finish::Failed { kind, message } => Err(ResolverFailed::Agent { kind, message }),
     }
 }
 
-async fn verify_resolution(job: &MergeJob, resolver: &ResolverJob) -> Result<(), String> {
+/// Why the resolver agent left no resolution behind.
+#[derive(Debug, thiserror::Error)]
+enum ResolverFailed {
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("the resolver agent")]
+    Supervision(#[source] RunError),
+    #[error("the resolver agent failed ({kind}): {}", shorten(.message, 300))]
+    Agent { kind: ErrorKind, message: String },
+}
+
+/// The task's `verify` failed on the resolver's resolution.
+#[derive(Debug, thiserror::Error)]
+#[error("after resolving the conflict, {}", .report.describe(.command))]
+struct ResolutionRejected {
+    command: String,
+    report: VerifyReport,
+}
+
+async fn verify_resolution(
+    job: &MergeJob,
+    resolver: &ResolverJob,
+) -> Result<(), ResolutionRejected> {
     let Some(verify) = &job.task.verify else { return Ok(()) };
     let pid_file = resolver.dir.join("verify.pid");
     let result = run_verify(
@@ -379,6 +395,6 @@ async fn verify_resolution(job: &MergeJob, resolver: &ResolverJob) -> Result<(),
     if result.passed() {
         Ok(())
     } else {
-        Err(format!("after resolving the conflict, {}", result.describe(verify.command())))
+        Err(ResolutionRejected { command: verify.command().to_owned(), report: result })
     }
 }

@@ -14,6 +14,7 @@ mod dispatcher;
 mod merge;
 mod messages;
 mod recovery;
+mod remote_push;
 pub mod worker;
 
 use std::sync::Arc;
@@ -111,9 +112,13 @@ pub(crate) async fn run(p: &mut Pipeline) -> Result<Outcome, EngineError> {
         orca_store::set_reconnect_patience(ctx.config.lease.ttl * 2);
         // Before recovery completes a task whose merge was done: workers
         // start its dependents from the remote's integration branch.
-        if let Err(reason) = dispatcher::coordinator::push_integration(&ctx).await {
+        if let Err(error) = dispatcher::coordinator::push_integration(&ctx).await {
             return Ok(Outcome::Halted {
-                reason: format!("cannot push {} to the remote: {reason}", ctx.integration),
+                reason: format!(
+                    "cannot push {} to the remote: {}",
+                    ctx.integration,
+                    crate::excerpt::error_chain(&error)
+                ),
             });
         }
     }

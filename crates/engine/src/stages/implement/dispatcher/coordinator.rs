@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use orca_git::{PushError, Sha};
+use orca_git::Sha;
 use orca_store::{LeaseError, TaskState, VerifiedAttempt, WorkerInfo};
 
 use super::Dispatcher;
@@ -21,18 +21,30 @@ use crate::excerpt::error_chain;
 use crate::git_thread::on_git;
 use crate::schedule::TaskPhase;
 use crate::stages::implement::context::RunContext;
+use crate::stages::implement::remote_push::NotPushed;
 
 /// Pushes the run's integration branch to its remote (nothing without
-/// one); Err says why it could not.
-pub(in crate::stages::implement) async fn push_integration(ctx: &RunContext) -> Result<(), String> {
+/// one).
+pub(in crate::stages::implement) async fn push_integration(
+    ctx: &RunContext,
+) -> Result<(), NotPushed> {
     let Some(remote) = ctx.remote.clone() else { return Ok(()) };
     let integration = ctx.integration.clone();
-    on_git(&ctx.repo, move |repo| repo.push_branch(&remote, &integration)).await.map_err(|error| {
-        match error {
-            PushError::Rejected { reason, .. } => format!("the remote refused it: {reason}"),
-            PushError::Git(error) => error_chain(&error),
-        }
-    })
+    on_git(&ctx.repo, move |repo| repo.push_branch(&remote, &integration))
+        .await
+        .map_err(NotPushed::from)
+}
+
+/// Why a worker's submitted attempt cannot be merged as it stands on the
+/// remote: its push is not what its fenced submit recorded.
+#[derive(Debug, thiserror::Error)]
+enum NotAsSubmitted {
+    #[error("the remote has no branch {branch}")]
+    NoBranch { branch: String },
+    #[error("`{sha}` is not a commit id")]
+    NotACommit { sha: String },
+    #[error("branch {branch} on the remote does not hold the submitted commit {sha}")]
+    CommitMissing { branch: String, sha: String },
 }
 
 /// What the coordinator remembers between polls.
@@ -112,18 +124,19 @@ impl Dispatcher {
             }
         }
         self.read_others_spend().await?;
-        if let Err(reason) = self.publish_integration().await {
+        if let Err(error) = self.publish_integration().await {
             return Ok(Some(format!(
-                "cannot push {} to the remote {}: {reason}",
+                "cannot push {} to the remote {}: {}",
                 ctx.integration,
-                orca_store::redact_url(&remote)
+                orca_store::redact_url(&remote),
+                error_chain(&error)
             )));
         }
         Ok(None)
     }
 
     /// Pushes the integration branch to the remote (nothing without one).
-    pub(super) async fn publish_integration(&self) -> Result<(), String> {
+    pub(super) async fn publish_integration(&self) -> Result<(), NotPushed> {
         push_integration(&self.ctx).await
     }
 
@@ -139,8 +152,12 @@ impl Dispatcher {
         if batch.is_empty() {
             return Ok(());
         }
-        if let Err(reason) = self.publish_integration().await {
-            let reason = format!("pushing {} to the remote failed: {reason}", self.ctx.integration);
+        if let Err(error) = self.publish_integration().await {
+            let reason = format!(
+                "pushing {} to the remote failed: {}",
+                self.ctx.integration,
+                error_chain(&error)
+            );
             for merged in &batch {
                 self.release(merged.index, &merged.lease, &reason).await?;
             }
@@ -317,19 +334,17 @@ impl Dispatcher {
         let remote = ctx.remote.clone().unwrap_or_default();
         let fetched = on_git(&ctx.repo, {
             let (branch, sha) = (branch.clone(), sha.clone());
-            move |repo| -> Result<Result<(), String>, orca_git::RefError> {
+            move |repo| -> Result<Result<(), NotAsSubmitted>, orca_git::RefError> {
                 let Some(tip) = repo.fetch_branch(&remote, &branch)? else {
-                    return Ok(Err(format!("the remote has no branch {branch}")));
+                    return Ok(Err(NotAsSubmitted::NoBranch { branch }));
                 };
                 let Ok(wanted) = Sha::parse(&sha) else {
-                    return Ok(Err(format!("`{sha}` is not a commit id")));
+                    return Ok(Err(NotAsSubmitted::NotACommit { sha }));
                 };
                 // Exactly the commit the fenced submit recorded; whatever
                 // came after it on the branch is not merged.
                 if tip != wanted && !repo.is_ancestor(wanted.as_str(), tip.as_str())? {
-                    return Ok(Err(format!(
-                        "branch {branch} on the remote does not hold the submitted commit {sha}"
-                    )));
+                    return Ok(Err(NotAsSubmitted::CommitMissing { branch, sha }));
                 }
                 repo.set_branch(&branch, &wanted)?;
                 Ok(Ok(()))
@@ -339,9 +354,9 @@ impl Dispatcher {
         match fetched {
             Ok(Ok(())) => {}
             // The worker's push is not what it said: another attempt.
-            Ok(Err(reason)) => {
+            Ok(Err(mismatch)) => {
                 self.remote.taken.remove(&index);
-                return self.failed_attempt(index, &lease, &reason).await;
+                return self.failed_attempt(index, &lease, &mismatch.to_string()).await;
             }
             // The remote cannot be reached: taken again at a later poll.
             Err(error) => {
