@@ -250,7 +250,10 @@ impl Repo {
     /// runs `inv` as a process of its own, and the next lookup starts a new
     /// long-running one.
     fn ask_batch_check(&self, inv: &Invocation<'_>, input: &str, count: usize) -> Option<String> {
-        if !BatchCheck::fits(input) {
+        // A name with a line break would be two requests and leave an
+        // answer unread for the next lookup: such input goes to a process
+        // of its own, which fails as it always did.
+        if !BatchCheck::fits(input) || input.matches('\n').count() != count {
             return None;
         }
         let mut running = self.batch_check.lock().unwrap_or_else(PoisonError::into_inner);
@@ -586,6 +589,19 @@ mod tests {
         plain_git(tmp.path(), &["branch", "-f", "b", "main"]);
         assert_eq!(resolve(&repo, &["refs/heads/b", "nope^{commit}"]), [Some(two), None]);
         assert_eq!(repo.batch_check_pid(), Some(started));
+    }
+
+    #[test]
+    fn a_name_with_a_line_break_leaves_the_batch_check_in_step() {
+        let tmp = tempfile::tempdir().unwrap();
+        plain_git(tmp.path(), &["init", "-q", "-b", "main"]);
+        plain_git(tmp.path(), &["commit", "-q", "--allow-empty", "-m", "one"]);
+        let repo = Repo::discover(tmp.path()).unwrap();
+        let one = repo.rev_parse("main").unwrap();
+        assert_eq!(resolve(&repo, &["main"]), [Some(one.clone())]);
+        let names = ["main\nmain".to_string()];
+        assert!(repo.resolve_objects(&names).is_err(), "two answers to one name");
+        assert_eq!(resolve(&repo, &["nope", "main"]), [None, Some(one)]);
     }
 
     #[test]
