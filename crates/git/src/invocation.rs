@@ -8,8 +8,9 @@
 
 use std::ffi::{OsStr, OsString};
 use std::io::{self, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::Duration;
 
@@ -251,7 +252,8 @@ impl Invocation<'_> {
         out
     }
 
-    fn spawn_once(&self) -> Result<(ExitStatus, Vec<u8>, Vec<u8>), GitError> {
+    /// The command with orca's fixed configuration and environment.
+    fn command(&self) -> Command {
         let mut cmd = Command::new("git");
         for (key, value) in FIXED_CONFIG {
             cmd.arg("-c").arg(format!("{key}={value}"));
@@ -264,16 +266,32 @@ impl Invocation<'_> {
             cmd.env_remove(var);
         }
         cmd.envs(SET_VARS.iter().copied());
+        cmd
+    }
+
+    fn spawn_error(&self, source: io::Error) -> GitError {
+        GitError::Spawn { command: self.display(), dir: self.dir.to_path_buf(), source }
+    }
+
+    /// Starts a git process that keeps running and answers requests on
+    /// its stdin (`cat-file --batch-check`), for [`crate::batch_check`].
+    /// It runs in a process group of its own, so a Ctrl-C meant for orca
+    /// does not kill it between two requests.
+    pub(crate) fn spawn_long_running(&self) -> Result<Child, GitError> {
+        let mut cmd = self.command();
+        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).process_group(0);
+        tracing::trace!(command = %self.display(), dir = %self.dir.display(), "git, long-running");
+        cmd.spawn().map_err(|source| self.spawn_error(source))
+    }
+
+    fn spawn_once(&self) -> Result<(ExitStatus, Vec<u8>, Vec<u8>), GitError> {
+        let mut cmd = self.command();
         cmd.stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         tracing::trace!(command = %self.display(), dir = %self.dir.display(), "git");
 
-        let spawn_error = |source| GitError::Spawn {
-            command: self.display(),
-            dir: self.dir.to_path_buf(),
-            source,
-        };
+        let spawn_error = |source| self.spawn_error(source);
         let mut child = cmd.spawn().map_err(spawn_error)?;
         // Feed stdin from another thread so a large answer on stdout can
         // never deadlock against a large input.

@@ -40,6 +40,7 @@
 //!
 //! See `docs/git.md` for branch names, the merge strategy and manual cleanup.
 
+mod batch_check;
 mod commit;
 mod conflict;
 mod diff;

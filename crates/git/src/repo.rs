@@ -4,7 +4,8 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use crate::invocation::{Git, GitError, nul_fields};
+use crate::batch_check::BatchCheck;
+use crate::invocation::{Git, GitError, Invocation, nul_fields};
 use crate::refname::check_branch_name;
 use crate::sha::Sha;
 
@@ -31,6 +32,9 @@ pub struct Repo {
     /// Directories inside the checkout known to be git-ignored: every
     /// worktree of a run goes into the same one, which is checked once.
     pub(crate) ignored_dirs: Mutex<Vec<PathBuf>>,
+    /// The `cat-file --batch-check` answering [`Repo::resolve_objects`],
+    /// started by the first lookup; `None` until then, or after it failed.
+    batch_check: Mutex<Option<BatchCheck>>,
 }
 
 /// A file lock in the common git directory that orca takes around changes
@@ -141,6 +145,7 @@ impl Repo {
             git: Git::with_identity(identity),
             ref_updates: Mutex::new(()),
             ignored_dirs: Mutex::new(Vec::new()),
+            batch_check: Mutex::new(None),
         })
     }
 
@@ -217,9 +222,15 @@ impl Repo {
     /// line break.
     pub(crate) fn resolve_objects(&self, revs: &[String]) -> Result<Vec<Option<Sha>>, GitError> {
         let input: String = revs.iter().map(|rev| format!("{rev}\n")).collect();
-        let inv =
-            self.git.at(&self.root).args(["cat-file", "--batch-check=%(objectname)"]).stdin(input);
-        let out = String::from_utf8_lossy(&inv.run()?).into_owned();
+        let inv = self.git.at(&self.root).args(["cat-file", "--batch-check=%(objectname)"]);
+        let (inv, out) = match self.ask_batch_check(&inv, &input, revs.len()) {
+            Some(out) => (inv, out),
+            None => {
+                let inv = inv.stdin(input);
+                let out = String::from_utf8_lossy(&inv.run()?).into_owned();
+                (inv, out)
+            }
+        };
         let lines: Vec<&str> = out.lines().collect();
         if lines.len() != revs.len() {
             return Err(inv.unexpected(format!("{} answers to {} names", lines.len(), revs.len())));
@@ -232,6 +243,46 @@ impl Repo {
                 Err(_) => Err(inv.unexpected(format!("unexpected answer {line:?}"))),
             })
             .collect()
+    }
+
+    /// `input` answered by the running `cat-file --batch-check` (`inv`),
+    /// started here if need be. `None` when it cannot answer: the caller
+    /// runs `inv` as a process of its own, and the next lookup starts a new
+    /// long-running one.
+    fn ask_batch_check(&self, inv: &Invocation<'_>, input: &str, count: usize) -> Option<String> {
+        // A name with a line break would be two requests and leave an
+        // answer unread for the next lookup: such input goes to a process
+        // of its own, which fails as it always did.
+        if !BatchCheck::fits(input) || input.matches('\n').count() != count {
+            return None;
+        }
+        let mut running = self.batch_check.lock().unwrap_or_else(PoisonError::into_inner);
+        if running.is_none() {
+            match BatchCheck::start(inv) {
+                Ok(started) => *running = Some(started),
+                Err(error) => {
+                    tracing::debug!(%error, "cannot start git cat-file --batch-check");
+                    return None;
+                }
+            }
+        }
+        match running.as_mut()?.answer(input, count) {
+            Ok(out) => Some(out),
+            Err(error) => {
+                tracing::debug!(%error, "git cat-file --batch-check failed; starting it again next time");
+                *running = None;
+                None
+            }
+        }
+    }
+
+    #[cfg(test)]
+    fn batch_check_pid(&self) -> Option<u32> {
+        self.batch_check
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(BatchCheck::pid)
     }
 
     /// Whether the branch `name` (without `refs/heads/`) exists.
@@ -508,6 +559,72 @@ mod tests {
         .args(args)
         .run();
         out.unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    fn resolve(repo: &Repo, names: &[&str]) -> Vec<Option<Sha>> {
+        let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
+        repo.resolve_objects(&names).unwrap()
+    }
+
+    #[test]
+    fn the_running_batch_check_sees_what_changed_since_it_started() {
+        let tmp = tempfile::tempdir().unwrap();
+        plain_git(tmp.path(), &["init", "-q", "-b", "main"]);
+        plain_git(tmp.path(), &["commit", "-q", "--allow-empty", "-m", "one"]);
+        let repo = Repo::discover(tmp.path()).unwrap();
+        let one = repo.rev_parse("main").unwrap();
+        assert_eq!(resolve(&repo, &["refs/heads/main", "refs/heads/b"]), [Some(one.clone()), None]);
+        let started = repo.batch_check_pid().expect("the lookup started it");
+
+        // A new commit and a new branch made by other processes, then all
+        // refs packed: the same process answers with what is there now.
+        plain_git(tmp.path(), &["commit", "-q", "--allow-empty", "-m", "two"]);
+        plain_git(tmp.path(), &["branch", "b", "main~1"]);
+        let two = repo.rev_parse("main").unwrap();
+        assert_eq!(
+            resolve(&repo, &["refs/heads/main", "main^{commit}^1", "refs/heads/b"]),
+            [Some(two.clone()), Some(one.clone()), Some(one.clone())]
+        );
+        plain_git(tmp.path(), &["pack-refs", "--all"]);
+        plain_git(tmp.path(), &["branch", "-f", "b", "main"]);
+        assert_eq!(resolve(&repo, &["refs/heads/b", "nope^{commit}"]), [Some(two), None]);
+        assert_eq!(repo.batch_check_pid(), Some(started));
+    }
+
+    #[test]
+    fn a_name_with_a_line_break_leaves_the_batch_check_in_step() {
+        let tmp = tempfile::tempdir().unwrap();
+        plain_git(tmp.path(), &["init", "-q", "-b", "main"]);
+        plain_git(tmp.path(), &["commit", "-q", "--allow-empty", "-m", "one"]);
+        let repo = Repo::discover(tmp.path()).unwrap();
+        let one = repo.rev_parse("main").unwrap();
+        assert_eq!(resolve(&repo, &["main"]), [Some(one.clone())]);
+        let names = ["main\nmain".to_string()];
+        assert!(repo.resolve_objects(&names).is_err(), "two answers to one name");
+        assert_eq!(resolve(&repo, &["nope", "main"]), [None, Some(one)]);
+    }
+
+    #[test]
+    fn a_batch_check_that_died_is_replaced() {
+        let tmp = tempfile::tempdir().unwrap();
+        plain_git(tmp.path(), &["init", "-q", "-b", "main"]);
+        plain_git(tmp.path(), &["commit", "-q", "--allow-empty", "-m", "one"]);
+        let repo = Repo::discover(tmp.path()).unwrap();
+        let one = repo.rev_parse("main").unwrap();
+        assert_eq!(resolve(&repo, &["main"]), [Some(one.clone())]);
+        let first = repo.batch_check_pid().unwrap();
+        let killed = std::process::Command::new("kill")
+            .args(["-KILL", &first.to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+
+        // The lookup that finds it gone is answered by a process of its
+        // own; the next one starts a new long-running process.
+        assert_eq!(resolve(&repo, &["main"]), [Some(one.clone())]);
+        assert_eq!(resolve(&repo, &["main"]), [Some(one)]);
+        let second = repo.batch_check_pid().expect("started again");
+        assert_ne!(second, first);
     }
 
     #[test]

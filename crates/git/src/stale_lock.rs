@@ -68,7 +68,9 @@ fn collect_locks(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// The pid of a git process whose working directory is inside one of
-/// `dirs`, if any (Linux: from /proc; elsewhere none is seen).
+/// `dirs`, if any (Linux: from /proc; elsewhere none is seen). A
+/// `git cat-file` does not count: it only reads, and orca keeps one running
+/// for its lookups (crate::batch_check), this process and any other.
 fn git_at_work(dirs: &[&Path]) -> Option<u32> {
     let entries = std::fs::read_dir("/proc").ok()?;
     entries.flatten().find_map(|entry| {
@@ -81,6 +83,40 @@ fn git_at_work(dirs: &[&Path]) -> Option<u32> {
             return None;
         }
         let cwd = std::fs::read_link(entry.path().join("cwd")).ok()?;
-        dirs.iter().any(|dir| cwd.starts_with(dir)).then_some(pid)
+        if !dirs.iter().any(|dir| cwd.starts_with(dir)) {
+            return None;
+        }
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        (subcommand(&cmdline) != Some(b"cat-file".as_slice())).then_some(pid)
     })
+}
+
+/// The git subcommand in a `/proc/<pid>/cmdline` (NUL-separated argv):
+/// the first argument after the global options.
+fn subcommand(cmdline: &[u8]) -> Option<&[u8]> {
+    // Each argument ends in a NUL: the empty piece after the last is none.
+    let mut args = cmdline.split(|&byte| byte == 0).skip(1).filter(|arg| !arg.is_empty());
+    while let Some(arg) = args.next() {
+        match arg {
+            b"-c" | b"-C" => {
+                args.next();
+            }
+            _ if arg.starts_with(b"-") => {}
+            _ => return Some(arg),
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subcommand;
+
+    #[test]
+    fn the_subcommand_comes_after_the_global_options() {
+        let argv = b"git\0-c\0gc.auto=0\0-C\0/r\0--no-pager\0cat-file\0--batch-check\0";
+        assert_eq!(subcommand(argv), Some(b"cat-file".as_slice()));
+        assert_eq!(subcommand(b"git\0commit\0-m\0cat-file\0"), Some(b"commit".as_slice()));
+        assert_eq!(subcommand(b"git\0"), None);
+    }
 }
