@@ -982,3 +982,106 @@ fn a_run_budget_counts_what_workers_spend_and_stops_their_claims() {
     assert!(attempts[0].started_ms >= resumed_at, "{fourth} started while halted: {attempts:?}");
     check_merged_exactly_once(&cluster, run.as_str(), 4);
 }
+
+/// The same budget with `on_budget = "stop"`: once the third task's usage
+/// trips it, the worker stops that task's agent (which would otherwise
+/// wait for the test's go forever) at its next heartbeat, pushes its work
+/// and hands the task back without spending a try; the run halts. A
+/// resume with a higher budget continues the third task from its pushed
+/// work and runs the fourth.
+#[test]
+fn on_budget_stop_stops_the_agents_workers_run_too() {
+    let pg = orca_test_postgres::shared();
+    let flags = tempfile::tempdir().unwrap();
+    let agent = format!(
+        "echo \"work of $task\" > \"out-$task.txt\"\n\
+         echo '{{\"type\":\"usage\",\"input_tokens\":300,\"output_tokens\":100,\"cached_tokens\":0}}'\n\
+         case \"$task\" in T0*) while [ ! -e {}/go-$task ]; do sleep 0.05; done ;; esac",
+        flags.path().display()
+    );
+    let config = "budget_tokens = 1000\non_budget = \"stop\"\n\n[lease]\nheartbeat = \"1s\"";
+    let cluster = Cluster::new(&agent, pg.create_database(), config);
+    let go = |task: &str| std::fs::write(flags.path().join(format!("go-{task}")), "").unwrap();
+    let mut workers = Workers { children: Vec::new() };
+    let dir = cluster.machine("w1");
+    workers.children.push(("w1".into(), cluster.spawn_worker(&dir, "w1", 1)));
+    let mut plan = String::from("# Plan: Four\n\n");
+    for id in ["T01", "T02", "T03", "T04"] {
+        plan += &task(id, "none", &format!("out-{id}.txt"), None);
+    }
+    let plan = cluster.fixture.plan(&plan);
+    let mut coordinator = cluster.spawn_coordinator(&plan);
+    let claims = || -> Vec<serde_json::Value> {
+        cluster.worker_events("w1").into_iter().filter(|e| e["event"] == "claimed").collect()
+    };
+    let claimed = |n: usize| -> String {
+        wait_for_event(&cluster, "w1", "a claim", |_| claims().len() >= n);
+        claims()[n - 1]["task"].as_str().unwrap().to_owned()
+    };
+    for n in 1..=2 {
+        let task = claimed(n);
+        go(&task);
+        wait_for_coordinator(&cluster, &mut coordinator, "a merge", |e| {
+            e["event"] == "merged" && e["task"] == task.as_str()
+        });
+    }
+    let third = claimed(3);
+    let over = wait_for_coordinator(&cluster, &mut coordinator, "the run's budget", |e| {
+        e["event"] == "over_budget"
+    });
+    assert_eq!(over["spent"], "1,200 tokens of 1,000", "{over}");
+
+    // No go for the third task: only the stop ends its agent.
+    let stopped = wait_for_event(&cluster, "w1", "the worker to stop the run's attempts", |e| {
+        e["event"] == "run_stopped"
+    });
+    assert_eq!(stopped["attempts"], 1, "{stopped}");
+    assert!(stopped["reason"].as_str().unwrap().contains("budget is spent"), "{stopped}");
+    let released = wait_for_event(&cluster, "w1", "the third task handed back", |e| {
+        e["event"] == "released" && e["task"] == third.as_str()
+    });
+    assert!(released["reason"].as_str().unwrap().contains("budget is spent"), "{released}");
+    let events = cluster.worker_events("w1");
+    assert!(
+        events.iter().any(|e| e["event"] == "pushed" && e["task"] == third.as_str()),
+        "the stopped attempt's work is on the remote: {events:?}"
+    );
+    assert!(!events.iter().any(|e| e["event"] == "submitted" && e["task"] == third.as_str()));
+    let code = wait_until(&mut coordinator, Duration::from_secs(120), "the coordinator", &cluster);
+    assert_eq!(code, 1, "{}", cluster.logs_text());
+    let finished = cluster.coordinator_events();
+    assert_eq!(of_kind(&finished, "run_finished")[0]["outcome"], "halted", "{finished:?}");
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let store = rt.block_on(Store::open(&cluster.url)).unwrap();
+    let run = RunId::from(run_id(&cluster.coordinator_events()).as_str());
+    let status = rt.block_on(store.run_status(&run)).unwrap();
+    let stopped_task = status.tasks.iter().find(|t| t.key == third).unwrap();
+    assert_eq!(
+        (stopped_task.state, stopped_task.tries),
+        (orca_store::TaskState::Ready, 0),
+        "handed back without spending a try: {stopped_task:?}"
+    );
+    assert_eq!(status.count(orca_store::TaskState::Succeeded), 2, "{:?}", status.tasks);
+    assert_eq!(claims().len(), 3, "nothing claimed while the run is halted");
+
+    for id in ["T01", "T02", "T03", "T04"] {
+        go(id);
+    }
+    let log = File::create(cluster.logs.join("resume.log")).unwrap();
+    let json = File::create(cluster.logs.join("resume.jsonl")).unwrap();
+    let mut resumed = cluster
+        .fixture
+        .orca()
+        .args(["resume", "--run", run.as_str(), "--store", &cluster.url, "--json"])
+        .args(["--budget-tokens", "5000"])
+        .stdout(json)
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let code = wait_until(&mut resumed, Duration::from_secs(120), "orca resume", &cluster);
+    assert_eq!(code, 0, "{}", cluster.logs_text());
+    let attempts = rt.block_on(store.attempts(&run, &third)).unwrap();
+    assert_eq!(attempts.len(), 2, "the stopped attempt and the one after the resume: {attempts:?}");
+    check_merged_exactly_once(&cluster, run.as_str(), 4);
+}
