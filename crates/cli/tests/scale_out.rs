@@ -1085,3 +1085,71 @@ fn on_budget_stop_stops_the_agents_workers_run_too() {
     assert_eq!(attempts.len(), 2, "the stopped attempt and the one after the resume: {attempts:?}");
     check_merged_exactly_once(&cluster, run.as_str(), 4);
 }
+
+/// A worker's clone keeps the logs of the runs it worked on and a copy of
+/// their integration branches: `orca clean` there removes them once the
+/// run is finished (a dry run only says so). In the coordinator's
+/// checkout the result not taken yet is still kept.
+#[test]
+fn orca_clean_in_a_workers_clone_removes_what_it_kept_of_finished_runs() {
+    let pg = orca_test_postgres::shared();
+    let cluster =
+        Cluster::new("echo \"work of $task\" > \"out-$task.txt\"", pg.create_database(), "");
+    let mut workers = Workers { children: Vec::new() };
+    let dir = cluster.machine("w1");
+    workers.children.push(("w1".into(), cluster.spawn_worker(&dir, "w1", 1)));
+    let plan = cluster.fixture.plan(&chain_plan(2));
+    let mut coordinator = cluster.spawn_coordinator(&plan);
+    let code = wait_until(&mut coordinator, Duration::from_secs(120), "the coordinator", &cluster);
+    assert_eq!(code, 0, "{}", cluster.logs_text());
+    let (_, worker) = &mut workers.children[0];
+    sigterm(worker);
+    assert_eq!(wait_until(worker, Duration::from_secs(60), "w1", &cluster), 0);
+    let run = run_id(&cluster.coordinator_events());
+    let logs = dir.join(".orca/runs").join(&run);
+    let integration = format!("orca/{run}/integration");
+    let branches = || {
+        let out = Command::new("git")
+            .args(["for-each-ref", "--format=%(refname:short)", "refs/heads/orca/"])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(logs.is_dir(), "the worker kept the run's logs");
+    assert!(branches().lines().any(|b| b == integration), "{}", branches());
+
+    let clean = |args: &[&str]| -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_orca"))
+            .args(["clean", "--store", &cluster.url, "--json"])
+            .args(args)
+            .current_dir(&dir)
+            .env_remove("ORCA_STORE")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let removes_logs = |json: &serde_json::Value| {
+        json["directories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d.as_str().unwrap().ends_with(&format!(".orca/runs/{run}")))
+    };
+    let planned = clean(&["--dry-run"]);
+    assert!(removes_logs(&planned), "{planned}");
+    assert!(logs.is_dir(), "a dry run removes nothing");
+    let done = clean(&[]);
+    assert!(removes_logs(&done), "{done}");
+    assert!(done["branches"].as_array().unwrap().iter().any(|b| *b == *integration), "{done}");
+    assert!(!logs.exists(), "{done}");
+    assert!(!branches().contains(&format!("orca/{run}/")), "{}", branches());
+
+    // The coordinator's checkout: the run's result, not merged into a
+    // branch of the user's, stays.
+    let (_, json, _) = cluster.fixture.json(&["clean", "--store", &cluster.url]);
+    let kept = json["kept"].as_array().unwrap();
+    assert!(kept.iter().any(|k| k[0] == *integration), "{json}");
+}
