@@ -1158,12 +1158,7 @@ fn a_network_drop_is_ridden_out_and_a_worker_cut_off_past_its_lease_stops_its_ag
     while std::fs::read_to_string(format!("/proc/{w1_agent}/stat"))
         .is_ok_and(|stat| stat.split_whitespace().nth(2) != Some("Z"))
     {
-        assert!(
-            Instant::now() < deadline,
-            "w1's agent still runs
-{}",
-            cluster.logs_text()
-        );
+        assert!(Instant::now() < deadline, "w1's agent still runs\n{}", cluster.logs_text());
         std::thread::sleep(Duration::from_millis(50));
     }
     go("T02");
@@ -1179,4 +1174,175 @@ fn a_network_drop_is_ridden_out_and_a_worker_cut_off_past_its_lease_stops_its_ag
     );
     let run = run_id(&cluster.coordinator_events());
     check_merged_exactly_once(&cluster, &run, 2);
+}
+
+/// The same budget with `on_budget = "stop"`: once the third task's usage
+/// trips it, the worker stops that task's agent (which would otherwise
+/// wait for the test's go forever) at its next heartbeat, pushes its work
+/// and hands the task back without spending a try; the run halts. A
+/// resume with a higher budget continues the third task from its pushed
+/// work and runs the fourth.
+#[test]
+fn on_budget_stop_stops_the_agents_workers_run_too() {
+    let pg = orca_test_postgres::shared();
+    let flags = tempfile::tempdir().unwrap();
+    let agent = format!(
+        "echo \"work of $task\" > \"out-$task.txt\"\n\
+         echo '{{\"type\":\"usage\",\"input_tokens\":300,\"output_tokens\":100,\"cached_tokens\":0}}'\n\
+         case \"$task\" in T0*) while [ ! -e {}/go-$task ]; do sleep 0.05; done ;; esac",
+        flags.path().display()
+    );
+    let config = "budget_tokens = 1000\non_budget = \"stop\"\n\n[lease]\nheartbeat = \"1s\"";
+    let cluster = Cluster::new(&agent, pg.create_database(), config);
+    let go = |task: &str| std::fs::write(flags.path().join(format!("go-{task}")), "").unwrap();
+    let mut workers = Workers { children: Vec::new() };
+    let dir = cluster.machine("w1");
+    workers.children.push(("w1".into(), cluster.spawn_worker(&dir, "w1", 1)));
+    let mut plan = String::from("# Plan: Four\n\n");
+    for id in ["T01", "T02", "T03", "T04"] {
+        plan += &task(id, "none", &format!("out-{id}.txt"), None);
+    }
+    let plan = cluster.fixture.plan(&plan);
+    let mut coordinator = cluster.spawn_coordinator(&plan);
+    let claims = || -> Vec<serde_json::Value> {
+        cluster.worker_events("w1").into_iter().filter(|e| e["event"] == "claimed").collect()
+    };
+    let claimed = |n: usize| -> String {
+        wait_for_event(&cluster, "w1", "a claim", |_| claims().len() >= n);
+        claims()[n - 1]["task"].as_str().unwrap().to_owned()
+    };
+    for n in 1..=2 {
+        let task = claimed(n);
+        go(&task);
+        wait_for_coordinator(&cluster, &mut coordinator, "a merge", |e| {
+            e["event"] == "merged" && e["task"] == task.as_str()
+        });
+    }
+    let third = claimed(3);
+    let over = wait_for_coordinator(&cluster, &mut coordinator, "the run's budget", |e| {
+        e["event"] == "over_budget"
+    });
+    assert_eq!(over["spent"], "1,200 tokens of 1,000", "{over}");
+
+    // No go for the third task: only the stop ends its agent.
+    let stopped = wait_for_event(&cluster, "w1", "the worker to stop the run's attempts", |e| {
+        e["event"] == "run_stopped"
+    });
+    assert_eq!(stopped["attempts"], 1, "{stopped}");
+    assert!(stopped["reason"].as_str().unwrap().contains("budget is spent"), "{stopped}");
+    let released = wait_for_event(&cluster, "w1", "the third task handed back", |e| {
+        e["event"] == "released" && e["task"] == third.as_str()
+    });
+    assert!(released["reason"].as_str().unwrap().contains("budget is spent"), "{released}");
+    let events = cluster.worker_events("w1");
+    assert!(
+        events.iter().any(|e| e["event"] == "pushed" && e["task"] == third.as_str()),
+        "the stopped attempt's work is on the remote: {events:?}"
+    );
+    assert!(!events.iter().any(|e| e["event"] == "submitted" && e["task"] == third.as_str()));
+    let code = wait_until(&mut coordinator, Duration::from_secs(120), "the coordinator", &cluster);
+    assert_eq!(code, 1, "{}", cluster.logs_text());
+    let finished = cluster.coordinator_events();
+    assert_eq!(of_kind(&finished, "run_finished")[0]["outcome"], "halted", "{finished:?}");
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let store = rt.block_on(Store::open(&cluster.url)).unwrap();
+    let run = RunId::from(run_id(&cluster.coordinator_events()).as_str());
+    let status = rt.block_on(store.run_status(&run)).unwrap();
+    let stopped_task = status.tasks.iter().find(|t| t.key == third).unwrap();
+    assert_eq!(
+        (stopped_task.state, stopped_task.tries),
+        (orca_store::TaskState::Ready, 0),
+        "handed back without spending a try: {stopped_task:?}"
+    );
+    assert_eq!(status.count(orca_store::TaskState::Succeeded), 2, "{:?}", status.tasks);
+    assert_eq!(claims().len(), 3, "nothing claimed while the run is halted");
+
+    for id in ["T01", "T02", "T03", "T04"] {
+        go(id);
+    }
+    let log = File::create(cluster.logs.join("resume.log")).unwrap();
+    let json = File::create(cluster.logs.join("resume.jsonl")).unwrap();
+    let mut resumed = cluster
+        .fixture
+        .orca()
+        .args(["resume", "--run", run.as_str(), "--store", &cluster.url, "--json"])
+        .args(["--budget-tokens", "5000"])
+        .stdout(json)
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let code = wait_until(&mut resumed, Duration::from_secs(120), "orca resume", &cluster);
+    assert_eq!(code, 0, "{}", cluster.logs_text());
+    let attempts = rt.block_on(store.attempts(&run, &third)).unwrap();
+    assert_eq!(attempts.len(), 2, "the stopped attempt and the one after the resume: {attempts:?}");
+    check_merged_exactly_once(&cluster, run.as_str(), 4);
+}
+
+/// A worker's clone keeps the logs of the runs it worked on and a copy of
+/// their integration branches: `orca clean` there removes them once the
+/// run is finished (a dry run only says so). In the coordinator's
+/// checkout the result not taken yet is still kept.
+#[test]
+fn orca_clean_in_a_workers_clone_removes_what_it_kept_of_finished_runs() {
+    let pg = orca_test_postgres::shared();
+    let cluster =
+        Cluster::new("echo \"work of $task\" > \"out-$task.txt\"", pg.create_database(), "");
+    let mut workers = Workers { children: Vec::new() };
+    let dir = cluster.machine("w1");
+    workers.children.push(("w1".into(), cluster.spawn_worker(&dir, "w1", 1)));
+    let plan = cluster.fixture.plan(&chain_plan(2));
+    let mut coordinator = cluster.spawn_coordinator(&plan);
+    let code = wait_until(&mut coordinator, Duration::from_secs(120), "the coordinator", &cluster);
+    assert_eq!(code, 0, "{}", cluster.logs_text());
+    let (_, worker) = &mut workers.children[0];
+    sigterm(worker);
+    assert_eq!(wait_until(worker, Duration::from_secs(60), "w1", &cluster), 0);
+    let run = run_id(&cluster.coordinator_events());
+    let logs = dir.join(".orca/runs").join(&run);
+    let integration = format!("orca/{run}/integration");
+    let branches = || {
+        let out = Command::new("git")
+            .args(["for-each-ref", "--format=%(refname:short)", "refs/heads/orca/"])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(logs.is_dir(), "the worker kept the run's logs");
+    assert!(branches().lines().any(|b| b == integration), "{}", branches());
+
+    let clean = |args: &[&str]| -> serde_json::Value {
+        let out = Command::new(env!("CARGO_BIN_EXE_orca"))
+            .args(["clean", "--store", &cluster.url, "--json"])
+            .args(args)
+            .current_dir(&dir)
+            .env_remove("ORCA_STORE")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let removes_logs = |json: &serde_json::Value| {
+        json["directories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d.as_str().unwrap().ends_with(&format!(".orca/runs/{run}")))
+    };
+    let planned = clean(&["--dry-run"]);
+    assert!(removes_logs(&planned), "{planned}");
+    assert!(logs.is_dir(), "a dry run removes nothing");
+    let done = clean(&[]);
+    assert!(removes_logs(&done), "{done}");
+    assert!(done["branches"].as_array().unwrap().iter().any(|b| *b == *integration), "{done}");
+    assert!(!logs.exists(), "{done}");
+    assert!(!branches().contains(&format!("orca/{run}/")), "{}", branches());
+
+    // The coordinator's checkout: the run's result, not merged into a
+    // branch of the user's, stays.
+    let (_, json, _) = cluster.fixture.json(&["clean", "--store", &cluster.url]);
+    let kept = json["kept"].as_array().unwrap();
+    assert!(kept.iter().any(|k| k[0] == *integration), "{json}");
 }

@@ -85,6 +85,13 @@ pub async fn request(
     }
 }
 
+/// The kind of the event by which a run's driver asks every `orca worker`
+/// to stop the run's attempts it runs (their work committed and pushed,
+/// their tasks handed back without spending a try): the run's budget is
+/// spent and `[run] on_budget = "stop"`. Its payload says why
+/// (`{"reason": ...}`); only attempts that started before it stop.
+pub(crate) const STOP_ATTEMPTS: &str = "control.stop_attempts";
+
 /// Whether the run's log leaves dispatch paused, and the last event read.
 pub async fn paused_now(store: &Store, run: &RunId) -> Result<(bool, i64), StoreError> {
     let (mut paused, mut seq) = (false, 0);

@@ -19,6 +19,17 @@ const LATEST_AGENT_EVENTS: Sql = Sql::both(
      AND kind LIKE 'agent.%' GROUP BY task_key, attempt) ORDER BY seq",
 );
 
+/// The newest event's number in a run's log (0 for none).
+const LAST_SEQ: Sql =
+    Sql::both("SELECT COALESCE(MAX(seq), 0) AS seq FROM events WHERE run_id = $1");
+
+/// The newest event of one kind after a sequence number: reads only the
+/// part of the run's log after it (the `events_by_run` index).
+const NEWEST_OF_KIND_AFTER: Sql = Sql::both(
+    "SELECT seq, run_id, task_key, attempt, kind, payload_json, at_ms FROM events \
+     WHERE run_id = $1 AND seq > $2 AND kind = $3 ORDER BY seq DESC LIMIT 1",
+);
+
 impl Store {
     /// Appends an event to the run's log; returns its sequence number.
     /// Events are facts for reports and audits; they change no task state.
@@ -65,6 +76,33 @@ impl Store {
         let rows =
             tx.fetch_all(EVENTS, args![run.as_str(), after_seq, limit]).await.map_err(err)?;
         rows.iter().map(event_from_row).collect::<Result<_, sqlx::Error>>().map_err(err)
+    }
+}
+
+impl Store {
+    /// The sequence number of the newest event in `run`'s log, 0 when it
+    /// has none: what a reader that wants only later events starts after.
+    pub async fn last_event_seq(&self, run: &RunId) -> Result<i64, StoreError> {
+        let err = |e| self.db_error("read events", e);
+        let row = self.pool.fetch_optional(LAST_SEQ, args![run.as_str()]).await.map_err(err)?;
+        row.map_or(Ok(0), |row| row.int("seq")).map_err(err)
+    }
+
+    /// The newest event of `kind` in `run`'s log after sequence number
+    /// `after_seq`, if there is one.
+    pub async fn newest_event_after(
+        &self,
+        run: &RunId,
+        after_seq: i64,
+        kind: &str,
+    ) -> Result<Option<Event>, StoreError> {
+        let err = |e| self.db_error("read events", e);
+        let row = self
+            .pool
+            .fetch_optional(NEWEST_OF_KIND_AFTER, args![run.as_str(), after_seq, kind])
+            .await
+            .map_err(err)?;
+        row.as_ref().map(event_from_row).transpose().map_err(err)
     }
 }
 

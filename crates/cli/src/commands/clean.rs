@@ -3,6 +3,10 @@
 //! anything outside `orca/` branches and `.orca/`, never an active run's,
 //! and never the integration branch of a run whose result the user has not
 //! taken (merged into a branch of their own), unless `--force`.
+//!
+//! In an `orca worker`'s clone it also removes what the worker kept of
+//! finished runs coordinated from another checkout of the repository
+//! (their logs under `.orca/runs/`, its copy of their integration branch).
 
 use std::path::PathBuf;
 
@@ -56,13 +60,22 @@ struct Cleaned {
     kept: Vec<(String, String)>,
 }
 
+/// A run with something to clean in this checkout.
+struct Found {
+    run: Run,
+    /// Coordinated from another checkout of the repository: this one is an
+    /// `orca worker`'s clone, and its copy of the run's integration branch
+    /// is not the run's result (that is in the coordinator's checkout).
+    elsewhere: bool,
+}
+
 pub(crate) fn run(args: &CleanArgs, out: &Output) -> Result<ExitCode, Failure> {
     let workspace =
         Workspace::discover(args.store.as_deref()).map_err(|e| workspace_failure(&e))?;
     let layout = workspace.require_layout().map_err(|e| workspace_failure(&e))?.clone();
     let repo_ref = workspace.repo_ref().map_err(|e| Failure::failed(describe(&e)))?;
     let repo = Repo::discover(layout.root()).map_err(|e| Failure::usage(describe(&e)))?;
-    let runs: Vec<Run> = crate::runtime::runtime()?.block_on(async {
+    let runs: Vec<Found> = crate::runtime::runtime()?.block_on(async {
         let options = StoreOptions { create: false, ..StoreOptions::default() };
         let store = match workspace.open_store(&options).await {
             Ok(store) => store,
@@ -72,40 +85,60 @@ pub(crate) fn run(args: &CleanArgs, out: &Output) -> Result<ExitCode, Failure> {
             Err(error) => return Err(open_failure(&error)),
         };
         let scope = workspace.run_scope(repo_ref.as_ref());
+        let ours = |run: &Run| match (&run.repo, &repo_ref) {
+            (Some(theirs), Some(ours)) => theirs.checkout == ours.checkout,
+            _ => true,
+        };
         let runs = match &args.run {
             Some(id) => {
                 let run =
                     store.run(&RunId::from(id.as_str())).await.map_err(|e| store_failure(&e))?;
                 if let (Some(theirs), Some(ours)) = (&run.repo, &repo_ref)
-                    && theirs != ours
+                    && theirs.id != ours.id
                 {
                     return Err(Failure::refused(format!(
                         "run {} belongs to another repository ({})",
                         run.id, theirs.checkout
                     )));
                 }
-                vec![run]
+                vec![Found { elsewhere: !ours(&run), run }]
             }
-            None => store
-                .runs(scope, usize::MAX)
-                .await
-                .map_err(|e| store_failure(&e))?
-                .into_iter()
-                .map(|summary| summary.run)
-                .collect(),
+            None => {
+                let mut runs: Vec<Found> = store
+                    .runs(scope, usize::MAX)
+                    .await
+                    .map_err(|e| store_failure(&e))?
+                    .into_iter()
+                    .map(|summary| Found { run: summary.run, elsewhere: false })
+                    .collect();
+                // What this checkout holds of runs the store does not list
+                // for it: a worker's share of runs coordinated elsewhere.
+                let known: Vec<String> = runs.iter().map(|f| f.run.id.to_string()).collect();
+                for id in orphans(&repo, &layout, &known) {
+                    let Ok(run) = store.run(&RunId::from(id.as_str())).await else { continue };
+                    let same_repo = match (&run.repo, &repo_ref) {
+                        (Some(theirs), Some(ours)) => theirs.id == ours.id,
+                        _ => false,
+                    };
+                    if same_repo && !ours(&run) {
+                        runs.push(Found { run, elsewhere: true });
+                    }
+                }
+                runs
+            }
         };
         store.close().await;
         Ok(runs)
     })?;
 
     let mut cleaned = Cleaned { dry_run: args.dry_run, ..Cleaned::default() };
-    let known: Vec<String> = runs.iter().map(|run| run.id.to_string()).collect();
+    let known: Vec<String> = runs.iter().map(|found| found.run.id.to_string()).collect();
     let failed: Vec<&str> = runs
         .iter()
-        .filter(|run| run.state == RunState::Failed)
-        .map(|run| run.id.as_str())
+        .filter(|found| found.run.state == RunState::Failed)
+        .map(|found| found.run.id.as_str())
         .collect();
-    for run in &runs {
+    for Found { run, elsewhere } in &runs {
         if run.state == RunState::Active {
             if args.run.is_some() {
                 return Err(Failure::refused(format!("run {} is still active", run.id))
@@ -114,11 +147,13 @@ pub(crate) fn run(args: &CleanArgs, out: &Output) -> Result<ExitCode, Failure> {
             cleaned.kept.push((run.id.to_string(), "still active".into()));
             continue;
         }
-        clean_run(&repo, &layout, run.id.as_str(), &failed, args, &mut cleaned)?;
+        let run = RunToClean { id: run.id.as_str(), elsewhere: *elsewhere };
+        clean_run(&repo, &layout, run, &failed, args, &mut cleaned)?;
     }
     if args.all {
         for orphan in orphans(&repo, &layout, &known) {
-            clean_run(&repo, &layout, &orphan, &failed, args, &mut cleaned)?;
+            let run = RunToClean { id: &orphan, elsewhere: false };
+            clean_run(&repo, &layout, run, &failed, args, &mut cleaned)?;
         }
     }
     if out.is_json() {
@@ -129,12 +164,20 @@ pub(crate) fn run(args: &CleanArgs, out: &Output) -> Result<ExitCode, Failure> {
     Ok(ExitCode::Success)
 }
 
+/// One run [`clean_run`] removes the leftovers of.
+#[derive(Clone, Copy)]
+struct RunToClean<'a> {
+    id: &'a str,
+    /// See [`Found::elsewhere`].
+    elsewhere: bool,
+}
+
 /// Removes one run's worktrees, branches and (once its result is gone or
 /// taken) its directory.
 fn clean_run(
     repo: &Repo,
     layout: &orca_config::Layout,
-    run: &str,
+    RunToClean { id: run, elsewhere }: RunToClean<'_>,
     failed_runs: &[&str],
     args: &CleanArgs,
     cleaned: &mut Cleaned,
@@ -154,7 +197,7 @@ fn clean_run(
     }
     let integration = integration_branch(run);
     let keep_integration = match repo.branch_tip(&integration).map_err(|e| git_failure(&e))? {
-        Some(tip) if !args.force && !taken(repo, tip.as_ref()) => {
+        Some(tip) if !args.force && !elsewhere && !taken(repo, tip.as_ref()) => {
             cleaned.kept.push((
                 integration.clone(),
                 "the run's result, not merged into a branch of yours (--force removes it)".into(),

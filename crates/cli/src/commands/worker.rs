@@ -184,6 +184,9 @@ fn show(json: bool, event: &WorkerEvent) {
             format!("⏸ no new claims for {seconds} s: {reason}")
         }
         WorkerEvent::Stopping { reason } => reason.clone(),
+        WorkerEvent::RunStopped { run, reason, attempts } => {
+            format!("run {run}: stopping its {attempts} attempt(s) here: {reason}")
+        }
     };
     eprintln!("{text}");
 }

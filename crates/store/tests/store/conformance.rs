@@ -661,6 +661,19 @@ async fn events_are_appended_and_read_in_order(s: TestStore) {
     let after = s.events(&run, seq, 100).await.unwrap();
     assert_eq!(after.len(), 2);
     assert_eq!(s.events(&run, 0, 2).await.unwrap().len(), 2);
+    // The newest event of a kind, counting only those after a number.
+    let last = s.last_event_seq(&run).await.unwrap();
+    assert_eq!(last, events.last().unwrap().seq);
+    let newest = s.newest_event_after(&run, 0, "agent.text").await.unwrap().unwrap();
+    assert_eq!(newest.seq, seq);
+    assert!(s.newest_event_after(&run, seq, "agent.text").await.unwrap().is_none());
+    let later = s.append_event(&run, None, None, "agent.text", "{}").await.unwrap();
+    let newest = s.newest_event_after(&run, seq, "agent.text").await.unwrap().unwrap();
+    assert_eq!((newest.seq, newest.task), (later, None));
+    let empty = s.create_run(&run_of(vec![task("x", &[])])).await.unwrap();
+    assert!(s.last_event_seq(&empty).await.unwrap() > 0, "run.created is an event");
+    let missing = orca_store::RunId::from("no-such-run");
+    assert_eq!(s.last_event_seq(&missing).await.unwrap(), 0);
 }
 
 async fn status_shows_stages_leases_deps_and_errors(s: TestStore) {

@@ -528,7 +528,8 @@ impl Dispatcher {
         ));
         if self.ctx.remote.is_some() {
             let note = format!("halted: {halted}");
-            self.stop_workers_claiming(note);
+            let stop_attempts = stop.then(|| format!("the run's budget is spent ({spent})"));
+            self.tell_workers_budget_spent(note, stop_attempts);
         }
         self.stopping = true;
     }
@@ -941,6 +942,11 @@ impl Dispatcher {
     async fn finish(mut self) -> Result<ImplementReport, EngineError> {
         self.merge_tx = None;
         self.publish_merged().await?;
+        // Workers must hear that the run's budget is spent even when
+        // nothing of this dispatcher's own was left running to wait for.
+        if let Some(telling) = self.remote.telling_workers.take() {
+            let _ = telling.await;
+        }
         let ctx = self.ctx.clone();
         let counts = self.schedule.counts();
         let end = if let Some(reason) = self.halted.take() {

@@ -69,6 +69,8 @@ pub(in crate::stages::implement) struct RemoteState {
     pub unpublished: Vec<Unpublished>,
     /// When the oldest of them goes out at the latest.
     pub publish_by: Option<Instant>,
+    /// Telling workers the run's budget is spent, until it is done.
+    pub telling_workers: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// A task merged into the integration branch whose lease is still the
@@ -288,10 +290,16 @@ impl Dispatcher {
 
     /// The run's budget is spent: its implement stage stops running in the
     /// store at once, so workers claim no more of its tasks (what they run
-    /// finishes and waits `verified` for the run to go on).
-    pub(super) fn stop_workers_claiming(&self, note: String) {
+    /// finishes and waits `verified` for the run to go on). With
+    /// `stop_attempts` (`on_budget = "stop"`), workers are also asked to
+    /// stop the run's attempts they run, as this dispatcher stops its own.
+    pub(super) fn tell_workers_budget_spent(
+        &mut self,
+        note: String,
+        stop_attempts: Option<String>,
+    ) {
         let (store, run) = (self.ctx.store.clone(), self.ctx.run.clone());
-        tokio::spawn(async move {
+        self.remote.telling_workers = Some(tokio::spawn(async move {
             let change = orca_store::StageChange {
                 state: Some(orca_store::StageState::Pending),
                 note: Some(note),
@@ -302,7 +310,14 @@ impl Dispatcher {
             {
                 tracing::warn!(%error, "cannot tell workers the run's budget is spent");
             }
-        });
+            let Some(reason) = stop_attempts else { return };
+            let payload = serde_json::json!({ "reason": reason }).to_string();
+            if let Err(error) =
+                store.append_event(&run, None, None, crate::control::STOP_ATTEMPTS, &payload).await
+            {
+                tracing::warn!(%error, "cannot ask workers to stop the run's attempts");
+            }
+        }));
     }
 
     /// One verified task: its branch fetched and set to the recorded

@@ -132,7 +132,11 @@ impl Worker {
             }
             AttemptEnd::Interrupted => {
                 self.record(&lease, &info).await;
-                self.release(&lease, "the worker stopped; its work is on its branch").await;
+                let reason = match &running.stopped_by {
+                    Some(why) => format!("{why}; its work is on its branch"),
+                    None => "the worker stopped; its work is on its branch".to_owned(),
+                };
+                self.release(&lease, &reason).await;
             }
             // Another try would spend more of what is already spent.
             AttemptEnd::OverBudget { spent } => {

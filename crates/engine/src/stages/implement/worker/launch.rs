@@ -70,6 +70,10 @@ impl Worker {
             self.lease_error(&lease, error);
             return Ok(());
         }
+        // Read as soon as the attempt is on record: a stop request for the
+        // run written from now on reaches it (one written in the instant
+        // since the claim lets it finish, as `on_budget = "finish"` would).
+        let events_before = self.store.last_event_seq(&lease.run).await?;
         // The integration branch as the coordinator last pushed it: it
         // holds every dependency (a task is ready only once they merged).
         let remote = self.request.remote.clone();
@@ -180,6 +184,8 @@ impl Worker {
                 lost: false,
                 spend_written: None,
                 spend_pending: None,
+                events_before,
+                stopped_by: None,
             },
         );
         self.alive().await;

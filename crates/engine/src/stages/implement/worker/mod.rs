@@ -67,19 +67,78 @@ pub struct WorkerRequest {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum WorkerEvent {
-    WorkerStarted { name: String, host: String, agents: usize, remote: String },
-    Claimed { run: String, task: String, attempt: i64, agent: String },
-    Pushed { run: String, task: String, attempt: i64, branch: String, commit: String },
-    Submitted { run: String, task: String, attempt: i64, commit: String },
-    AttemptFailed { run: String, task: String, attempt: i64, reason: String },
-    Released { run: String, task: String, attempt: i64, reason: String },
-    LeaseLost { run: String, task: String, attempt: i64, detail: String },
-    PushRejected { run: String, task: String, attempt: i64, reason: String },
-    RunRefused { run: String, reason: String },
-    StoreUnavailable { error: String, retry_in_ms: u64 },
+    WorkerStarted {
+        name: String,
+        host: String,
+        agents: usize,
+        remote: String,
+    },
+    Claimed {
+        run: String,
+        task: String,
+        attempt: i64,
+        agent: String,
+    },
+    Pushed {
+        run: String,
+        task: String,
+        attempt: i64,
+        branch: String,
+        commit: String,
+    },
+    Submitted {
+        run: String,
+        task: String,
+        attempt: i64,
+        commit: String,
+    },
+    AttemptFailed {
+        run: String,
+        task: String,
+        attempt: i64,
+        reason: String,
+    },
+    Released {
+        run: String,
+        task: String,
+        attempt: i64,
+        reason: String,
+    },
+    LeaseLost {
+        run: String,
+        task: String,
+        attempt: i64,
+        detail: String,
+    },
+    PushRejected {
+        run: String,
+        task: String,
+        attempt: i64,
+        reason: String,
+    },
+    RunRefused {
+        run: String,
+        reason: String,
+    },
+    StoreUnavailable {
+        error: String,
+        retry_in_ms: u64,
+    },
     StoreBack,
-    Paused { reason: String, seconds: u64 },
-    Stopping { reason: String },
+    Paused {
+        reason: String,
+        seconds: u64,
+    },
+    Stopping {
+        reason: String,
+    },
+    /// The run's coordinator asked its attempts to stop (`on_budget =
+    /// "stop"`): `attempts` of them ran here.
+    RunStopped {
+        run: String,
+        reason: String,
+        attempts: usize,
+    },
 }
 
 /// What the worker did before it stopped.
@@ -109,6 +168,11 @@ struct Running {
     /// what arrived since then, not written yet.
     spend_written: Option<Instant>,
     spend_pending: Option<serde_json::Value>,
+    /// The run's log as it was when the attempt started: a request to stop
+    /// the run's attempts written before it was not meant for this one.
+    events_before: i64,
+    /// Why the run's coordinator asked this attempt to stop, once it did.
+    stopped_by: Option<String>,
 }
 
 /// Works the queue until interrupted. The first interrupt stops claiming

@@ -2,12 +2,14 @@
 //! what its running attempts spent so far written where the coordinator
 //! counts the run's budget.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use orca_agents::Usage;
-use orca_store::{AttemptInfo, LeaseError, Store};
+use orca_store::{AttemptInfo, LeaseError, RunId, Store};
 
 use super::{IDLE_POLL, Running, Worker, WorkerEvent};
+use crate::control::STOP_ATTEMPTS;
 use crate::excerpt::shorten;
 
 /// How often a running attempt's spending so far is written to the store.
@@ -41,10 +43,58 @@ impl Worker {
         }
     }
 
+    /// Stops the attempts of runs whose coordinator asked it to (the run's
+    /// budget spent with `on_budget = "stop"`) as the coordinator stops its
+    /// own: their work committed and pushed, their tasks handed back
+    /// without spending a try. One read per run with attempts here, of
+    /// the part of its log written since the oldest of them started.
+    pub(super) async fn stop_what_runs_ask_to(&mut self) {
+        let mut oldest: HashMap<RunId, i64> = HashMap::new();
+        for running in self.running.values().filter(|r| !r.lost && r.stopped_by.is_none()) {
+            let seq = oldest.entry(running.run.clone()).or_insert(running.events_before);
+            *seq = (*seq).min(running.events_before);
+        }
+        for (run, after) in oldest {
+            let request = match self.store.newest_event_after(&run, after, STOP_ATTEMPTS).await {
+                Ok(Some(request)) => request,
+                Ok(None) => continue,
+                // Asked again at the next heartbeat.
+                Err(error) => {
+                    tracing::warn!(%run, %error, "cannot read the run's requests");
+                    continue;
+                }
+            };
+            let reason = serde_json::from_str::<serde_json::Value>(&request.payload_json)
+                .ok()
+                .and_then(|payload| payload["reason"].as_str().map(str::to_owned))
+                .unwrap_or_else(|| "the run's coordinator stopped its attempts".to_owned());
+            let mut stopped = 0;
+            for running in self.running.values_mut() {
+                if running.run == run
+                    && !running.lost
+                    && running.stopped_by.is_none()
+                    && running.events_before < request.seq
+                {
+                    running.stopped_by = Some(reason.clone());
+                    running.cancel.stop();
+                    stopped += 1;
+                }
+            }
+            if stopped > 0 {
+                let _ = self.events.send(WorkerEvent::RunStopped {
+                    run: run.to_string(),
+                    reason: shorten(&reason, 300),
+                    attempts: stopped,
+                });
+            }
+        }
+    }
+
     /// Renews every lease. A lease the store says is lost, or that could
     /// not be renewed for a whole TTL (the store unreachable), stops its
     /// agent: someone else may hold the task by now.
     pub(super) async fn heartbeat(&mut self) {
+        self.stop_what_runs_ask_to().await;
         let ttl = self.ws.config.lease.ttl;
         let mut store_failed = None;
         for running in self.running.values_mut() {
