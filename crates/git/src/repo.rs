@@ -561,6 +561,16 @@ mod tests {
         out.unwrap_or_else(|e| panic!("{e}"));
     }
 
+    /// A repository whose `main` holds one commit, and that commit.
+    fn one_commit() -> (tempfile::TempDir, Repo, Sha) {
+        let tmp = tempfile::tempdir().unwrap();
+        plain_git(tmp.path(), &["init", "-q", "-b", "main"]);
+        plain_git(tmp.path(), &["commit", "-q", "--allow-empty", "-m", "one"]);
+        let repo = Repo::discover(tmp.path()).unwrap();
+        let one = repo.rev_parse("main").unwrap();
+        (tmp, repo, one)
+    }
+
     fn resolve(repo: &Repo, names: &[&str]) -> Vec<Option<Sha>> {
         let names: Vec<String> = names.iter().map(|name| name.to_string()).collect();
         repo.resolve_objects(&names).unwrap()
@@ -568,11 +578,7 @@ mod tests {
 
     #[test]
     fn the_running_batch_check_sees_what_changed_since_it_started() {
-        let tmp = tempfile::tempdir().unwrap();
-        plain_git(tmp.path(), &["init", "-q", "-b", "main"]);
-        plain_git(tmp.path(), &["commit", "-q", "--allow-empty", "-m", "one"]);
-        let repo = Repo::discover(tmp.path()).unwrap();
-        let one = repo.rev_parse("main").unwrap();
+        let (tmp, repo, one) = one_commit();
         assert_eq!(resolve(&repo, &["refs/heads/main", "refs/heads/b"]), [Some(one.clone()), None]);
         let started = repo.batch_check_pid().expect("the lookup started it");
 
@@ -593,11 +599,7 @@ mod tests {
 
     #[test]
     fn a_name_with_a_line_break_leaves_the_batch_check_in_step() {
-        let tmp = tempfile::tempdir().unwrap();
-        plain_git(tmp.path(), &["init", "-q", "-b", "main"]);
-        plain_git(tmp.path(), &["commit", "-q", "--allow-empty", "-m", "one"]);
-        let repo = Repo::discover(tmp.path()).unwrap();
-        let one = repo.rev_parse("main").unwrap();
+        let (_tmp, repo, one) = one_commit();
         assert_eq!(resolve(&repo, &["main"]), [Some(one.clone())]);
         let names = ["main\nmain".to_string()];
         assert!(repo.resolve_objects(&names).is_err(), "two answers to one name");
@@ -606,11 +608,7 @@ mod tests {
 
     #[test]
     fn a_batch_check_that_died_is_replaced() {
-        let tmp = tempfile::tempdir().unwrap();
-        plain_git(tmp.path(), &["init", "-q", "-b", "main"]);
-        plain_git(tmp.path(), &["commit", "-q", "--allow-empty", "-m", "one"]);
-        let repo = Repo::discover(tmp.path()).unwrap();
-        let one = repo.rev_parse("main").unwrap();
+        let (_tmp, repo, one) = one_commit();
         assert_eq!(resolve(&repo, &["main"]), [Some(one.clone())]);
         let first = repo.batch_check_pid().unwrap();
         let killed = std::process::Command::new("kill")

@@ -154,15 +154,7 @@ impl Worker {
                     running.branch
                 );
                 match self.store.fail_for_good(&lease, &message).await {
-                    Ok(_) => {
-                        self.report.failed += 1;
-                        let _ = self.events.send(WorkerEvent::AttemptFailed {
-                            run: lease.run.to_string(),
-                            task: lease.task.clone(),
-                            attempt: lease.attempt,
-                            reason: shorten(&message, 300),
-                        });
-                    }
+                    Ok(_) => self.attempt_failed(&lease, &message),
                     Err(error) => self.lease_error(&lease, error),
                 }
             }
@@ -222,15 +214,7 @@ impl Worker {
             ..RetryPolicy::default()
         };
         match self.store.fail(lease, reason, &policy).await {
-            Ok(_) => {
-                self.report.failed += 1;
-                let _ = self.events.send(WorkerEvent::AttemptFailed {
-                    run: lease.run.to_string(),
-                    task: lease.task.clone(),
-                    attempt: lease.attempt,
-                    reason: shorten(reason, 300),
-                });
-            }
+            Ok(_) => self.attempt_failed(lease, reason),
             Err(error) => self.lease_error(lease, error),
         }
     }
@@ -248,6 +232,17 @@ impl Worker {
             }
             Err(error) => self.lease_error(lease, error),
         }
+    }
+
+    /// The store took the attempt's failure: counted and told.
+    fn attempt_failed(&mut self, lease: &Lease, reason: &str) {
+        self.report.failed += 1;
+        let _ = self.events.send(WorkerEvent::AttemptFailed {
+            run: lease.run.to_string(),
+            task: lease.task.clone(),
+            attempt: lease.attempt,
+            reason: shorten(reason, 300),
+        });
     }
 
     pub(super) fn lease_error(&mut self, lease: &Lease, error: LeaseError) {
