@@ -25,7 +25,8 @@ use crate::git_thread::on_git;
 use crate::process::process_identity;
 use crate::profiles::AgentProfile;
 use crate::prompt::{
-    DependencyChange, PreviousFailure, TaskBrief, continue_prompt, retry_prompt, task_prompt,
+    DependencyChange, PreviousFailure, TaskBrief, continue_prompt, last_bytes, retry_prompt,
+    task_prompt,
 };
 use crate::verify::{VerifyStatus, run_verify};
 
@@ -157,6 +158,59 @@ pub(super) struct AttemptReport {
     pub spend: Spend,
     /// The agent's last words, shortened.
     pub summary: Option<String>,
+}
+
+impl AttemptEnd {
+    /// How the store names this ending in an attempt's details.
+    pub(super) fn name(&self) -> &'static str {
+        match self {
+            AttemptEnd::Verified => "verified",
+            AttemptEnd::Failed { .. } => "failed",
+            AttemptEnd::Limited { .. } => "limited",
+            AttemptEnd::Interrupted => "interrupted",
+            AttemptEnd::OverBudget { .. } => "over_budget",
+        }
+    }
+}
+
+impl AttemptReport {
+    /// What the store records of this attempt, made on `branch`: its facts
+    /// and, as details, how it ended (`end`, normally [`AttemptEnd::name`]),
+    /// what it spent, the tail of a failed `verify`, and the `host` of a
+    /// worker that ran it elsewhere.
+    pub(super) fn record(
+        &self,
+        branch: &str,
+        end: &str,
+        host: Option<&str>,
+    ) -> orca_store::AttemptInfo {
+        let mut details = serde_json::json!({
+            "end": end,
+            "base": self.base,
+            "head": self.head,
+            "input_tokens": self.usage.input_tokens,
+            "output_tokens": self.usage.output_tokens,
+            "cached_tokens": self.usage.cached_tokens,
+            "cost_usd": self.cost_usd,
+            "verify_output": match &self.end {
+                AttemptEnd::Failed { verify_output: Some(output), .. } => {
+                    Some(last_bytes(output, 4_000))
+                }
+                _ => None,
+            },
+        });
+        if let Some(host) = host {
+            details["host"] = serde_json::Value::from(host);
+        }
+        orca_store::AttemptInfo {
+            branch: Some(branch.to_owned()),
+            agent: Some(self.agent.clone()),
+            agent_session_id: self.session.clone(),
+            commit_sha: self.head.clone(),
+            summary: self.summary.clone(),
+            details_json: Some(details.to_string()),
+        }
+    }
 }
 
 /// Runs the attempt and sends its report to the dispatcher.

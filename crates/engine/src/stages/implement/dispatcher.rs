@@ -24,7 +24,7 @@ use crate::events::{RunEvent, TimedEvent, Totals, now_ms};
 use crate::excerpt::{error_chain, shorten};
 use crate::git_thread::on_git;
 use crate::pipeline::Interrupts;
-use crate::prompt::{DependencyChange, PreviousFailure, last_bytes};
+use crate::prompt::{DependencyChange, PreviousFailure};
 use crate::schedule::{Schedule, TaskPhase};
 use orca_config::OnBudget;
 
@@ -407,29 +407,7 @@ impl Dispatcher {
             self.held.insert(index, Instant::now() + CLAIM_RETRY);
             return Ok(());
         }
-        let info = AttemptInfo {
-            branch: Some(branch.clone()),
-            agent: Some(report.agent.clone()),
-            agent_session_id: report.session.clone(),
-            commit_sha: report.head.clone(),
-            summary: report.summary.clone(),
-            details_json: Some(
-                serde_json::json!({
-                    "end": end_name(&report.end),
-                    "base": report.base,
-                    "head": report.head,
-                    "input_tokens": report.usage.input_tokens,
-                    "output_tokens": report.usage.output_tokens,
-                    "cached_tokens": report.usage.cached_tokens,
-                    "cost_usd": report.cost_usd,
-                    "verify_output": match &report.end {
-                        AttemptEnd::Failed { verify_output: Some(output), .. } => Some(last_bytes(output, 4_000)),
-                        _ => None,
-                    },
-                })
-                .to_string(),
-            ),
-        };
+        let info = report.record(&branch, report.end.name(), None);
         if let Err(error) = ctx.store.record_attempt(&lease, &info).await {
             return self.lease_error(index, error);
         }
@@ -1037,16 +1015,6 @@ fn limit_name(kind: LimitKind) -> &'static str {
 
 fn attempt_number(attempt: i64) -> u32 {
     u32::try_from(attempt).unwrap_or(u32::MAX)
-}
-
-fn end_name(end: &AttemptEnd) -> &'static str {
-    match end {
-        AttemptEnd::Verified => "verified",
-        AttemptEnd::Failed { .. } => "failed",
-        AttemptEnd::Limited { .. } => "limited",
-        AttemptEnd::Interrupted => "interrupted",
-        AttemptEnd::OverBudget { .. } => "over_budget",
-    }
 }
 
 async fn branch_exists(ctx: &RunContext, branch: &str) -> bool {

@@ -10,7 +10,6 @@ use orca_store::{AttemptInfo, Lease, LeaseError, RetryPolicy};
 use super::{Running, Worker, WorkerEvent};
 use crate::excerpt::{error_chain, shorten};
 use crate::git_thread::on_git;
-use crate::prompt::last_bytes;
 use crate::stages::implement::attempt::{AttemptEnd, AttemptReport};
 use crate::stages::implement::remote_push::NotPushed;
 
@@ -37,35 +36,11 @@ impl Worker {
             Some(head) => self.push(&running, head).await.map_err(Unpushed::from),
             None => Err(Unpushed::NoCommit),
         };
-        let details = serde_json::json!({
-            "end": match &report.end {
-                AttemptEnd::Verified if pushed.is_err() => "unpushed",
-                AttemptEnd::Verified => "verified",
-                AttemptEnd::Failed { .. } => "failed",
-                AttemptEnd::Limited { .. } => "limited",
-                AttemptEnd::Interrupted => "interrupted",
-                AttemptEnd::OverBudget { .. } => "over_budget",
-            },
-            "base": report.base,
-            "head": report.head,
-            "input_tokens": report.usage.input_tokens,
-            "output_tokens": report.usage.output_tokens,
-            "cached_tokens": report.usage.cached_tokens,
-            "cost_usd": report.cost_usd,
-            "host": self.me.host,
-            "verify_output": match &report.end {
-                AttemptEnd::Failed { verify_output: Some(output), .. } => Some(last_bytes(output, 4_000)),
-                _ => None,
-            },
-        });
-        let info = AttemptInfo {
-            branch: Some(running.branch.clone()),
-            agent: Some(report.agent.clone()),
-            agent_session_id: report.session.clone(),
-            commit_sha: report.head.clone(),
-            summary: report.summary.clone(),
-            details_json: Some(details.to_string()),
+        let end = match &report.end {
+            AttemptEnd::Verified if pushed.is_err() => "unpushed",
+            end => end.name(),
         };
+        let info = report.record(&running.branch, end, Some(&self.me.host));
         match report.end {
             AttemptEnd::Verified => {
                 let commit = match (pushed, report.head.clone()) {
