@@ -973,23 +973,28 @@ fn a_run_budget_counts_what_workers_spend_and_stops_their_claims() {
     // Nothing of the fourth task ran while the run was halted: its one
     // attempt starts after the resume does.
     let resumed_at = rt.block_on(store.now_ms()).unwrap();
+    resume_with_a_higher_budget(&cluster, run.as_str());
+    let attempts = rt.block_on(store.attempts(&run, &fourth)).unwrap();
+    assert_eq!(attempts.len(), 1, "{attempts:?}");
+    assert!(attempts[0].started_ms >= resumed_at, "{fourth} started while halted: {attempts:?}");
+    check_merged_exactly_once(&cluster, run.as_str(), 4);
+}
+
+/// `orca resume` of `run` with a budget of 5,000 tokens, to its end.
+fn resume_with_a_higher_budget(cluster: &Cluster, run: &str) {
     let log = File::create(cluster.logs.join("resume.log")).unwrap();
     let json = File::create(cluster.logs.join("resume.jsonl")).unwrap();
     let mut resumed = cluster
         .fixture
         .orca()
-        .args(["resume", "--run", run.as_str(), "--store", &cluster.url, "--json"])
+        .args(["resume", "--run", run, "--store", &cluster.url, "--json"])
         .args(["--budget-tokens", "5000"])
         .stdout(json)
         .stderr(log)
         .spawn()
         .unwrap();
-    let code = wait_until(&mut resumed, Duration::from_secs(120), "orca resume", &cluster);
+    let code = wait_until(&mut resumed, Duration::from_secs(120), "orca resume", cluster);
     assert_eq!(code, 0, "{}", cluster.logs_text());
-    let attempts = rt.block_on(store.attempts(&run, &fourth)).unwrap();
-    assert_eq!(attempts.len(), 1, "{attempts:?}");
-    assert!(attempts[0].started_ms >= resumed_at, "{fourth} started while halted: {attempts:?}");
-    check_merged_exactly_once(&cluster, run.as_str(), 4);
 }
 
 /// A network link between one worker and PostgreSQL that the test can cut:
@@ -1261,19 +1266,7 @@ fn on_budget_stop_stops_the_agents_workers_run_too() {
     for id in ["T01", "T02", "T03", "T04"] {
         go(id);
     }
-    let log = File::create(cluster.logs.join("resume.log")).unwrap();
-    let json = File::create(cluster.logs.join("resume.jsonl")).unwrap();
-    let mut resumed = cluster
-        .fixture
-        .orca()
-        .args(["resume", "--run", run.as_str(), "--store", &cluster.url, "--json"])
-        .args(["--budget-tokens", "5000"])
-        .stdout(json)
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let code = wait_until(&mut resumed, Duration::from_secs(120), "orca resume", &cluster);
-    assert_eq!(code, 0, "{}", cluster.logs_text());
+    resume_with_a_higher_budget(&cluster, run.as_str());
     let attempts = rt.block_on(store.attempts(&run, &third)).unwrap();
     assert_eq!(attempts.len(), 2, "the stopped attempt and the one after the resume: {attempts:?}");
     check_merged_exactly_once(&cluster, run.as_str(), 4);
