@@ -29,6 +29,14 @@ pub struct StoreOptions {
     /// Bring the schema only this far; tests use it to make old stores.
     #[doc(hidden)]
     pub schema_version: i64,
+    /// PostgreSQL ends a session of this store that sits inside a
+    /// transaction, doing nothing, for longer (`idle_in_transaction_
+    /// session_timeout`): a process frozen or cut off mid-transaction
+    /// (SIGSTOP, a paused VM, a network partition) would otherwise hold its
+    /// row locks until TCP gives up, and nobody could take over the tasks
+    /// it held, not even once their leases expired. orca's transactions
+    /// never wait between statements on anything but the database.
+    pub idle_in_transaction: Duration,
 }
 
 impl Default for StoreOptions {
@@ -38,6 +46,7 @@ impl Default for StoreOptions {
             max_connections: None,
             acquire_timeout: Duration::from_secs(10),
             schema_version: SCHEMA_VERSION,
+            idle_in_transaction: Duration::from_secs(10),
         }
     }
 }
@@ -240,7 +249,11 @@ async fn open_postgres(url: &str, server: &str, options: &StoreOptions) -> Resul
         reason: connect_reason(&source),
         source,
     };
-    let connect: PgConnectOptions = url.parse().map_err(connect_error)?;
+    let idle_ms = options.idle_in_transaction.as_millis().max(1).to_string();
+    let connect: PgConnectOptions = url
+        .parse::<PgConnectOptions>()
+        .map_err(connect_error)?
+        .options([("idle_in_transaction_session_timeout", idle_ms.as_str())]);
     // One direct connection first: the pool would retry until its timeout
     // and then report only "timed out", hiding "connection refused".
     let probe = tokio::time::timeout(options.acquire_timeout, PgConnection::connect_with(&connect))
@@ -371,5 +384,69 @@ where
             }
             result => return result,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+    use crate::db::{TxKind, args};
+    use crate::lease_sql::GUARD;
+    use crate::model::{NewRun, NewTask};
+
+    /// A worker frozen inside a transaction that locked its task's row: the
+    /// server ends its session after `idle_in_transaction`, so the task can
+    /// be rescued once its lease expires instead of staying locked.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_session_frozen_in_a_transaction_does_not_hold_its_task() {
+        let url = orca_test_postgres::shared().create_database();
+        let options = StoreOptions {
+            idle_in_transaction: Duration::from_millis(500),
+            ..StoreOptions::default()
+        };
+        let frozen = Store::open_with(&url, &options).await.unwrap();
+        let run = frozen
+            .create_run(&NewRun {
+                title: "t".into(),
+                mode: "test".into(),
+                plan_json: "{}".into(),
+                tasks: vec![NewTask {
+                    key: "a".into(),
+                    max_attempts: 3,
+                    spec_json: "{}".into(),
+                    ..NewTask::default()
+                }],
+                ..NewRun::default()
+            })
+            .await
+            .unwrap();
+        let lease =
+            frozen.claim(&run, "frozen", 1, Duration::from_millis(100)).await.unwrap().remove(0);
+        // Inside a write, between two statements, the process stops.
+        let mut tx = frozen.pool.begin(TxKind::Write).await.unwrap();
+        let held = tx
+            .fetch_optional(GUARD, args![run.as_str(), "a", lease.attempt, "frozen"])
+            .await
+            .unwrap();
+        assert!(held.is_some(), "the frozen worker locked its task");
+
+        let other = Store::open(&url).await.unwrap();
+        let started = Instant::now();
+        loop {
+            if !other.rescue_expired().await.unwrap().is_empty() {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the frozen transaction still locks the task"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let next = other.claim(&run, "other", 1, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(next[0].attempt, lease.attempt + 1);
+        // The frozen session was ended: its transaction cannot commit.
+        assert!(tx.commit().await.is_err());
     }
 }
