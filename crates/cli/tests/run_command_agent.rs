@@ -534,3 +534,41 @@ fn status_shows_the_tokens_of_an_attempt_still_running() {
     std::fs::write(&release, "").unwrap();
     assert!(child.wait().unwrap().success());
 }
+
+/// A dependency's summary in a dependent's prompt says what that task
+/// changed, not what other tasks merged while it ran.
+#[test]
+fn a_dependency_summary_leaves_out_what_other_tasks_merged_meanwhile() {
+    // T1 finishes only once T2 is merged into the integration branch, so
+    // the integration branch moves while T1 runs.
+    let fixture = Fixture::new(
+        "if [ \"$task\" = T1 ]; then\n\
+           i=0; while [ $i -lt 600 ]; do\n\
+             for ref in $(git for-each-ref --format='%(refname)' 'refs/heads/orca/*/integration'); do\n\
+               git cat-file -e \"$ref:unrelated-T2.txt\" 2>/dev/null && i=600\n\
+             done\n\
+             sleep 0.05; i=$((i+1))\n\
+           done\n\
+         fi\n\
+         case \"$task\" in T2) echo two > unrelated-T2.txt;; *) echo \"work of $task\" > \"out-$task.txt\";; esac",
+    );
+    let mut plan = String::from("# Plan: Moving target\n\n");
+    plan += &task("T1", "none", "out-T1.txt", None);
+    plan += &task("T2", "none", "unrelated-T2.txt", None);
+    plan += &task("T3", "T1", "out-T3.txt", None);
+    let plan = fixture.plan(&plan);
+    let (code, events, stderr) =
+        fixture.run_json(&["run", "--plan", plan.to_str().unwrap(), "--agents", "2"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        position(&events, "merged", "T2") < position(&events, "merged", "T1"),
+        "T2 merged while T1 ran: {events:?}"
+    );
+    let run = events[0]["run"].as_str().unwrap().to_owned();
+    let prompt = std::fs::read_to_string(
+        fixture.repo.join(format!(".orca/runs/{run}/tasks/T3/a1/agent/prompt.md")),
+    )
+    .unwrap();
+    assert!(prompt.contains("out-T1.txt"), "{prompt}");
+    assert!(!prompt.contains("unrelated-T2.txt"), "T1's summary lists T2's file: {prompt}");
+}

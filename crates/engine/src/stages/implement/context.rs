@@ -86,7 +86,9 @@ pub(super) struct PreviousAttempt {
 /// A merged task's change.
 #[derive(Debug, Clone)]
 pub(super) struct MergedChange {
-    /// The commit its last attempt started from, and the merge commit.
+    /// What its last attempt changed: the commit it started from and its
+    /// branch's tip (or, when those are not known, the merge commit's first
+    /// parent and the merge commit).
     pub base: String,
     pub head: String,
     /// What dependents are told it changed ([`Repo::summarize_range`] of

@@ -576,10 +576,19 @@ impl Dispatcher {
         match report.end {
             MergeEnd::Merged { commit, resolved_conflict } => {
                 let memory = &mut self.memory[index];
-                memory.merged = Some(MergedChange {
-                    base: memory.attempt_base.clone().unwrap_or_else(|| format!("{commit}^1")),
-                    head: commit.clone(),
-                    summary: None,
+                // What the attempt changed, as a worker or a resumed run
+                // reads it back from the attempt's record: the merge commit
+                // would also bring every task merged since the attempt
+                // started.
+                memory.merged = Some(match (&memory.attempt_base, &memory.attempt_head) {
+                    (Some(base), Some(head)) => {
+                        MergedChange { base: base.clone(), head: head.clone(), summary: None }
+                    }
+                    _ => MergedChange {
+                        base: format!("{commit}^1"),
+                        head: commit.clone(),
+                        summary: None,
+                    },
                 });
                 let result = serde_json::json!({
                     "merge_commit": commit,
