@@ -473,26 +473,17 @@ impl Store {
     /// The attempt was interrupted (e.g. Ctrl-C): the task goes back to
     /// `ready` at once and the try does not count against `max_attempts`.
     pub async fn release(&self, lease: &Lease, reason: &str) -> Result<(), LeaseError> {
-        retry_transient(move || async move {
-            let err = |e| LeaseError::Store(self.db_error("release the task", e));
-            let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
-            let now = tx.now().await.map_err(err)?;
-            let ending = Ending {
-                state: TaskState::Ready,
-                outcome: "released",
-                result_json: None,
-                error: Some(reason),
-                blocked_reason: None,
-                run_after_ms: now,
-                refund_try: 1,
-                event: "task.released",
-                payload: serde_json::json!({ "worker": lease.worker, "reason": reason }),
-                releases_dependents: false,
-            };
-            if let Err(lost) = end_lease(&mut tx, lease, &ending, now).await.map_err(err)? {
-                return Err(lost.into());
-            }
-            tx.commit().await.map_err(err)
+        self.end_lease_alone(lease, "release the task", |now| Ending {
+            state: TaskState::Ready,
+            outcome: "released",
+            result_json: None,
+            error: Some(reason),
+            blocked_reason: None,
+            run_after_ms: now,
+            refund_try: 1,
+            event: "task.released",
+            payload: serde_json::json!({ "worker": lease.worker, "reason": reason }),
+            releases_dependents: false,
         })
         .await
     }
@@ -807,23 +798,35 @@ impl Store {
     /// is not the attempt's (git failed, the remote refused the integration
     /// branch): the task goes back to `verified`, to be taken again.
     pub async fn return_verified(&self, lease: &Lease, reason: &str) -> Result<(), LeaseError> {
+        self.end_lease_alone(lease, "hand the verified task back", |_| Ending {
+            state: TaskState::Verified,
+            outcome: "verified",
+            result_json: None,
+            error: Some(reason),
+            blocked_reason: None,
+            run_after_ms: 0,
+            refund_try: 0,
+            event: "task.merge_returned",
+            payload: serde_json::json!({ "worker": lease.worker, "reason": reason }),
+            releases_dependents: false,
+        })
+        .await
+    }
+
+    /// Ends `lease` the way `ending` (given the store's time) says, in a
+    /// transaction of its own; `op` names what failed if the store does.
+    async fn end_lease_alone<'a>(
+        &self,
+        lease: &Lease,
+        op: &'static str,
+        ending: impl Fn(i64) -> Ending<'a>,
+    ) -> Result<(), LeaseError> {
+        let ending = &ending;
         retry_transient(move || async move {
-            let err = |e| LeaseError::Store(self.db_error("hand the verified task back", e));
+            let err = |e| LeaseError::Store(self.db_error(op, e));
             let mut tx = self.pool.begin(TxKind::Write).await.map_err(err)?;
             let now = tx.now().await.map_err(err)?;
-            let ending = Ending {
-                state: TaskState::Verified,
-                outcome: "verified",
-                result_json: None,
-                error: Some(reason),
-                blocked_reason: None,
-                run_after_ms: 0,
-                refund_try: 0,
-                event: "task.merge_returned",
-                payload: serde_json::json!({ "worker": lease.worker, "reason": reason }),
-                releases_dependents: false,
-            };
-            if let Err(lost) = end_lease(&mut tx, lease, &ending, now).await.map_err(err)? {
+            if let Err(lost) = end_lease(&mut tx, lease, &ending(now), now).await.map_err(err)? {
                 return Err(lost.into());
             }
             tx.commit().await.map_err(err)
