@@ -149,8 +149,7 @@ impl Repo {
     }
 
     /// [`Repo::changed_between`] and [`Repo::stat_between`] from one git
-    /// process: `--raw` records (each starts with `:`) come first, then
-    /// the `--numstat` ones.
+    /// process.
     fn changes_and_stat(
         &self,
         from: &Sha,
@@ -158,27 +157,38 @@ impl Repo {
     ) -> Result<(Vec<FileChange>, DiffStat), GitError> {
         let inv = self.diff(from, to, &["--raw", "--numstat"]);
         let out = inv.run()?;
-        let mut fields = nul_fields(&out).peekable();
-        let mut changes = Vec::new();
-        // ":<old mode> <new mode> <old sha> <new sha> <status>", then the
-        // path, or for a rename or copy the old and the new path.
-        while let Some(raw) = fields.next_if(|field| field.starts_with(':')) {
-            let status = raw.rsplit(' ').next().unwrap_or_default();
-            let kind = ChangeKind::from_status(status)
-                .ok_or_else(|| inv.unexpected(format!("unknown change status {status:?}")))?;
-            let first = fields.next().ok_or_else(|| inv.unexpected("path missing"))?;
-            changes.push(if matches!(kind, ChangeKind::Renamed | ChangeKind::Copied) {
-                let path = fields.next().ok_or_else(|| inv.unexpected("new path missing"))?;
-                FileChange { kind, path, old_path: Some(first) }
-            } else {
-                FileChange { kind, path: first, old_path: None }
-            });
+        raw_and_numstat(&out, &inv)
+    }
+
+    /// What `to` changed, with its subject, when it is the one commit of
+    /// `from..to` (its only parent is `from`): one `git diff-tree` instead
+    /// of a diff and a log. `None` when it is not.
+    fn single_commit_changes(
+        &self,
+        from: &Sha,
+        to: &Sha,
+    ) -> Result<Option<(Vec<FileChange>, DiffStat, String)>, GitError> {
+        let inv = self
+            .git
+            .at(self.root())
+            .args(["diff-tree", "--always", "-r", "-z", "--no-color", "--no-ext-diff"])
+            .args(["--no-textconv", "--find-renames", "--raw", "--numstat", "--format=%P%x00%s"])
+            .arg(to)
+            .arg("--");
+        let out = inv.run()?;
+        // "<parents>\0<subject>\0", then (unless the commit changed
+        // nothing) a line break and the records `git diff` would print.
+        let mut header = out.splitn(3, |&byte| byte == 0);
+        let (Some(parents), Some(subject)) = (header.next(), header.next()) else {
+            return Err(inv.unexpected("no commit header"));
+        };
+        if parents != from.as_str().as_bytes() {
+            return Ok(None);
         }
-        let mut files = Vec::new();
-        while let Some(field) = fields.next() {
-            files.push(numstat_record(&field, &mut fields, &inv)?);
-        }
-        Ok((changes, DiffStat { files }))
+        let records = header.next().unwrap_or_default();
+        let records = records.strip_prefix(b"\n").unwrap_or(records);
+        let (changes, stat) = raw_and_numstat(records, &inv)?;
+        Ok(Some((changes, stat, String::from_utf8_lossy(subject).into_owned())))
     }
 
     /// The unified diff of `from..to` as text (no color, no external diff
@@ -213,18 +223,16 @@ impl Repo {
                 (from_sha.ok_or_else(|| unknown(from))?, to_sha.ok_or_else(|| unknown(to))?)
             }
         };
+        if let Some((changes, stat, subject)) = self.single_commit_changes(&from, &to)? {
+            let commits = if subject.is_empty() { Vec::new() } else { vec![subject] };
+            return Ok(RangeSummary {
+                files: with_counts(changes, &stat),
+                commits,
+                commit_count: 1,
+            });
+        }
         let (changes, stat) = self.changes_and_stat(&from, &to)?;
-        let files = changes
-            .into_iter()
-            .map(|change| {
-                let counts = stat.files.iter().find(|s| s.path == change.path);
-                FileSummary {
-                    added: counts.and_then(|s| s.added),
-                    deleted: counts.and_then(|s| s.deleted),
-                    change,
-                }
-            })
-            .collect();
+        let files = with_counts(changes, &stat);
         let range = format!("{from}..{to}");
         let subjects = self
             .git
@@ -259,6 +267,50 @@ impl Repo {
             .arg(to)
             .arg("--")
     }
+}
+
+/// Each changed file with its line counts.
+fn with_counts(changes: Vec<FileChange>, stat: &DiffStat) -> Vec<FileSummary> {
+    changes
+        .into_iter()
+        .map(|change| {
+            let counts = stat.files.iter().find(|s| s.path == change.path);
+            FileSummary {
+                added: counts.and_then(|s| s.added),
+                deleted: counts.and_then(|s| s.deleted),
+                change,
+            }
+        })
+        .collect()
+}
+
+/// The output of a diff with `-z --raw --numstat`: the `--raw` records
+/// (each starts with `:`) come first, then the `--numstat` ones.
+fn raw_and_numstat(
+    out: &[u8],
+    inv: &Invocation<'_>,
+) -> Result<(Vec<FileChange>, DiffStat), GitError> {
+    let mut fields = nul_fields(out).peekable();
+    let mut changes = Vec::new();
+    // ":<old mode> <new mode> <old sha> <new sha> <status>", then the
+    // path, or for a rename or copy the old and the new path.
+    while let Some(raw) = fields.next_if(|field| field.starts_with(':')) {
+        let status = raw.rsplit(' ').next().unwrap_or_default();
+        let kind = ChangeKind::from_status(status)
+            .ok_or_else(|| inv.unexpected(format!("unknown change status {status:?}")))?;
+        let first = fields.next().ok_or_else(|| inv.unexpected("path missing"))?;
+        changes.push(if matches!(kind, ChangeKind::Renamed | ChangeKind::Copied) {
+            let path = fields.next().ok_or_else(|| inv.unexpected("new path missing"))?;
+            FileChange { kind, path, old_path: Some(first) }
+        } else {
+            FileChange { kind, path: first, old_path: None }
+        });
+    }
+    let mut files = Vec::new();
+    while let Some(field) = fields.next() {
+        files.push(numstat_record(&field, &mut fields, inv)?);
+    }
+    Ok((changes, DiffStat { files }))
 }
 
 /// One `--numstat -z` record: "<added>\t<deleted>\t<path>", or for a

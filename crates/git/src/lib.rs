@@ -47,6 +47,7 @@ mod diff;
 mod fast_forward;
 mod invocation;
 mod merge;
+mod ref_session;
 mod refname;
 mod remote;
 mod repo;

@@ -217,12 +217,9 @@ impl Repo {
                     worktree,
                 });
             }
-            match self.update_branch(
-                target_branch,
-                &new,
-                Some(&old),
-                &format!("orca: merge {branch}"),
-            ) {
+            // One reflog message for every merge, so that one running
+            // `update-ref` makes them all; the merge commit names the branch.
+            match self.update_branch(target_branch, &new, Some(&old), "orca: merge") {
                 Ok(()) => {
                     tracing::debug!(target = target_branch, branch, commit = %new, fast_forward, "merged");
                     return Ok(if fast_forward {

@@ -6,6 +6,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::batch_check::BatchCheck;
 use crate::invocation::{Git, GitError, Invocation, nul_fields};
+use crate::ref_session::{RefSession, SessionOutcome};
 use crate::refname::check_branch_name;
 use crate::sha::Sha;
 
@@ -35,7 +36,14 @@ pub struct Repo {
     /// The `cat-file --batch-check` answering [`Repo::resolve_objects`],
     /// started by the first lookup; `None` until then, or after it failed.
     batch_check: Mutex<Option<BatchCheck>>,
+    /// The `update-ref --stdin` sessions making [`Repo::update_branch`]'s
+    /// updates, one per reflog message, the most recently used last.
+    ref_sessions: Mutex<Vec<RefSession>>,
 }
+
+/// Most `update-ref --stdin` sessions a `Repo` keeps: a run's hot
+/// updates carry two reflog messages (attempt branches, merges).
+const MAX_REF_SESSIONS: usize = 2;
 
 /// A file lock in the common git directory that orca takes around changes
 /// to git's worktree administration (exclusive) and reads of it (shared):
@@ -146,6 +154,7 @@ impl Repo {
             ref_updates: Mutex::new(()),
             ignored_dirs: Mutex::new(Vec::new()),
             batch_check: Mutex::new(None),
+            ref_sessions: Mutex::new(Vec::new()),
         })
     }
 
@@ -450,6 +459,17 @@ impl Repo {
         reason: &str,
     ) -> Result<(), RefError> {
         let full = format!("refs/heads/{name}");
+        match self.update_in_session(&full, new, expected, reason) {
+            SessionOutcome::Committed => return Ok(()),
+            // Killed after reading the update: if the branch is where the
+            // update was to put it, the update is what put it there.
+            SessionOutcome::Unknown if self.branch_tip(name)?.as_ref() == Some(new) => {
+                return Ok(());
+            }
+            // Refused (or not sent): git is asked again by a process of
+            // its own, whose answer and message are the ones reported.
+            SessionOutcome::Unknown | SessionOutcome::NotDone => {}
+        }
         let old = expected.map_or(String::new(), |s| s.to_string());
         let result = self
             .git
@@ -470,6 +490,52 @@ impl Repo {
             }),
             _ => Err(err.into()),
         }
+    }
+
+    /// [`Repo::update_branch`] through the running `update-ref --stdin`
+    /// for `reason`, started here if need be (the least recently used
+    /// session makes room). A session that did not commit is dropped.
+    fn update_in_session(
+        &self,
+        full_ref: &str,
+        new: &Sha,
+        expected: Option<&Sha>,
+        reason: &str,
+    ) -> SessionOutcome {
+        let mut sessions = self.ref_sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut session = match sessions.iter().position(|s| s.reason() == reason) {
+            Some(index) => sessions.remove(index),
+            None => {
+                let inv = self.git.at(&self.root).args(["update-ref", "-m", reason, "--stdin"]);
+                match RefSession::start(&inv, reason) {
+                    Ok(session) => session,
+                    Err(error) => {
+                        tracing::debug!(%error, "cannot start git update-ref --stdin");
+                        return SessionOutcome::NotDone;
+                    }
+                }
+            }
+        };
+        let outcome = session.update(full_ref, new, expected);
+        if outcome == SessionOutcome::Committed {
+            if sessions.len() >= MAX_REF_SESSIONS {
+                sessions.remove(0);
+            }
+            sessions.push(session);
+        } else {
+            tracing::debug!(
+                ?outcome,
+                full_ref,
+                "git update-ref --stdin ended; starting it again next time"
+            );
+        }
+        outcome
+    }
+
+    #[cfg(test)]
+    fn ref_session_pids(&self) -> Vec<u32> {
+        let sessions = self.ref_sessions.lock().unwrap_or_else(PoisonError::into_inner);
+        sessions.iter().map(RefSession::pid).collect()
     }
 
     pub(crate) fn lock_refs(&self) -> MutexGuard<'_, ()> {
@@ -623,6 +689,76 @@ mod tests {
         assert_eq!(resolve(&repo, &["main"]), [Some(one)]);
         let second = repo.batch_check_pid().expect("started again");
         assert_ne!(second, first);
+    }
+
+    fn reflog(dir: &Path, branch: &str) -> String {
+        let out = Git::with_identity(Vec::new())
+            .at(dir)
+            .args(["reflog", "--format=%gs", branch])
+            .run()
+            .unwrap();
+        String::from_utf8(out).unwrap()
+    }
+
+    fn kill(pid: u32) {
+        let status =
+            std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap();
+        assert!(status.success());
+    }
+
+    #[test]
+    fn branch_updates_with_one_reflog_message_go_to_one_running_update_ref() {
+        let (tmp, repo, one) = one_commit();
+        plain_git(tmp.path(), &["commit", "-q", "--allow-empty", "-m", "two"]);
+        let two = repo.rev_parse("main").unwrap();
+
+        repo.update_branch("b", &one, None, "orca: r").unwrap();
+        let started = repo.ref_session_pids();
+        assert_eq!(started.len(), 1);
+        repo.update_branch("b", &two, Some(&one), "orca: r").unwrap();
+        // Moved by another process meanwhile: the same session compares
+        // with what is there now.
+        plain_git(tmp.path(), &["branch", "-f", "b", "main~1"]);
+        assert!(matches!(
+            repo.update_branch("b", &two, Some(&two), "orca: r"),
+            Err(RefError::BranchMoved { .. })
+        ));
+        repo.update_branch("b", &two, Some(&one), "orca: r").unwrap();
+        repo.update_branch("c", &two, None, "orca: r").unwrap();
+        assert_eq!(repo.branch_tip("b").unwrap(), Some(two.clone()));
+        assert_eq!(repo.branch_tip("c").unwrap(), Some(two));
+        let pids = repo.ref_session_pids();
+        assert_eq!(pids.len(), 1);
+        assert_ne!(pids, started, "git ends a session when it refuses an update");
+        assert_eq!(reflog(tmp.path(), "b"), "orca: r\nbranch: Reset to main~1\norca: r\norca: r\n");
+        assert_eq!(reflog(tmp.path(), "c"), "orca: r\n");
+
+        // One session per message, the least recently used makes room.
+        repo.update_branch("d", &one, None, "orca: s").unwrap();
+        repo.update_branch("e", &one, None, "orca: t").unwrap();
+        let kept = repo.ref_session_pids();
+        assert_eq!(kept.len(), MAX_REF_SESSIONS);
+        assert!(!kept.contains(&pids[0]), "{kept:?} {pids:?}");
+        assert_eq!(reflog(tmp.path(), "e"), "orca: t\n");
+    }
+
+    #[test]
+    fn a_killed_update_ref_session_is_replaced() {
+        let (tmp, repo, one) = one_commit();
+        plain_git(tmp.path(), &["commit", "-q", "--allow-empty", "-m", "two"]);
+        let two = repo.rev_parse("main").unwrap();
+        repo.update_branch("b", &one, None, "orca: r").unwrap();
+        let first = repo.ref_session_pids()[0];
+        kill(first);
+
+        // The update that finds it gone is made by a process of its own.
+        repo.update_branch("b", &two, Some(&one), "orca: r").unwrap();
+        assert_eq!(repo.branch_tip("b").unwrap(), Some(two.clone()));
+        repo.update_branch("b", &one, Some(&two), "orca: r").unwrap();
+        let second = repo.ref_session_pids();
+        assert_eq!(second.len(), 1);
+        assert_ne!(second[0], first);
+        assert_eq!(repo.branch_tip("b").unwrap(), Some(one));
     }
 
     #[test]

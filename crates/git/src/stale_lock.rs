@@ -68,9 +68,11 @@ fn collect_locks(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// The pid of a git process whose working directory is inside one of
-/// `dirs`, if any (Linux: from /proc; elsewhere none is seen). A
-/// `git cat-file` does not count: it only reads, and orca keeps one running
-/// for its lookups (crate::batch_check), this process and any other.
+/// `dirs`, if any (Linux: from /proc; elsewhere none is seen). The
+/// long-running git processes orca keeps (this process and any other) do
+/// not count: a `git cat-file` only reads (crate::batch_check), and a
+/// `git update-ref --stdin` holds a lock only within one transaction,
+/// written whole, so for milliseconds (crate::ref_session).
 fn git_at_work(dirs: &[&Path]) -> Option<u32> {
     let entries = std::fs::read_dir("/proc").ok()?;
     entries.flatten().find_map(|entry| {
@@ -87,13 +89,23 @@ fn git_at_work(dirs: &[&Path]) -> Option<u32> {
             return None;
         }
         let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
-        (subcommand(&cmdline) != Some(b"cat-file".as_slice())).then_some(pid)
+        (!kept_running(&cmdline)).then_some(pid)
     })
 }
 
+/// Whether a `/proc/<pid>/cmdline` is one of the long-running git
+/// processes orca keeps.
+fn kept_running(cmdline: &[u8]) -> bool {
+    match subcommand(cmdline) {
+        Some((b"cat-file", _)) => true,
+        Some((b"update-ref", rest)) => rest.iter().any(|arg| *arg == b"--stdin"),
+        _ => false,
+    }
+}
+
 /// The git subcommand in a `/proc/<pid>/cmdline` (NUL-separated argv):
-/// the first argument after the global options.
-fn subcommand(cmdline: &[u8]) -> Option<&[u8]> {
+/// the first argument after the global options; and the arguments after it.
+fn subcommand(cmdline: &[u8]) -> Option<(&[u8], Vec<&[u8]>)> {
     // Each argument ends in a NUL: the empty piece after the last is none.
     let mut args = cmdline.split(|&byte| byte == 0).skip(1).filter(|arg| !arg.is_empty());
     while let Some(arg) = args.next() {
@@ -102,7 +114,7 @@ fn subcommand(cmdline: &[u8]) -> Option<&[u8]> {
                 args.next();
             }
             _ if arg.starts_with(b"-") => {}
-            _ => return Some(arg),
+            _ => return Some((arg, args.collect())),
         }
     }
     None
@@ -110,13 +122,22 @@ fn subcommand(cmdline: &[u8]) -> Option<&[u8]> {
 
 #[cfg(test)]
 mod tests {
-    use super::subcommand;
+    use super::{kept_running, subcommand};
 
     #[test]
     fn the_subcommand_comes_after_the_global_options() {
         let argv = b"git\0-c\0gc.auto=0\0-C\0/r\0--no-pager\0cat-file\0--batch-check\0";
-        assert_eq!(subcommand(argv), Some(b"cat-file".as_slice()));
-        assert_eq!(subcommand(b"git\0commit\0-m\0cat-file\0"), Some(b"commit".as_slice()));
+        assert_eq!(subcommand(argv).unwrap().0, b"cat-file");
+        let (name, rest) = subcommand(b"git\0commit\0-m\0cat-file\0").unwrap();
+        assert_eq!((name, rest), (b"commit".as_slice(), vec![b"-m".as_slice(), b"cat-file"]));
         assert_eq!(subcommand(b"git\0"), None);
+    }
+
+    #[test]
+    fn only_the_sessions_orca_keeps_running_are_not_git_at_work() {
+        assert!(kept_running(b"git\0cat-file\0--batch-check=%(objectname)\0"));
+        assert!(kept_running(b"git\0-c\0a=b\0update-ref\0-m\0orca: merge\0--stdin\0"));
+        assert!(!kept_running(b"git\0update-ref\0refs/heads/a\0abc\0"));
+        assert!(!kept_running(b"git\0commit\0-m\0--stdin\0"));
     }
 }

@@ -91,6 +91,58 @@ fn a_range_summary_names_files_counts_and_commits() {
     ");
 }
 
+/// A range of one commit on its base is summarized from that commit alone
+/// (one git process); it must read as the whole range's diff and log do.
+#[test]
+fn a_one_commit_range_reads_as_the_range_does() {
+    let fx = Fixture::new();
+    let (base, tip) = varied_branch(&fx);
+    let one = |parents: &[&str], message: &str| {
+        let mut args = vec!["commit-tree".to_string(), format!("{tip}^{{tree}}")];
+        for parent in parents {
+            args.extend(["-p".to_string(), parent.to_string()]);
+        }
+        args.extend(["-m".to_string(), message.to_string()]);
+        git(&fx.root, &args.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    let squashed = one(&[&base], "Everything at once\n\nwith a body");
+    let summary = fx.repo.summarize_range(&base, &squashed).unwrap();
+    insta::assert_snapshot!(summary.render(2000), @r"
+    5 files changed, +5 -2, 1 commit
+      D .gitignore (+0 -1)
+      M README.md (+2 -1)
+      A docs/guide.md (+3 -0)
+      A logo.png (binary)
+      R src/lib.rs -> src/core.rs (+0 -0)
+    Commits:
+      Everything at once
+    ");
+    let by_range = fx.repo.summarize_range(&base, &tip).unwrap();
+    assert_eq!(summary.files, by_range.files);
+
+    // A commit that changed nothing, and one without a subject.
+    let empty =
+        git(&fx.root, &["commit-tree", &format!("{base}^{{tree}}"), "-p", &base, "-m", "Nothing"]);
+    let summary = fx.repo.summarize_range(&base, &empty).unwrap();
+    assert_eq!(
+        (summary.files.len(), summary.commits, summary.commit_count),
+        (0, vec!["Nothing".to_string()], 1)
+    );
+    let silent = one(&[&base], "");
+    let summary = fx.repo.summarize_range(&base, &silent).unwrap();
+    assert_eq!((summary.files.len(), summary.commits.len(), summary.commit_count), (5, 0, 1));
+
+    // Its parent is not the range's start: the range is more than it.
+    let on_tip = one(&[&tip], "On top");
+    let summary = fx.repo.summarize_range(&base, &on_tip).unwrap();
+    assert_eq!(summary.commit_count, 3);
+    assert_eq!(summary.files, by_range.files);
+    // A merge of the start and another line: both parents' work counts.
+    let merge = one(&[&base, &tip], "Merge");
+    let summary = fx.repo.summarize_range(&base, &merge).unwrap();
+    assert_eq!((summary.commit_count, summary.files.len()), (3, 5));
+}
+
 #[test]
 fn a_summary_of_a_big_range_stays_bounded() {
     let fx = Fixture::new();

@@ -77,7 +77,7 @@ fn merge_into_makes_a_merge_commit_without_any_checkout() {
     assert_eq!(git(&fx.root, &["log", "-1", "--format=%B", commit.as_str()]), "Merge T1 (a)");
     assert_eq!(git(&fx.root, &["show", &format!("{commit}:a.txt")]), "a");
     let reflog = git(&fx.root, &["reflog", "-1", "--format=%gs", INTEGRATION]);
-    assert_eq!(reflog, "orca: merge a");
+    assert_eq!(reflog, "orca: merge");
 }
 
 #[test]
