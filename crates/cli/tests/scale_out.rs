@@ -1272,6 +1272,61 @@ fn on_budget_stop_stops_the_agents_workers_run_too() {
     check_merged_exactly_once(&cluster, run.as_str(), 4);
 }
 
+/// A cancel request (what `orca dashboard`'s cancel writes) for an attempt
+/// a worker runs stops that attempt at the worker's next heartbeat, as the
+/// coordinator stops its own: work pushed, task handed back without
+/// spending a try, `attempt.cancelled` on record; the next attempt merges.
+#[test]
+fn a_cancel_request_stops_the_attempt_a_worker_runs() {
+    let pg = orca_test_postgres::shared();
+    let flags = tempfile::tempdir().unwrap();
+    let agent = format!(
+        "echo \"work of $task\" > \"out-$task.txt\"\n\
+         while [ ! -e {}/go ]; do sleep 0.05; done",
+        flags.path().display()
+    );
+    let config = "[lease]\nheartbeat = \"1s\"";
+    let cluster = Cluster::new(&agent, pg.create_database(), config);
+    let mut workers = Workers { children: Vec::new() };
+    let dir = cluster.machine("w1");
+    workers.children.push(("w1".into(), cluster.spawn_worker(&dir, "w1", 1)));
+    let plan = cluster
+        .fixture
+        .plan(&format!("# Plan: One\n\n{}", task("T01", "none", "out-T01.txt", None)));
+    let mut coordinator = cluster.spawn_coordinator(&plan);
+    wait_for_event(&cluster, "w1", "a claim", |e| e["event"] == "claimed" && e["task"] == "T01");
+
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let store = rt.block_on(Store::open(&cluster.url)).unwrap();
+    let run = RunId::from(run_id(&cluster.coordinator_events()).as_str());
+    let cancel = orca_engine::control::Control::Cancel { task: "T01".into(), attempt: 1 };
+    rt.block_on(orca_engine::control::request(&store, &run, &cancel, "a test")).unwrap();
+
+    let released = wait_for_event(&cluster, "w1", "the cancelled attempt handed back", |e| {
+        e["event"] == "released" && e["task"] == "T01"
+    });
+    assert_eq!(released["attempt"], 1, "{released}");
+    assert!(released["reason"].as_str().unwrap().contains("cancelled by a test"), "{released}");
+    let events = cluster.worker_events("w1");
+    assert!(
+        events.iter().any(|e| e["event"] == "pushed" && e["task"] == "T01" && e["attempt"] == 1),
+        "the cancelled attempt's work is on the remote: {events:?}"
+    );
+    let log = rt.block_on(store.events_of_kind_after(&run, 0, "attempt.cancelled", 10)).unwrap();
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!((log[0].task.as_deref(), log[0].attempt), (Some("T01"), Some(1)));
+    assert!(log[0].payload_json.contains("\"worker\":\"w1\""), "{:?}", log[0]);
+
+    std::fs::write(flags.path().join("go"), "").unwrap();
+    let code = wait_until(&mut coordinator, Duration::from_secs(120), "the coordinator", &cluster);
+    assert_eq!(code, 0, "{}", cluster.logs_text());
+    let status = rt.block_on(store.run_status(&run)).unwrap();
+    assert_eq!(status.tasks[0].tries, 1, "the cancelled attempt spent no try: {:?}", status.tasks);
+    let attempts = rt.block_on(store.attempts(&run, "T01")).unwrap();
+    assert_eq!(attempts.len(), 2, "{attempts:?}");
+    check_merged_exactly_once(&cluster, run.as_str(), 1);
+}
+
 /// A worker's clone keeps the logs of the runs it worked on and a copy of
 /// their integration branches: `orca clean` there removes them once the
 /// run is finished (a dry run only says so). In the coordinator's
@@ -1294,16 +1349,21 @@ fn orca_clean_in_a_workers_clone_removes_what_it_kept_of_finished_runs() {
     let run = run_id(&cluster.coordinator_events());
     let logs = dir.join(".orca/runs").join(&run);
     let integration = format!("orca/{run}/integration");
-    let branches = || {
+    let refs = |dir: &Path, under: &str| {
         let out = Command::new("git")
-            .args(["for-each-ref", "--format=%(refname:short)", "refs/heads/orca/"])
-            .current_dir(&dir)
+            .args(["for-each-ref", "--format=%(refname)", under])
+            .current_dir(dir)
             .output()
             .unwrap();
         String::from_utf8(out.stdout).unwrap()
     };
+    let branches = || refs(&dir, "refs/heads/orca/").replace("refs/heads/", "");
+    let fetched_here = format!("refs/orca-remote/orca/{run}/");
+    let fetched = |dir: &Path| refs(dir, &fetched_here);
     assert!(logs.is_dir(), "the worker kept the run's logs");
     assert!(branches().lines().any(|b| b == integration), "{}", branches());
+    assert!(!fetched(&dir).is_empty(), "the worker fetched the run's integration branch");
+    assert!(!fetched(&cluster.fixture.repo).is_empty(), "the coordinator fetched attempts");
 
     let clean = |args: &[&str]| -> serde_json::Value {
         let out = Command::new(env!("CARGO_BIN_EXE_orca"))
@@ -1324,18 +1384,31 @@ fn orca_clean_in_a_workers_clone_removes_what_it_kept_of_finished_runs() {
             .iter()
             .any(|d| d.as_str().unwrap().ends_with(&format!(".orca/runs/{run}")))
     };
+    let lists_fetched = |json: &serde_json::Value, dir: &Path| {
+        let listed: Vec<&str> =
+            json["fetched"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+        assert_eq!(listed, fetched(dir).lines().collect::<Vec<_>>(), "{json}");
+    };
     let planned = clean(&["--dry-run"]);
     assert!(removes_logs(&planned), "{planned}");
+    lists_fetched(&planned, &dir);
     assert!(logs.is_dir(), "a dry run removes nothing");
     let done = clean(&[]);
     assert!(removes_logs(&done), "{done}");
     assert!(done["branches"].as_array().unwrap().iter().any(|b| *b == *integration), "{done}");
+    assert_eq!(done["fetched"], planned["fetched"], "{done}");
     assert!(!logs.exists(), "{done}");
     assert!(!branches().contains(&format!("orca/{run}/")), "{}", branches());
+    assert_eq!(fetched(&dir), "", "what the worker fetched for the run is gone");
 
     // The coordinator's checkout: the run's result, not merged into a
-    // branch of the user's, stays.
+    // branch of the user's, stays; the attempts it fetched go.
+    let before = fetched(&cluster.fixture.repo);
     let (_, json, _) = cluster.fixture.json(&["clean", "--store", &cluster.url]);
     let kept = json["kept"].as_array().unwrap();
     assert!(kept.iter().any(|k| k[0] == *integration), "{json}");
+    let removed: Vec<&str> =
+        json["fetched"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect();
+    assert_eq!(removed, before.lines().collect::<Vec<_>>(), "{json}");
+    assert_eq!(fetched(&cluster.fixture.repo), "");
 }

@@ -4,7 +4,9 @@
 //! (`control.pause`, `control.resume`, `control.cancel`), so it reaches
 //! the driver wherever it runs and stays on record; the implement stage's
 //! dispatcher reads new control events every second and records what it
-//! did (`dispatch.paused`, `dispatch.resumed`, `attempt.cancelled`).
+//! did (`dispatch.paused`, `dispatch.resumed`, `attempt.cancelled`); an
+//! `orca worker` running the attempt a cancel names acts on it at its next
+//! heartbeat, and records `attempt.cancelled` itself.
 //! A pause outlives the driver: a run resumed later starts paused until
 //! someone resumes dispatch.
 
@@ -39,7 +41,7 @@ impl Control {
         match self {
             Control::Pause => "control.pause",
             Control::Resume => "control.resume",
-            Control::Cancel { .. } => "control.cancel",
+            Control::Cancel { .. } => CANCEL,
         }
     }
 
@@ -48,9 +50,7 @@ impl Control {
         match event.kind.as_str() {
             "control.pause" => Some(Control::Pause),
             "control.resume" => Some(Control::Resume),
-            "control.cancel" => {
-                Some(Control::Cancel { task: event.task.clone()?, attempt: event.attempt? })
-            }
+            CANCEL => Some(Control::Cancel { task: event.task.clone()?, attempt: event.attempt? }),
             _ => None,
         }
     }
@@ -84,6 +84,10 @@ pub async fn request(
         }
     }
 }
+
+/// The kind of a [`Control::Cancel`] request's event. An `orca worker`
+/// running the attempt acts on it too, at its next heartbeat.
+pub(crate) const CANCEL: &str = "control.cancel";
 
 /// The kind of the event by which a run's driver asks every `orca worker`
 /// to stop the run's attempts it runs (their work committed and pushed,

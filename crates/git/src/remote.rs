@@ -102,6 +102,38 @@ impl Repo {
         Ok(())
     }
 
+    /// The copies [`Repo::fetch_branch`] keeps of remote branches whose
+    /// names start with `prefix`, as full ref names, sorted.
+    pub fn fetched_branches(&self, prefix: &str) -> Result<Vec<String>, GitError> {
+        let inv = self.git.at(self.root()).args(["for-each-ref", "--format=%(refname)", FETCHED]);
+        let out = inv.run_text()?;
+        let mut refs: Vec<String> = out
+            .lines()
+            .filter(|refname| refname.strip_prefix(FETCHED).is_some_and(|b| b.starts_with(prefix)))
+            .map(str::to_owned)
+            .collect();
+        refs.sort();
+        Ok(refs)
+    }
+
+    /// Deletes the copies of remote branches whose names start with
+    /// `prefix` (a run's, once it is finished) in one transaction; returns
+    /// their full ref names.
+    pub fn delete_fetched_branches(&self, prefix: &str) -> Result<Vec<String>, GitError> {
+        let refs = self.fetched_branches(prefix)?;
+        if refs.is_empty() {
+            return Ok(refs);
+        }
+        let mut script = String::from("start\n");
+        for refname in &refs {
+            script.push_str(&format!("delete {refname}\n"));
+        }
+        script.push_str("commit\n");
+        let _guard = self.lock_refs();
+        self.git.at(self.root()).args(["update-ref", "--stdin"]).stdin(script).run()?;
+        Ok(refs)
+    }
+
     /// Deletes the branches on `remote` whose names start with `prefix`,
     /// except `keep`, in one push; returns how many it deleted.
     pub fn delete_remote_branches(

@@ -30,6 +30,11 @@ const NEWEST_OF_KIND_AFTER: Sql = Sql::both(
      WHERE run_id = $1 AND seq > $2 AND kind = $3 ORDER BY seq DESC LIMIT 1",
 );
 
+const OF_KIND_AFTER: Sql = Sql::both(
+    "SELECT seq, run_id, task_key, attempt, kind, payload_json, at_ms FROM events \
+     WHERE run_id = $1 AND seq > $2 AND kind = $3 ORDER BY seq LIMIT $4",
+);
+
 impl Store {
     /// Appends an event to the run's log; returns its sequence number.
     /// Events are facts for reports and audits; they change no task state.
@@ -103,6 +108,25 @@ impl Store {
             .await
             .map_err(err)?;
         row.as_ref().map(event_from_row).transpose().map_err(err)
+    }
+
+    /// Up to `limit` events of `kind` in `run`'s log after sequence number
+    /// `after_seq`, in log order.
+    pub async fn events_of_kind_after(
+        &self,
+        run: &RunId,
+        after_seq: i64,
+        kind: &str,
+        limit: usize,
+    ) -> Result<Vec<Event>, StoreError> {
+        let err = |e| self.db_error("read events", e);
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .pool
+            .fetch_all(OF_KIND_AFTER, args![run.as_str(), after_seq, kind, limit])
+            .await
+            .map_err(err)?;
+        rows.iter().map(event_from_row).collect::<Result<_, sqlx::Error>>().map_err(err)
     }
 }
 

@@ -54,6 +54,8 @@ pub(crate) struct CleanArgs {
 struct Cleaned {
     dry_run: bool,
     branches: Vec<String>,
+    /// Copies of remote branches fetched for a run (`refs/orca-remote/...`).
+    fetched: Vec<String>,
     worktrees: Vec<PathBuf>,
     directories: Vec<PathBuf>,
     /// Kept on purpose, with why.
@@ -237,6 +239,14 @@ fn clean_run(
             cleaned.branches.extend(branches);
         }
     }
+    // What was fetched from the remote for the run (attempt branches in
+    // the coordinator's checkout, the integration branch in a worker's).
+    let fetched = if args.dry_run {
+        repo.fetched_branches(&prefix)
+    } else {
+        repo.delete_fetched_branches(&prefix)
+    };
+    cleaned.fetched.extend(fetched.map_err(|e| git_failure(&e))?);
     let dir = layout.run_dir(run);
     if dir.exists() {
         if keep_integration {
@@ -286,6 +296,9 @@ fn render(cleaned: &Cleaned) -> String {
     let mut lines = Vec::new();
     for branch in &cleaned.branches {
         lines.push(format!("{verb} branch {branch}"));
+    }
+    for refname in &cleaned.fetched {
+        lines.push(format!("{verb} {refname} (fetched from the remote)"));
     }
     for worktree in &cleaned.worktrees {
         lines.push(format!("{verb} worktrees under {}", worktree.display()));

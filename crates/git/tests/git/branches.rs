@@ -135,3 +135,35 @@ fn sanitized_branch_names_are_accepted_by_git() {
         }
     }
 }
+
+/// What was fetched from a remote for a run is listed and deleted by the
+/// run's branch prefix; another run's copies, and the run's local
+/// branches, stay.
+#[test]
+fn a_runs_fetched_copies_are_deleted_by_prefix() {
+    let fx = Fixture::new();
+    let remote = tempfile::tempdir().unwrap();
+    git(remote.path(), &["init", "-q", "--bare"]);
+    let url = remote.path().to_str().unwrap();
+    let names =
+        [integration_branch("r1"), attempt_branch("r1", "T1", 1), attempt_branch("r10", "T1", 1)];
+    for name in &names {
+        fx.repo.create_branch(name, "main").unwrap();
+        fx.repo.push_branch(url, name).unwrap();
+        assert!(fx.repo.fetch_branch(url, name).unwrap().is_some());
+    }
+    let prefix = run_branch_prefix("r1");
+    let r1 = ["refs/orca-remote/orca/r1/T1/a1", "refs/orca-remote/orca/r1/integration"];
+    assert_eq!(fx.repo.fetched_branches(&prefix).unwrap(), r1);
+    assert_eq!(fx.repo.delete_fetched_branches(&prefix).unwrap(), r1);
+    assert!(fx.repo.fetched_branches(&prefix).unwrap().is_empty());
+    assert!(fx.repo.delete_fetched_branches(&prefix).unwrap().is_empty(), "nothing left");
+    assert_eq!(
+        fx.repo.fetched_branches("orca/").unwrap(),
+        ["refs/orca-remote/orca/r10/T1/a1"],
+        "another run's copy stays"
+    );
+    for name in &names {
+        assert!(fx.repo.branch_exists(name).unwrap(), "{name} is a local branch: it stays");
+    }
+}

@@ -670,6 +670,13 @@ async fn events_are_appended_and_read_in_order(s: TestStore) {
     let later = s.append_event(&run, None, None, "agent.text", "{}").await.unwrap();
     let newest = s.newest_event_after(&run, seq, "agent.text").await.unwrap().unwrap();
     assert_eq!((newest.seq, newest.task), (later, None));
+    // Every event of a kind after a number, oldest first, up to a limit.
+    let of_kind = |after, limit| s.events_of_kind_after(&run, after, "agent.text", limit);
+    let seqs = |events: Vec<orca_store::Event>| events.iter().map(|e| e.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(of_kind(0, 10).await.unwrap()), [seq, later]);
+    assert_eq!(seqs(of_kind(0, 1).await.unwrap()), [seq]);
+    assert_eq!(seqs(of_kind(seq, 10).await.unwrap()), [later]);
+    assert!(of_kind(later, 10).await.unwrap().is_empty());
     let empty = s.create_run(&run_of(vec![task("x", &[])])).await.unwrap();
     assert!(s.last_event_seq(&empty).await.unwrap() > 0, "run.created is an event");
     let missing = orca_store::RunId::from("no-such-run");

@@ -171,7 +171,8 @@ struct Running {
     /// The run's log as it was when the attempt started: a request to stop
     /// the run's attempts written before it was not meant for this one.
     events_before: i64,
-    /// Why the run's coordinator asked this attempt to stop, once it did.
+    /// Why this attempt was asked to stop (by the run's coordinator, or
+    /// a cancel request), once it was.
     stopped_by: Option<String>,
 }
 

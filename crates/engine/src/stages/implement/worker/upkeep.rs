@@ -9,7 +9,7 @@ use orca_agents::Usage;
 use orca_store::{AttemptInfo, LeaseError, RunId, Store};
 
 use super::{IDLE_POLL, Running, Worker, WorkerEvent};
-use crate::control::STOP_ATTEMPTS;
+use crate::control::{CANCEL, Control, STOP_ATTEMPTS};
 use crate::excerpt::shorten;
 
 /// How often a running attempt's spending so far is written to the store.
@@ -44,10 +44,11 @@ impl Worker {
     }
 
     /// Stops the attempts of runs whose coordinator asked it to (the run's
-    /// budget spent with `on_budget = "stop"`) as the coordinator stops its
-    /// own: their work committed and pushed, their tasks handed back
-    /// without spending a try. One read per run with attempts here, of
-    /// the part of its log written since the oldest of them started.
+    /// budget spent with `on_budget = "stop"`), and each attempt someone
+    /// cancelled (`orca dashboard`), as the coordinator stops its own:
+    /// their work committed and pushed, their tasks handed back without
+    /// spending a try. Two reads per run with attempts here, of the part
+    /// of its log written since the oldest of them started.
     pub(super) async fn stop_what_runs_ask_to(&mut self) {
         let mut oldest: HashMap<RunId, i64> = HashMap::new();
         for running in self.running.values().filter(|r| !r.lost && r.stopped_by.is_none()) {
@@ -55,6 +56,7 @@ impl Worker {
             *seq = (*seq).min(running.events_before);
         }
         for (run, after) in oldest {
+            self.cancel_what_was_cancelled(&run, after).await;
             let request = match self.store.newest_event_after(&run, after, STOP_ATTEMPTS).await {
                 Ok(Some(request)) => request,
                 Ok(None) => continue,
@@ -86,6 +88,54 @@ impl Worker {
                     reason: shorten(&reason, 300),
                     attempts: stopped,
                 });
+            }
+        }
+    }
+
+    /// Stops each attempt of `run` here that a cancel request in its log
+    /// after `after` names, and records that it did (`attempt.cancelled`).
+    async fn cancel_what_was_cancelled(&mut self, run: &RunId, after: i64) {
+        let requests = match self.store.events_of_kind_after(run, after, CANCEL, 1000).await {
+            Ok(requests) => requests,
+            // Read again at the next heartbeat.
+            Err(error) => {
+                tracing::warn!(%run, %error, "cannot read the run's cancel requests");
+                return;
+            }
+        };
+        for request in requests {
+            let Some(Control::Cancel { task, attempt }) = Control::from_event(&request) else {
+                continue;
+            };
+            let Some(running) = self.running.values_mut().find(|r| {
+                r.run == *run
+                    && r.lease.task == task
+                    && r.lease.attempt == attempt
+                    && !r.lost
+                    && r.stopped_by.is_none()
+            }) else {
+                continue;
+            };
+            let by = serde_json::from_str::<serde_json::Value>(&request.payload_json)
+                .ok()
+                .and_then(|payload| payload["by"].as_str().map(str::to_owned))
+                .unwrap_or_default();
+            running.stopped_by = Some(if by.is_empty() {
+                "cancelled".to_owned()
+            } else {
+                format!("cancelled by {}", shorten(&by, 100))
+            });
+            running.cancel.stop();
+            tracing::info!(%run, %task, attempt, %by, "cancelling an attempt on request");
+            let payload =
+                serde_json::json!({ "by": by, "request": request.seq, "worker": self.request.name })
+                    .to_string();
+            let recorded = self
+                .store
+                .append_event(run, Some(&task), Some(attempt), "attempt.cancelled", &payload)
+                .await;
+            if let Err(error) = recorded {
+                tracing::warn!(%error, "cannot record the cancelled attempt");
             }
         }
     }
