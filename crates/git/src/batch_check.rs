@@ -1,42 +1,33 @@
 //! A `git cat-file --batch-check` that keeps running: object lookups by
 //! name (a merge's target tip and tree, its branch's parents) are written to
 //! its stdin and answered on its stdout, instead of starting a git process
-//! for each merge. Starting a process is most of what a lookup costs: the
-//! dynamic loader, git reading its configuration and finding the repository.
+//! for each merge ([`crate::long_running`]).
 //!
 //! git reads refs and the object store afresh for every name it is given
 //! (a loose ref is read from its file, a pack it does not know yet is found
 //! by looking again), so the answers are those a new process would give.
 
-use std::io::{self, BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout};
+use std::io::{self, BufRead, Write};
 
 use crate::invocation::{GitError, Invocation};
+use crate::long_running::LongRunning;
 
 /// The most input one request writes: it is written whole before the
 /// answers are read, so it must fit in the pipe without git's answers
 /// filling the other pipe first.
 const MAX_REQUEST_BYTES: usize = 16 * 1024;
 
-/// A running `git cat-file --batch-check[=<format>]`.
+/// A running `git cat-file --batch-check[=<format>]`. It only reads:
+/// stopping it at any point (dropping it) is safe.
 #[derive(Debug)]
 pub(crate) struct BatchCheck {
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    git: LongRunning,
 }
 
 impl BatchCheck {
     /// Starts `inv`, a `cat-file --batch-check` invocation.
     pub(crate) fn start(inv: &Invocation<'_>) -> Result<BatchCheck, GitError> {
-        let mut child = inv.spawn_long_running()?;
-        let pipes = child.stdin.take().zip(child.stdout.take());
-        let Some((stdin, stdout)) = pipes else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(inv.unexpected("started without pipes"));
-        };
-        Ok(BatchCheck { child, stdin, stdout: BufReader::new(stdout) })
+        Ok(BatchCheck { git: LongRunning::start(inv)? })
     }
 
     /// Whether `input` is small enough for [`BatchCheck::answer`].
@@ -48,11 +39,11 @@ impl BatchCheck {
     /// [`BatchCheck::fits`]): one line each, in order. An error means the
     /// process is gone or out of step; drop it.
     pub(crate) fn answer(&mut self, input: &str, count: usize) -> io::Result<String> {
-        self.stdin.write_all(input.as_bytes())?;
-        self.stdin.flush()?;
+        self.git.stdin.write_all(input.as_bytes())?;
+        self.git.stdin.flush()?;
         let mut out = String::new();
         for _ in 0..count {
-            if self.stdout.read_line(&mut out)? == 0 {
+            if self.git.stdout.read_line(&mut out)? == 0 {
                 return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "git cat-file exited"));
             }
         }
@@ -61,15 +52,6 @@ impl BatchCheck {
 
     #[cfg(test)]
     pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for BatchCheck {
-    fn drop(&mut self) {
-        // It only reads: stopping it at any point is safe, and waiting
-        // for it reaps it.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.git.pid()
     }
 }

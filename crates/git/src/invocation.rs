@@ -274,7 +274,7 @@ impl Invocation<'_> {
     }
 
     /// Starts a git process that keeps running and answers requests on
-    /// its stdin (`cat-file --batch-check`), for [`crate::batch_check`].
+    /// its stdin, for [`crate::long_running`].
     /// It runs in a process group of its own, so a Ctrl-C meant for orca
     /// does not kill it between two requests.
     pub(crate) fn spawn_long_running(&self) -> Result<Child, GitError> {

@@ -46,6 +46,7 @@ mod conflict;
 mod diff;
 mod fast_forward;
 mod invocation;
+mod long_running;
 mod merge;
 mod ref_session;
 mod refname;

@@ -2,7 +2,7 @@
 //! attempt's branch created, a merge moving the integration branch) is one
 //! transaction written to its stdin (`start`, `create` or `update`,
 //! `commit`) and acknowledged on its stdout, instead of a git process of
-//! its own. Starting a process is most of what such an update costs.
+//! its own ([`crate::long_running`]).
 //!
 //! Each transaction locks the ref, compares its value read under the lock
 //! with the expected one, writes it and its reflog entry, and unlocks it,
@@ -14,19 +14,19 @@
 //! exists): the caller learns only that, and asks git again with a process
 //! of its own, whose answer and message are the ones reported.
 
-use std::io::{self, BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, ChildStdout};
+use std::io::{self, BufRead, Write};
 
 use crate::invocation::{GitError, Invocation};
+use crate::long_running::LongRunning;
 use crate::sha::Sha;
 
-/// A running `git update-ref -m <reason> --stdin`.
+/// A running `git update-ref -m <reason> --stdin`. Between transactions
+/// it holds no lock and has nothing unwritten: stopping it (dropping it)
+/// then is safe.
 #[derive(Debug)]
 pub(crate) struct RefSession {
     reason: String,
-    child: Child,
-    stdin: ChildStdin,
-    stdout: BufReader<ChildStdout>,
+    git: LongRunning,
 }
 
 /// How a transaction in a session ended.
@@ -54,14 +54,7 @@ enum Answer {
 impl RefSession {
     /// Starts `inv`, an `update-ref -m <reason> --stdin` invocation.
     pub(crate) fn start(inv: &Invocation<'_>, reason: &str) -> Result<RefSession, GitError> {
-        let mut child = inv.spawn_long_running()?;
-        let pipes = child.stdin.take().zip(child.stdout.take());
-        let Some((stdin, stdout)) = pipes else {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(inv.unexpected("started without pipes"));
-        };
-        Ok(RefSession { reason: reason.to_string(), child, stdin, stdout: BufReader::new(stdout) })
+        Ok(RefSession { reason: reason.to_string(), git: LongRunning::start(inv)? })
     }
 
     /// The reflog message of its updates.
@@ -83,7 +76,8 @@ impl RefSession {
             None => format!("create {full_ref} {new}"),
         };
         let transaction = format!("start\n{change}\ncommit\n");
-        if self.stdin.write_all(transaction.as_bytes()).and_then(|()| self.stdin.flush()).is_err() {
+        let stdin = &mut self.git.stdin;
+        if stdin.write_all(transaction.as_bytes()).and_then(|()| stdin.flush()).is_err() {
             // git is gone: what it read of the transaction without its
             // `commit` was never committed.
             return SessionOutcome::NotDone;
@@ -91,7 +85,7 @@ impl RefSession {
         match self.acknowledged() {
             Ok(Answer::Acknowledged) => SessionOutcome::Committed,
             // git refuses a transaction by exiting; killed, it says nothing.
-            Ok(Answer::Ended) => match self.child.wait() {
+            Ok(Answer::Ended) => match self.git.wait() {
                 Ok(status) if status.code().is_some() => SessionOutcome::NotDone,
                 _ => SessionOutcome::Unknown,
             },
@@ -104,7 +98,7 @@ impl RefSession {
         let mut line = String::new();
         for expected in ["start: ok\n", "commit: ok\n"] {
             line.clear();
-            if self.stdout.read_line(&mut line)? == 0 {
+            if self.git.stdout.read_line(&mut line)? == 0 {
                 return Ok(Answer::Ended);
             }
             if line != expected {
@@ -116,15 +110,6 @@ impl RefSession {
 
     #[cfg(test)]
     pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
-    }
-}
-
-impl Drop for RefSession {
-    fn drop(&mut self) {
-        // Between transactions it holds no lock and has nothing unwritten:
-        // stopping it is safe, and waiting for it reaps it.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.git.pid()
     }
 }
