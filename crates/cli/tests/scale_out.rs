@@ -901,46 +901,8 @@ fn wait_for_coordinator(
 #[test]
 fn a_run_budget_counts_what_workers_spend_and_stops_their_claims() {
     let pg = orca_test_postgres::shared();
-    let flags = tempfile::tempdir().unwrap();
-    let agent = format!(
-        "echo \"work of $task\" > \"out-$task.txt\"\n\
-         echo '{{\"type\":\"usage\",\"input_tokens\":300,\"output_tokens\":100,\"cached_tokens\":0}}'\n\
-         case \"$task\" in T0*) while [ ! -e {}/go-$task ]; do sleep 0.05; done ;; esac",
-        flags.path().display()
-    );
-    let cluster = Cluster::new(&agent, pg.create_database(), "budget_tokens = 1000");
-    let go = |task: &str| std::fs::write(flags.path().join(format!("go-{task}")), "").unwrap();
-    let mut workers = Workers { children: Vec::new() };
-    let dir = cluster.machine("w1");
-    workers.children.push(("w1".into(), cluster.spawn_worker(&dir, "w1", 1)));
-    let mut plan = String::from("# Plan: Four\n\n");
-    for id in ["T01", "T02", "T03", "T04"] {
-        plan += &task(id, "none", &format!("out-{id}.txt"), None);
-    }
-    let plan = cluster.fixture.plan(&plan);
-    let mut coordinator = cluster.spawn_coordinator(&plan);
-    let claimed = |n: usize| -> String {
-        wait_for_event(&cluster, "w1", "a claim", |_| {
-            cluster.worker_events("w1").iter().filter(|e| e["event"] == "claimed").count() >= n
-        });
-        let claims: Vec<_> =
-            cluster.worker_events("w1").into_iter().filter(|e| e["event"] == "claimed").collect();
-        claims[n - 1]["task"].as_str().unwrap().to_owned()
-    };
-    // Two tasks within the budget: 800 tokens, merged.
-    for n in 1..=2 {
-        let task = claimed(n);
-        go(&task);
-        wait_for_coordinator(&cluster, &mut coordinator, "a merge", |e| {
-            e["event"] == "merged" && e["task"] == task.as_str()
-        });
-    }
-    // The third one's usage, on the worker, while its agent still runs.
-    let third = claimed(3);
-    let over = wait_for_coordinator(&cluster, &mut coordinator, "the run's budget", |e| {
-        e["event"] == "over_budget"
-    });
-    assert_eq!(over["spent"], "1,200 tokens of 1,000", "{over}");
+    let OverBudget { cluster, flags: _flags, go, workers: _workers, mut coordinator, third, over } =
+        two_tasks_then_over_budget(pg, "");
     assert!(over.get("task").is_none(), "the run's budget, not a task's: {over}");
     go(&third);
     let code = wait_until(&mut coordinator, Duration::from_secs(120), "the coordinator", &cluster);
@@ -978,6 +940,73 @@ fn a_run_budget_counts_what_workers_spend_and_stops_their_claims() {
     assert_eq!(attempts.len(), 1, "{attempts:?}");
     assert!(attempts[0].started_ms >= resumed_at, "{fourth} started while halted: {attempts:?}");
     check_merged_exactly_once(&cluster, run.as_str(), 4);
+}
+
+/// A run of four independent tasks against a budget of 1,000 tokens, on
+/// one worker with one agent, as [`two_tasks_then_over_budget`] leaves it.
+struct OverBudget {
+    cluster: Cluster,
+    flags: tempfile::TempDir,
+    /// Lets the agent of a task finish.
+    go: Box<dyn Fn(&str)>,
+    workers: Workers,
+    coordinator: Child,
+    /// The task whose usage crossed the budget; its agent still runs.
+    third: String,
+    /// The coordinator's `over_budget` event.
+    over: serde_json::Value,
+}
+
+/// Starts a run of four independent tasks with `budget_tokens = 1000`
+/// (and `config`) on one worker with one agent. Each agent reports 400
+/// tokens of usage, then waits for the test's go: the first two claimed
+/// are let through and merged (800 tokens), the third one's usage, on the
+/// worker while its agent still runs, crosses the budget.
+fn two_tasks_then_over_budget(pg: &orca_test_postgres::Cluster, config: &str) -> OverBudget {
+    let flags = tempfile::tempdir().unwrap();
+    let agent = format!(
+        "echo \"work of $task\" > \"out-$task.txt\"\n\
+         echo '{{\"type\":\"usage\",\"input_tokens\":300,\"output_tokens\":100,\"cached_tokens\":0}}'\n\
+         case \"$task\" in T0*) while [ ! -e {}/go-$task ]; do sleep 0.05; done ;; esac",
+        flags.path().display()
+    );
+    let config = format!("budget_tokens = 1000\n{config}");
+    let cluster = Cluster::new(&agent, pg.create_database(), &config);
+    let flag_dir = flags.path().to_path_buf();
+    let go = Box::new(move |task: &str| {
+        std::fs::write(flag_dir.join(format!("go-{task}")), "").unwrap();
+    });
+    let mut workers = Workers { children: Vec::new() };
+    let dir = cluster.machine("w1");
+    workers.children.push(("w1".into(), cluster.spawn_worker(&dir, "w1", 1)));
+    let mut plan = String::from("# Plan: Four\n\n");
+    for id in ["T01", "T02", "T03", "T04"] {
+        plan += &task(id, "none", &format!("out-{id}.txt"), None);
+    }
+    let plan = cluster.fixture.plan(&plan);
+    let mut coordinator = cluster.spawn_coordinator(&plan);
+    let claimed = |n: usize| -> String {
+        wait_for_event(&cluster, "w1", "a claim", |_| claims(&cluster).len() >= n);
+        claims(&cluster)[n - 1]["task"].as_str().unwrap().to_owned()
+    };
+    for n in 1..=2 {
+        let task = claimed(n);
+        go(&task);
+        wait_for_coordinator(&cluster, &mut coordinator, "a merge", |e| {
+            e["event"] == "merged" && e["task"] == task.as_str()
+        });
+    }
+    let third = claimed(3);
+    let over = wait_for_coordinator(&cluster, &mut coordinator, "the run's budget", |e| {
+        e["event"] == "over_budget"
+    });
+    assert_eq!(over["spent"], "1,200 tokens of 1,000", "{over}");
+    OverBudget { cluster, flags, go, workers, coordinator, third, over }
+}
+
+/// The `claimed` events of worker `w1`, in order.
+fn claims(cluster: &Cluster) -> Vec<serde_json::Value> {
+    cluster.worker_events("w1").into_iter().filter(|e| e["event"] == "claimed").collect()
 }
 
 /// `orca resume` of `run` with a budget of 5,000 tokens, to its end.
@@ -1190,45 +1219,10 @@ fn a_network_drop_is_ridden_out_and_a_worker_cut_off_past_its_lease_stops_its_ag
 #[test]
 fn on_budget_stop_stops_the_agents_workers_run_too() {
     let pg = orca_test_postgres::shared();
-    let flags = tempfile::tempdir().unwrap();
-    let agent = format!(
-        "echo \"work of $task\" > \"out-$task.txt\"\n\
-         echo '{{\"type\":\"usage\",\"input_tokens\":300,\"output_tokens\":100,\"cached_tokens\":0}}'\n\
-         case \"$task\" in T0*) while [ ! -e {}/go-$task ]; do sleep 0.05; done ;; esac",
-        flags.path().display()
-    );
-    let config = "budget_tokens = 1000\non_budget = \"stop\"\n\n[lease]\nheartbeat = \"1s\"";
-    let cluster = Cluster::new(&agent, pg.create_database(), config);
-    let go = |task: &str| std::fs::write(flags.path().join(format!("go-{task}")), "").unwrap();
-    let mut workers = Workers { children: Vec::new() };
-    let dir = cluster.machine("w1");
-    workers.children.push(("w1".into(), cluster.spawn_worker(&dir, "w1", 1)));
-    let mut plan = String::from("# Plan: Four\n\n");
-    for id in ["T01", "T02", "T03", "T04"] {
-        plan += &task(id, "none", &format!("out-{id}.txt"), None);
-    }
-    let plan = cluster.fixture.plan(&plan);
-    let mut coordinator = cluster.spawn_coordinator(&plan);
-    let claims = || -> Vec<serde_json::Value> {
-        cluster.worker_events("w1").into_iter().filter(|e| e["event"] == "claimed").collect()
-    };
-    let claimed = |n: usize| -> String {
-        wait_for_event(&cluster, "w1", "a claim", |_| claims().len() >= n);
-        claims()[n - 1]["task"].as_str().unwrap().to_owned()
-    };
-    for n in 1..=2 {
-        let task = claimed(n);
-        go(&task);
-        wait_for_coordinator(&cluster, &mut coordinator, "a merge", |e| {
-            e["event"] == "merged" && e["task"] == task.as_str()
-        });
-    }
-    let third = claimed(3);
-    let over = wait_for_coordinator(&cluster, &mut coordinator, "the run's budget", |e| {
-        e["event"] == "over_budget"
-    });
-    assert_eq!(over["spent"], "1,200 tokens of 1,000", "{over}");
-
+    let config = "on_budget = \"stop\"\n\n[lease]\nheartbeat = \"1s\"";
+    let OverBudget {
+        cluster, flags: _flags, go, workers: _workers, mut coordinator, third, ..
+    } = two_tasks_then_over_budget(pg, config);
     // No go for the third task: only the stop ends its agent.
     let stopped = wait_for_event(&cluster, "w1", "the worker to stop the run's attempts", |e| {
         e["event"] == "run_stopped"
@@ -1261,7 +1255,7 @@ fn on_budget_stop_stops_the_agents_workers_run_too() {
         "handed back without spending a try: {stopped_task:?}"
     );
     assert_eq!(status.count(orca_store::TaskState::Succeeded), 2, "{:?}", status.tasks);
-    assert_eq!(claims().len(), 3, "nothing claimed while the run is halted");
+    assert_eq!(claims(&cluster).len(), 3, "nothing claimed while the run is halted");
 
     for id in ["T01", "T02", "T03", "T04"] {
         go(id);
